@@ -1,0 +1,2 @@
+//! omdisc-core (in progress)
+#![no_std]

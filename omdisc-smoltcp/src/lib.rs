@@ -1,0 +1,2 @@
+//! omdisc over smoltcp (work in progress).
+#![no_std]
