@@ -1,0 +1,79 @@
+//! The plain cargo checks of `cargo xtask test`: formatting, clippy, tests and doctests.
+
+use std::path::Path;
+
+use crate::project::{run, Project};
+
+/// Crates outside the workspace that the checks also cover (paths from the root).
+const EXCLUDED_CRATES: &[&str] = &[];
+
+/// `cargo fmt --check` over the workspace and every excluded crate that exists.
+pub fn fmt(project: &Project) -> Result<String, String> {
+    run(project.cargo().args(["fmt", "--all", "--check"]))?;
+    let mut checked = 1;
+    for krate in existing(project, EXCLUDED_CRATES) {
+        let manifest = krate.join("Cargo.toml");
+        run(project
+            .cargo()
+            .arg("fmt")
+            .arg("--manifest-path")
+            .arg(&manifest)
+            .arg("--check"))?;
+        checked += 1;
+    }
+    Ok(format!("{checked} crate set(s) formatted"))
+}
+
+/// `cargo clippy --workspace --all-targets -- -D warnings`.
+pub fn clippy(project: &Project) -> Result<String, String> {
+    run(project.cargo().args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    Ok(String::new())
+}
+
+/// The workspace's tests, with cargo-nextest when it is installed.
+pub fn tests(project: &Project) -> Result<String, String> {
+    if has_nextest(project) {
+        run(project
+            .cargo()
+            .args(["nextest", "run", "--workspace", "--no-fail-fast"]))?;
+        Ok("with cargo-nextest".into())
+    } else {
+        run(project
+            .cargo()
+            .args(["test", "--workspace", "--no-fail-fast"]))?;
+        Ok("with cargo test (cargo-nextest not installed)".into())
+    }
+}
+
+/// Doctests (nextest does not run them).
+pub fn doctests(project: &Project) -> Result<String, String> {
+    run(project.cargo().args(["test", "--doc", "--workspace"]))?;
+    Ok(String::new())
+}
+
+fn has_nextest(project: &Project) -> bool {
+    project
+        .cargo()
+        .args(["nextest", "--version"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn existing<'a>(
+    project: &'a Project,
+    crates: &'a [&str],
+) -> impl Iterator<Item = std::path::PathBuf> + 'a {
+    crates
+        .iter()
+        .map(|c| project.root().join(c))
+        .filter(|p| Path::new(p).join("Cargo.toml").is_file())
+}

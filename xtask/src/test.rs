@@ -1,0 +1,156 @@
+//! `cargo xtask test`: every check CI runs, as a list of stages. Adding a stage is one row
+//! in [`STAGES`].
+
+use std::process::ExitCode;
+
+use crate::args::Args;
+use crate::checks;
+use crate::project::Project;
+use crate::report::Report;
+
+/// A stage's check: `Ok` with a short note on what it found, or `Err` with a one-line reason.
+type CheckFn = fn(&Project) -> Result<String, String>;
+
+/// What a stage does when run: a check, or the issue that still has to build it.
+type StageFn = Result<CheckFn, &'static str>;
+
+/// One stage of `cargo xtask test`.
+struct Stage {
+    name: &'static str,
+    about: &'static str,
+    run: StageFn,
+}
+
+/// The stages, in the order they run.
+const STAGES: &[Stage] = &[
+    check(
+        "fmt",
+        "cargo fmt --check, workspace and excluded crates",
+        checks::fmt,
+    ),
+    check(
+        "clippy",
+        "cargo clippy --workspace --all-targets -D warnings",
+        checks::clippy,
+    ),
+    check(
+        "tests",
+        "workspace tests (cargo-nextest if installed)",
+        checks::tests,
+    ),
+    check("doctests", "cargo test --doc --workspace", checks::doctests),
+    pending(
+        "smoltcp-interop",
+        "TAP smoltcp node with omdiscd nodes",
+        "issue 6",
+    ),
+    pending(
+        "boot-image",
+        "RISC-V image under QEMU joins a cluster",
+        "issue 7",
+    ),
+    pending(
+        "fuzz-smoke",
+        "short cargo-fuzz run of every target",
+        "issue 5",
+    ),
+];
+
+/// A stage that runs `run`.
+const fn check(name: &'static str, about: &'static str, run: CheckFn) -> Stage {
+    Stage {
+        name,
+        about,
+        run: Ok(run),
+    }
+}
+
+/// A stage that another issue still has to build.
+const fn pending(name: &'static str, about: &'static str, issue: &'static str) -> Stage {
+    Stage {
+        name,
+        about,
+        run: Err(issue),
+    }
+}
+
+/// Runs the stages (all, or those picked with `--only`/`--skip`) and prints the summary.
+pub fn run(project: &Project, mut args: Args) -> ExitCode {
+    match parse(&mut args) {
+        Ok(Some(options)) => run_stages(project, &options),
+        Ok(None) => ExitCode::SUCCESS,
+        Err(why) => {
+            eprintln!("cargo xtask test: {why}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Which stages to run and how.
+struct Options {
+    only: Vec<String>,
+    skip: Vec<String>,
+    fail_fast: bool,
+}
+
+/// Parses the options; `None` when the request was only for help or the list.
+fn parse(args: &mut Args) -> Result<Option<Options>, String> {
+    if args.flag("--help") || args.flag("-h") {
+        println!(
+            "usage: cargo xtask test [--list] [--only STAGE,..] [--skip STAGE,..] [--fail-fast]"
+        );
+        return Ok(None);
+    }
+    if args.flag("--list") {
+        for stage in STAGES {
+            let pending = stage
+                .run
+                .err()
+                .map(|i| format!("  [not implemented yet: {i}]"));
+            println!(
+                "{:<16} {}{}",
+                stage.name,
+                stage.about,
+                pending.unwrap_or_default()
+            );
+        }
+        return Ok(None);
+    }
+    let options = Options {
+        only: args.list("--only")?,
+        skip: args.list("--skip")?,
+        fail_fast: args.flag("--fail-fast"),
+    };
+    for name in options.only.iter().chain(&options.skip) {
+        if !STAGES.iter().any(|s| s.name == name) {
+            return Err(format!("unknown stage `{name}` (see --list)"));
+        }
+    }
+    std::mem::replace(args, Args::new(Vec::new())).finish()?;
+    Ok(Some(options))
+}
+
+fn run_stages(project: &Project, options: &Options) -> ExitCode {
+    let mut report = Report::new("cargo xtask test", options.fail_fast);
+    match project.target_dir() {
+        Ok(dir) => println!(
+            "project {}, target dir {}",
+            project.root().display(),
+            dir.display()
+        ),
+        Err(why) => println!("project {}: {why}", project.root().display()),
+    }
+    for stage in STAGES {
+        let picked = options.only.is_empty() || options.only.iter().any(|n| n == stage.name);
+        if !picked || options.skip.iter().any(|n| n == stage.name) {
+            continue;
+        }
+        match stage.run {
+            Ok(check) => {
+                report.stage(stage.name, || check(project));
+            }
+            Err(issue) => report.not_run(stage.name, &format!("not implemented yet ({issue})")),
+        }
+    }
+    report.finish()
+}
