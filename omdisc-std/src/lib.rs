@@ -1,1 +1,10 @@
-//! Linux frontend of omdisc: the `omdiscd` daemon and the `showmap` tool (work in progress).
+//! Linux frontend of omdisc: the `omdiscd` daemon and the `showmap` tool.
+//!
+//! The protocol lives in `omdisc-core`; this crate owns what is specific to a Linux host:
+//! the command line ([`cli`], [`config`]) and the one-line errors.
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs, unreachable_pub)]
+
+pub mod cli;
+pub mod config;

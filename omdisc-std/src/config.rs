@@ -1,0 +1,597 @@
+//! The daemon's validated configuration.
+//!
+//! [`DaemonConfig::from_args`] turns the raw command line ([`crate::cli::OmdiscdArgs`]) into
+//! typed values and checks every bound, so the rest of the daemon never sees an invalid
+//! setting. Every rejection is a [`ConfigError`] whose `Display` is one line.
+//!
+//! Defaults (also in `omdiscd(8)`):
+//!
+//! - group [`DEFAULT_GROUP`] `239.255.77.77`: an administratively scoped group in the IPv4
+//!   Local Scope `239.255.0.0/16` (RFC 2365 §6.1), which routers do not forward out of the
+//!   site, so announcements cannot leak to the Internet even with a large `-m` TTL;
+//! - port [`DEFAULT_PORT`] `7477`: below the Linux ephemeral range (32768–60999), so no
+//!   outgoing connection on the host can already hold it;
+//! - interval [`DEFAULT_INTERVAL`] 1 s, dead-after [`DEFAULT_DEAD_AFTER`] 5: a node that
+//!   stops without saying goodbye disappears after 5 s, and one or two lost datagrams do not
+//!   make a node flap.
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::cli::OmdiscdArgs;
+
+/// Default multicast group (IPv4 Local Scope, RFC 2365).
+pub const DEFAULT_GROUP: IpAddr = IpAddr::V4(Ipv4Addr::new(239, 255, 77, 77));
+/// Default UDP port.
+pub const DEFAULT_PORT: u16 = 7477;
+/// Default announce interval.
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
+/// Default number of missed intervals after which a silent node expires.
+pub const DEFAULT_DEAD_AFTER: u32 = 5;
+/// Default map directory in alpha mode.
+pub const DEFAULT_MAP_DIR: &str = "/tmp";
+/// Directory of the openMosix kernel interface written in live mode.
+pub const LIVE_DIR: &str = "/proc/hpc/admin";
+/// Default pid file of a daemonised `omdiscd`.
+pub const DEFAULT_PID_FILE: &str = "/var/run/omdiscd.pid";
+
+/// Most interfaces one daemon serves (as the original).
+pub const MAX_INTERFACES: usize = 6;
+/// Shortest accepted announce interval.
+pub const MIN_INTERVAL: Duration = Duration::from_millis(50);
+/// Longest accepted announce interval.
+pub const MAX_INTERVAL: Duration = Duration::from_secs(3600);
+/// Smallest accepted `--dead-after` (one missed datagram must not expire a node).
+pub const MIN_DEAD_AFTER: u32 = 2;
+/// Largest accepted `--dead-after`.
+pub const MAX_DEAD_AFTER: u32 = 1000;
+/// Longest interface name Linux accepts (`IFNAMSIZ - 1`).
+const MAX_INTERFACE_NAME: usize = 15;
+
+/// Where the map goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MapTarget {
+    /// Alpha mode: `DIR/om_mospe` and `DIR/om_config`.
+    Alpha(PathBuf),
+    /// Live mode: `/proc/hpc/admin/mospe` and `/proc/hpc/admin/config`.
+    Live,
+}
+
+/// How the daemon uses its interfaces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InterfaceMode {
+    /// No `-m`: every interface sends and receives; several interfaces make this node a
+    /// gateway that relays between them.
+    Relay,
+    /// `-m TTL`: only the first interface sends and receives (multicast routing carries the
+    /// traffic between networks) with this TTL; the others are announced as aliases.
+    MulticastTtl(u8),
+}
+
+/// The validated settings of one `omdiscd` run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DaemonConfig {
+    /// Interface names in command-line order; empty means "the interface of the route to the
+    /// group".
+    pub interfaces: Vec<String>,
+    /// `false` with `-n`: stay in the foreground and log to stderr.
+    pub daemonize: bool,
+    /// Relay between interfaces, or `-m TTL` mode.
+    pub mode: InterfaceMode,
+    /// Where the map is written.
+    pub map_target: MapTarget,
+    /// Pid file; always set when daemonising.
+    pub pid_file: Option<PathBuf>,
+    /// Multicast group.
+    pub group: IpAddr,
+    /// UDP port.
+    pub port: u16,
+    /// Announce interval (whole milliseconds).
+    pub interval: Duration,
+    /// Missed intervals before a silent node expires.
+    pub dead_after: u32,
+    /// Cluster key file, if any.
+    pub key_file: Option<PathBuf>,
+    /// Node id override (1..=65535).
+    pub node_id: Option<u16>,
+}
+
+impl DaemonConfig {
+    /// Validates the raw command line.
+    pub fn from_args(args: &OmdiscdArgs) -> Result<Self, ConfigError> {
+        let interfaces = match &args.interface {
+            Some(list) => parse_interfaces(list)?,
+            None => Vec::new(),
+        };
+        let mode = match &args.multicast_ttl {
+            Some(text) => InterfaceMode::MulticastTtl(parse_ttl(text)?),
+            None => InterfaceMode::Relay,
+        };
+        let map_target = match (&args.map_dir, args.live) {
+            (Some(_), true) => return Err(ConfigError::LiveWithMapDir),
+            (Some(dir), false) => MapTarget::Alpha(non_empty_path("--map-dir", dir)?),
+            (None, true) => MapTarget::Live,
+            (None, false) => MapTarget::Alpha(PathBuf::from(DEFAULT_MAP_DIR)),
+        };
+        let daemonize = !args.nodaemon;
+        let pid_file = match &args.pid_file {
+            Some(path) => Some(non_empty_path("--pid-file", path)?),
+            None if daemonize => Some(PathBuf::from(DEFAULT_PID_FILE)),
+            None => None,
+        };
+        let group = match &args.group {
+            Some(text) => parse_group(text)?,
+            None => DEFAULT_GROUP,
+        };
+        let port = match &args.port {
+            Some(text) => parse_port(text)?,
+            None => DEFAULT_PORT,
+        };
+        let interval = match &args.interval {
+            Some(text) => parse_interval(text)?,
+            None => DEFAULT_INTERVAL,
+        };
+        let dead_after = match &args.dead_after {
+            Some(text) => parse_dead_after(text)?,
+            None => DEFAULT_DEAD_AFTER,
+        };
+        let key_file = match &args.key_file {
+            Some(path) => Some(non_empty_path("--key-file", path)?),
+            None => None,
+        };
+        let node_id = match &args.node_id {
+            Some(text) => Some(parse_node_id(text)?),
+            None => None,
+        };
+        Ok(DaemonConfig {
+            interfaces,
+            daemonize,
+            mode,
+            map_target,
+            pid_file,
+            group,
+            port,
+            interval,
+            dead_after,
+            key_file,
+            node_id,
+        })
+    }
+
+    /// The interfaces that send and receive: all of them, or only the first with `-m`.
+    pub fn active_interface_count(&self) -> usize {
+        match self.mode {
+            InterfaceMode::Relay => self.interfaces.len(),
+            InterfaceMode::MulticastTtl(_) => self.interfaces.len().min(1),
+        }
+    }
+
+    /// TTL (IPv4) or hop limit (IPv6) of outgoing datagrams: 1 (this link only) unless `-m`.
+    pub fn multicast_ttl(&self) -> u8 {
+        match self.mode {
+            InterfaceMode::Relay => 1,
+            InterfaceMode::MulticastTtl(ttl) => ttl,
+        }
+    }
+}
+
+/// A rejected command-line value. `Display` is one line, without the program name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigError {
+    /// More than [`MAX_INTERFACES`] interfaces.
+    TooManyInterfaces(usize),
+    /// An empty name in the `-i` list (e.g. `eth0,,eth1`).
+    EmptyInterfaceName,
+    /// A name Linux cannot have (too long, or with `/`, whitespace or control characters).
+    BadInterfaceName(String),
+    /// The same interface twice.
+    DuplicateInterface(String),
+    /// `-m` outside 1..=255 or not a number.
+    BadTtl(String),
+    /// `--live` together with `--map-dir`.
+    LiveWithMapDir,
+    /// An option that takes a path was given an empty string.
+    EmptyPath(&'static str),
+    /// `--group` is not an IP address.
+    BadGroup(String),
+    /// `--group` is an address but not a multicast one.
+    NotMulticast(IpAddr),
+    /// `--port` outside 1..=65535 or not a number.
+    BadPort(String),
+    /// `--interval` not a number of seconds within bounds.
+    BadInterval(String),
+    /// `--dead-after` not a whole number within bounds.
+    BadDeadAfter(String),
+    /// `--node-id` outside 1..=65535 or not a number.
+    BadNodeId(String),
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::TooManyInterfaces(n) => write!(
+                f,
+                "too many interfaces for -i: {n} given, at most {MAX_INTERFACES}"
+            ),
+            ConfigError::EmptyInterfaceName => {
+                f.write_str("empty interface name in the -i list")
+            }
+            ConfigError::BadInterfaceName(name) => write!(
+                f,
+                "invalid interface name {name:?}: at most {MAX_INTERFACE_NAME} characters, no '/', whitespace or control characters"
+            ),
+            ConfigError::DuplicateInterface(name) => {
+                write!(f, "interface {name:?} is named twice in -i")
+            }
+            ConfigError::BadTtl(text) => write!(
+                f,
+                "invalid multicast TTL {text:?} for -m: expected a whole number from 1 to 255"
+            ),
+            ConfigError::LiveWithMapDir => {
+                f.write_str("--live and --map-dir exclude each other")
+            }
+            ConfigError::EmptyPath(option) => write!(f, "empty path for {option}"),
+            ConfigError::BadGroup(text) => write!(
+                f,
+                "invalid --group {text:?}: expected an IPv4 or IPv6 multicast address"
+            ),
+            ConfigError::NotMulticast(addr) => {
+                write!(f, "--group {addr} is not a multicast address")
+            }
+            ConfigError::BadPort(text) => write!(
+                f,
+                "invalid --port {text:?}: expected a whole number from 1 to 65535"
+            ),
+            ConfigError::BadInterval(text) => write!(
+                f,
+                "invalid --interval {text:?}: expected seconds from {} to {} (fractions allowed, e.g. 0.2)",
+                MIN_INTERVAL.as_secs_f64(),
+                MAX_INTERVAL.as_secs()
+            ),
+            ConfigError::BadDeadAfter(text) => write!(
+                f,
+                "invalid --dead-after {text:?}: expected a whole number of intervals from {MIN_DEAD_AFTER} to {MAX_DEAD_AFTER}"
+            ),
+            ConfigError::BadNodeId(text) => write!(
+                f,
+                "invalid --node-id {text:?}: expected a whole number from 1 to 65535"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn parse_interfaces(list: &str) -> Result<Vec<String>, ConfigError> {
+    let names: Vec<&str> = list.split(',').collect();
+    if names.len() > MAX_INTERFACES {
+        return Err(ConfigError::TooManyInterfaces(names.len()));
+    }
+    let mut interfaces: Vec<String> = Vec::with_capacity(names.len());
+    for name in names {
+        if name.is_empty() {
+            return Err(ConfigError::EmptyInterfaceName);
+        }
+        let valid = name.len() <= MAX_INTERFACE_NAME
+            && name
+                .chars()
+                .all(|c| c != '/' && !c.is_whitespace() && !c.is_control());
+        if !valid {
+            return Err(ConfigError::BadInterfaceName(name.to_owned()));
+        }
+        if interfaces.iter().any(|known| known == name) {
+            return Err(ConfigError::DuplicateInterface(name.to_owned()));
+        }
+        interfaces.push(name.to_owned());
+    }
+    Ok(interfaces)
+}
+
+fn parse_ttl(text: &str) -> Result<u8, ConfigError> {
+    match parse_decimal(text) {
+        Some(ttl @ 1..=255) => Ok(ttl as u8),
+        _ => Err(ConfigError::BadTtl(text.to_owned())),
+    }
+}
+
+fn parse_port(text: &str) -> Result<u16, ConfigError> {
+    match parse_decimal(text) {
+        Some(port @ 1..=65535) => Ok(port as u16),
+        _ => Err(ConfigError::BadPort(text.to_owned())),
+    }
+}
+
+fn parse_node_id(text: &str) -> Result<u16, ConfigError> {
+    match parse_decimal(text) {
+        Some(id @ 1..=65535) => Ok(id as u16),
+        _ => Err(ConfigError::BadNodeId(text.to_owned())),
+    }
+}
+
+fn parse_dead_after(text: &str) -> Result<u32, ConfigError> {
+    match parse_decimal(text) {
+        Some(n) if (u64::from(MIN_DEAD_AFTER)..=u64::from(MAX_DEAD_AFTER)).contains(&n) => {
+            Ok(n as u32)
+        }
+        _ => Err(ConfigError::BadDeadAfter(text.to_owned())),
+    }
+}
+
+/// A plain unsigned decimal: ASCII digits only (no sign, no spaces), at most 9 of them.
+fn parse_decimal(text: &str) -> Option<u64> {
+    if text.is_empty() || text.len() > 9 || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok()
+}
+
+/// Seconds as `DIGITS[.DIGITS]`, rounded to whole milliseconds.
+fn parse_interval(text: &str) -> Result<Duration, ConfigError> {
+    let bad = || ConfigError::BadInterval(text.to_owned());
+    let (whole, fraction) = match text.split_once('.') {
+        Some((whole, fraction)) => (whole, fraction),
+        None => (text, ""),
+    };
+    let digits_only = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if (whole.is_empty() && fraction.is_empty())
+        || !digits_only(whole)
+        || !digits_only(fraction)
+        || whole.len() > 6
+    {
+        return Err(bad());
+    }
+    let whole: u64 = if whole.is_empty() {
+        0
+    } else {
+        whole.parse().map_err(|_| bad())?
+    };
+    // Milliseconds from the first three fraction digits, rounded half up by the fourth.
+    let mut millis = 0u64;
+    for (position, digit) in fraction.bytes().take(4).enumerate() {
+        let digit = u64::from(digit - b'0');
+        match position {
+            0 => millis += digit * 100,
+            1 => millis += digit * 10,
+            2 => millis += digit,
+            _ => millis += u64::from(digit >= 5),
+        }
+    }
+    let interval = Duration::from_millis(whole * 1000 + millis);
+    if interval < MIN_INTERVAL || interval > MAX_INTERVAL {
+        return Err(bad());
+    }
+    Ok(interval)
+}
+
+fn parse_group(text: &str) -> Result<IpAddr, ConfigError> {
+    let group: IpAddr = text
+        .parse()
+        .map_err(|_| ConfigError::BadGroup(text.to_owned()))?;
+    if !group.is_multicast() {
+        return Err(ConfigError::NotMulticast(group));
+    }
+    Ok(group)
+}
+
+fn non_empty_path(option: &'static str, text: &str) -> Result<PathBuf, ConfigError> {
+    if text.is_empty() {
+        return Err(ConfigError::EmptyPath(option));
+    }
+    Ok(PathBuf::from(text))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::parse_omdiscd_args;
+
+    fn config(args: &[&str]) -> Result<DaemonConfig, String> {
+        let args = parse_omdiscd_args(args).map_err(|e| e.message)?;
+        DaemonConfig::from_args(&args).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn defaults_without_options() {
+        let config = config(&[]).unwrap();
+        assert!(config.interfaces.is_empty());
+        assert!(config.daemonize);
+        assert_eq!(config.mode, InterfaceMode::Relay);
+        assert_eq!(config.map_target, MapTarget::Alpha(PathBuf::from("/tmp")));
+        assert_eq!(config.pid_file, Some(PathBuf::from("/var/run/omdiscd.pid")));
+        assert_eq!(config.group, "239.255.77.77".parse::<IpAddr>().unwrap());
+        assert_eq!(config.port, 7477);
+        assert_eq!(config.interval, Duration::from_secs(1));
+        assert_eq!(config.dead_after, 5);
+        assert_eq!(config.key_file, None);
+        assert_eq!(config.node_id, None);
+        assert_eq!(config.multicast_ttl(), 1);
+    }
+
+    #[test]
+    fn foreground_has_no_pid_file_unless_asked() {
+        assert_eq!(config(&["-n"]).unwrap().pid_file, None);
+        assert_eq!(
+            config(&["-n", "--pid-file", "/run/x.pid"])
+                .unwrap()
+                .pid_file,
+            Some(PathBuf::from("/run/x.pid"))
+        );
+    }
+
+    #[test]
+    fn every_option_is_parsed() {
+        let config = config(&[
+            "-i",
+            "veth0,veth1",
+            "-n",
+            "-m",
+            "2",
+            "--map-dir",
+            "/var/lib/omdisc",
+            "--group",
+            "ff05::4d",
+            "--port",
+            "9000",
+            "--interval",
+            "0.2",
+            "--dead-after",
+            "3",
+            "--key-file",
+            "/etc/omdisc.key",
+            "--node-id",
+            "2780",
+        ])
+        .unwrap();
+        assert_eq!(config.interfaces, ["veth0", "veth1"]);
+        assert!(!config.daemonize);
+        assert_eq!(config.mode, InterfaceMode::MulticastTtl(2));
+        assert_eq!(config.active_interface_count(), 1);
+        assert_eq!(config.multicast_ttl(), 2);
+        assert_eq!(
+            config.map_target,
+            MapTarget::Alpha(PathBuf::from("/var/lib/omdisc"))
+        );
+        assert_eq!(config.group, "ff05::4d".parse::<IpAddr>().unwrap());
+        assert_eq!(config.port, 9000);
+        assert_eq!(config.interval, Duration::from_millis(200));
+        assert_eq!(config.dead_after, 3);
+        assert_eq!(config.key_file, Some(PathBuf::from("/etc/omdisc.key")));
+        assert_eq!(config.node_id, Some(2780));
+    }
+
+    #[test]
+    fn long_option_names_of_the_short_ones() {
+        let config = config(&[
+            "--interface",
+            "eth0",
+            "--nodaemon",
+            "--multicast-ttl",
+            "255",
+            "--live",
+        ])
+        .unwrap();
+        assert_eq!(config.interfaces, ["eth0"]);
+        assert!(!config.daemonize);
+        assert_eq!(config.mode, InterfaceMode::MulticastTtl(255));
+        assert_eq!(config.map_target, MapTarget::Live);
+    }
+
+    #[test]
+    fn six_interfaces_are_accepted_and_seven_rejected() {
+        let six = config(&["-i", "a,b,c,d,e,f"]).unwrap();
+        assert_eq!(six.interfaces.len(), 6);
+        assert_eq!(six.active_interface_count(), 6);
+        assert_eq!(
+            config(&["-i", "a,b,c,d,e,f,g"]).unwrap_err(),
+            "too many interfaces for -i: 7 given, at most 6"
+        );
+    }
+
+    #[test]
+    fn bad_interface_lists_are_rejected() {
+        assert!(config(&["-i", ""]).is_err());
+        assert!(config(&["-i", "eth0,,eth1"]).is_err());
+        assert!(config(&["-i", "eth0,"]).is_err());
+        assert!(config(&["-i", "a-very-long-interface-name"]).is_err());
+        assert!(config(&["-i", "et h0"]).is_err());
+        assert!(config(&["-i", "../x"]).is_err());
+        assert_eq!(
+            config(&["-i", "eth0,eth0"]).unwrap_err(),
+            "interface \"eth0\" is named twice in -i"
+        );
+    }
+
+    #[test]
+    fn ttl_bounds() {
+        for bad in ["0", "256", "300", "-1", "", "x", " 1", "1.5"] {
+            let err = config(&["-m", bad]).unwrap_err();
+            assert!(err.starts_with("invalid multicast TTL"), "{bad}: {err}");
+        }
+        assert_eq!(config(&["-m", "1"]).unwrap().multicast_ttl(), 1);
+    }
+
+    #[test]
+    fn interval_accepts_fractions_and_rounds_to_milliseconds() {
+        let interval = |text: &str| config(&["--interval", text]).map(|c| c.interval);
+        assert_eq!(interval("0.2"), Ok(Duration::from_millis(200)));
+        assert_eq!(interval(".5"), Ok(Duration::from_millis(500)));
+        assert_eq!(interval("2"), Ok(Duration::from_secs(2)));
+        assert_eq!(interval("2."), Ok(Duration::from_secs(2)));
+        assert_eq!(interval("0.0505"), Ok(Duration::from_millis(51)));
+        assert_eq!(interval("0.05"), Ok(Duration::from_millis(50)));
+        assert_eq!(interval("3600"), Ok(Duration::from_secs(3600)));
+        for bad in [
+            "0",
+            "0.049",
+            "3600.001",
+            "-1",
+            "1e3",
+            "nan",
+            "inf",
+            "",
+            ".",
+            "1,5",
+            "0x10",
+            "9999999999",
+        ] {
+            assert!(interval(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn dead_after_port_and_node_id_bounds() {
+        assert!(config(&["--dead-after", "1"]).is_err());
+        assert!(config(&["--dead-after", "1001"]).is_err());
+        assert_eq!(config(&["--dead-after", "2"]).unwrap().dead_after, 2);
+        assert!(config(&["--port", "0"]).is_err());
+        assert!(config(&["--port", "65536"]).is_err());
+        assert_eq!(config(&["--port", "65535"]).unwrap().port, 65535);
+        assert!(config(&["--node-id", "0"]).is_err());
+        assert!(config(&["--node-id", "65536"]).is_err());
+        assert_eq!(config(&["--node-id", "1"]).unwrap().node_id, Some(1));
+    }
+
+    #[test]
+    fn group_must_be_a_multicast_address() {
+        assert_eq!(
+            config(&["--group", "10.0.0.1"]).unwrap_err(),
+            "--group 10.0.0.1 is not a multicast address"
+        );
+        assert!(config(&["--group", "fe80::1"]).is_err());
+        assert!(config(&["--group", "239.1"]).is_err());
+        assert!(config(&["--group", "224.0.0.251"]).is_ok());
+    }
+
+    #[test]
+    fn live_and_map_dir_exclude_each_other() {
+        assert_eq!(
+            config(&["--live", "--map-dir", "/tmp"]).unwrap_err(),
+            "--live and --map-dir exclude each other"
+        );
+        assert!(config(&["--map-dir", ""]).is_err());
+    }
+
+    #[test]
+    fn every_error_is_one_line() {
+        let errors = [
+            ConfigError::TooManyInterfaces(7),
+            ConfigError::EmptyInterfaceName,
+            ConfigError::BadInterfaceName("x\ny".into()),
+            ConfigError::DuplicateInterface("a".into()),
+            ConfigError::BadTtl("0".into()),
+            ConfigError::LiveWithMapDir,
+            ConfigError::EmptyPath("--pid-file"),
+            ConfigError::BadGroup("x".into()),
+            ConfigError::NotMulticast(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+            ConfigError::BadPort("0".into()),
+            ConfigError::BadInterval("0".into()),
+            ConfigError::BadDeadAfter("0".into()),
+            ConfigError::BadNodeId("0".into()),
+        ];
+        for error in errors {
+            assert!(!error.to_string().contains('\n'), "{error:?}");
+        }
+    }
+}
