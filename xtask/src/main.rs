@@ -6,6 +6,7 @@
 
 mod args;
 mod checks;
+mod ensure;
 mod project;
 mod report;
 mod test;

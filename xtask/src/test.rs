@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use crate::args::Args;
 use crate::checks;
+use crate::ensure;
 use crate::project::Project;
 use crate::report::Report;
 
@@ -23,6 +24,11 @@ struct Stage {
 
 /// The stages, in the order they run.
 const STAGES: &[Stage] = &[
+    check(
+        "tools",
+        "rustup targets and Debian packages, installed if missing",
+        tools,
+    ),
     check(
         "fmt",
         "cargo fmt --check, workspace and excluded crates",
@@ -55,6 +61,13 @@ const STAGES: &[Stage] = &[
         "issue 5",
     ),
 ];
+
+/// Installs missing rustup targets and Debian packages.
+fn tools(_: &Project) -> Result<String, String> {
+    let targets = ensure::rust_targets(ensure::RUST_TARGETS)?;
+    let tools = ensure::tools(ensure::TOOLS)?;
+    Ok(format!("{targets}; {tools}"))
+}
 
 /// A stage that runs `run`.
 const fn check(name: &'static str, about: &'static str, run: CheckFn) -> Stage {

@@ -1,0 +1,176 @@
+//! Idempotent installation of what the tests need: rustup targets and Debian packages.
+//! Each is checked first (target listed as installed, command found on the path) and only
+//! what is missing is installed, non-interactively; `apt-get update` runs at most once per
+//! xtask run. Without root it says in one line what to install.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::project::{run, show};
+
+/// The cross-compilation targets of the project (no_std core, boot image).
+pub const RUST_TARGETS: &[&str] = &["thumbv7em-none-eabihf", "riscv64gc-unknown-none-elf"];
+
+/// A command the tests run, and the Debian package that provides it.
+#[derive(Debug, Clone, Copy)]
+pub struct Tool {
+    /// Program looked for on the path.
+    pub command: &'static str,
+    /// Debian package to install when it is missing.
+    pub package: &'static str,
+}
+
+/// Everything the namespace tests and the boot-image test run. (`pimd` would be an
+/// alternative multicast router, but Debian's `pimd` and `smcroute` conflict.)
+pub const TOOLS: &[Tool] = &[
+    Tool {
+        command: "ip",
+        package: "iproute2",
+    },
+    Tool {
+        command: "ping",
+        package: "iputils-ping",
+    },
+    Tool {
+        command: "smcroute",
+        package: "smcroute",
+    },
+    Tool {
+        command: "qemu-system-riscv64",
+        package: "qemu-system-misc",
+    },
+];
+
+/// Set once `apt-get update` has run in this process.
+static APT_UPDATED: AtomicBool = AtomicBool::new(false);
+
+/// Adds the rustup targets that are not installed yet.
+pub fn rust_targets(targets: &[&str]) -> Result<String, String> {
+    let output = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| {
+            format!(
+                "cannot run rustup ({e}); install targets {}",
+                targets.join(" ")
+            )
+        })?;
+    if !output.status.success() {
+        return Err(format!(
+            "`rustup target list --installed` failed ({})",
+            output.status
+        ));
+    }
+    let installed = String::from_utf8_lossy(&output.stdout);
+    let missing: Vec<&str> = targets
+        .iter()
+        .copied()
+        .filter(|t| !installed.lines().any(|line| line.trim() == *t))
+        .collect();
+    if missing.is_empty() {
+        return Ok(format!("targets present: {}", targets.join(", ")));
+    }
+    run(Command::new("rustup")
+        .args(["target", "add"])
+        .args(&missing)
+        .stdin(Stdio::null()))?;
+    Ok(format!("added targets: {}", missing.join(", ")))
+}
+
+/// Installs the Debian packages of the tools whose command is not found.
+pub fn tools(tools: &[Tool]) -> Result<String, String> {
+    let missing: Vec<Tool> = tools
+        .iter()
+        .copied()
+        .filter(|t| find_command(t.command).is_none())
+        .collect();
+    if missing.is_empty() {
+        let names: Vec<&str> = tools.iter().map(|t| t.command).collect();
+        return Ok(format!("commands present: {}", names.join(", ")));
+    }
+    let packages: Vec<&str> = missing.iter().map(|t| t.package).collect();
+    if !is_root() {
+        return Err(format!(
+            "missing {}; as root run: apt-get install -y --no-install-recommends {}",
+            missing
+                .iter()
+                .map(|t| t.command)
+                .collect::<Vec<_>>()
+                .join(", "),
+            packages.join(" ")
+        ));
+    }
+    if !APT_UPDATED.swap(true, Ordering::SeqCst) {
+        run(&mut apt_get(&["update"]))?;
+    }
+    let mut install = apt_get(&["install", "-y", "--no-install-recommends"]);
+    run(install.args(&packages))?;
+    let still_missing: Vec<&str> = missing
+        .iter()
+        .filter(|t| find_command(t.command).is_none())
+        .map(|t| t.command)
+        .collect();
+    if !still_missing.is_empty() {
+        return Err(format!(
+            "`{}` did not provide {}",
+            show(&install),
+            still_missing.join(", ")
+        ));
+    }
+    Ok(format!("installed: {}", packages.join(", ")))
+}
+
+/// `apt-get ARGS` that never asks a question.
+fn apt_get(args: &[&str]) -> Command {
+    let mut command = Command::new("apt-get");
+    command
+        .args(["-q", "-o", "Dpkg::Use-Pty=0"])
+        .args(args)
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .stdin(Stdio::null());
+    command
+}
+
+/// Whether this process runs as root.
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Finds `command` on `PATH`, or in the sbin directories that a non-login `PATH` may lack.
+pub fn find_command(command: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/local/sbin", "/usr/sbin", "/sbin"].map(PathBuf::from))
+        .map(|dir| dir.join(command))
+        .find(|candidate| is_executable(candidate))
+}
+
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    path.metadata()
+        .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_a_command_that_exists_and_not_one_that_does_not() {
+        assert!(find_command("sh").is_some());
+        assert!(find_command("omdisc-no-such-command").is_none());
+    }
+
+    #[test]
+    fn nothing_missing_means_nothing_installed() {
+        let present = [Tool {
+            command: "sh",
+            package: "dash",
+        }];
+        assert_eq!(tools(&present).unwrap(), "commands present: sh");
+        assert!(!APT_UPDATED.load(Ordering::SeqCst));
+    }
+}
