@@ -7,8 +7,10 @@
 mod args;
 mod checks;
 mod ensure;
+mod no_std;
 mod project;
 mod report;
+mod sizes;
 mod test;
 
 use std::process::ExitCode;

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use crate::args::Args;
 use crate::checks;
 use crate::ensure;
+use crate::no_std;
 use crate::project::Project;
 use crate::report::Report;
 
@@ -45,6 +46,16 @@ const STAGES: &[Stage] = &[
         checks::tests,
     ),
     check("doctests", "cargo test --doc --workspace", checks::doctests),
+    check(
+        "no_std",
+        "omdisc-core for thumbv7em-none-eabihf, with and without defmt",
+        no_std::cross_build,
+    ),
+    check(
+        "size",
+        "section sizes of a minimal thumbv7em image running the engine",
+        no_std::size_report,
+    ),
     pending(
         "smoltcp-interop",
         "TAP smoltcp node with omdiscd nodes",
