@@ -1,0 +1,372 @@
+//! One multicast UDP socket per active interface, and batched receive (`recvmmsg`).
+//!
+//! Each [`MulticastSocket`] is bound to the group and port, joined to the group on exactly
+//! its interface, sends on that interface (`IP_MULTICAST_IF`, needed where there is no
+//! default route), with the configured TTL and multicast loopback off. `IP_MULTICAST_ALL`
+//! is off, so the socket only gets the group on the interfaces it joined, and `IP_PKTINFO`
+//! reports the ingress interface of every datagram so the caller can check it.
+
+use std::fmt;
+use std::io;
+use std::io::IoSliceMut;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+
+use nix::errno::Errno;
+use nix::sys::socket::{
+    recvmmsg, setsockopt, sockopt, ControlMessageOwned, MsgFlags, MultiHeaders, SockaddrStorage,
+};
+use socket2::{Domain, InterfaceIndexOrAddress, Protocol, SockAddr, Socket, Type};
+
+use crate::interfaces::Interface;
+
+/// A socket joined to the multicast group on one interface.
+#[derive(Debug)]
+pub struct MulticastSocket {
+    socket: Socket,
+    interface_name: String,
+    interface_index: u32,
+    destination: SockAddr,
+}
+
+/// A step of socket setup that failed, with the interface it was for. One line.
+#[derive(Debug)]
+pub struct SocketError {
+    /// What was being done, e.g. `"join 239.255.77.77 on"`.
+    pub step: String,
+    /// The interface.
+    pub interface: String,
+    /// The system error.
+    pub error: io::Error,
+}
+
+impl fmt::Display for SocketError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "cannot {} {}: {}", self.step, self.interface, self.error)
+    }
+}
+
+impl std::error::Error for SocketError {}
+
+impl MulticastSocket {
+    /// Opens a nonblocking socket for `group`:`port` on `interface` with multicast TTL (IPv4)
+    /// or hop limit (IPv6) `ttl`.
+    pub fn open(
+        interface: &Interface,
+        group: IpAddr,
+        port: u16,
+        ttl: u8,
+    ) -> Result<MulticastSocket, SocketError> {
+        let fail = |step: String| {
+            let name = interface.name.clone();
+            move |error: io::Error| SocketError {
+                step,
+                interface: name,
+                error,
+            }
+        };
+        let domain = if group.is_ipv4() {
+            Domain::IPV4
+        } else {
+            Domain::IPV6
+        };
+        let socket = Socket::new(
+            domain,
+            Type::DGRAM.nonblocking().cloexec(),
+            Some(Protocol::UDP),
+        )
+        .map_err(fail("create a UDP socket for".into()))?;
+        socket
+            .set_reuse_address(true)
+            .map_err(fail("set SO_REUSEADDR on the socket for".into()))?;
+        socket
+            .set_reuse_port(true)
+            .map_err(fail("set SO_REUSEPORT on the socket for".into()))?;
+        let destination = match group {
+            IpAddr::V4(group) => {
+                setup_ipv4(&socket, interface, group, port, ttl, &fail)?;
+                SockAddr::from(SocketAddr::new(group.into(), port))
+            }
+            IpAddr::V6(group) => {
+                let scope = if needs_scope(group) {
+                    interface.index
+                } else {
+                    0
+                };
+                let address = SocketAddrV6::new(group, port, 0, scope);
+                setup_ipv6(&socket, interface, address, ttl, &fail)?;
+                SockAddr::from(address)
+            }
+        };
+        Ok(MulticastSocket {
+            socket,
+            interface_name: interface.name.clone(),
+            interface_index: interface.index,
+            destination,
+        })
+    }
+
+    /// Sends one datagram to the group on this socket's interface.
+    pub fn send(&self, payload: &[u8]) -> io::Result<()> {
+        let sent = self.socket.send_to(payload, &self.destination)?;
+        if sent != payload.len() {
+            return Err(io::Error::new(
+                io::ErrorKind::WriteZero,
+                format!("sent {sent} of {} bytes", payload.len()),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Name of the interface this socket serves.
+    pub fn interface_name(&self) -> &str {
+        &self.interface_name
+    }
+
+    /// Kernel index of the interface this socket serves.
+    pub fn interface_index(&self) -> u32 {
+        self.interface_index
+    }
+}
+
+impl AsFd for MulticastSocket {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.socket.as_fd()
+    }
+}
+
+fn setup_ipv4<F, G>(
+    socket: &Socket,
+    interface: &Interface,
+    group: Ipv4Addr,
+    port: u16,
+    ttl: u8,
+    fail: &F,
+) -> Result<(), SocketError>
+where
+    F: Fn(String) -> G,
+    G: FnOnce(io::Error) -> SocketError,
+{
+    let Some(&local) = interface.ipv4.first() else {
+        return Err(fail("use (no IPv4 address)".into())(io::Error::from(
+            io::ErrorKind::AddrNotAvailable,
+        )));
+    };
+    socket
+        .set_multicast_all_v4(false)
+        .map_err(fail("clear IP_MULTICAST_ALL for".into()))?;
+    socket
+        .bind(&SocketAddr::new(group.into(), port).into())
+        .map_err(fail(format!("bind {group}:{port} for")))?;
+    socket
+        .join_multicast_v4_n(&group, &InterfaceIndexOrAddress::Index(interface.index))
+        .map_err(fail(format!("join {group} on")))?;
+    socket
+        .set_multicast_if_v4(&local)
+        .map_err(fail("set IP_MULTICAST_IF to".into()))?;
+    socket
+        .set_multicast_ttl_v4(u32::from(ttl))
+        .map_err(fail(format!("set multicast TTL {ttl} on")))?;
+    socket
+        .set_multicast_loop_v4(false)
+        .map_err(fail("turn multicast loopback off on".into()))?;
+    setsockopt(socket, sockopt::Ipv4PacketInfo, &true)
+        .map_err(|e| fail("enable IP_PKTINFO on".into())(e.into()))?;
+    Ok(())
+}
+
+fn setup_ipv6<F, G>(
+    socket: &Socket,
+    interface: &Interface,
+    address: SocketAddrV6,
+    hops: u8,
+    fail: &F,
+) -> Result<(), SocketError>
+where
+    F: Fn(String) -> G,
+    G: FnOnce(io::Error) -> SocketError,
+{
+    let group = *address.ip();
+    socket
+        .set_only_v6(true)
+        .map_err(fail("set IPV6_V6ONLY on".into()))?;
+    socket
+        .set_multicast_all_v6(false)
+        .map_err(fail("clear IPV6_MULTICAST_ALL for".into()))?;
+    socket
+        .bind(&address.into())
+        .map_err(fail(format!("bind [{group}]:{} for", address.port())))?;
+    socket
+        .join_multicast_v6(&group, interface.index)
+        .map_err(fail(format!("join {group} on")))?;
+    socket
+        .set_multicast_if_v6(interface.index)
+        .map_err(fail("set IPV6_MULTICAST_IF to".into()))?;
+    socket
+        .set_multicast_hops_v6(u32::from(hops))
+        .map_err(fail(format!("set multicast hop limit {hops} on")))?;
+    socket
+        .set_multicast_loop_v6(false)
+        .map_err(fail("turn multicast loopback off on".into()))?;
+    setsockopt(socket, sockopt::Ipv6RecvPacketInfo, &true)
+        .map_err(|e| fail("enable IPV6_RECVPKTINFO on".into())(e.into()))?;
+    Ok(())
+}
+
+/// Whether binding to or sending to `group` needs an interface scope (interface- and
+/// link-local multicast).
+fn needs_scope(group: Ipv6Addr) -> bool {
+    let scope = group.segments()[0] & 0x000f;
+    group.is_multicast() && scope <= 2
+}
+
+/// One received datagram.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Datagram<'a> {
+    /// Sender's address and port.
+    pub source: SocketAddr,
+    /// Kernel index of the interface it arrived on (from `IP_PKTINFO`), if reported.
+    pub ingress_index: Option<u32>,
+    /// The payload.
+    pub payload: &'a [u8],
+    /// The datagram was longer than the buffer and cut (`MSG_TRUNC`): never valid.
+    pub truncated: bool,
+}
+
+/// Per-datagram facts gathered by one `recvmmsg` call.
+#[derive(Debug, Clone, Copy)]
+struct Received {
+    len: usize,
+    source: Option<SocketAddr>,
+    ingress_index: Option<u32>,
+    truncated: bool,
+}
+
+/// Buffers for receiving up to `batch` datagrams per system call.
+#[derive(Debug)]
+pub struct ReceiveBatch {
+    buffers: Vec<u8>,
+    datagram_capacity: usize,
+    headers: MultiHeaders<SockaddrStorage>,
+    received: Vec<Received>,
+}
+
+impl ReceiveBatch {
+    /// Buffers for `batch` datagrams of at most `datagram_capacity` bytes each.
+    pub fn new(batch: usize, datagram_capacity: usize) -> ReceiveBatch {
+        let batch = batch.max(1);
+        let datagram_capacity = datagram_capacity.max(1);
+        let control = nix::cmsg_space!(nix::libc::in6_pktinfo);
+        ReceiveBatch {
+            buffers: vec![0; batch * datagram_capacity],
+            datagram_capacity,
+            headers: MultiHeaders::preallocate(batch, Some(control)),
+            received: Vec::with_capacity(batch),
+        }
+    }
+
+    /// Most datagrams one call returns.
+    pub fn batch_size(&self) -> usize {
+        self.buffers.len() / self.datagram_capacity
+    }
+
+    /// Receives what is waiting on `socket` (one `recvmmsg`, nonblocking) and hands each
+    /// datagram to `on_datagram`. Returns how many were received; 0 when none was waiting.
+    pub fn receive(
+        &mut self,
+        socket: &MulticastSocket,
+        mut on_datagram: impl FnMut(Datagram<'_>),
+    ) -> io::Result<usize> {
+        self.received.clear();
+        {
+            let mut slices: Vec<[IoSliceMut<'_>; 1]> = self
+                .buffers
+                .chunks_exact_mut(self.datagram_capacity)
+                .map(|buffer| [IoSliceMut::new(buffer)])
+                .collect();
+            let results = match recvmmsg(
+                socket.socket.as_raw_fd(),
+                &mut self.headers,
+                slices.iter_mut(),
+                MsgFlags::MSG_DONTWAIT,
+                None,
+            ) {
+                Ok(results) => results,
+                Err(Errno::EAGAIN) | Err(Errno::EINTR) => return Ok(0),
+                Err(errno) => return Err(errno.into()),
+            };
+            for message in results {
+                let ingress_index = match message.cmsgs() {
+                    Ok(mut cmsgs) => cmsgs.find_map(|cmsg| match cmsg {
+                        ControlMessageOwned::Ipv4PacketInfo(info) => {
+                            u32::try_from(info.ipi_ifindex).ok()
+                        }
+                        ControlMessageOwned::Ipv6PacketInfo(info) => Some(info.ipi6_ifindex),
+                        _ => None,
+                    }),
+                    Err(_) => None,
+                };
+                self.received.push(Received {
+                    len: message.bytes,
+                    source: message.address.as_ref().and_then(socket_addr),
+                    ingress_index,
+                    truncated: message.flags.contains(MsgFlags::MSG_TRUNC),
+                });
+            }
+        }
+        let mut delivered = 0;
+        for (received, buffer) in self
+            .received
+            .iter()
+            .zip(self.buffers.chunks_exact(self.datagram_capacity))
+        {
+            // A datagram without a source address cannot be from a peer: skip it.
+            let Some(source) = received.source else {
+                continue;
+            };
+            let len = received.len.min(buffer.len());
+            on_datagram(Datagram {
+                source,
+                ingress_index: received.ingress_index,
+                payload: &buffer[..len],
+                truncated: received.truncated || received.len > buffer.len(),
+            });
+            delivered += 1;
+        }
+        Ok(delivered)
+    }
+}
+
+fn socket_addr(storage: &SockaddrStorage) -> Option<SocketAddr> {
+    if let Some(v4) = storage.as_sockaddr_in() {
+        return Some(SocketAddr::from((v4.ip(), v4.port())));
+    }
+    if let Some(v6) = storage.as_sockaddr_in6() {
+        return Some(SocketAddr::V6(SocketAddrV6::new(
+            v6.ip(),
+            v6.port(),
+            v6.flowinfo(),
+            v6.scope_id(),
+        )));
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn link_local_ipv6_groups_need_a_scope() {
+        assert!(needs_scope("ff02::4d".parse().unwrap()));
+        assert!(needs_scope("ff01::4d".parse().unwrap()));
+        assert!(!needs_scope("ff05::4d".parse().unwrap()));
+        assert!(!needs_scope("ff0e::4d".parse().unwrap()));
+    }
+
+    #[test]
+    fn batch_has_requested_size() {
+        let batch = ReceiveBatch::new(16, 1500);
+        assert_eq!(batch.batch_size(), 16);
+    }
+}
