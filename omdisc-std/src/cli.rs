@@ -4,6 +4,7 @@
 //! message is ours and fits on one line. [`parse_or_exit`] replaces `argh::from_env`, which
 //! prints two lines on an error.
 
+use std::io::Write;
 use std::process;
 
 use argh::FromArgs;
@@ -149,7 +150,7 @@ pub fn parse_or_exit<T>(program: &str, parse_args: fn(&[&str]) -> Result<T, Earl
     match parse_args(&args) {
         Ok(parsed) => parsed,
         Err(exit) if exit.is_help => {
-            println!("{}", exit.message);
+            let _ = writeln!(std::io::stdout().lock(), "{}", exit.message);
             process::exit(0)
         }
         Err(exit) => usage_exit(program, &format!("{} (see {program} --help)", exit.message)),
@@ -158,13 +159,22 @@ pub fn parse_or_exit<T>(program: &str, parse_args: fn(&[&str]) -> Result<T, Earl
 
 /// Prints `program: message` on stderr and exits with [`EXIT_USAGE`].
 pub fn usage_exit(program: &str, message: &str) -> ! {
-    eprintln!("{program}: {}", one_line(message));
+    let _ = writeln!(std::io::stderr().lock(), "{program}: {}", one_line(message));
     process::exit(EXIT_USAGE)
+}
+
+/// Prints `program: error: message` as one line on stderr (a closed stderr is ignored).
+pub fn print_error_line(program: &str, message: &str) {
+    let _ = writeln!(
+        std::io::stderr().lock(),
+        "{program}: error: {}",
+        one_line(message)
+    );
 }
 
 /// Prints `program: error: message` on stderr and exits with [`EXIT_FAILURE`].
 pub fn fail_exit(program: &str, message: &str) -> ! {
-    eprintln!("{program}: error: {}", one_line(message));
+    print_error_line(program, message);
     process::exit(EXIT_FAILURE)
 }
 

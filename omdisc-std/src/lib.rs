@@ -3,10 +3,16 @@
 //! The protocol lives in `omdisc-core`; this crate owns what is specific to a Linux host:
 //! the command line ([`cli`], [`config`]) and the one-line errors.
 
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 #![deny(missing_docs, unreachable_pub)]
 
 pub mod cli;
+pub mod clock;
 pub mod config;
+pub mod daemonize;
 pub mod interfaces;
+pub mod logging;
+pub mod map_sink;
+pub mod pid_file;
+pub mod signals;
 pub mod socket;
