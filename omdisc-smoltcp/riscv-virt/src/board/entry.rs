@@ -1,0 +1,62 @@
+//! The entry stub and the trap vector.
+//!
+//! OpenSBI jumps to `_start` (placed first in `.text` at 0x80200000 by
+//! `link.x`) in supervisor mode with `a0` = hart id and `a1` = device tree.
+//! The stub sets the stack pointer, clears `.bss` and calls `kernel_main`.
+//! The image takes no interrupt traps (it sleeps with `wfi` and interrupts
+//! globally off), so any trap is a fault: `fatal_trap` reports it and
+//! powers the machine off with a failure status.
+
+use core::arch::global_asm;
+
+global_asm!(
+    r#"
+    .section .text.entry
+    .globl _start
+_start:
+    .option push
+    .option norelax
+    la      sp, __stack_top
+    .option pop
+    mv      s0, a0
+    mv      s1, a1
+    la      t0, __bss_start
+    la      t1, __bss_end
+1:  bgeu    t0, t1, 2f
+    sd      zero, 0(t0)
+    addi    t0, t0, 8
+    j       1b
+2:  mv      a0, s0
+    mv      a1, s1
+    call    kernel_main
+3:  wfi
+    j       3b
+
+    .section .text
+    .balign 4
+    .globl _trap_vector
+_trap_vector:
+    csrr    a0, scause
+    csrr    a1, sepc
+    csrr    a2, stval
+    j       fatal_trap
+"#
+);
+
+extern "C" {
+    fn _trap_vector();
+}
+
+/// Points `stvec` at the fault reporter (direct mode).
+pub fn install_trap_vector() {
+    let vector = _trap_vector as *const () as usize;
+    // SAFETY: writing stvec only changes where traps go; `_trap_vector` is
+    // 4-byte aligned as direct mode requires.
+    unsafe { core::arch::asm!("csrw stvec, {}", in(reg) vector) };
+}
+
+#[no_mangle]
+extern "C" fn fatal_trap(scause: usize, sepc: usize, stval: usize) -> ! {
+    log::error!("fatal trap: scause={scause:#x} sepc={sepc:#x} stval={stval:#x}");
+    super::sbi::shutdown_failed()
+}

@@ -1,0 +1,231 @@
+//! The node's boot configuration: IPv4 address and prefix, multicast group,
+//! UDP port and announce interval, read from the kernel command line
+//! (`/chosen/bootargs`, e.g. `-append "ip=10.77.1.60/24 group=239.77.0.1"`)
+//! over build-time defaults.
+//!
+//! The command line is a list of `key=value` words separated by spaces.
+//! Known keys are `ip`, `group`, `port` and `interval`; other words are left
+//! to whoever else reads the command line and ignored here, like the Linux
+//! kernel does with parameters it does not know.
+
+use core::fmt;
+use core::str::FromStr;
+
+use smoltcp::wire::{Ipv4Address, Ipv4Cidr};
+
+/// The build-time defaults, in command-line syntax. Override them when
+/// building with the `OMDISC_DEFAULT_BOOTARGS` environment variable.
+pub const DEFAULT_BOOTARGS: &str = match option_env!("OMDISC_DEFAULT_BOOTARGS") {
+    Some(args) => args,
+    None => "ip=10.77.1.60/24 group=239.255.77.77 port=7777 interval=1",
+};
+
+/// Longest accepted announce interval, in milliseconds (one hour).
+pub const MAX_INTERVAL_MS: u32 = 3_600_000;
+
+/// Where the node sits on the network and how it announces itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BootConfig {
+    /// The node's own address and the prefix length of its network.
+    pub address: Ipv4Cidr,
+    /// The IPv4 multicast group the cluster announces on.
+    pub group: Ipv4Address,
+    /// The UDP port of the group.
+    pub port: u16,
+    /// The announce interval in milliseconds (1 ..= [`MAX_INTERVAL_MS`]).
+    pub interval_ms: u32,
+}
+
+/// A known key with a value that cannot be used; the value is borrowed from
+/// the command line so the console message can quote it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BootArgsError<'a> {
+    /// `ip=` is not a unicast `A.B.C.D/PREFIX` with a prefix of 1..=32.
+    Address(&'a str),
+    /// `group=` is not an IPv4 multicast address.
+    Group(&'a str),
+    /// `port=` is not a number in 1..=65535.
+    Port(&'a str),
+    /// `interval=` is not a number of seconds with at most three decimals,
+    /// above zero and at most an hour.
+    Interval(&'a str),
+}
+
+impl fmt::Display for BootArgsError<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Address(v) => {
+                write!(f, "ip={v}: expected a unicast A.B.C.D/PREFIX, prefix 1..32")
+            }
+            Self::Group(v) => write!(f, "group={v}: expected an IPv4 multicast address"),
+            Self::Port(v) => write!(f, "port={v}: expected a UDP port 1..65535"),
+            Self::Interval(v) => write!(
+                f,
+                "interval={v}: expected seconds above 0 and at most 3600, at most 3 decimals"
+            ),
+        }
+    }
+}
+
+impl BootConfig {
+    /// Reads `defaults` and then `bootargs` over them: a key given on the
+    /// command line wins. Fails on the first known key with a bad value
+    /// (in either string).
+    pub fn parse<'a>(defaults: &'a str, bootargs: &'a str) -> Result<Self, BootArgsError<'a>> {
+        let mut config = Self::BUILT_IN;
+        config.apply(defaults)?;
+        config.apply(bootargs)?;
+        Ok(config)
+    }
+
+    /// Last resort when the build-time defaults leave a key out.
+    const BUILT_IN: Self = Self {
+        address: Ipv4Cidr::new(Ipv4Address::new(10, 77, 1, 60), 24),
+        group: Ipv4Address::new(239, 255, 77, 77),
+        port: 7777,
+        interval_ms: 1000,
+    };
+
+    fn apply<'a>(&mut self, args: &'a str) -> Result<(), BootArgsError<'a>> {
+        for word in args.split_ascii_whitespace() {
+            let Some((key, value)) = word.split_once('=') else {
+                continue;
+            };
+            match key {
+                "ip" => self.address = parse_address(value).ok_or(BootArgsError::Address(value))?,
+                "group" => self.group = parse_group(value).ok_or(BootArgsError::Group(value))?,
+                "port" => self.port = parse_port(value).ok_or(BootArgsError::Port(value))?,
+                "interval" => {
+                    self.interval_ms =
+                        parse_interval_ms(value).ok_or(BootArgsError::Interval(value))?
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+fn parse_address(value: &str) -> Option<Ipv4Cidr> {
+    let (addr, prefix) = value.split_once('/')?;
+    let addr = Ipv4Address::from_str(addr).ok()?;
+    let prefix: u8 = prefix.parse().ok()?;
+    let unicast = !(addr.is_multicast() || addr.is_broadcast() || addr.is_unspecified());
+    (unicast && (1..=32).contains(&prefix)).then(|| Ipv4Cidr::new(addr, prefix))
+}
+
+fn parse_group(value: &str) -> Option<Ipv4Address> {
+    Ipv4Address::from_str(value)
+        .ok()
+        .filter(|group| group.is_multicast())
+}
+
+fn parse_port(value: &str) -> Option<u16> {
+    value.parse().ok().filter(|&port| port != 0)
+}
+
+/// Seconds with up to three decimals (`2`, `0.25`, `1.5`) to milliseconds.
+fn parse_interval_ms(value: &str) -> Option<u32> {
+    let (whole, fraction) = value.split_once('.').unwrap_or((value, ""));
+    let all_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if whole.is_empty() || fraction.len() > 3 || !all_digits(whole) || !all_digits(fraction) {
+        return None;
+    }
+    let seconds: u32 = whole.parse().ok()?;
+    let millis = fraction
+        .bytes()
+        .chain(core::iter::repeat(b'0'))
+        .take(3)
+        .fold(0u32, |acc, digit| acc * 10 + u32::from(digit - b'0'));
+    let total = seconds.checked_mul(1000)?.checked_add(millis)?;
+    (1..=MAX_INTERVAL_MS).contains(&total).then_some(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DEFAULTS: &str = "ip=10.0.0.1/8 group=239.1.1.1 port=1000 interval=2";
+
+    #[test]
+    fn command_line_keys_override_defaults() {
+        let config =
+            BootConfig::parse(DEFAULTS, "console=ttyS0 ip=10.77.1.61/24 port=7000").unwrap();
+        assert_eq!(
+            config.address,
+            Ipv4Cidr::new(Ipv4Address::new(10, 77, 1, 61), 24)
+        );
+        assert_eq!(config.group, Ipv4Address::new(239, 1, 1, 1));
+        assert_eq!(config.port, 7000);
+        assert_eq!(config.interval_ms, 2000);
+    }
+
+    #[test]
+    fn empty_command_line_keeps_defaults() {
+        let config = BootConfig::parse(DEFAULTS, "").unwrap();
+        assert_eq!(
+            config.address,
+            Ipv4Cidr::new(Ipv4Address::new(10, 0, 0, 1), 8)
+        );
+    }
+
+    #[test]
+    fn built_in_defaults_parse() {
+        BootConfig::parse(DEFAULT_BOOTARGS, "").unwrap();
+    }
+
+    #[test]
+    fn interval_takes_up_to_three_decimals() {
+        assert_eq!(parse_interval_ms("0.25"), Some(250));
+        assert_eq!(parse_interval_ms("1.5"), Some(1500));
+        assert_eq!(parse_interval_ms("3600"), Some(3_600_000));
+        assert_eq!(parse_interval_ms("0.001"), Some(1));
+        assert_eq!(parse_interval_ms("0.0001"), None);
+        assert_eq!(parse_interval_ms("0"), None);
+        assert_eq!(parse_interval_ms("3600.001"), None);
+        assert_eq!(parse_interval_ms(".5"), None);
+        assert_eq!(parse_interval_ms("1."), Some(1000));
+        assert_eq!(parse_interval_ms("-1"), None);
+        assert_eq!(parse_interval_ms("99999999999"), None);
+    }
+
+    #[test]
+    fn bad_values_name_the_key() {
+        assert_eq!(
+            BootConfig::parse(DEFAULTS, "ip=10.0.0.1"),
+            Err(BootArgsError::Address("10.0.0.1"))
+        );
+        assert_eq!(
+            BootConfig::parse(DEFAULTS, "ip=10.0.0.1/33"),
+            Err(BootArgsError::Address("10.0.0.1/33"))
+        );
+        assert_eq!(
+            BootConfig::parse(DEFAULTS, "ip=239.0.0.1/24"),
+            Err(BootArgsError::Address("239.0.0.1/24"))
+        );
+        assert_eq!(
+            BootConfig::parse(DEFAULTS, "group=10.0.0.1"),
+            Err(BootArgsError::Group("10.0.0.1"))
+        );
+        assert_eq!(
+            BootConfig::parse(DEFAULTS, "port=0"),
+            Err(BootArgsError::Port("0"))
+        );
+        assert_eq!(
+            BootConfig::parse(DEFAULTS, "port=65536"),
+            Err(BootArgsError::Port("65536"))
+        );
+        assert_eq!(
+            BootConfig::parse(DEFAULTS, "interval=x"),
+            Err(BootArgsError::Interval("x"))
+        );
+    }
+
+    #[test]
+    fn bad_defaults_are_reported_too() {
+        assert_eq!(
+            BootConfig::parse("port=x", "port=5"),
+            Err(BootArgsError::Port("x"))
+        );
+    }
+}

@@ -1,0 +1,20 @@
+//! The portable half of the omdisc boot image for QEMU's RISC-V `virt`
+//! machine: everything here builds and is unit-tested on the host too.
+//!
+//! - [`boot_config`]: address, group, port and interval from the kernel
+//!   command line over build-time defaults;
+//! - [`device_tree`]: what the image needs from the firmware's device tree;
+//! - [`virtio_net`]: a virtio-net NIC as a `smoltcp::phy::Device`;
+//! - [`igmp_report`]: repeated IGMPv2 membership reports;
+//! - [`echo_node`]: a stand-in application that proves the wire.
+//!
+//! The machine-specific half (entry stub, console, clock, timer, interrupt
+//! controller, DMA memory) lives in the binary, `src/main.rs` and `src/board/`.
+#![cfg_attr(not(test), no_std)]
+#![deny(missing_docs)]
+
+pub mod boot_config;
+pub mod device_tree;
+pub mod echo_node;
+pub mod igmp_report;
+pub mod virtio_net;
