@@ -51,6 +51,15 @@ impl Args {
             .unwrap_or_default())
     }
 
+    /// Removes and returns the positional arguments (those not starting with `-`).
+    pub fn positionals(&mut self) -> Vec<String> {
+        let (positional, rest) = std::mem::take(&mut self.rest)
+            .into_iter()
+            .partition(|a| !a.starts_with('-'));
+        self.rest = rest;
+        positional
+    }
+
     /// Fails if any argument was not consumed.
     pub fn finish(self) -> Result<(), String> {
         match self.rest.first() {
@@ -86,7 +95,8 @@ mod tests {
 
     #[test]
     fn leftovers_are_reported() {
-        let a = args(&["--bogus"]);
+        let mut a = args(&["converge", "--bogus"]);
+        assert_eq!(a.positionals(), ["converge"]);
         assert_eq!(a.finish().unwrap_err(), "unexpected argument `--bogus`");
     }
 }

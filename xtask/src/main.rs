@@ -1,22 +1,14 @@
 //! `cargo xtask`: the project's automation (tests, demo, cross builds, boot image, benchmarks).
 //!
-//! This file only dispatches: every subcommand lives in its own module and is one row of
-//! [`COMMANDS`]. To add one, write `mod NAME;` with a `pub fn run(&Project, Args) -> ExitCode`
-//! and add a row.
-
-mod args;
-mod checks;
-mod ensure;
-mod no_std;
-mod project;
-mod report;
-mod sizes;
-mod test;
+//! This file only dispatches: every subcommand lives in its own module of the `xtask`
+//! library and is one row of [`COMMANDS`]. To add one, write `pub mod NAME;` in `lib.rs`
+//! with a `pub fn run(&Project, Args) -> ExitCode`, and add a row here.
 
 use std::process::ExitCode;
 
-use args::Args;
-use project::Project;
+use xtask::args::Args;
+use xtask::project::Project;
+use xtask::{scenarios, test};
 
 /// One `cargo xtask` subcommand.
 struct Command {
@@ -35,6 +27,11 @@ const COMMANDS: &[Command] = &[
         about:
             "everything CI checks: fmt, clippy, tests, no_std builds, sizes, namespace scenarios",
         run: Ok(test::run),
+    },
+    Command {
+        name: "scenario",
+        about: "run namespace scenarios by name (--list, --all)",
+        run: Ok(scenarios::run),
     },
     Command {
         name: "demo",

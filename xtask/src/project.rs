@@ -37,6 +37,17 @@ impl Project {
             .map_err(Clone::clone)
     }
 
+    /// A directory for this xtask run's scratch files (logs, map dirs), created if needed.
+    pub fn scratch_dir(&self, what: &str) -> Result<PathBuf, String> {
+        let dir = self
+            .target_dir()?
+            .join("xtask")
+            .join(format!("{what}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        Ok(dir)
+    }
+
     /// `cargo` (the one running us, if known) with the project root as working directory.
     pub fn cargo(&self) -> Command {
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());

@@ -9,6 +9,7 @@ use crate::ensure;
 use crate::no_std;
 use crate::project::Project;
 use crate::report::Report;
+use crate::scenarios;
 
 /// A stage's check: `Ok` with a short note on what it found, or `Err` with a one-line reason.
 type CheckFn = fn(&Project) -> Result<String, String>;
@@ -23,54 +24,21 @@ struct Stage {
     run: StageFn,
 }
 
-/// The stages, in the order they run.
+/// The stages, in the order they run. One row per stage (hence no rustfmt).
+#[rustfmt::skip]
 const STAGES: &[Stage] = &[
-    check(
-        "tools",
-        "rustup targets and Debian packages, installed if missing",
-        tools,
-    ),
-    check(
-        "fmt",
-        "cargo fmt --check, workspace and excluded crates",
-        checks::fmt,
-    ),
-    check(
-        "clippy",
-        "cargo clippy --workspace --all-targets -D warnings",
-        checks::clippy,
-    ),
-    check(
-        "tests",
-        "workspace tests (cargo-nextest if installed)",
-        checks::tests,
-    ),
+    check("tools", "rustup targets and Debian packages, installed if missing", tools),
+    check("fmt", "cargo fmt --check, workspace and excluded crates", checks::fmt),
+    check("clippy", "cargo clippy --workspace --all-targets -D warnings", checks::clippy),
+    check("tests", "workspace tests (cargo-nextest if installed)", checks::tests),
     check("doctests", "cargo test --doc --workspace", checks::doctests),
-    check(
-        "no_std",
-        "omdisc-core for thumbv7em-none-eabihf, with and without defmt",
-        no_std::cross_build,
-    ),
-    check(
-        "size",
-        "section sizes of a minimal thumbv7em image running the engine",
-        no_std::size_report,
-    ),
-    pending(
-        "smoltcp-interop",
-        "TAP smoltcp node with omdiscd nodes",
-        "issue 6",
-    ),
-    pending(
-        "boot-image",
-        "RISC-V image under QEMU joins a cluster",
-        "issue 7",
-    ),
-    pending(
-        "fuzz-smoke",
-        "short cargo-fuzz run of every target",
-        "issue 5",
-    ),
+    check("no_std", "omdisc-core for thumbv7em-none-eabihf, with and without defmt", no_std::cross_build),
+    check("size", "sizes of a minimal thumbv7em image that runs the engine", no_std::size_report),
+    check("scenarios", "multi-host scenarios in network namespaces (root)", scenarios::stage),
+    pending("smoltcp-interop", "TAP smoltcp node with omdiscd nodes", "issue 6"),
+    pending("boot-image", "RISC-V image under QEMU joins a cluster", "issue 7"),
+    pending("fuzz-smoke", "short cargo-fuzz run of every target", "issue 5"),
+    check("leftovers", "no namespace or process of this run is left", leftovers),
 ];
 
 /// Installs missing rustup targets and Debian packages.
@@ -78,6 +46,12 @@ fn tools(_: &Project) -> Result<String, String> {
     let targets = ensure::rust_targets(ensure::RUST_TARGETS)?;
     let tools = ensure::tools(ensure::TOOLS)?;
     Ok(format!("{targets}; {tools}"))
+}
+
+/// Fails if `ip netns list` still shows a namespace of this run, or a child is still running.
+fn leftovers(_: &Project) -> Result<String, String> {
+    scenarios::no_leftovers()?;
+    Ok("ip netns list has none of ours; no child process left".into())
 }
 
 /// A stage that runs `run`.

@@ -1,0 +1,20 @@
+//! The `xtask` library: what `cargo xtask` subcommands are made of. The binary
+//! (`main.rs`) only dispatches to the modules here.
+//!
+//! - [`test`]: the stages of `cargo xtask test`; [`checks`], [`no_std`], [`scenarios`] are
+//!   stage implementations; [`report`] runs stages with timings and a summary;
+//! - [`testbed`]: network namespaces, bridges, veths and process guards for multi-host tests;
+//! - [`ensure`]: installs missing rustup targets and Debian packages;
+//! - [`project`], [`args`], [`sizes`]: paths and commands, argument handling, ELF sizes.
+#![warn(missing_docs, unreachable_pub)]
+
+pub mod args;
+pub mod checks;
+pub mod ensure;
+pub mod no_std;
+pub mod project;
+pub mod report;
+pub mod scenarios;
+pub mod sizes;
+pub mod test;
+pub mod testbed;

@@ -1,0 +1,201 @@
+//! Namespace scenarios: plain functions, registered in [`SCENARIOS`], run one after another
+//! by `cargo xtask test` (stage `scenarios`) or picked by name with `cargo xtask scenario`.
+//! Each runs on its own thread with a timeout; on timeout everything it created is removed
+//! through the testbed registry. After each one, none of its namespaces may remain.
+
+mod testbed_selftest;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use crate::args::Args;
+use crate::project::Project;
+use crate::report::{duration, panic_text};
+use crate::testbed::{self, registry, Binaries};
+
+/// What a scenario gets: a directory of its own and the release binaries.
+#[derive(Debug, Clone)]
+pub struct Ctx {
+    /// Scratch directory for logs and map directories (kept after the run for inspection).
+    pub dir: PathBuf,
+    binaries: Result<Binaries, String>,
+}
+
+impl Ctx {
+    /// `omdiscd` and `showmap`, or why they could not be built.
+    pub fn binaries(&self) -> Result<&Binaries, String> {
+        self.binaries
+            .as_ref()
+            .map_err(|why| format!("omdisc-std binaries unavailable: {why}"))
+    }
+}
+
+/// One scenario.
+pub struct Scenario {
+    /// Name used on the command line.
+    pub name: &'static str,
+    /// What it shows, one line.
+    pub about: &'static str,
+    /// After this it fails and its namespaces and processes are removed.
+    pub timeout: Duration,
+    /// Whether it runs `omdiscd`/`showmap` (they are built first if any selected one does).
+    pub needs_daemon: bool,
+    /// The scenario: `Ok` with a short note of what it measured, or `Err` saying what failed.
+    pub run: fn(&Ctx) -> Result<String, String>,
+}
+
+/// Every scenario, in the order they run.
+pub const SCENARIOS: &[Scenario] = &[testbed_selftest::PING, testbed_selftest::PROCESS_GUARD];
+
+/// `cargo xtask scenario [--list] NAME...`.
+pub fn run(project: &Project, mut args: Args) -> ExitCode {
+    if args.flag("--help") || args.flag("-h") {
+        println!("usage: cargo xtask scenario --list | cargo xtask scenario NAME... | cargo xtask scenario --all");
+        return ExitCode::SUCCESS;
+    }
+    if args.flag("--list") {
+        for s in SCENARIOS {
+            println!(
+                "{:<24} {} (timeout {}s)",
+                s.name,
+                s.about,
+                s.timeout.as_secs()
+            );
+        }
+        return ExitCode::SUCCESS;
+    }
+    let all = args.flag("--all");
+    let names = args.positionals();
+    if let Err(why) = args.finish() {
+        eprintln!("cargo xtask scenario: {why}");
+        return ExitCode::from(2);
+    }
+    let mut picked = Vec::new();
+    for name in &names {
+        match SCENARIOS.iter().find(|s| s.name == name) {
+            Some(s) => picked.push(s),
+            None => {
+                eprintln!("cargo xtask scenario: unknown scenario `{name}` (see --list)");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    if all {
+        picked = SCENARIOS.iter().collect();
+    }
+    if picked.is_empty() {
+        eprintln!("cargo xtask scenario: name one or more scenarios, or --all (see --list)");
+        return ExitCode::from(2);
+    }
+    match run_scenarios(project, &picked) {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(why) => {
+            eprintln!("cargo xtask scenario: {why}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The `scenarios` stage of `cargo xtask test`: all of them.
+pub fn stage(project: &Project) -> Result<String, String> {
+    let all: Vec<&'static Scenario> = SCENARIOS.iter().collect();
+    run_scenarios(project, &all)
+}
+
+/// Runs `picked` in order, printing each result and a table; fails if any failed.
+pub fn run_scenarios(project: &Project, picked: &[&'static Scenario]) -> Result<String, String> {
+    testbed::require_root("the namespace scenarios")?;
+    registry::install_signal_cleanup();
+    for stale in registry::sweep_stale_namespaces() {
+        println!("removed namespace {stale} left by an earlier, killed run");
+    }
+    let binaries = if picked.iter().any(|s| s.needs_daemon) {
+        Binaries::build(project)
+    } else {
+        Err("not built (no selected scenario needs them)".to_string())
+    };
+    let base = project.scratch_dir("scenarios")?;
+    let mut results = Vec::new();
+    for scenario in picked {
+        let dir = base.join(scenario.name);
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        let ctx = Ctx {
+            dir,
+            binaries: binaries.clone(),
+        };
+        println!("\n--- scenario {}: {}", scenario.name, scenario.about);
+        let started = Instant::now();
+        let outcome = run_one(scenario, ctx).and_then(|note| no_leftovers().map(|()| note));
+        let took = started.elapsed();
+        match &outcome {
+            Ok(note) => println!("--- {}: ok in {}  {note}", scenario.name, duration(took)),
+            Err(why) => println!("--- {}: FAILED in {}: {why}", scenario.name, duration(took)),
+        }
+        results.push((scenario.name, outcome, took));
+    }
+    println!("\nscenario results (logs under {}):", base.display());
+    for (name, outcome, took) in &results {
+        let result = if outcome.is_ok() { "ok" } else { "FAILED" };
+        println!("  {name:<24} {result:<6} {:>8}", duration(*took));
+    }
+    let failed: Vec<&str> = results
+        .iter()
+        .filter(|r| r.1.is_err())
+        .map(|r| r.0)
+        .collect();
+    let passed = results.len() - failed.len();
+    println!("scenarios: {passed} passed, {} failed", failed.len());
+    if failed.is_empty() {
+        Ok(format!("{passed} scenarios passed"))
+    } else {
+        Err(format!(
+            "{} of {} scenarios failed: {}",
+            failed.len(),
+            results.len(),
+            failed.join(", ")
+        ))
+    }
+}
+
+/// Runs one scenario on its own thread, bounded by its timeout.
+fn run_one(scenario: &'static Scenario, ctx: Ctx) -> Result<String, String> {
+    let (sender, receiver) = mpsc::channel();
+    let spawned = std::thread::Builder::new()
+        .name(scenario.name.to_string())
+        .spawn(move || {
+            let outcome = std::panic::catch_unwind(|| (scenario.run)(&ctx))
+                .unwrap_or_else(|panic| Err(format!("panicked: {}", panic_text(panic.as_ref()))));
+            let _ = sender.send(outcome);
+        });
+    if let Err(e) = spawned {
+        return Err(format!("cannot start a thread: {e}"));
+    }
+    match receiver.recv_timeout(scenario.timeout) {
+        Ok(outcome) => outcome,
+        Err(_) => {
+            let (processes, namespaces) = registry::cleanup_all(Duration::from_secs(1));
+            // Its guards now fail fast; give the thread a moment to unwind.
+            let _ = receiver.recv_timeout(Duration::from_secs(10));
+            Err(format!(
+                "timed out after {}s (ended {processes} processes, deleted {namespaces} namespaces)",
+                scenario.timeout.as_secs()
+            ))
+        }
+    }
+}
+
+/// Fails (and cleans up) if namespaces or processes of this run are still around.
+pub fn no_leftovers() -> Result<(), String> {
+    let namespaces = testbed::leftover_namespaces()?;
+    let pids = registry::lock().pids().to_vec();
+    if namespaces.is_empty() && pids.is_empty() {
+        return Ok(());
+    }
+    registry::cleanup_all(Duration::from_secs(1));
+    Err(format!(
+        "left behind: namespaces {namespaces:?}, processes {pids:?} (now removed)"
+    ))
+}

@@ -1,0 +1,360 @@
+//! [`Cluster`]: `omdiscd` nodes in their own namespaces on one bridge, each writing its map
+//! to its own directory, read back through `showmap`. Used by the scenarios and the demo.
+
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus};
+use std::time::{Duration, Instant};
+
+use super::bridge::{Bridge, Port};
+use super::exec::run_bounded;
+use super::membership::{node_id_of, Membership};
+use super::netns::Netns;
+use super::process::Process;
+use super::wait::wait_until;
+use crate::project::{run, Project};
+
+/// Interface name of every node's leg on the bridge.
+pub const NODE_IF: &str = "omd0";
+
+/// How often map waits look at the maps.
+const MAP_POLL: Duration = Duration::from_millis(25);
+
+/// Paths of the release `omdiscd` and `showmap`.
+#[derive(Debug, Clone)]
+pub struct Binaries {
+    /// The daemon.
+    pub omdiscd: PathBuf,
+    /// The map printer.
+    pub showmap: PathBuf,
+}
+
+impl Binaries {
+    /// `cargo build --release -p omdisc-std --bins`, then finds both binaries.
+    pub fn build(project: &Project) -> Result<Binaries, String> {
+        run(project
+            .cargo()
+            .args(["build", "--release", "-p", "omdisc-std", "--bins"]))?;
+        let release = project.target_dir()?.join("release");
+        let find = |name: &str| {
+            let path = release.join(name);
+            if path.is_file() {
+                Ok(path)
+            } else {
+                Err(format!("the build made no {}", path.display()))
+            }
+        };
+        Ok(Binaries {
+            omdiscd: find("omdiscd")?,
+            showmap: find("showmap")?,
+        })
+    }
+
+    /// Runs `showmap ARGS` (a map file reader: no network, so in this namespace); returns
+    /// its stdout, or its one-line stderr as the error.
+    pub fn showmap(&self, args: &[&str]) -> Result<String, String> {
+        let mut command = Command::new(&self.showmap);
+        command.args(args);
+        let output = run_bounded(&mut command, Duration::from_secs(10))?;
+        if output.status.success() {
+            Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+        } else {
+            Err(format!(
+                "showmap failed ({}): {}",
+                output.status,
+                String::from_utf8_lossy(&output.stderr).trim()
+            ))
+        }
+    }
+}
+
+/// Where a node sits: its label and its IPv4 address on the segment.
+#[derive(Debug, Clone)]
+pub struct NodeSpec {
+    /// Short name (`n1`), also part of its namespace name.
+    pub label: String,
+    /// Its address; the node id is the last two octets.
+    pub address: Ipv4Addr,
+}
+
+/// One host of the cluster. Field order is drop order: the daemon ends before its
+/// namespace goes.
+#[derive(Debug)]
+struct Node {
+    daemon: Option<Process>,
+    _port: Port,
+    ns: Netns,
+    spec: NodeSpec,
+    map_dir: PathBuf,
+    starts: u32,
+}
+
+/// Nodes on one bridge, with the daemon arguments they all share.
+#[derive(Debug)]
+pub struct Cluster {
+    nodes: Vec<Node>,
+    _bridge: Bridge,
+    binaries: Binaries,
+    dir: PathBuf,
+    prefix: u8,
+    common_args: Vec<String>,
+}
+
+impl Cluster {
+    /// Creates `count` hosts `n1..` on a new bridge, at `base.11`, `base.12`, ... (`/24`),
+    /// files under `dir`. No daemon runs yet.
+    pub fn new(
+        binaries: &Binaries,
+        dir: &Path,
+        base: [u8; 3],
+        count: usize,
+        common_args: &[&str],
+    ) -> Result<Cluster, String> {
+        let specs = (0..count)
+            .map(|i| {
+                let host = u8::try_from(11 + i).map_err(|_| "too many nodes".to_string())?;
+                Ok(NodeSpec {
+                    label: format!("n{}", i + 1),
+                    address: Ipv4Addr::new(base[0], base[1], base[2], host),
+                })
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        Self::with_nodes(binaries, dir, &specs, 24, common_args)
+    }
+
+    /// Creates the hosts of `specs` on a new bridge, addresses with prefix length `prefix`.
+    pub fn with_nodes(
+        binaries: &Binaries,
+        dir: &Path,
+        specs: &[NodeSpec],
+        prefix: u8,
+        common_args: &[&str],
+    ) -> Result<Cluster, String> {
+        let bridge = Bridge::new("sw")?;
+        let mut cluster = Cluster {
+            nodes: Vec::new(),
+            _bridge: bridge,
+            binaries: binaries.clone(),
+            dir: dir.to_path_buf(),
+            prefix,
+            common_args: common_args.iter().map(|s| s.to_string()).collect(),
+        };
+        for spec in specs {
+            cluster.add_host(spec.clone())?;
+        }
+        Ok(cluster)
+    }
+
+    fn add_host(&mut self, spec: NodeSpec) -> Result<(), String> {
+        let ns = Netns::new(&spec.label)?;
+        let address = format!("{}/{}", spec.address, self.prefix);
+        let port = self._bridge.attach(&ns, NODE_IF, &address, None)?;
+        let map_dir = self.dir.join(&spec.label);
+        std::fs::create_dir_all(&map_dir)
+            .map_err(|e| format!("cannot create {}: {e}", map_dir.display()))?;
+        self.nodes.push(Node {
+            daemon: None,
+            _port: port,
+            ns,
+            spec,
+            map_dir,
+            starts: 0,
+        });
+        Ok(())
+    }
+
+    /// Number of hosts.
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Whether there are no hosts.
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    /// The node id of host `i` (last two octets of its address).
+    pub fn id(&self, i: usize) -> u16 {
+        node_id_of(self.nodes[i].spec.address)
+    }
+
+    /// Label of host `i`.
+    pub fn label(&self, i: usize) -> &str {
+        &self.nodes[i].spec.label
+    }
+
+    /// Namespace of host `i`.
+    pub fn namespace(&self, i: usize) -> &str {
+        self.nodes[i].ns.name()
+    }
+
+    /// Map directory of host `i`.
+    pub fn map_dir(&self, i: usize) -> &Path {
+        &self.nodes[i].map_dir
+    }
+
+    /// The daemon arguments host `i` is started with.
+    pub fn daemon_args(&self, i: usize) -> Vec<String> {
+        let node = &self.nodes[i];
+        let mut args: Vec<String> =
+            vec!["-n".into(), "-i".into(), NODE_IF.into(), "--map-dir".into()];
+        args.push(node.map_dir.display().to_string());
+        args.push("--pid-file".into());
+        args.push(node.map_dir.join("omdiscd.pid").display().to_string());
+        args.extend(self.common_args.iter().cloned());
+        args
+    }
+
+    /// Starts `omdiscd` on host `i` (it must not be running).
+    pub fn start(&mut self, i: usize) -> Result<(), String> {
+        if self.is_running(i) {
+            return Err(format!("{} is already running", self.label(i)));
+        }
+        let args = self.daemon_args(i);
+        let node = &mut self.nodes[i];
+        node.starts += 1;
+        let log = self
+            .dir
+            .join(format!("{}-{}.log", node.spec.label, node.starts));
+        let label = format!("{} omdiscd", node.spec.label);
+        node.daemon = Some(Process::spawn_in(
+            node.ns.name(),
+            &label,
+            &self.binaries.omdiscd,
+            &args,
+            &log,
+        )?);
+        Ok(())
+    }
+
+    /// Whether host `i`'s daemon is running (not exited).
+    pub fn is_running(&mut self, i: usize) -> bool {
+        self.nodes[i]
+            .daemon
+            .as_mut()
+            .is_some_and(|p| p.try_exit().is_none())
+    }
+
+    /// Sends `signal` to host `i`'s daemon.
+    pub fn signal(&mut self, i: usize, signal: i32) -> Result<(), String> {
+        let label = self.label(i).to_string();
+        let daemon = self.nodes[i]
+            .daemon
+            .as_mut()
+            .ok_or(format!("{label} was never started"))?;
+        daemon.signal(signal)
+    }
+
+    /// Waits up to `timeout` for host `i`'s daemon to exit; its status.
+    pub fn wait_exit(&mut self, i: usize, timeout: Duration) -> Option<ExitStatus> {
+        self.nodes[i].daemon.as_mut()?.wait_exit(timeout)
+    }
+
+    /// What host `i`'s current (or last) daemon printed.
+    pub fn daemon_output(&self, i: usize) -> String {
+        self.nodes[i]
+            .daemon
+            .as_ref()
+            .map(Process::output)
+            .unwrap_or_default()
+    }
+
+    /// Fails if a daemon that was started has exited (with the last lines it printed).
+    pub fn check_running(&mut self, hosts: &[usize]) -> Result<(), String> {
+        for &i in hosts {
+            if let Some(status) = self.nodes[i].daemon.as_mut().and_then(Process::try_exit) {
+                return Err(format!(
+                    "{} omdiscd exited ({status}); it printed: {}",
+                    self.label(i),
+                    tail(&self.daemon_output(i), 3)
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Host `i`'s map as `showmap --map-dir DIR` prints it.
+    pub fn map_text(&self, i: usize) -> Result<String, String> {
+        let dir = self.nodes[i].map_dir.display().to_string();
+        self.binaries.showmap(&["--map-dir", &dir])
+    }
+
+    /// Host `i`'s map, parsed (every line must be a setpe map line).
+    pub fn map(&self, i: usize) -> Result<Membership, String> {
+        Membership::parse(&self.map_text(i)?)
+    }
+
+    /// The map that lists exactly `hosts` with their addresses.
+    pub fn expected(&self, hosts: &[usize]) -> Membership {
+        Membership::from_primaries(
+            hosts
+                .iter()
+                .map(|&i| (self.id(i), self.nodes[i].spec.address)),
+        )
+    }
+
+    /// Waits until the maps of all `observers` list exactly `hosts` (by id and primary
+    /// address). `Ok` with the time it took; on timeout an error that shows what each
+    /// observer had. Fails early if an observer's daemon exits.
+    pub fn wait_for_maps(
+        &mut self,
+        observers: &[usize],
+        hosts: &[usize],
+        timeout: Duration,
+    ) -> Result<Duration, String> {
+        let expected = self.expected(hosts).primaries();
+        let started = Instant::now();
+        let mut crashed = None;
+        let outcome = wait_until(timeout, MAP_POLL, || {
+            if let Err(why) = self.check_running(observers) {
+                crashed = Some(why);
+                return true;
+            }
+            observers
+                .iter()
+                .all(|&o| self.map(o).is_ok_and(|m| m.primaries() == expected))
+        });
+        if let Some(why) = crashed {
+            return Err(why);
+        }
+        match outcome {
+            Ok(took) => Ok(took),
+            Err(_) => Err(format!(
+                "after {:.2}s the maps do not list exactly {}: {}",
+                started.elapsed().as_secs_f64(),
+                self.expected(hosts),
+                self.describe_maps(observers)
+            )),
+        }
+    }
+
+    /// `n1: {..}; n2: (error)` for error messages.
+    pub fn describe_maps(&self, observers: &[usize]) -> String {
+        observers
+            .iter()
+            .map(|&o| match self.map(o) {
+                Ok(map) => format!("{} has {map}", self.label(o)),
+                Err(why) => format!("{}: {why}", self.label(o)),
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+}
+
+/// The last `lines` lines of `text`, joined with ` | `.
+pub fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join(" | ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tail_keeps_the_last_lines() {
+        assert_eq!(tail("a\nb\nc\n", 2), "b | c");
+        assert_eq!(tail("a", 5), "a");
+        assert_eq!(tail("", 2), "");
+    }
+}

@@ -1,0 +1,44 @@
+//! A small library for real multi-host tests on one machine, in Linux network namespaces.
+//!
+//! - [`Netns`]: a namespace guard with a unique name (`omdt-PID-N-LABEL`), deleted on drop;
+//! - [`Bridge`]: an Ethernet segment, a bridge inside its own "switch" namespace (nothing
+//!   touches the root namespace's interfaces), multicast snooping off by default;
+//! - [`Port`]: a veth pair that attaches a host namespace to a bridge, with addresses;
+//! - [`Process`]: a command started inside a namespace; dropping it ends that one PID;
+//! - [`registry`]: everything above is registered process-wide, so Ctrl-C/SIGTERM (and a
+//!   scenario timeout) can remove it all; namespaces left by a killed earlier run are swept;
+//! - [`wait_until`], [`exec_in`], [`IfStats`]: polling, one-shot commands, packet counters;
+//! - [`Membership`]: `showmap` output parsed back into node ids and addresses;
+//! - [`Cluster`]: omdiscd nodes on one bridge, for the scenarios and the demo.
+//!
+//! Creating namespaces needs root (CAP_SYS_ADMIN and CAP_NET_ADMIN): see [`require_root`].
+
+mod bridge;
+mod cluster;
+mod exec;
+mod membership;
+mod netns;
+mod process;
+pub mod registry;
+mod stats;
+mod wait;
+
+pub use bridge::{Bridge, Port};
+pub use cluster::{tail, Binaries, Cluster, NodeSpec, NODE_IF};
+pub use exec::{exec_in, ip, run_bounded, COMMAND_TIMEOUT};
+pub use membership::{node_id_of, Membership, NodeEntry};
+pub use netns::{leftover_namespaces, Netns, NETNS_PREFIX};
+pub use process::Process;
+pub use stats::IfStats;
+pub use wait::wait_until;
+
+/// Fails with one line when this process cannot create network namespaces.
+pub fn require_root(what: &str) -> Result<(), String> {
+    if crate::ensure::is_root() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{what} needs root (ip netns needs CAP_SYS_ADMIN and CAP_NET_ADMIN): run it as root"
+        ))
+    }
+}
