@@ -1,2 +1,89 @@
-//! omdisc-core (in progress)
+//! # omdisc-core
+//!
+//! The `no_std`, allocation-free heart of omdisc, cluster auto-discovery in the tradition of
+//! openMosix's `omdiscd`: the wire codec ([`wire`]), the node table ([`table`]), the
+//! protocol engine ([`Engine`]) and the openMosix map rendering ([`map`]).
+//!
+//! The engine is *sans-IO*: it owns no socket, clock or entropy source. You pass in the
+//! time, received datagrams and a seed; you pull out datagrams to send, the next deadline
+//! and membership events. The same code runs in the Linux daemon (`omdisc-std`), over
+//! smoltcp (`omdisc-smoltcp`) and in a bare-metal boot image.
+//!
+//! ## The drive loop
+//!
+//! ```
+//! use core::net::{IpAddr, Ipv4Addr};
+//! use omdisc_core::{ArrayEngine, Config, InterfaceSpec, Instant, NodeEntry, NodeId, MAX_DATAGRAM_LEN};
+//!
+//! let ip = IpAddr::V4(Ipv4Addr::new(192, 168, 10, 220));
+//! let config = Config::new(NodeId::from_ip(ip)?, /* incarnation */ 1);
+//! let iface = [InterfaceSpec::with_address(ip)];
+//! let mut engine: ArrayEngine<64> = ArrayEngine::new(config, &iface, [NodeEntry::VACANT; 64], 42)?;
+//! let mut buf = [0u8; MAX_DATAGRAM_LEN];
+//! let now = Instant::from_millis(0); // your monotonic clock
+//! engine.start(now);
+//! // loop {
+//!     // for each datagram received: engine.handle_datagram(now, iface, src, &bytes)
+//!     engine.handle_timeout(now);
+//!     while let Some(tx) = engine.poll_transmit(now, &mut buf) {
+//!         // send &buf[..tx.len] to the group on interface tx.iface
+//!     }
+//!     while let Some(event) = engine.poll_event() { /* Joined, Left, ...: rewrite the map */ }
+//!     let _sleep_until = engine.poll_timeout(); // or until a datagram arrives
+//! // }
+//! assert_eq!(engine.members().count(), 1); // just this node, so far
+//! # Ok::<(), Box<dyn core::error::Error>>(())
+//! ```
+//!
+//! ## Guarantees
+//!
+//! * `#![no_std]`, no `alloc`; capacities are fixed: [`MAX_ADDRS`] addresses per node,
+//!   [`MAX_IFACES`] interfaces, and a node table as large as the storage you give it.
+//! * Untrusted input never panics: no `unwrap`, `expect`, `panic!` or unchecked indexing
+//!   outside tests (enforced by the lints at the top of this file). A full table, an
+//!   oversize message, a bad field: an error value, never silent truncation.
+//! * Logging through `log` (feature `log`, default) or `defmt` (feature `defmt`).
+
 #![no_std]
+#![forbid(unsafe_code)]
+#![deny(missing_docs, unreachable_pub)]
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing,
+        clippy::unreachable,
+        clippy::todo,
+        clippy::unimplemented
+    )
+)]
+
+#[macro_use]
+mod log;
+
+pub mod addr;
+pub mod config;
+pub mod engine;
+pub mod event;
+pub mod id;
+pub mod map;
+pub mod rng;
+pub mod table;
+pub mod time;
+pub mod wire;
+
+#[cfg(feature = "test-vectors")]
+pub mod vectors;
+
+pub use addr::{AddrRole, IfaceId, NodeAddr, MAX_ADDRS, MAX_IFACES};
+pub use config::{Config, ConfigError, Forwarding, InterfaceSpec};
+pub use engine::{
+    ArrayEngine, Engine, Phase, Received, RxError, Stats, Transmit, DEFAULT_CAPACITY,
+};
+pub use event::Event;
+pub use id::{NodeId, NodeIdError};
+pub use table::{NodeEntry, NodeState, NodeTable};
+pub use time::{Duration, Instant};
+pub use wire::{ClusterKey, Keyring, Message, MessageKind, WireError, MAX_DATAGRAM_LEN};

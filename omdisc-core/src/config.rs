@@ -1,0 +1,141 @@
+//! Engine configuration: this node's identity, timers, and its interfaces.
+
+use core::fmt;
+use core::net::IpAddr;
+
+use crate::addr::{MAX_ADDRS, MAX_IFACES};
+use crate::id::NodeId;
+use crate::time::Duration;
+
+/// How a node with several interfaces links its networks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Forwarding {
+    /// Every interface sends and receives, and the node relays announcements between them
+    /// (a gateway). The original's behaviour without `-m`.
+    Relay,
+    /// Multicast routing (smcroute, pimd) carries traffic between networks: only the first
+    /// interface sends and receives; the others are announced as aliases. The original's
+    /// `-m TTL` mode.
+    Routed,
+}
+
+/// Engine settings. Build with [`Config::new`] and adjust the public fields.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// This node's id.
+    pub node_id: NodeId,
+    /// This start's incarnation: must grow from one start to the next (the Linux daemon
+    /// uses the wall clock in milliseconds). Receivers let a higher incarnation replace a
+    /// lower one at once.
+    pub incarnation: u64,
+    /// Announce interval (default 1 s). Each round is jittered into `[0.8, 1.0] × interval`.
+    pub interval: Duration,
+    /// Missed intervals after which a silent node expires (default 3).
+    pub dead_after: u16,
+    /// Most gateways a message may cross (default 4).
+    pub hop_limit: u8,
+    /// Answers to a joining node are spread uniformly over this window (default 200 ms),
+    /// so a large cluster does not answer in one burst.
+    pub reply_window: Duration,
+    /// Relay between interfaces, or leave that to multicast routing.
+    pub forwarding: Forwarding,
+    /// How long departed nodes are remembered (tombstones) to refuse replays of their old
+    /// messages (default 10 min). Tombstones are also evicted, oldest first, when a live node
+    /// needs the slot.
+    pub tombstone_lifetime: Duration,
+}
+
+impl Config {
+    /// Defaults for node `node_id` in incarnation `incarnation`.
+    pub const fn new(node_id: NodeId, incarnation: u64) -> Config {
+        Config {
+            node_id,
+            incarnation,
+            interval: Duration::from_secs(1),
+            dead_after: 3,
+            hop_limit: 4,
+            reply_window: Duration::from_millis(200),
+            forwarding: Forwarding::Relay,
+            tombstone_lifetime: Duration::from_secs(600),
+        }
+    }
+
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+        let ms = self.interval.total_millis();
+        if ms < MIN_INTERVAL_MS || ms > u64::from(crate::wire::MAX_INTERVAL_MS) {
+            return Err(ConfigError::BadInterval);
+        }
+        if self.dead_after == 0 {
+            return Err(ConfigError::BadDeadAfter);
+        }
+        Ok(())
+    }
+}
+
+/// Shortest announce interval accepted (10 ms).
+pub const MIN_INTERVAL_MS: u64 = 10;
+
+/// The addresses of one interface of this node (IPv4 and/or IPv6).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct InterfaceSpec {
+    /// The interface's addresses; the first is its primary address.
+    pub addrs: heapless::Vec<IpAddr, MAX_ADDRS>,
+}
+
+impl InterfaceSpec {
+    /// An interface with the single address `ip`.
+    pub fn with_address(ip: IpAddr) -> InterfaceSpec {
+        let mut addrs = heapless::Vec::new();
+        // Capacity MAX_ADDRS >= 1: the first push always fits.
+        let _ = addrs.push(ip);
+        InterfaceSpec { addrs }
+    }
+}
+
+/// Why a configuration was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConfigError {
+    /// No interface given.
+    NoInterfaces,
+    /// More than [`MAX_IFACES`] interfaces.
+    TooManyInterfaces(usize),
+    /// Interface number `n` (0-based) has no address.
+    InterfaceWithoutAddress(usize),
+    /// An address that cannot be a node's (unspecified, multicast, broadcast).
+    BadAddress(IpAddr),
+    /// Announcements would carry more than [`MAX_ADDRS`] addresses.
+    TooManyAddresses(usize),
+    /// Interval outside 10 ms ..= 1 day.
+    BadInterval,
+    /// `dead_after` is 0.
+    BadDeadAfter,
+    /// The node table storage has no room (it needs at least one slot, for this node).
+    NoStorage,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::NoInterfaces => f.write_str("no interface configured"),
+            ConfigError::TooManyInterfaces(n) => {
+                write!(
+                    f,
+                    "{n} interfaces given; at most {MAX_IFACES} are supported"
+                )
+            }
+            ConfigError::InterfaceWithoutAddress(i) => {
+                write!(f, "interface #{} has no address", i + 1)
+            }
+            ConfigError::BadAddress(ip) => write!(f, "{ip} cannot be a node address"),
+            ConfigError::TooManyAddresses(n) => write!(
+                f,
+                "{n} addresses to announce; at most {MAX_ADDRS} fit in a message"
+            ),
+            ConfigError::BadInterval => f.write_str("announce interval must be 10 ms to 1 day"),
+            ConfigError::BadDeadAfter => f.write_str("dead-after must be at least 1 interval"),
+            ConfigError::NoStorage => f.write_str("node table storage is empty"),
+        }
+    }
+}
+
+impl core::error::Error for ConfigError {}

@@ -1,0 +1,421 @@
+//! The protocol engine: a sans-IO state machine that turns received datagrams and the
+//! passage of time into datagrams to send and membership events.
+//!
+//! The engine owns no socket, clock or entropy source. The caller drives it:
+//!
+//! | call | when |
+//! |---|---|
+//! | [`Engine::start`] | once, to announce (and ask for quick answers) |
+//! | [`Engine::handle_datagram`] | for every datagram received on the group port |
+//! | [`Engine::handle_timeout`] | whenever [`Engine::poll_timeout`] has passed (calling it early is harmless) |
+//! | [`Engine::poll_transmit`] | after each of the above, until it returns `None` |
+//! | [`Engine::poll_event`] | likewise, to learn about membership changes |
+//! | [`Engine::leave`] | on shutdown; then drain `poll_transmit` to send the LEAVE |
+
+mod receive;
+mod relay;
+mod schedule;
+mod stats;
+mod sweep;
+mod transmit;
+
+pub use receive::{Received, RxError};
+pub use stats::Stats;
+pub use transmit::Transmit;
+
+use crate::addr::{AddrList, IfaceId, NodeAddr, MAX_IFACES};
+use crate::config::{Config, ConfigError, Forwarding, InterfaceSpec};
+use crate::event::{Event, EventQueue};
+use crate::id::NodeId;
+use crate::rng::Rng;
+use crate::table::{NodeEntry, NodeState, NodeTable};
+use crate::time::Instant;
+use crate::wire::Keyring;
+
+use relay::{DuplicateCache, RelayQueue};
+
+/// Node-table capacity of [`ArrayEngine`]'s default and of small targets.
+pub const DEFAULT_CAPACITY: usize = 256;
+
+/// How many membership events wait for [`Engine::poll_event`] before
+/// [`Event::Overflow`] is reported instead.
+pub const EVENT_QUEUE_LEN: usize = 32;
+
+/// An engine whose node table is an array of `N` entries (const-generic capacity).
+pub type ArrayEngine<const N: usize = DEFAULT_CAPACITY> = Engine<[NodeEntry; N]>;
+
+/// Where the engine is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Created, [`Engine::start`] not called yet: sends nothing.
+    Idle,
+    /// Announcing, answering, relaying.
+    Running,
+    /// [`Engine::leave`] was called; LEAVE messages are waiting in `poll_transmit`.
+    Leaving,
+    /// The LEAVE messages have been handed out; nothing more to do.
+    Stopped,
+}
+
+/// One pending round of this node's own messages.
+#[derive(Clone, Copy, Debug)]
+struct Round {
+    sequence: u32,
+    join: bool,
+    pending: u8,
+}
+
+/// The discovery engine over node-table storage `S` (an array, boxed slice or `Vec` of
+/// [`NodeEntry`]; see [`NodeTable`]).
+pub struct Engine<S> {
+    config: Config,
+    keys: Option<Keyring>,
+    /// Addresses announced on each interface: its own as primary, the others as aliases.
+    announce_addrs: heapless::Vec<AddrList, MAX_IFACES>,
+    /// Bitmask of interfaces that send and receive.
+    active: u8,
+    table: NodeTable<S>,
+    rng: Rng,
+    phase: Phase,
+    now: Instant,
+    sequence: u32,
+    next_announce: Option<Instant>,
+    own_round: Option<Round>,
+    leave_round: Option<Round>,
+    reply_at: Option<Instant>,
+    reply_mask: u8,
+    next_sweep: Option<Instant>,
+    relay_queue: RelayQueue,
+    duplicates: DuplicateCache,
+    events: EventQueue<EVENT_QUEUE_LEN>,
+    last_table_full: Option<(NodeId, u64)>,
+    stats: Stats,
+}
+
+impl<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> Engine<S> {
+    /// A new engine for this node, with its interfaces (index 0 first), table storage
+    /// (capacity = its length, at least 1) and a seed for timer jitter (use a different seed
+    /// on every node, e.g. from the address and the clock).
+    pub fn new(
+        config: Config,
+        interfaces: &[InterfaceSpec],
+        storage: S,
+        seed: u64,
+    ) -> Result<Self, ConfigError> {
+        config.validate()?;
+        if interfaces.is_empty() {
+            return Err(ConfigError::NoInterfaces);
+        }
+        if interfaces.len() > MAX_IFACES {
+            return Err(ConfigError::TooManyInterfaces(interfaces.len()));
+        }
+        let mut total = 0usize;
+        for (i, spec) in interfaces.iter().enumerate() {
+            if spec.addrs.is_empty() {
+                return Err(ConfigError::InterfaceWithoutAddress(i));
+            }
+            if let Some(bad) = spec
+                .addrs
+                .iter()
+                .find(|ip| !crate::addr::is_node_address(**ip))
+            {
+                return Err(ConfigError::BadAddress(*bad));
+            }
+            total += spec.addrs.len();
+        }
+        if total > crate::addr::MAX_ADDRS {
+            return Err(ConfigError::TooManyAddresses(total));
+        }
+        let active = match config.forwarding {
+            Forwarding::Routed => 1,
+            Forwarding::Relay => ((1u16 << interfaces.len()) - 1) as u8,
+        };
+        let mut announce_addrs = heapless::Vec::new();
+        for (i, _) in interfaces.iter().enumerate() {
+            let list = addresses_announced_on(interfaces, i);
+            announce_addrs
+                .push(list)
+                .map_err(|_| ConfigError::TooManyInterfaces(interfaces.len()))?;
+        }
+
+        let table = NodeTable::new(storage);
+        if table.capacity() == 0 {
+            return Err(ConfigError::NoStorage);
+        }
+        let local = NodeEntry {
+            id: config.node_id,
+            addrs: announce_addrs.first().cloned().unwrap_or_default(),
+            incarnation: config.incarnation,
+            sequence: 0,
+            interval: config.interval,
+            last_seen: Instant::ZERO,
+            iface: IfaceId::FIRST,
+            via: None,
+            hops: 0,
+            gateway: false,
+            state: NodeState::Local,
+            shadowed: false,
+            path_seen: Instant::ZERO,
+        };
+        let mut engine = Engine {
+            keys: None,
+            announce_addrs,
+            active,
+            table,
+            rng: Rng::new(seed ^ config.incarnation ^ u64::from(config.node_id.get())),
+            phase: Phase::Idle,
+            now: Instant::ZERO,
+            sequence: 0,
+            next_announce: None,
+            own_round: None,
+            leave_round: None,
+            reply_at: None,
+            reply_mask: 0,
+            next_sweep: None,
+            relay_queue: RelayQueue::new(),
+            duplicates: DuplicateCache::new(),
+            events: EventQueue::new(),
+            last_table_full: None,
+            stats: Stats::default(),
+            config,
+        };
+        let mut local = local;
+        local.gateway = engine.is_gateway();
+        engine
+            .table
+            .insert(local)
+            .map_err(|_| ConfigError::NoStorage)?;
+        Ok(engine)
+    }
+
+    /// Authenticate with `keys` from now on (sign everything sent, accept only datagrams
+    /// that verify), or, with `None`, run unauthenticated. Use it to load or rotate keys.
+    pub fn set_keyring(&mut self, keys: Option<Keyring>) {
+        self.keys = keys;
+    }
+
+    /// The keyring in use, if any.
+    pub fn keyring(&self) -> Option<&Keyring> {
+        self.keys.as_ref()
+    }
+
+    /// Starts announcing: the first announcement (with the join flag) goes out on the next
+    /// [`poll_transmit`](Self::poll_transmit). Calling it again does nothing.
+    pub fn start(&mut self, now: Instant) {
+        if self.phase != Phase::Idle {
+            return;
+        }
+        self.now = now;
+        self.phase = Phase::Running;
+        if let Some(local) = self.local_entry_mut() {
+            local.last_seen = now;
+        }
+        self.begin_round(self.active, true);
+        let delay = schedule::next_announce_delay(&self.config, &mut self.rng);
+        self.next_announce = Some(now + delay);
+        core_log!(
+            info,
+            "node {} starting (incarnation {})",
+            self.config.node_id.get(),
+            self.config.incarnation
+        );
+    }
+
+    /// Begins a graceful stop: LEAVE goes out on every active interface through
+    /// [`poll_transmit`](Self::poll_transmit), after which the phase is [`Phase::Stopped`].
+    /// Pending announcements and relays are dropped.
+    pub fn leave(&mut self, now: Instant) {
+        if matches!(self.phase, Phase::Leaving | Phase::Stopped) {
+            return;
+        }
+        self.now = now;
+        if self.phase == Phase::Idle {
+            self.phase = Phase::Stopped;
+            return;
+        }
+        self.phase = Phase::Leaving;
+        self.own_round = None;
+        self.reply_at = None;
+        self.reply_mask = 0;
+        self.next_announce = None;
+        self.relay_queue.clear();
+        self.sequence = self.sequence.wrapping_add(1);
+        self.leave_round = Some(Round {
+            sequence: self.sequence,
+            join: false,
+            pending: self.active,
+        });
+        core_log!(info, "node {} leaving", self.config.node_id.get());
+    }
+
+    /// When the engine next needs [`handle_timeout`](Self::handle_timeout) (or, if datagrams
+    /// are waiting in [`poll_transmit`](Self::poll_transmit), the last `now` it saw).
+    /// `None` when stopped or idle.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if matches!(self.phase, Phase::Idle | Phase::Stopped) {
+            return None;
+        }
+        if self.has_pending_transmit() {
+            return Some(self.now);
+        }
+        [self.next_announce, self.reply_at, self.next_sweep]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// Runs the timers due at `now`: periodic announcements, answers to joining nodes,
+    /// expiry of silent nodes. Harmless to call early or often.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.now = self.now.max(now);
+        let now = self.now;
+        if self.phase != Phase::Running {
+            return;
+        }
+        if self.next_announce.is_some_and(|t| t <= now) {
+            self.begin_round(self.active, false);
+            let delay = schedule::next_announce_delay(&self.config, &mut self.rng);
+            self.next_announce = Some(now + delay);
+            if let Some(local) = self.local_entry_mut() {
+                local.last_seen = now;
+            }
+            // A periodic round answers pending joins too.
+            self.reply_at = None;
+            self.reply_mask = 0;
+        }
+        if self.reply_at.is_some_and(|t| t <= now) {
+            let mask = self.reply_mask;
+            self.reply_at = None;
+            self.reply_mask = 0;
+            self.begin_round(mask, false);
+        }
+        if self.next_sweep.is_some_and(|t| t <= now) {
+            self.sweep(now);
+        }
+    }
+
+    /// The next membership event, if any.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop()
+    }
+
+    /// The node table (members, shadowed contenders and tombstones).
+    pub fn table(&self) -> &NodeTable<S> {
+        &self.table
+    }
+
+    /// The map's members (this node included), sorted by node id.
+    pub fn members(&self) -> impl Iterator<Item = &NodeEntry> + Clone {
+        self.table.members()
+    }
+
+    /// This node's id.
+    pub fn node_id(&self) -> NodeId {
+        self.config.node_id
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    /// How many events were dropped because nobody pulled them.
+    pub fn events_dropped(&self) -> u64 {
+        self.events.dropped()
+    }
+
+    /// Where the engine is in its life.
+    pub fn phase(&self) -> Phase {
+        self.phase
+    }
+
+    /// Whether this node relays between interfaces (and says so in its announcements).
+    pub fn is_gateway(&self) -> bool {
+        self.active.count_ones() > 1
+    }
+
+    /// Whether `iface` sends and receives.
+    pub fn is_active(&self, iface: IfaceId) -> bool {
+        self.active & iface.bit() != 0
+    }
+
+    /// The addresses this node announces on `iface`.
+    pub fn announced_addresses(&self, iface: IfaceId) -> &[NodeAddr] {
+        self.announce_addrs
+            .get(iface.index())
+            .map_or(&[], |l| l.as_slice())
+    }
+
+    fn local_entry_mut(&mut self) -> Option<&mut NodeEntry> {
+        let id = self.config.node_id;
+        let addrs = self.announce_addrs.first().cloned().unwrap_or_default();
+        let index = self.table.find(id, &addrs)?;
+        self.table
+            .get_mut(index)
+            .filter(|e| e.state == NodeState::Local)
+    }
+
+    /// Queues one round of own announcements on the interfaces in `mask`.
+    fn begin_round(&mut self, mask: u8, join: bool) {
+        if mask == 0 {
+            return;
+        }
+        self.sequence = self.sequence.wrapping_add(1);
+        let sequence = self.sequence;
+        if let Some(local) = self.local_entry_mut() {
+            local.sequence = sequence;
+        }
+        let round = match self.own_round {
+            Some(r) => Round {
+                sequence,
+                join: r.join || join,
+                pending: r.pending | mask,
+            },
+            None => Round {
+                sequence,
+                join,
+                pending: mask,
+            },
+        };
+        self.own_round = Some(round);
+    }
+}
+
+/// The address list announced on interface `index`: its addresses as primary, then the
+/// other interfaces' as aliases.
+fn addresses_announced_on(interfaces: &[InterfaceSpec], index: usize) -> AddrList {
+    let mut list = AddrList::new();
+    let own = interfaces.get(index).into_iter().map(|s| (index, s, true));
+    let others = interfaces
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != index)
+        .map(|(i, s)| (i, s, false));
+    for (i, spec, primary) in own.chain(others) {
+        let Some(iface) = IfaceId::new(i) else {
+            continue;
+        };
+        for ip in &spec.addrs {
+            let addr = if primary {
+                NodeAddr::primary(*ip, iface)
+            } else {
+                NodeAddr::alias(*ip, iface)
+            };
+            if !list.iter().any(|a| a.ip == *ip) {
+                // The caller checked the total against MAX_ADDRS.
+                let _ = list.push(addr);
+            }
+        }
+    }
+    list
+}
+
+#[cfg(test)]
+mod tests;

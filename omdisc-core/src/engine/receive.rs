@@ -1,0 +1,406 @@
+//! Handling one received datagram: validation, replay and spoofing checks, table update,
+//! collision resolution, join answers and relaying.
+
+use core::cmp::Ordering;
+use core::fmt;
+use core::net::IpAddr;
+
+use super::relay::{MessageKey, RelayJob};
+use super::{schedule, Engine, Phase};
+use crate::addr::{contains_ip, IfaceId};
+use crate::event::Event;
+use crate::table::{NodeEntry, NodeState};
+use crate::time::Instant;
+use crate::wire::{Message, MessageKind, WireError};
+
+/// What a datagram that was not refused did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Received {
+    /// New information: a new node, a newer announcement, or a leave.
+    Updated,
+    /// A copy of something already known (another path or a duplicate).
+    Duplicate,
+    /// This node's own message, heard back.
+    Own,
+}
+
+/// Why a datagram was refused. Nothing in the table changed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RxError {
+    /// The engine is not running.
+    NotRunning,
+    /// The interface does not send or receive (with multicast routing only the first does).
+    InactiveInterface(IfaceId),
+    /// Malformed or not authentic.
+    Wire(WireError),
+    /// Relayed more often than the hop limit allows.
+    HopLimit(u8),
+    /// Sent directly (hop count 0) from an address the message does not claim.
+    SpoofedSource,
+    /// Older than what is known about the node: reordering or a replay.
+    Stale,
+    /// A new node that does not fit in the full table.
+    TableFull,
+}
+
+impl From<WireError> for RxError {
+    fn from(e: WireError) -> Self {
+        RxError::Wire(e)
+    }
+}
+
+impl fmt::Display for RxError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RxError::NotRunning => f.write_str("engine is not running"),
+            RxError::InactiveInterface(i) => write!(f, "interface {i} is not active"),
+            RxError::Wire(e) => write!(f, "{e}"),
+            RxError::HopLimit(h) => write!(f, "relayed {h} times, over the hop limit"),
+            RxError::SpoofedSource => {
+                f.write_str("source address is not among the addresses the message claims")
+            }
+            RxError::Stale => f.write_str("older than what is known (reordered or replayed)"),
+            RxError::TableFull => f.write_str("node table is full"),
+        }
+    }
+}
+
+impl core::error::Error for RxError {}
+
+impl<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> Engine<S> {
+    /// Handles a datagram received at `now` on interface `iface` from source address `src`.
+    ///
+    /// Refused datagrams change nothing and are counted in [`stats`](Self::stats).
+    pub fn handle_datagram(
+        &mut self,
+        now: Instant,
+        iface: IfaceId,
+        src: IpAddr,
+        datagram: &[u8],
+    ) -> Result<Received, RxError> {
+        self.now = self.now.max(now);
+        self.stats.rx_datagrams = self.stats.rx_datagrams.wrapping_add(1);
+        let result = self.receive(iface, src, datagram);
+        let counter = match &result {
+            Ok(Received::Updated) => &mut self.stats.rx_accepted,
+            Ok(Received::Duplicate) => &mut self.stats.rx_duplicate,
+            Ok(Received::Own) => &mut self.stats.rx_own,
+            Err(RxError::Wire(e)) if e.is_auth_failure() => &mut self.stats.rx_auth_failed,
+            Err(RxError::Wire(_)) => &mut self.stats.rx_malformed,
+            Err(RxError::Stale) => &mut self.stats.rx_stale,
+            Err(RxError::SpoofedSource) => &mut self.stats.rx_spoofed,
+            Err(RxError::HopLimit(_)) => &mut self.stats.rx_hop_limit,
+            Err(RxError::TableFull) => &mut self.stats.rx_table_full,
+            Err(RxError::InactiveInterface(_) | RxError::NotRunning) => {
+                &mut self.stats.rx_inactive_iface
+            }
+        };
+        *counter = counter.wrapping_add(1);
+        result
+    }
+
+    fn receive(
+        &mut self,
+        iface: IfaceId,
+        src: IpAddr,
+        datagram: &[u8],
+    ) -> Result<Received, RxError> {
+        if self.phase != Phase::Running {
+            return Err(RxError::NotRunning);
+        }
+        if !self.is_active(iface) {
+            return Err(RxError::InactiveInterface(iface));
+        }
+        // Lengths, version, MAC, then fields: nothing below runs for a forged datagram.
+        let msg = Message::parse(datagram, self.keys.as_ref())?;
+        if msg.hops > self.config.hop_limit {
+            return Err(RxError::HopLimit(msg.hops));
+        }
+        if msg.relayer == Some(self.config.node_id) {
+            return Ok(Received::Own);
+        }
+        if msg.hops == 0 && !source_matches(&msg, src) {
+            return Err(RxError::SpoofedSource);
+        }
+        let index = self.table.find(msg.origin, &msg.addrs);
+        if let Some(i) = index {
+            if self
+                .table
+                .get(i)
+                .is_some_and(|e| e.state == NodeState::Local)
+            {
+                return Ok(Received::Own);
+            }
+        }
+        let received = match msg.kind {
+            MessageKind::Announce => self.receive_announce(index, &msg, iface)?,
+            MessageKind::Leave => self.receive_leave(index, &msg)?,
+        };
+        if received == Received::Updated {
+            if msg.kind == MessageKind::Announce && msg.join {
+                self.schedule_reply(iface);
+            }
+            self.relay(&msg, iface);
+        }
+        Ok(received)
+    }
+
+    fn receive_announce(
+        &mut self,
+        index: Option<usize>,
+        msg: &Message,
+        iface: IfaceId,
+    ) -> Result<Received, RxError> {
+        let now = self.now;
+        let Some(index) = index else {
+            return self.add_node(msg, iface);
+        };
+        let Some(entry) = self.table.get_mut(index) else {
+            return self.add_node(msg, iface);
+        };
+        let order = (msg.incarnation, msg.sequence).cmp(&(entry.incarnation, entry.sequence));
+        if entry.state == NodeState::Departed {
+            if order != Ordering::Greater {
+                return Err(RxError::Stale);
+            }
+            // Back after expiring, or restarted after leaving.
+            *entry = entry_from(msg, iface, now);
+            let id = entry.id;
+            let expiry = entry.expires_at(self.config.dead_after);
+            self.after_membership_change(id, Some(Event::Joined(id)));
+            self.sweep_by(expiry);
+            return Ok(Received::Updated);
+        }
+        match order {
+            Ordering::Less => Err(RxError::Stale),
+            Ordering::Equal => {
+                // The same round over another path: keep the shortest path.
+                if msg.hops < entry.hops {
+                    let before = map_view(entry);
+                    take_path(entry, msg, iface, now);
+                    if map_view(entry) != before {
+                        let id = entry.id;
+                        self.events.push(Event::Changed(id));
+                    }
+                }
+                Ok(Received::Duplicate)
+            }
+            Ordering::Greater => {
+                let before = map_view(entry);
+                let restarted = msg.incarnation != entry.incarnation;
+                let path_stale =
+                    now.saturating_since(entry.path_seen()) > entry.interval.saturating_mul(2);
+                if msg.hops <= entry.hops || path_stale || restarted {
+                    take_path(entry, msg, iface, now);
+                }
+                entry.incarnation = msg.incarnation;
+                entry.sequence = msg.sequence;
+                entry.interval = msg.interval;
+                entry.gateway = msg.gateway;
+                entry.last_seen = now;
+                let changed = map_view(entry) != before;
+                let id = entry.id;
+                let expiry = entry.expires_at(self.config.dead_after);
+                let member = entry.is_member();
+                self.sweep_by(expiry);
+                if restarted {
+                    core_log!(debug, "node {} restarted", id.get());
+                }
+                if changed {
+                    // New addresses may settle or start a collision.
+                    self.after_membership_change(id, member.then_some(Event::Changed(id)));
+                }
+                Ok(Received::Updated)
+            }
+        }
+    }
+
+    fn add_node(&mut self, msg: &Message, iface: IfaceId) -> Result<Received, RxError> {
+        let now = self.now;
+        let entry = entry_from(msg, iface, now);
+        let id = entry.id;
+        let expiry = entry.expires_at(self.config.dead_after);
+        if self.table.insert_evicting(entry).is_err() {
+            let key = (msg.origin, msg.incarnation);
+            if self.last_table_full != Some(key) {
+                self.last_table_full = Some(key);
+                self.events.push(Event::TableFull(msg.origin));
+                core_log!(
+                    warn,
+                    "node table full ({} entries): node {} not added",
+                    self.table.capacity(),
+                    msg.origin.get()
+                );
+            }
+            return Err(RxError::TableFull);
+        }
+        core_log!(debug, "node {} joined", id.get());
+        self.after_membership_change(id, Some(Event::Joined(id)));
+        self.sweep_by(expiry);
+        Ok(Received::Updated)
+    }
+
+    fn receive_leave(&mut self, index: Option<usize>, msg: &Message) -> Result<Received, RxError> {
+        let now = self.now;
+        let index = index.or_else(|| {
+            // A leave without addresses names the member with that id.
+            if msg.addrs.is_empty() {
+                let first = self.table.entries().partition_point(|e| e.id < msg.origin);
+                self.table
+                    .entries()
+                    .iter()
+                    .skip(first)
+                    .take_while(|e| e.id == msg.origin)
+                    .position(|e| e.is_member() && e.state == NodeState::Alive)
+                    .map(|p| first + p)
+            } else {
+                None
+            }
+        });
+        let Some(entry) = index.and_then(|i| self.table.get_mut(i)) else {
+            // Unknown node: remember the departure so older announcements cannot revive it.
+            if !msg.addrs.is_empty() {
+                let mut tomb = entry_from(msg, crate::addr::IfaceId::FIRST, now);
+                tomb.state = NodeState::Departed;
+                let _ = self.table.insert_evicting(tomb);
+            }
+            return Ok(Received::Updated);
+        };
+        let order = (msg.incarnation, msg.sequence).cmp(&(entry.incarnation, entry.sequence));
+        if order != Ordering::Greater {
+            return Err(RxError::Stale);
+        }
+        entry.incarnation = msg.incarnation;
+        entry.sequence = msg.sequence;
+        if entry.state == NodeState::Departed {
+            return Ok(Received::Updated);
+        }
+        let was_member = entry.is_member();
+        entry.state = NodeState::Departed;
+        entry.last_seen = now;
+        let id = entry.id;
+        self.stats.left = self.stats.left.wrapping_add(1);
+        core_log!(debug, "node {} left", id.get());
+        self.after_membership_change(id, was_member.then_some(Event::Left(id)));
+        Ok(Received::Updated)
+    }
+
+    /// Re-decides who holds `id` after an entry with that id changed, emitting `event`
+    /// first and then any conflict or change of holder.
+    pub(super) fn after_membership_change(&mut self, id: crate::id::NodeId, event: Option<Event>) {
+        let holder_before = self.table.member(id).map(map_view);
+        let collision = self.table.resolve_collision(id);
+        let holder_after = self.table.member(id).map(map_view);
+        match (event, collision) {
+            (Some(Event::Joined(_)), Some(_)) if holder_after == holder_before => {
+                // The new entry lost the id at once: only the conflict is news.
+            }
+            (Some(e), _) => self.events.push(e),
+            (None, _) => {}
+        }
+        if let Some(c) = collision {
+            let local_lost = self
+                .table
+                .same_id(id)
+                .iter()
+                .any(|e| e.state == NodeState::Local && e.shadowed);
+            core_log!(warn, "node id {} claimed by two hosts", id.get());
+            self.events.push(Event::Conflict {
+                id,
+                winner: c.winner,
+                loser: c.loser,
+                local_lost,
+            });
+        } else if event.is_none() && holder_after != holder_before && holder_after.is_some() {
+            // A shadowed contender took the id over.
+            self.events.push(Event::Changed(id));
+        }
+    }
+
+    fn schedule_reply(&mut self, iface: IfaceId) {
+        self.reply_mask |= iface.bit();
+        if self.reply_at.is_none() {
+            let delay = schedule::reply_delay(&self.config, &mut self.rng);
+            let at = self.now + delay;
+            // No need to answer separately if the periodic round comes first.
+            if self.next_announce.is_none_or(|t| at < t) {
+                self.reply_at = Some(at);
+            }
+        }
+    }
+
+    fn relay(&mut self, msg: &Message, ingress: IfaceId) {
+        if !self.is_gateway() || msg.hops >= self.config.hop_limit {
+            return;
+        }
+        let targets = self.active & !ingress.bit();
+        if targets == 0 || !self.duplicates.insert(MessageKey::of(msg)) {
+            return;
+        }
+        let mut relayed = msg.clone();
+        relayed.hops = msg.hops.saturating_add(1);
+        relayed.relayer = Some(self.config.node_id);
+        if self
+            .relay_queue
+            .push_back(RelayJob {
+                message: relayed,
+                pending: targets,
+            })
+            .is_err()
+        {
+            self.stats.relay_dropped = self.stats.relay_dropped.wrapping_add(1);
+            core_log!(
+                warn,
+                "relay queue full: message of node {} not relayed",
+                msg.origin.get()
+            );
+        }
+    }
+}
+
+/// Whether a directly received message comes from an address it claims. IPv6 link-local
+/// sources are accepted (multicast to a link-local group is sent from one).
+fn source_matches(msg: &Message, src: IpAddr) -> bool {
+    if contains_ip(&msg.addrs, src) {
+        return true;
+    }
+    match src {
+        IpAddr::V6(v6) => v6.is_unicast_link_local(),
+        IpAddr::V4(_) => false,
+    }
+}
+
+/// What of an entry shows in the map.
+type MapView = (crate::addr::AddrList, bool, Option<crate::id::NodeId>);
+
+fn map_view(entry: &NodeEntry) -> MapView {
+    (entry.addrs.clone(), entry.gateway, entry.via)
+}
+
+fn take_path(entry: &mut NodeEntry, msg: &Message, iface: IfaceId, now: Instant) {
+    entry.addrs = msg.addrs.clone();
+    entry.iface = iface;
+    entry.hops = msg.hops;
+    entry.via = msg.relayer;
+    entry.set_path_seen(now);
+}
+
+fn entry_from(msg: &Message, iface: IfaceId, now: Instant) -> NodeEntry {
+    let mut entry = NodeEntry {
+        id: msg.origin,
+        addrs: msg.addrs.clone(),
+        incarnation: msg.incarnation,
+        sequence: msg.sequence,
+        interval: msg.interval,
+        last_seen: now,
+        iface,
+        via: msg.relayer,
+        hops: msg.hops,
+        gateway: msg.gateway,
+        state: NodeState::Alive,
+        shadowed: false,
+        path_seen: now,
+    };
+    entry.set_path_seen(now);
+    entry
+}

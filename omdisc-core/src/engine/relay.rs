@@ -1,0 +1,131 @@
+//! Gateway relaying: the queue of messages to forward and the duplicate cache that keeps
+//! two gateways on the same pair of networks from relaying each other's copies forever.
+
+use crate::addr::MAX_IFACES;
+use crate::wire::{Message, MessageKind};
+
+/// How many recent messages the duplicate cache remembers.
+pub(crate) const DUPLICATE_CACHE_LEN: usize = 128;
+/// How many messages may wait to be relayed.
+pub(crate) const RELAY_QUEUE_LEN: usize = 16;
+
+/// Identity of one message round of one node: `(origin, incarnation, sequence, kind)`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct MessageKey {
+    origin: u16,
+    kind: u8,
+    incarnation: u64,
+    sequence: u32,
+}
+
+impl MessageKey {
+    pub(crate) fn of(msg: &Message) -> MessageKey {
+        MessageKey {
+            origin: msg.origin.get(),
+            kind: match msg.kind {
+                MessageKind::Announce => 1,
+                MessageKind::Leave => 2,
+            },
+            incarnation: msg.incarnation,
+            sequence: msg.sequence,
+        }
+    }
+}
+
+/// A ring of the most recent message keys (FIFO eviction).
+#[derive(Debug)]
+pub(crate) struct DuplicateCache {
+    keys: [MessageKey; DUPLICATE_CACHE_LEN],
+    next: usize,
+    filled: usize,
+}
+
+impl DuplicateCache {
+    pub(crate) const fn new() -> Self {
+        DuplicateCache {
+            keys: [MessageKey {
+                origin: 0,
+                kind: 0,
+                incarnation: 0,
+                sequence: 0,
+            }; DUPLICATE_CACHE_LEN],
+            next: 0,
+            filled: 0,
+        }
+    }
+
+    /// Records `key`; returns `false` if it was already there (a duplicate). O(len).
+    pub(crate) fn insert(&mut self, key: MessageKey) -> bool {
+        let seen = self.keys.get(..self.filled).unwrap_or(&[]);
+        if seen.contains(&key) {
+            return false;
+        }
+        if let Some(slot) = self.keys.get_mut(self.next) {
+            *slot = key;
+        }
+        self.next = (self.next + 1) % DUPLICATE_CACHE_LEN;
+        self.filled = (self.filled + 1).min(DUPLICATE_CACHE_LEN);
+        true
+    }
+}
+
+/// One message waiting to be relayed, with the interfaces it still has to go out on.
+#[derive(Clone, Debug)]
+pub(crate) struct RelayJob {
+    pub(crate) message: Message,
+    pub(crate) pending: u8,
+}
+
+/// The relay queue: bounded, and a full queue is counted by the engine, not hidden.
+pub(crate) type RelayQueue = heapless::Deque<RelayJob, RELAY_QUEUE_LEN>;
+
+/// Takes the lowest interface bit out of `mask`.
+pub(crate) fn take_lowest_iface(mask: &mut u8) -> Option<crate::addr::IfaceId> {
+    for index in 0..MAX_IFACES {
+        let bit = 1u8 << index;
+        if *mask & bit != 0 {
+            *mask &= !bit;
+            return crate::addr::IfaceId::new(index);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(seq: u32) -> MessageKey {
+        MessageKey {
+            origin: 1,
+            kind: 1,
+            incarnation: 1,
+            sequence: seq,
+        }
+    }
+
+    #[test]
+    fn duplicate_is_detected_until_evicted() {
+        let mut cache = DuplicateCache::new();
+        assert!(cache.insert(key(1)));
+        assert!(!cache.insert(key(1)));
+        for seq in 2..=DUPLICATE_CACHE_LEN as u32 {
+            assert!(cache.insert(key(seq)));
+        }
+        assert!(!cache.insert(key(1)));
+        assert!(cache.insert(key(1000)));
+        // key(1) was the oldest and is gone now.
+        assert!(cache.insert(key(1)));
+    }
+
+    #[test]
+    fn lowest_iface_bits_come_out_in_order() {
+        let mut mask = 0b10_0101;
+        let mut order = heapless::Vec::<usize, 6>::new();
+        while let Some(i) = take_lowest_iface(&mut mask) {
+            order.push(i.index()).unwrap();
+        }
+        assert_eq!(&order[..], &[0, 2, 5]);
+        assert_eq!(mask, 0);
+    }
+}

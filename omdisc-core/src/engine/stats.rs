@@ -1,0 +1,38 @@
+//! Counters the engine keeps about what it received, refused, relayed and sent.
+
+/// Engine counters. They only grow (wrapping after 2^64, in theory).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Datagrams handed to [`Engine::handle_datagram`](crate::Engine::handle_datagram).
+    pub rx_datagrams: u64,
+    /// Datagrams that brought new information (a newer announcement or a leave).
+    pub rx_accepted: u64,
+    /// Copies of something already known (another path, a duplicate).
+    pub rx_duplicate: u64,
+    /// Older than what is known: reordered, or a replay.
+    pub rx_stale: u64,
+    /// Malformed: failed length or field checks.
+    pub rx_malformed: u64,
+    /// Failed authentication: no MAC, unknown key, or a MAC that does not verify.
+    pub rx_auth_failed: u64,
+    /// Source address not among the addresses the message claims.
+    pub rx_spoofed: u64,
+    /// Relayed more often than the hop limit allows.
+    pub rx_hop_limit: u64,
+    /// This node's own messages heard back.
+    pub rx_own: u64,
+    /// Arrived on an interface the engine does not listen on.
+    pub rx_inactive_iface: u64,
+    /// New nodes not added because the table was full.
+    pub rx_table_full: u64,
+    /// Datagrams handed out by [`Engine::poll_transmit`](crate::Engine::poll_transmit).
+    pub tx_datagrams: u64,
+    /// Of those, relayed copies of other nodes' messages.
+    pub tx_relayed: u64,
+    /// Messages not relayed because the relay queue was full.
+    pub relay_dropped: u64,
+    /// Nodes removed because they stopped announcing.
+    pub expired: u64,
+    /// Nodes removed because they said they were leaving.
+    pub left: u64,
+}

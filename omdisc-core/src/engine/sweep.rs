@@ -1,0 +1,58 @@
+//! Expiry: removing nodes that stopped announcing, and forgetting old tombstones.
+
+use super::Engine;
+use crate::event::Event;
+use crate::table::{NodeEntry, NodeState};
+use crate::time::Instant;
+
+impl<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> Engine<S> {
+    /// Expires every live node silent for `dead_after` of its advertised intervals, purges
+    /// tombstones older than the tombstone lifetime, and schedules the next sweep. O(n).
+    pub(super) fn sweep(&mut self, now: Instant) {
+        let dead_after = self.config.dead_after;
+        let mut index = 0;
+        while index < self.table.len() {
+            let expired = self.table.get_mut(index).and_then(|e| {
+                if e.state == NodeState::Alive && now >= e.expires_at(dead_after) {
+                    let was_member = e.is_member();
+                    e.state = NodeState::Departed;
+                    e.last_seen = now;
+                    Some((e.id, was_member))
+                } else {
+                    None
+                }
+            });
+            if let Some((id, was_member)) = expired {
+                self.stats.expired = self.stats.expired.wrapping_add(1);
+                core_log!(debug, "node {} expired", id.get());
+                self.after_membership_change(id, was_member.then_some(Event::Expired(id)));
+            }
+            index += 1;
+        }
+        let lifetime = self.config.tombstone_lifetime;
+        let cutoff =
+            Instant::from_millis(now.total_millis().saturating_sub(lifetime.total_millis()));
+        self.table.purge_departed_before(cutoff);
+
+        let next_expiry = self
+            .table
+            .entries()
+            .iter()
+            .filter(|e| e.state == NodeState::Alive)
+            .map(|e| e.expires_at(dead_after))
+            .min();
+        let next_purge = self
+            .table
+            .entries()
+            .iter()
+            .filter(|e| e.state == NodeState::Departed)
+            .map(|e| e.last_seen + lifetime)
+            .min();
+        self.next_sweep = [next_expiry, next_purge].into_iter().flatten().min();
+    }
+
+    /// Makes sure a sweep runs no later than `at` (the expiry of a node just heard).
+    pub(super) fn sweep_by(&mut self, at: Instant) {
+        self.next_sweep = Some(self.next_sweep.map_or(at, |t| t.min(at)));
+    }
+}

@@ -1,0 +1,128 @@
+//! Handing out datagrams to send: LEAVE, relayed messages, then this node's own rounds.
+
+use super::relay::take_lowest_iface;
+use super::{Engine, Phase};
+use crate::addr::IfaceId;
+use crate::table::NodeEntry;
+use crate::time::Instant;
+use crate::wire::{Message, MessageKind, MAX_DATAGRAM_LEN};
+
+/// A datagram written by [`Engine::poll_transmit`]: send `buf[..len]` to the group on
+/// interface `iface`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[must_use]
+pub struct Transmit {
+    /// The interface to send on.
+    pub iface: IfaceId,
+    /// Bytes written at the start of the buffer.
+    pub len: usize,
+}
+
+impl<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> Engine<S> {
+    /// Writes the next datagram to send into `buf` and says where to send it, or returns
+    /// `None` when nothing is waiting. Call until `None` after every `handle_*` call.
+    ///
+    /// The buffer type guarantees room for the longest datagram.
+    #[must_use]
+    pub fn poll_transmit(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8; MAX_DATAGRAM_LEN],
+    ) -> Option<Transmit> {
+        self.now = self.now.max(now);
+        let transmit = self
+            .next_leave(buf)
+            .or_else(|| self.next_relay(buf))
+            .or_else(|| self.next_own(buf));
+        if transmit.is_some() {
+            self.stats.tx_datagrams = self.stats.tx_datagrams.wrapping_add(1);
+        }
+        transmit
+    }
+
+    pub(super) fn has_pending_transmit(&self) -> bool {
+        self.leave_round.is_some() || self.own_round.is_some() || !self.relay_queue.is_empty()
+    }
+
+    fn next_leave(&mut self, buf: &mut [u8; MAX_DATAGRAM_LEN]) -> Option<Transmit> {
+        let mut round = self.leave_round?;
+        let Some(iface) = take_lowest_iface(&mut round.pending) else {
+            self.leave_round = None;
+            self.phase = Phase::Stopped;
+            return None;
+        };
+        self.leave_round = (round.pending != 0).then_some(round);
+        if round.pending == 0 {
+            self.phase = Phase::Stopped;
+        }
+        let msg = self.own_message(MessageKind::Leave, iface, round.sequence, false);
+        self.encode(&msg, iface, buf)
+    }
+
+    fn next_relay(&mut self, buf: &mut [u8; MAX_DATAGRAM_LEN]) -> Option<Transmit> {
+        loop {
+            let job = self.relay_queue.front_mut()?;
+            let Some(iface) = take_lowest_iface(&mut job.pending) else {
+                self.relay_queue.pop_front();
+                continue;
+            };
+            let msg = job.message.clone();
+            if job.pending == 0 {
+                self.relay_queue.pop_front();
+            }
+            self.stats.tx_relayed = self.stats.tx_relayed.wrapping_add(1);
+            return self.encode(&msg, iface, buf);
+        }
+    }
+
+    fn next_own(&mut self, buf: &mut [u8; MAX_DATAGRAM_LEN]) -> Option<Transmit> {
+        let mut round = self.own_round?;
+        let Some(iface) = take_lowest_iface(&mut round.pending) else {
+            self.own_round = None;
+            return None;
+        };
+        self.own_round = (round.pending != 0).then_some(round);
+        let msg = self.own_message(MessageKind::Announce, iface, round.sequence, round.join);
+        self.encode(&msg, iface, buf)
+    }
+
+    fn own_message(&self, kind: MessageKind, iface: IfaceId, sequence: u32, join: bool) -> Message {
+        Message {
+            kind,
+            join,
+            gateway: self.is_gateway(),
+            hops: 0,
+            relayer: None,
+            origin: self.config.node_id,
+            incarnation: self.config.incarnation,
+            sequence,
+            interval: self.config.interval,
+            addrs: self
+                .announce_addrs
+                .get(iface.index())
+                .cloned()
+                .unwrap_or_default(),
+        }
+    }
+
+    fn encode(
+        &mut self,
+        msg: &Message,
+        iface: IfaceId,
+        buf: &mut [u8; MAX_DATAGRAM_LEN],
+    ) -> Option<Transmit> {
+        // MAX_DATAGRAM_LEN fits every message, so this cannot fail; if it ever did, the
+        // datagram is dropped and logged rather than sent truncated.
+        match msg.emit(buf, self.keys.as_ref()) {
+            Ok(len) => Some(Transmit { iface, len }),
+            Err(_e) => {
+                core_log!(
+                    warn,
+                    "could not encode a message of node {}",
+                    msg.origin.get()
+                );
+                None
+            }
+        }
+    }
+}

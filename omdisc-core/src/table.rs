@@ -1,0 +1,358 @@
+//! The node table: every node this node knows of, in caller-provided fixed storage.
+//!
+//! Entries are kept sorted by node id (binary search, O(log n) lookup, O(n) insert/remove).
+//! Departed nodes (left or expired) stay as *tombstones* so that a replayed old message
+//! cannot bring them back; tombstones are evicted, oldest first, only when a live node
+//! needs the slot. Two live entries may share a node id (a collision between two hosts);
+//! [`NodeTable::resolve_collision`] marks all but the one with the lowest address as
+//! *shadowed*, and only unshadowed live entries are members of the map.
+//!
+//! Storage is anything that derefs to a slice of [`NodeEntry`] — an array
+//! (`[NodeEntry::VACANT; 256]`, const-generic capacity, can live in a `static`) on a
+//! microcontroller, a boxed slice or `Vec` on a host. Capacity never changes.
+
+use core::fmt;
+
+use crate::addr::{lowest_ip, shares_address, AddrList, IfaceId, NodeAddr};
+use crate::id::NodeId;
+use crate::time::{Duration, Instant};
+
+/// Whether an entry is this node, another live node, or a departed one (tombstone).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum NodeState {
+    /// This node itself.
+    Local,
+    /// A node heard from recently enough.
+    Alive,
+    /// A node that left or expired; kept so replays of its old messages are refused.
+    Departed,
+}
+
+/// One known node.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeEntry {
+    pub(crate) id: NodeId,
+    pub(crate) addrs: AddrList,
+    pub(crate) incarnation: u64,
+    pub(crate) sequence: u32,
+    pub(crate) interval: Duration,
+    pub(crate) last_seen: Instant,
+    pub(crate) iface: IfaceId,
+    pub(crate) via: Option<NodeId>,
+    pub(crate) hops: u8,
+    pub(crate) gateway: bool,
+    pub(crate) state: NodeState,
+    pub(crate) shadowed: bool,
+    /// When the current (shortest) path was last confirmed.
+    pub(crate) path_seen: Instant,
+}
+
+impl NodeEntry {
+    /// An unused slot, to fill storage with: `[NodeEntry::VACANT; N]`.
+    pub const VACANT: NodeEntry = NodeEntry {
+        id: NodeId::MIN,
+        addrs: AddrList::new(),
+        incarnation: 0,
+        sequence: 0,
+        interval: Duration::ZERO,
+        last_seen: Instant::ZERO,
+        iface: IfaceId::FIRST,
+        via: None,
+        hops: 0,
+        gateway: false,
+        state: NodeState::Departed,
+        shadowed: false,
+        path_seen: Instant::ZERO,
+    };
+
+    /// The node id.
+    pub fn id(&self) -> NodeId {
+        self.id
+    }
+    /// The node's addresses, as last announced on the best path.
+    pub fn addrs(&self) -> &[NodeAddr] {
+        &self.addrs
+    }
+    /// The incarnation (start) of the node last heard.
+    pub fn incarnation(&self) -> u64 {
+        self.incarnation
+    }
+    /// The highest sequence number heard from this incarnation.
+    pub fn sequence(&self) -> u32 {
+        self.sequence
+    }
+    /// The announce interval the node advertises.
+    pub fn interval(&self) -> Duration {
+        self.interval
+    }
+    /// When the node was last heard (or, for a tombstone, when it departed).
+    pub fn last_seen(&self) -> Instant {
+        self.last_seen
+    }
+    /// The interface of *this* node it was heard on.
+    pub fn iface(&self) -> IfaceId {
+        self.iface
+    }
+    /// The gateway it was heard through, if relayed.
+    pub fn via(&self) -> Option<NodeId> {
+        self.via
+    }
+    /// How many gateways its messages crossed on the best path.
+    pub fn hops(&self) -> u8 {
+        self.hops
+    }
+    /// Whether the node relays between networks.
+    pub fn is_gateway(&self) -> bool {
+        self.gateway
+    }
+    /// Local, alive or departed.
+    pub fn state(&self) -> NodeState {
+        self.state
+    }
+    /// Whether it lost a node-id collision (kept out of the map).
+    pub fn is_shadowed(&self) -> bool {
+        self.shadowed
+    }
+    pub(crate) fn path_seen(&self) -> Instant {
+        self.path_seen
+    }
+    pub(crate) fn set_path_seen(&mut self, now: Instant) {
+        self.path_seen = now;
+    }
+    /// Whether it belongs in the map: alive or local, and not shadowed.
+    pub fn is_member(&self) -> bool {
+        self.state != NodeState::Departed && !self.shadowed
+    }
+    /// The instant after which it expires if not heard again: `last_seen + interval × dead_after`.
+    pub fn expires_at(&self, dead_after: u16) -> Instant {
+        self.last_seen + self.interval.saturating_mul(u64::from(dead_after))
+    }
+}
+
+/// The table is full; the entry that did not fit is handed back.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TableFull(pub NodeEntry);
+
+impl fmt::Display for TableFull {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "node table is full; node {} not added", self.0.id)
+    }
+}
+
+impl core::error::Error for TableFull {}
+
+/// The outcome of resolving a node-id collision.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Collision {
+    /// The contested id.
+    pub id: NodeId,
+    /// Lowest address of the entry that keeps the id.
+    pub winner: core::net::IpAddr,
+    /// Lowest address of one entry that lost it.
+    pub loser: core::net::IpAddr,
+}
+
+/// The node table over storage `S` (see the module docs).
+pub struct NodeTable<S> {
+    slots: S,
+    len: usize,
+}
+
+impl<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> NodeTable<S> {
+    /// An empty table using `storage`; its length is the capacity.
+    pub fn new(storage: S) -> Self {
+        NodeTable {
+            slots: storage,
+            len: 0,
+        }
+    }
+
+    /// How many entries fit.
+    pub fn capacity(&self) -> usize {
+        self.slots.as_ref().len()
+    }
+
+    /// How many entries are in use, tombstones included.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether no entry is in use.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// All entries in use, sorted by node id.
+    pub fn entries(&self) -> &[NodeEntry] {
+        self.slots.as_ref().get(..self.len).unwrap_or(&[])
+    }
+
+    fn entries_mut(&mut self) -> &mut [NodeEntry] {
+        let len = self.len;
+        self.slots.as_mut().get_mut(..len).unwrap_or(&mut [])
+    }
+
+    /// The members of the map (local and alive, not shadowed), sorted by node id.
+    pub fn members(&self) -> impl Iterator<Item = &NodeEntry> + Clone {
+        self.entries().iter().filter(|e| e.is_member())
+    }
+
+    /// How many members the map has. O(n).
+    pub fn member_count(&self) -> usize {
+        self.members().count()
+    }
+
+    /// The member with node id `id`, if any. O(log n).
+    pub fn member(&self, id: NodeId) -> Option<&NodeEntry> {
+        self.same_id(id).iter().find(|e| e.is_member())
+    }
+
+    /// Index range of the entries with node id `id`.
+    fn id_range(&self, id: NodeId) -> core::ops::Range<usize> {
+        let entries = self.entries();
+        let start = entries.partition_point(|e| e.id < id);
+        let end = entries.partition_point(|e| e.id <= id);
+        start..end
+    }
+
+    /// Every entry (members, shadowed and tombstones) with node id `id`.
+    pub fn same_id(&self, id: NodeId) -> &[NodeEntry] {
+        let range = self.id_range(id);
+        self.entries().get(range).unwrap_or(&[])
+    }
+
+    /// Index of the entry with node id `id` that shares an address with `addrs` (the same
+    /// host), if any.
+    pub fn find(&self, id: NodeId, addrs: &[NodeAddr]) -> Option<usize> {
+        let range = self.id_range(id);
+        let start = range.start;
+        self.entries()
+            .get(range)?
+            .iter()
+            .position(|e| shares_address(&e.addrs, addrs))
+            .map(|i| start + i)
+    }
+
+    /// The entry at `index`.
+    pub fn get(&self, index: usize) -> Option<&NodeEntry> {
+        self.entries().get(index)
+    }
+
+    pub(crate) fn get_mut(&mut self, index: usize) -> Option<&mut NodeEntry> {
+        self.entries_mut().get_mut(index)
+    }
+
+    /// Inserts `entry` in id order; returns its index. A full table hands the entry back.
+    #[allow(clippy::result_large_err)] // handing the entry back is the point (like heapless)
+    pub fn insert(&mut self, entry: NodeEntry) -> Result<usize, TableFull> {
+        if self.len >= self.capacity() {
+            return Err(TableFull(entry));
+        }
+        let at = self.id_range(entry.id).end;
+        let len = self.len;
+        let slots = self.slots.as_mut();
+        let Some(window) = slots.get_mut(at..=len) else {
+            return Err(TableFull(entry));
+        };
+        window.rotate_right(1);
+        if let Some(slot) = window.first_mut() {
+            *slot = entry;
+        }
+        self.len += 1;
+        Ok(at)
+    }
+
+    /// Removes and returns the entry at `index`.
+    pub fn remove(&mut self, index: usize) -> Option<NodeEntry> {
+        if index >= self.len {
+            return None;
+        }
+        let len = self.len;
+        let window = self.slots.as_mut().get_mut(index..len)?;
+        window.rotate_left(1);
+        let removed = window
+            .last_mut()
+            .map(|slot| core::mem::replace(slot, NodeEntry::VACANT));
+        self.len -= 1;
+        removed
+    }
+
+    /// Removes the tombstone that departed longest ago; `false` if there is none.
+    pub fn evict_oldest_departed(&mut self) -> bool {
+        let oldest = self
+            .entries()
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.state == NodeState::Departed)
+            .min_by_key(|(_, e)| e.last_seen)
+            .map(|(i, _)| i);
+        match oldest {
+            Some(i) => self.remove(i).is_some(),
+            None => false,
+        }
+    }
+
+    /// Inserts `entry`, evicting the oldest tombstone if the table is full.
+    #[allow(clippy::result_large_err)] // handing the entry back is the point (like heapless)
+    pub fn insert_evicting(&mut self, entry: NodeEntry) -> Result<usize, TableFull> {
+        if self.len >= self.capacity() && !self.evict_oldest_departed() {
+            return Err(TableFull(entry));
+        }
+        self.insert(entry)
+    }
+
+    /// Removes tombstones that departed before `cutoff`; returns how many.
+    pub fn purge_departed_before(&mut self, cutoff: Instant) -> usize {
+        let mut removed = 0;
+        let mut i = 0;
+        while i < self.len {
+            let stale = self
+                .get(i)
+                .is_some_and(|e| e.state == NodeState::Departed && e.last_seen < cutoff);
+            if stale {
+                self.remove(i);
+                removed += 1;
+            } else {
+                i += 1;
+            }
+        }
+        removed
+    }
+
+    /// Decides which live entry keeps node id `id` — the one whose lowest address is
+    /// lowest, so every node decides the same — and shadows the others. Returns the
+    /// collision when at least two live entries share the id and the shadowing changed.
+    pub fn resolve_collision(&mut self, id: NodeId) -> Option<Collision> {
+        let range = self.id_range(id);
+        let entries = self.entries_mut().get_mut(range)?;
+        let (winner_index, winner_ip) = entries
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.state != NodeState::Departed)
+            .min_by_key(|(_, e)| lowest_ip(&e.addrs))
+            .map(|(i, e)| (i, lowest_ip(&e.addrs)))?;
+        let mut newly_shadowed = None;
+        for (i, e) in entries.iter_mut().enumerate() {
+            let shadow = e.state != NodeState::Departed && i != winner_index;
+            if shadow && !e.shadowed && newly_shadowed.is_none() {
+                if let (Some(winner), Some(loser)) = (winner_ip, lowest_ip(&e.addrs)) {
+                    newly_shadowed = Some(Collision { id, winner, loser });
+                }
+            }
+            e.shadowed = shadow;
+        }
+        newly_shadowed
+    }
+}
+
+impl<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> fmt::Debug for NodeTable<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NodeTable")
+            .field("len", &self.len)
+            .field("capacity", &self.capacity())
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests;

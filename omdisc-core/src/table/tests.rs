@@ -1,0 +1,108 @@
+use super::*;
+use core::net::{IpAddr, Ipv4Addr};
+
+fn entry(id: u16, last: u8) -> NodeEntry {
+    let mut e = NodeEntry::VACANT;
+    e.id = NodeId::new(id).unwrap();
+    e.addrs
+        .push(NodeAddr::primary(
+            IpAddr::V4(Ipv4Addr::new(10, 0, 0, last)),
+            IfaceId::FIRST,
+        ))
+        .unwrap();
+    e.state = NodeState::Alive;
+    e
+}
+
+#[test]
+fn inserts_keep_id_order() {
+    let mut table = NodeTable::new([NodeEntry::VACANT; 8]);
+    for id in [5, 1, 9, 3] {
+        table.insert(entry(id, id as u8)).unwrap();
+    }
+    let ids: heapless::Vec<u16, 8> = table.entries().iter().map(|e| e.id.get()).collect();
+    assert_eq!(&ids[..], &[1, 3, 5, 9]);
+    assert_eq!(
+        table.member(NodeId::new(5).unwrap()).map(|e| e.id.get()),
+        Some(5)
+    );
+    assert!(table.member(NodeId::new(4).unwrap()).is_none());
+}
+
+#[test]
+fn full_table_hands_the_entry_back() {
+    let mut table = NodeTable::new([NodeEntry::VACANT; 2]);
+    table.insert(entry(1, 1)).unwrap();
+    table.insert(entry(2, 2)).unwrap();
+    let rejected = table.insert(entry(3, 3)).unwrap_err();
+    assert_eq!(rejected.0.id.get(), 3);
+    assert_eq!(table.len(), 2);
+}
+
+#[test]
+fn full_table_evicts_the_oldest_tombstone_only() {
+    let mut table = NodeTable::new([NodeEntry::VACANT; 2]);
+    let mut old = entry(1, 1);
+    old.state = NodeState::Departed;
+    old.last_seen = Instant::from_millis(5);
+    table.insert(old).unwrap();
+    table.insert(entry(2, 2)).unwrap();
+    table.insert_evicting(entry(3, 3)).unwrap();
+    assert!(table.same_id(NodeId::new(1).unwrap()).is_empty());
+    assert!(table.insert_evicting(entry(4, 4)).is_err());
+}
+
+#[test]
+fn find_matches_by_shared_address() {
+    let mut table = NodeTable::new([NodeEntry::VACANT; 4]);
+    table.insert(entry(7, 7)).unwrap();
+    table.insert(entry(7, 8)).unwrap();
+    let probe = entry(7, 8);
+    assert_eq!(table.find(probe.id, &probe.addrs), Some(1));
+    let other = entry(7, 9);
+    assert_eq!(table.find(other.id, &other.addrs), None);
+}
+
+#[test]
+fn collision_shadows_all_but_the_lowest_address() {
+    let mut table = NodeTable::new([NodeEntry::VACANT; 4]);
+    table.insert(entry(7, 9)).unwrap();
+    let id = NodeId::new(7).unwrap();
+    assert_eq!(table.resolve_collision(id), None);
+    table.insert(entry(7, 3)).unwrap();
+    let c = table.resolve_collision(id).unwrap();
+    assert_eq!(c.winner, IpAddr::V4(Ipv4Addr::new(10, 0, 0, 3)));
+    assert_eq!(c.loser, IpAddr::V4(Ipv4Addr::new(10, 0, 0, 9)));
+    assert_eq!(table.member_count(), 1);
+    assert_eq!(table.member(id).unwrap().addrs[0].ip, c.winner);
+    // Resolving again changes nothing and reports nothing.
+    assert_eq!(table.resolve_collision(id), None);
+    // When the winner departs, the other entry takes the id back.
+    let winner = table.find(id, &entry(7, 3).addrs).unwrap();
+    table.get_mut(winner).unwrap().state = NodeState::Departed;
+    assert_eq!(table.resolve_collision(id), None);
+    assert_eq!(table.member(id).unwrap().addrs[0].ip, c.loser);
+}
+
+#[test]
+fn purge_removes_only_old_tombstones() {
+    let mut table = NodeTable::new([NodeEntry::VACANT; 4]);
+    for (id, t) in [(1u16, 10u64), (2, 20), (3, 30)] {
+        let mut e = entry(id, id as u8);
+        e.state = NodeState::Departed;
+        e.last_seen = Instant::from_millis(t);
+        table.insert(e).unwrap();
+    }
+    table.insert(entry(4, 4)).unwrap();
+    assert_eq!(table.purge_departed_before(Instant::from_millis(25)), 2);
+    assert_eq!(table.len(), 2);
+}
+
+#[test]
+fn remove_out_of_range_is_none() {
+    let mut table = NodeTable::new([NodeEntry::VACANT; 2]);
+    assert!(table.remove(0).is_none());
+    table.insert(entry(1, 1)).unwrap();
+    assert_eq!(table.remove(0).map(|e| e.id.get()), Some(1));
+    assert!(table.is_empty());
+}

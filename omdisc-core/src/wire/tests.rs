@@ -1,0 +1,184 @@
+use super::*;
+use crate::addr::IfaceId;
+use core::net::{IpAddr, Ipv4Addr};
+
+/// An announcement from node 2780 (192.168.10.220), joining, not relayed.
+static ANNOUNCE_BYTES: [u8; 34] = [
+    b'O', b'M', 0x01, 0x01, // magic, version 1, kind announce
+    0x01, 0x00, 0x00, 0x00, // flags JOIN, hops 0, relayer 0
+    0x0a, 0xdc, 0x01, 0x00, // origin 2780, 1 address, reserved
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x2a, // incarnation 42
+    0x00, 0x00, 0x00, 0x07, // sequence 7
+    0x00, 0x00, 0x03, 0xe8, // interval 1000 ms
+    0x04, 0x00, 192, 168, 10, 220, // primary IPv4 on interface 0
+];
+
+fn announce() -> Message {
+    let mut addrs = AddrList::new();
+    addrs
+        .push(NodeAddr::primary(
+            IpAddr::V4(Ipv4Addr::new(192, 168, 10, 220)),
+            IfaceId::default(),
+        ))
+        .unwrap();
+    Message {
+        kind: MessageKind::Announce,
+        join: true,
+        gateway: false,
+        hops: 0,
+        relayer: None,
+        origin: NodeId::new(2780).unwrap(),
+        incarnation: 42,
+        sequence: 7,
+        interval: Duration::from_secs(1),
+        addrs,
+    }
+}
+
+#[test]
+fn test_parse() {
+    assert_eq!(Message::parse(&ANNOUNCE_BYTES, None), Ok(announce()));
+}
+
+#[test]
+fn test_emit() {
+    let mut buf = [0u8; MAX_DATAGRAM_LEN];
+    let n = announce().emit(&mut buf, None).unwrap();
+    assert_eq!(&buf[..n], &ANNOUNCE_BYTES[..]);
+}
+
+#[test]
+fn every_truncation_is_refused() {
+    for len in 0..ANNOUNCE_BYTES.len() {
+        assert_eq!(
+            Message::parse(&ANNOUNCE_BYTES[..len], None),
+            Err(WireError::Truncated),
+            "length {len}"
+        );
+    }
+}
+
+#[test]
+fn trailing_bytes_are_refused() {
+    let mut long = [0u8; 35];
+    long[..34].copy_from_slice(&ANNOUNCE_BYTES);
+    assert_eq!(Message::parse(&long, None), Err(WireError::TrailingBytes));
+}
+
+#[test]
+fn header_fields_are_checked() {
+    let cases: [(usize, u8, WireError); 7] = [
+        (0, b'X', WireError::BadMagic),
+        (2, 2, WireError::UnsupportedVersion(2)),
+        (3, 9, WireError::UnknownKind(9)),
+        (4, 0x41, WireError::ReservedFlags(0x40)),
+        (11, 1, WireError::ReservedNonZero),
+        (10, 7, WireError::TooManyAddresses(7)),
+        (5, 1, WireError::BadRelayer),
+    ];
+    for (at, value, expected) in cases {
+        let mut bytes = ANNOUNCE_BYTES;
+        bytes[at] = value;
+        assert_eq!(Message::parse(&bytes, None), Err(expected), "byte {at}");
+    }
+}
+
+#[test]
+fn zero_origin_and_bad_interval_are_refused() {
+    let mut bytes = ANNOUNCE_BYTES;
+    bytes[8] = 0;
+    bytes[9] = 0;
+    assert_eq!(Message::parse(&bytes, None), Err(WireError::ZeroNodeId));
+    let mut bytes = ANNOUNCE_BYTES;
+    bytes[24..28].copy_from_slice(&[0, 0, 0, 0]);
+    assert_eq!(Message::parse(&bytes, None), Err(WireError::BadInterval(0)));
+}
+
+#[test]
+fn relayer_must_differ_from_origin() {
+    let mut bytes = ANNOUNCE_BYTES;
+    bytes[5] = 1;
+    bytes[6] = 0x0a;
+    bytes[7] = 0xdc;
+    assert_eq!(Message::parse(&bytes, None), Err(WireError::BadRelayer));
+    bytes[7] = 0x01;
+    assert!(Message::parse(&bytes, None).is_ok());
+}
+
+#[test]
+fn announcement_without_primary_is_refused() {
+    let mut bytes = ANNOUNCE_BYTES;
+    bytes[28] = 0x84;
+    assert_eq!(
+        Message::parse(&bytes, None),
+        Err(WireError::NoPrimaryAddress)
+    );
+    bytes[3] = 2; // a leave may carry only aliases
+    assert!(Message::parse(&bytes, None).is_ok());
+}
+
+#[test]
+fn duplicate_addresses_are_refused() {
+    let mut msg = announce();
+    msg.addrs.push(msg.addrs[0]).unwrap();
+    let mut buf = [0u8; MAX_DATAGRAM_LEN];
+    let n = msg.emit(&mut buf, None).unwrap();
+    assert_eq!(
+        Message::parse(&buf[..n], None),
+        Err(WireError::DuplicateAddress)
+    );
+}
+
+#[test]
+fn emit_refuses_a_short_buffer() {
+    let mut buf = [0u8; 33];
+    assert_eq!(
+        announce().emit(&mut buf, None),
+        Err(EmitError::BufferTooSmall { needed: 34 })
+    );
+}
+
+#[test]
+fn authenticated_round_trip_and_refusals() {
+    let key = ClusterKey::from_hex("000102030405060708090a0b0c0d0e0f").unwrap();
+    let ring = Keyring::new(key);
+    let mut buf = [0u8; MAX_DATAGRAM_LEN];
+    let n = announce().emit(&mut buf, Some(&ring)).unwrap();
+    assert_eq!(n, 34 + TRAILER_LEN);
+    assert_eq!(buf[4] & FLAG_AUTH, FLAG_AUTH);
+    assert_eq!(Message::parse(&buf[..n], Some(&ring)), Ok(announce()));
+    // An unkeyed receiver skips the trailer.
+    assert_eq!(Message::parse(&buf[..n], None), Ok(announce()));
+    // A keyed receiver refuses unsigned and tampered messages.
+    assert_eq!(
+        Message::parse(&ANNOUNCE_BYTES, Some(&ring)),
+        Err(WireError::MissingAuth)
+    );
+    buf[20] ^= 0x80;
+    assert_eq!(
+        Message::parse(&buf[..n], Some(&ring)),
+        Err(WireError::BadMac)
+    );
+}
+
+#[test]
+fn max_datagram_len_fits_six_ipv6_addresses_and_a_trailer() {
+    let mut msg = announce();
+    msg.addrs.clear();
+    for i in 0..MAX_ADDRS {
+        let ip: IpAddr = IpAddr::V6(core::net::Ipv6Addr::new(
+            0xfd00,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            i as u16 + 1,
+        ));
+        msg.addrs
+            .push(NodeAddr::primary(ip, IfaceId::new(i).unwrap()))
+            .unwrap();
+    }
+    assert_eq!(msg.buffer_len(true), MAX_DATAGRAM_LEN);
+}
