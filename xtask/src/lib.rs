@@ -5,12 +5,14 @@
 //!   stage implementations; [`report`] runs stages with timings and a summary;
 //! - [`testbed`]: network namespaces, bridges, veths and process guards for multi-host tests;
 //! - [`ensure`]: installs missing rustup targets and Debian packages;
+//! - [`image`]: the bare-metal RISC-V boot image: build, sizes, QEMU on a TAP;
 //! - [`project`], [`args`], [`sizes`]: paths and commands, argument handling, ELF sizes.
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod args;
 pub mod checks;
 pub mod ensure;
+pub mod image;
 pub mod no_std;
 pub mod project;
 pub mod report;

@@ -1,0 +1,318 @@
+//! `cargo xtask image` and `cargo xtask qemu`: the bare-metal RISC-V boot image
+//! (`omdisc-smoltcp/riscv-virt`, outside the host workspace, with its own target
+//! configuration), its build and section sizes, and booting it under QEMU on a TAP that sits
+//! on a bridge inside a network namespace (never in the root namespace).
+
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::time::{Duration, Instant};
+
+use crate::args::Args;
+use crate::ensure;
+use crate::project::{run, Project};
+use crate::sizes::section_sizes;
+use crate::testbed::{self, ip, registry, Bridge, Process};
+
+/// The image crate, relative to the project root.
+pub const IMAGE_CRATE: &str = "omdisc-smoltcp/riscv-virt";
+/// The image's target triple.
+pub const IMAGE_TARGET: &str = "riscv64gc-unknown-none-elf";
+/// The image's binary name.
+pub const IMAGE_BINARY: &str = "omdisc-riscv-virt";
+/// The sections reported for the image (the stack is reported apart).
+pub const IMAGE_SECTIONS: &[&str] = &[".text", ".rodata", ".data", ".bss"];
+/// The Debian package that provides `qemu-system-riscv64` and OpenSBI.
+pub const QEMU_TOOL: ensure::Tool = ensure::Tool {
+    command: "qemu-system-riscv64",
+    package: "qemu-system-misc",
+};
+
+/// Default TAP name for `cargo xtask qemu`.
+const DEFAULT_TAP: &str = "omdtap0";
+/// Default run time of `cargo xtask qemu`, and the longest allowed.
+const DEFAULT_SECONDS: u64 = 600;
+const MAX_SECONDS: u64 = 24 * 3600;
+
+/// Builds the image (release) and returns the path of the ELF file. The image crate has its
+/// own `.cargo/config.toml`, so cargo runs in its directory; its target directory is
+/// `<workspace target dir>/riscv-virt`.
+pub fn build(project: &Project) -> Result<PathBuf, String> {
+    ensure::rust_targets(&[IMAGE_TARGET])?;
+    let crate_dir = project.root().join(IMAGE_CRATE);
+    let target_dir = project.target_dir()?.join("riscv-virt");
+    run(project
+        .cargo()
+        .current_dir(&crate_dir)
+        .args(["build", "--release", "--target-dir"])
+        .arg(&target_dir))?;
+    let image = target_dir
+        .join(IMAGE_TARGET)
+        .join("release")
+        .join(IMAGE_BINARY);
+    if image.is_file() {
+        Ok(image)
+    } else {
+        Err(format!("the build made no {}", image.display()))
+    }
+}
+
+/// One line with the image's `.text`, `.rodata`, `.data` and `.bss` sizes, and the stack.
+pub fn size_line(image: &Path) -> Result<String, String> {
+    let sizes = section_sizes(image, IMAGE_SECTIONS)?;
+    let stack = section_sizes(image, &[".stack"])?;
+    let mut parts: Vec<String> = sizes.iter().map(|(n, s)| format!("{n} {s}")).collect();
+    let file: u64 = sizes
+        .iter()
+        .filter(|(n, _)| n != ".bss")
+        .map(|(_, s)| s)
+        .sum();
+    let ram: u64 = sizes.iter().map(|(_, s)| s).sum::<u64>() + stack[0].1;
+    parts.push(format!(
+        "(loaded {file} B; with .bss and {} B stack, RAM {ram} B)",
+        stack[0].1
+    ));
+    Ok(parts.join("  "))
+}
+
+/// The QEMU command line that boots `image` with `bootargs` on TAP `tap` (in the calling
+/// namespace), console on stdout, no display, no monitor.
+pub fn qemu_command(image: &Path, bootargs: &str, tap: &str) -> Command {
+    let mut command = Command::new(QEMU_TOOL.command);
+    command
+        .args(["-machine", "virt", "-bios", "default", "-display", "none"])
+        .args(["-monitor", "none", "-serial", "stdio", "-kernel"])
+        .arg(image)
+        .args(["-append", bootargs])
+        .arg("-netdev")
+        .arg(format!("tap,id=n0,ifname={tap},script=no,downscript=no"))
+        .args(["-device", "virtio-net-device,netdev=n0"]);
+    command
+}
+
+/// Adds TAP `name` to the bridge `br0` inside namespace `ns` and brings it up.
+pub fn add_tap(ns: &str, name: &str) -> Result<(), String> {
+    ip(&["-n", ns, "tuntap", "add", "dev", name, "mode", "tap"])?;
+    ip(&["-n", ns, "link", "set", name, "master", "br0"])?;
+    ip(&["-n", ns, "link", "set", name, "up"])?;
+    Ok(())
+}
+
+/// `cargo xtask image`: builds the image, prints its section sizes and path.
+pub fn run_image(project: &Project, args: Args) -> ExitCode {
+    if let Err(why) = args.finish() {
+        eprintln!("cargo xtask image: {why}");
+        return ExitCode::from(2);
+    }
+    match build(project).and_then(|image| Ok((size_line(&image)?, image))) {
+        Ok((sizes, image)) => {
+            println!("image: {}", image.display());
+            println!("sizes: {sizes}");
+            ExitCode::SUCCESS
+        }
+        Err(why) => {
+            eprintln!("cargo xtask image: {why}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// What `cargo xtask qemu` was asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct QemuOptions {
+    bootargs: String,
+    tap: String,
+    seconds: u64,
+}
+
+fn parse_qemu_options(mut args: Args) -> Result<QemuOptions, String> {
+    let address = args.value("--ip")?;
+    let tap = args
+        .value("--tap")?
+        .unwrap_or_else(|| DEFAULT_TAP.to_string());
+    let extra = args.value("--append")?;
+    let seconds = match args.value("--seconds")? {
+        None => DEFAULT_SECONDS,
+        Some(s) => s
+            .parse()
+            .ok()
+            .filter(|n| (1..=MAX_SECONDS).contains(n))
+            .ok_or_else(|| format!("--seconds {s}: expected 1..{MAX_SECONDS}"))?,
+    };
+    args.finish()?;
+    if !valid_interface_name(&tap) {
+        return Err(format!(
+            "--tap {tap}: expected 1..15 characters of A-Z a-z 0-9 . _ -"
+        ));
+    }
+    let mut bootargs = Vec::new();
+    if let Some(address) = address {
+        check_address(&address)?;
+        bootargs.push(format!("ip={address}"));
+    }
+    bootargs.extend(extra);
+    Ok(QemuOptions {
+        bootargs: bootargs.join(" "),
+        tap,
+        seconds,
+    })
+}
+
+fn valid_interface_name(name: &str) -> bool {
+    (1..=15).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+}
+
+fn check_address(value: &str) -> Result<(), String> {
+    let bad = || format!("--ip {value}: expected A.B.C.D/PREFIX with a prefix of 1..32");
+    let (address, prefix) = value.split_once('/').ok_or_else(bad)?;
+    let address: Ipv4Addr = address.parse().map_err(|_| bad())?;
+    let prefix: u8 = prefix.parse().map_err(|_| bad())?;
+    if !(1..=32).contains(&prefix) || address.is_multicast() || address.is_unspecified() {
+        return Err(bad());
+    }
+    Ok(())
+}
+
+/// `cargo xtask qemu [--ip A/P] [--tap NAME] [--append "k=v ..."] [--seconds N]`: builds the
+/// image and boots it on TAP `NAME`, bridged (`br0`) inside a namespace of its own, with the
+/// console on stdout, for N seconds (default 600) or until Ctrl-C; then removes it all.
+/// Attach Linux hosts to that bridge with a veth into the printed namespace.
+pub fn run_qemu(project: &Project, args: Args) -> ExitCode {
+    let options = match parse_qemu_options(args) {
+        Ok(options) => options,
+        Err(why) => {
+            eprintln!("cargo xtask qemu: {why}");
+            eprintln!("usage: cargo xtask qemu [--ip A.B.C.D/P] [--tap NAME] [--append \"key=value ...\"] [--seconds N]");
+            return ExitCode::from(2);
+        }
+    };
+    match boot_on_tap(project, &options) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(why) => {
+            eprintln!("cargo xtask qemu: {why}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn boot_on_tap(project: &Project, options: &QemuOptions) -> Result<(), String> {
+    testbed::require_root("cargo xtask qemu")?;
+    ensure::tools(&[QEMU_TOOL])?;
+    let image = build(project)?;
+    println!("sizes: {}", size_line(&image)?);
+    registry::install_signal_cleanup();
+    let bridge = Bridge::new("qemu")?;
+    let ns = bridge.namespace().to_string();
+    add_tap(&ns, &options.tap)?;
+    let log = project.scratch_dir("qemu")?.join("console.log");
+    let mut command = Command::new("ip");
+    command.args(["netns", "exec", &ns]);
+    let qemu = qemu_command(&image, &options.bootargs, &options.tap);
+    command.arg(qemu.get_program()).args(qemu.get_args());
+    println!(
+        "booting {} on TAP {} (bridge br0 in namespace {ns}), bootargs \"{}\", for {} s",
+        image.display(),
+        options.tap,
+        options.bootargs,
+        options.seconds
+    );
+    println!("attach a host: ip -n {ns} link add v0 type veth peer name v1 netns HOSTNS; ip -n {ns} link set v0 master br0 up");
+    let mut qemu = Process::spawn(command, "qemu", &log)?;
+    let status = follow(&mut qemu, &log, Duration::from_secs(options.seconds));
+    match status {
+        Some(status) if !status.success() => Err(format!("QEMU ended with {status}")),
+        Some(_) => Ok(()),
+        None => {
+            qemu.stop(Duration::from_secs(2));
+            println!("\n{} s are up: QEMU stopped", options.seconds);
+            Ok(())
+        }
+    }
+}
+
+/// Copies what `process` writes to `log` onto stdout until it exits (its status) or
+/// `limit` passes (`None`).
+fn follow(process: &mut Process, log: &Path, limit: Duration) -> Option<std::process::ExitStatus> {
+    let end = Instant::now() + limit;
+    let mut offset = 0;
+    let mut stdout = std::io::stdout();
+    loop {
+        let status = process.try_exit();
+        if let Ok(mut file) = std::fs::File::open(log) {
+            let mut fresh = Vec::new();
+            if file.seek(SeekFrom::Start(offset)).is_ok() && file.read_to_end(&mut fresh).is_ok() {
+                offset += fresh.len() as u64;
+                let _ = stdout.write_all(&fresh);
+                let _ = stdout.flush();
+            }
+        }
+        if status.is_some() || Instant::now() >= end {
+            return status;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(list: &[&str]) -> Result<QemuOptions, String> {
+        parse_qemu_options(Args::new(list.iter().map(|s| s.to_string()).collect()))
+    }
+
+    #[test]
+    fn qemu_options_default_to_the_image_defaults() {
+        assert_eq!(
+            options(&[]).unwrap(),
+            QemuOptions {
+                bootargs: String::new(),
+                tap: DEFAULT_TAP.into(),
+                seconds: DEFAULT_SECONDS
+            }
+        );
+    }
+
+    #[test]
+    fn ip_and_append_become_bootargs() {
+        let o = options(&[
+            "--ip",
+            "10.77.1.61/24",
+            "--append",
+            "interval=0.5",
+            "--tap",
+            "t1",
+        ])
+        .unwrap();
+        assert_eq!(o.bootargs, "ip=10.77.1.61/24 interval=0.5");
+        assert_eq!(o.tap, "t1");
+    }
+
+    #[test]
+    fn bad_qemu_options_are_one_line_errors() {
+        assert!(options(&["--ip", "10.0.0.1"])
+            .unwrap_err()
+            .contains("--ip 10.0.0.1"));
+        assert!(options(&["--ip", "239.0.0.1/24"]).is_err());
+        assert!(options(&["--tap", "a-name-that-is-too-long"]).is_err());
+        assert!(options(&["--tap", "bad/name"]).is_err());
+        assert!(options(&["--seconds", "0"]).is_err());
+        assert!(options(&["--frobnicate"])
+            .unwrap_err()
+            .contains("--frobnicate"));
+    }
+
+    #[test]
+    fn qemu_boots_the_image_on_the_tap() {
+        let command = qemu_command(Path::new("/img"), "ip=10.0.0.2/24", "tap9");
+        let shown = crate::project::show(&command);
+        assert!(shown.starts_with("qemu-system-riscv64 -machine virt -bios default"));
+        assert!(shown.contains("-kernel /img -append ip=10.0.0.2/24"));
+        assert!(shown.contains("-netdev tap,id=n0,ifname=tap9,script=no,downscript=no"));
+        assert!(shown.ends_with("-device virtio-net-device,netdev=n0"));
+    }
+}
