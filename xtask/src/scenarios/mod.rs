@@ -3,9 +3,12 @@
 //! Each runs on its own thread with a timeout; on timeout everything it created is removed
 //! through the testbed registry. After each one, none of its namespaces may remain.
 
+mod bad_input;
+mod map_files;
+mod membership;
 mod testbed_selftest;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -32,6 +35,20 @@ impl Ctx {
     }
 }
 
+/// The binaries and the scenario's directory, or why the binaries are missing.
+pub(crate) fn binaries_and_dir(ctx: &Ctx) -> Result<(&Binaries, &Path), String> {
+    Ok((ctx.binaries()?, &ctx.dir))
+}
+
+/// Prints one timed step of a scenario.
+pub(crate) fn step(what: &str, took: Duration) {
+    if took.is_zero() {
+        println!("    {what}");
+    } else {
+        println!("    {what}: {}", duration(took));
+    }
+}
+
 /// One scenario.
 pub struct Scenario {
     /// Name used on the command line.
@@ -47,7 +64,16 @@ pub struct Scenario {
 }
 
 /// Every scenario, in the order they run.
-pub const SCENARIOS: &[Scenario] = &[testbed_selftest::PING, testbed_selftest::PROCESS_GUARD];
+pub const SCENARIOS: &[Scenario] = &[
+    testbed_selftest::PING,
+    testbed_selftest::PROCESS_GUARD,
+    membership::CONVERGE_8,
+    membership::SIGTERM_LEAVES,
+    membership::SIGKILL_EXPIRES,
+    membership::RESTART_REJOINS,
+    bad_input::BAD_INPUT,
+    map_files::TORN_MAP,
+];
 
 /// `cargo xtask scenario [--list] NAME...`.
 pub fn run(project: &Project, mut args: Args) -> ExitCode {
