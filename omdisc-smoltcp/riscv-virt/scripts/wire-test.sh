@@ -20,7 +20,7 @@ image=$(readlink -f "${1:?usage: wire-test.sh IMAGE [SECONDS]}")
 duration=${2:-8}
 here=$(dirname "$(readlink -f "$0")")
 group=239.255.77.77
-port=7777
+port=7477
 image_ip=10.77.1.60
 peer_ip=10.77.1.10
 

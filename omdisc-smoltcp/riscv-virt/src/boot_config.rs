@@ -4,7 +4,7 @@
 //! over build-time defaults.
 //!
 //! The command line is a list of `key=value` words separated by spaces.
-//! Known keys are `ip`, `group`, `port` and `interval`; other words are left
+//! Known keys are `ip`, `group`, `port`, `interval` and `dead_after`; other words are left
 //! to whoever else reads the command line and ignored here, like the Linux
 //! kernel does with parameters it does not know.
 
@@ -17,7 +17,7 @@ use smoltcp::wire::{Ipv4Address, Ipv4Cidr};
 /// building with the `OMDISC_DEFAULT_BOOTARGS` environment variable.
 pub const DEFAULT_BOOTARGS: &str = match option_env!("OMDISC_DEFAULT_BOOTARGS") {
     Some(args) => args,
-    None => "ip=10.77.1.60/24 group=239.255.77.77 port=7777 interval=1",
+    None => "ip=10.77.1.60/24 group=239.255.77.77 port=7477 interval=1 dead_after=5",
 };
 
 /// Longest accepted announce interval, in milliseconds (one hour).
@@ -34,6 +34,8 @@ pub struct BootConfig {
     pub port: u16,
     /// The announce interval in milliseconds (1 ..= [`MAX_INTERVAL_MS`]).
     pub interval_ms: u32,
+    /// Missed intervals after which a silent node expires (1 ..= 1000).
+    pub dead_after: u16,
 }
 
 /// A known key with a value that cannot be used; the value is borrowed from
@@ -49,6 +51,8 @@ pub enum BootArgsError<'a> {
     /// `interval=` is not a number of seconds with at most three decimals,
     /// above zero and at most an hour.
     Interval(&'a str),
+    /// `dead_after=` is not a whole number in 1..=1000.
+    DeadAfter(&'a str),
 }
 
 impl fmt::Display for BootArgsError<'_> {
@@ -63,6 +67,7 @@ impl fmt::Display for BootArgsError<'_> {
                 f,
                 "interval={v}: expected seconds above 0 and at most 3600, at most 3 decimals"
             ),
+            Self::DeadAfter(v) => write!(f, "dead_after={v}: expected missed intervals 1..1000"),
         }
     }
 }
@@ -82,8 +87,9 @@ impl BootConfig {
     const BUILT_IN: Self = Self {
         address: Ipv4Cidr::new(Ipv4Address::new(10, 77, 1, 60), 24),
         group: Ipv4Address::new(239, 255, 77, 77),
-        port: 7777,
+        port: 7477,
         interval_ms: 1000,
+        dead_after: 5,
     };
 
     fn apply<'a>(&mut self, args: &'a str) -> Result<(), BootArgsError<'a>> {
@@ -98,6 +104,10 @@ impl BootConfig {
                 "interval" => {
                     self.interval_ms =
                         parse_interval_ms(value).ok_or(BootArgsError::Interval(value))?
+                }
+                "dead_after" => {
+                    self.dead_after =
+                        parse_dead_after(value).ok_or(BootArgsError::DeadAfter(value))?
                 }
                 _ => {}
             }
@@ -122,6 +132,10 @@ fn parse_group(value: &str) -> Option<Ipv4Address> {
 
 fn parse_port(value: &str) -> Option<u16> {
     value.parse().ok().filter(|&port| port != 0)
+}
+
+fn parse_dead_after(value: &str) -> Option<u16> {
+    value.parse().ok().filter(|n| (1..=1000).contains(n))
 }
 
 /// Seconds with up to three decimals (`2`, `0.25`, `1.5`) to milliseconds.
@@ -218,6 +232,16 @@ mod tests {
         assert_eq!(
             BootConfig::parse(DEFAULTS, "interval=x"),
             Err(BootArgsError::Interval("x"))
+        );
+        assert_eq!(
+            BootConfig::parse(DEFAULTS, "dead_after=0"),
+            Err(BootArgsError::DeadAfter("0"))
+        );
+        assert_eq!(
+            BootConfig::parse(DEFAULTS, "dead_after=3")
+                .unwrap()
+                .dead_after,
+            3
         );
     }
 
