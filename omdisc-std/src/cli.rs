@@ -157,9 +157,9 @@ pub fn parse_or_exit<T>(program: &str, parse_args: fn(&[&str]) -> Result<T, Earl
     }
 }
 
-/// Prints `program: message` on stderr and exits with [`EXIT_USAGE`].
+/// Prints `program: error: message` on stderr and exits with [`EXIT_USAGE`].
 pub fn usage_exit(program: &str, message: &str) -> ! {
-    let _ = writeln!(std::io::stderr().lock(), "{program}: {}", one_line(message));
+    print_error_line(program, message);
     process::exit(EXIT_USAGE)
 }
 

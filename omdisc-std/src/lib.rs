@@ -1,7 +1,19 @@
 //! Linux frontend of omdisc: the `omdiscd` daemon and the `showmap` tool.
 //!
-//! The protocol lives in `omdisc-core`; this crate owns what is specific to a Linux host:
-//! the command line ([`cli`], [`config`]) and the one-line errors.
+//! The protocol lives in `omdisc-core`; this crate owns what is specific to a Linux host,
+//! one module per concern:
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`cli`], [`config`] | the command lines and their validation, one-line usage errors |
+//! | [`interfaces`] | listing interfaces, resolving `-i`, the default interface |
+//! | [`socket`] | one multicast socket per interface, `recvmmsg` batches |
+//! | [`key_file`] | the cluster key file |
+//! | [`map_sink`] | writing the map atomically (alpha files) or to `/proc/hpc/admin` |
+//! | [`pid_file`], [`daemonize`], [`logging`], [`signals`], [`clock`] | being a daemon |
+//! | [`startup`] | checking and opening everything before detaching |
+//! | [`daemon`] | the main loop that drives the engine |
+//! | [`showmap`] | reading the map back and printing it as setpe text or JSON |
 
 #![deny(unsafe_code)]
 #![deny(missing_docs, unreachable_pub)]
@@ -9,10 +21,14 @@
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod daemon;
 pub mod daemonize;
 pub mod interfaces;
+pub mod key_file;
 pub mod logging;
 pub mod map_sink;
 pub mod pid_file;
+pub mod showmap;
 pub mod signals;
 pub mod socket;
+pub mod startup;

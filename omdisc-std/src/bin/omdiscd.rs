@@ -1,0 +1,112 @@
+//! `omdiscd`: the cluster auto-discovery daemon. Thin: the work is in the `omdisc_std` lib.
+
+use omdisc_std::cli::{self, fail_exit, usage_exit, EXIT_FAILURE};
+use omdisc_std::config::{DaemonConfig, InterfaceMode, MapTarget};
+use omdisc_std::daemon::Daemon;
+use omdisc_std::daemonize::daemonize;
+use omdisc_std::logging::{self, LogDestination};
+use omdisc_std::signals::SignalReceiver;
+use omdisc_std::startup::{self, Prepared};
+
+const PROGRAM: &str = "omdiscd";
+
+fn main() {
+    let args = cli::parse_or_exit(PROGRAM, cli::parse_omdiscd_args);
+    let config = DaemonConfig::from_args(&args)
+        .unwrap_or_else(|error| usage_exit(PROGRAM, &error.to_string()));
+    // Block the handled signals first: a SIGTERM during startup then waits for the loop,
+    // which leaves the cluster cleanly.
+    let signals = SignalReceiver::install()
+        .unwrap_or_else(|error| fail_exit(PROGRAM, &format!("cannot set up signals: {error}")));
+    let mut prepared =
+        startup::prepare(config).unwrap_or_else(|error| fail_exit(PROGRAM, &error.to_string()));
+
+    let detached = if prepared.config.daemonize {
+        let detached = daemonize(PROGRAM).unwrap_or_else(|e| fail_exit(PROGRAM, &e.to_string()));
+        logging::init(LogDestination::Syslog);
+        Some(detached)
+    } else {
+        logging::init(LogDestination::Stderr);
+        None
+    };
+    let mut pid_file = prepared.pid_file.take();
+    if let Some(pid_file) = &mut pid_file {
+        if let Err(error) = pid_file.write_pid(std::process::id()) {
+            log::error!("{error}");
+            match detached {
+                Some(detached) => detached.failed(&error.to_string()),
+                None => cli::print_error_line(PROGRAM, &error.to_string()),
+            }
+            std::process::exit(EXIT_FAILURE);
+        }
+    }
+    if let Some(detached) = detached {
+        detached.ready();
+    }
+    log_startup(&prepared);
+
+    let mut daemon = Daemon::new(prepared, signals);
+    let result = daemon.run();
+    if let Some(pid_file) = pid_file {
+        if let Err(error) = pid_file.remove() {
+            log::warn!("{error}");
+        }
+    }
+    match result {
+        Ok(signal) => {
+            log::info!("stopped ({signal})");
+            std::process::exit(0)
+        }
+        Err(error) => {
+            log::error!("main loop failed: {error}");
+            std::process::exit(EXIT_FAILURE)
+        }
+    }
+}
+
+fn log_startup(prepared: &Prepared) {
+    let config = &prepared.config;
+    let active = config.active_interface_count();
+    let interfaces: Vec<String> = prepared
+        .interfaces
+        .iter()
+        .enumerate()
+        .map(|(i, interface)| {
+            let address = interface
+                .primary_address_for(config.group)
+                .map(|a| a.to_string())
+                .unwrap_or_default();
+            let role = if i < active { "" } else { ", alias" };
+            format!("{} ({address}{role})", interface.name)
+        })
+        .collect();
+    let mode = match config.mode {
+        InterfaceMode::Relay if active > 1 => "gateway, relaying".to_owned(),
+        InterfaceMode::Relay => "TTL 1".to_owned(),
+        InterfaceMode::MulticastTtl(ttl) => format!("multicast TTL {ttl}"),
+    };
+    let map = match &config.map_target {
+        MapTarget::Alpha(_) | MapTarget::Live => prepared.sink.paths().config.display(),
+    };
+    log::info!(
+        "node {} on {}; group {} port {} ({mode}); interval {} s, dead after {} missed; map {map}",
+        prepared.node_id,
+        interfaces.join(", "),
+        config.group,
+        config.port,
+        config.interval.as_secs_f64(),
+        config.dead_after,
+    );
+    match prepared.engine.keyring() {
+        Some(keys) => log::info!(
+            "cluster key from {}: {} key(s), messages authenticated",
+            config
+                .key_file
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+            keys.keys().len()
+        ),
+        None => log::warn!("no --key-file: the cluster is unauthenticated"),
+    }
+}

@@ -1,0 +1,444 @@
+//! The daemon's main loop: drives the engine from the sockets, the clock and the signals,
+//! and rewrites the map when the membership changes.
+//!
+//! One thread, one `poll` over the signal fd and the sockets, with the engine's next
+//! deadline as timeout: an idle daemon sleeps until its next announcement.
+
+use std::io;
+use std::os::fd::AsFd;
+use std::path::PathBuf;
+
+use nix::errno::Errno;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::Signal;
+use omdisc_core::map::{binary, MapNode};
+use omdisc_core::{Event, IfaceId, Instant, MAX_DATAGRAM_LEN};
+
+use crate::clock::Clock;
+use crate::key_file;
+use crate::logging;
+use crate::map_sink::{MapSink, PublishOutcome};
+use crate::signals::{SignalReceiver, SignalRequest};
+use crate::socket::{Datagram, MulticastSocket, ReceiveBatch};
+use crate::startup::{DaemonEngine, Prepared};
+
+/// Datagrams fetched per `recvmmsg` call.
+pub const RECEIVE_BATCH: usize = 32;
+/// Most `recvmmsg` calls per socket before timers and other sockets get their turn.
+const BATCHES_PER_WAKE: usize = 8;
+/// Receive buffer per datagram: larger than any valid datagram, so a longer one is seen
+/// as truncated instead of being silently cut to a valid-looking prefix.
+const DATAGRAM_BUFFER: usize = MAX_DATAGRAM_LEN + 1;
+
+/// Counters the daemon keeps beside the engine's own.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DaemonCounters {
+    /// Datagrams longer than any valid one (dropped).
+    pub truncated: u64,
+    /// Datagrams that arrived on another interface than the socket's (dropped).
+    pub wrong_interface: u64,
+    /// Sends that failed.
+    pub send_failed: u64,
+    /// Map writes (both files counted once).
+    pub map_writes: u64,
+}
+
+/// A warning that is logged once per failure series, then at debug level until the
+/// operation works again.
+#[derive(Debug, Default)]
+struct FailureLog {
+    failing: bool,
+}
+
+impl FailureLog {
+    fn failed(&mut self, message: &str) {
+        if self.failing {
+            log::debug!("{message}");
+        } else {
+            self.failing = true;
+            log::warn!("{message} (further failures logged at debug level)");
+        }
+    }
+
+    fn succeeded(&mut self, message: &str) {
+        if self.failing {
+            self.failing = false;
+            log::info!("{message}");
+        }
+    }
+}
+
+/// The running daemon.
+pub struct Daemon {
+    engine: DaemonEngine,
+    sockets: Vec<MulticastSocket>,
+    send_failures: Vec<FailureLog>,
+    signals: SignalReceiver,
+    sink: MapSink,
+    key_file: Option<PathBuf>,
+    clock: Clock,
+    batch: ReceiveBatch,
+    transmit_buffer: Box<[u8; MAX_DATAGRAM_LEN]>,
+    map_dirty: bool,
+    map_retry_at: Option<u64>,
+    map_nodes: Vec<MapNode>,
+    map_buffer: Vec<u8>,
+    counters: DaemonCounters,
+}
+
+impl std::fmt::Debug for Daemon {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Daemon")
+            .field("node_id", &self.engine.node_id())
+            .field("sockets", &self.sockets)
+            .field("counters", &self.counters)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Daemon {
+    /// A daemon over what [`crate::startup::prepare`] opened. The pid file stays with the
+    /// caller, who removes it after [`Daemon::run`] returns.
+    pub fn new(prepared: Prepared, signals: SignalReceiver) -> Daemon {
+        let send_failures = prepared
+            .sockets
+            .iter()
+            .map(|_| FailureLog::default())
+            .collect();
+        Daemon {
+            engine: prepared.engine,
+            sockets: prepared.sockets,
+            send_failures,
+            signals,
+            sink: prepared.sink,
+            key_file: prepared.config.key_file.clone(),
+            clock: Clock::start(),
+            batch: ReceiveBatch::new(RECEIVE_BATCH, DATAGRAM_BUFFER),
+            transmit_buffer: Box::new([0; MAX_DATAGRAM_LEN]),
+            map_dirty: true,
+            map_retry_at: None,
+            map_nodes: Vec::new(),
+            map_buffer: Vec::new(),
+            counters: DaemonCounters::default(),
+        }
+    }
+
+    /// The engine (for tests and statistics).
+    pub fn engine(&self) -> &DaemonEngine {
+        &self.engine
+    }
+
+    /// The daemon's own counters.
+    pub fn counters(&self) -> DaemonCounters {
+        self.counters
+    }
+
+    fn now(&self) -> Instant {
+        Instant::from_millis(self.clock.now_millis())
+    }
+
+    /// Announces this node and serves the cluster until SIGTERM or SIGINT; then sends
+    /// LEAVE on every interface and returns the signal. Errors are those of `poll` and of
+    /// the signal fd, which leave the daemon unable to work.
+    pub fn run(&mut self) -> io::Result<Signal> {
+        self.engine.start(self.now());
+        loop {
+            let now = self.now();
+            if self.engine.poll_timeout().is_some_and(|t| t <= now) {
+                self.engine.handle_timeout(now);
+            }
+            self.flush_transmits(now);
+            self.drain_events();
+            self.update_map(now);
+
+            let timeout = self.wait_timeout(now);
+            let (signal_ready, sockets_ready) = self.wait(timeout)?;
+            if signal_ready {
+                if let Some(signal) = self.handle_signals()? {
+                    self.stop();
+                    return Ok(signal);
+                }
+            }
+            let now = self.now();
+            for (index, ready) in sockets_ready.into_iter().enumerate() {
+                if ready {
+                    self.receive_from(index, now);
+                }
+            }
+        }
+    }
+
+    /// Sends LEAVE on every active interface.
+    fn stop(&mut self) {
+        let now = self.now();
+        self.engine.leave(now);
+        self.flush_transmits(now);
+        let stats = self.engine.stats();
+        log::info!(
+            "left the cluster; received {} datagrams ({} new, {} duplicate, {} refused), sent {}",
+            stats.rx_datagrams,
+            stats.rx_accepted,
+            stats.rx_duplicate,
+            stats.rx_malformed
+                + stats.rx_auth_failed
+                + stats.rx_stale
+                + stats.rx_spoofed
+                + stats.rx_hop_limit
+                + stats.rx_table_full
+                + stats.rx_inactive_iface,
+            stats.tx_datagrams
+        );
+    }
+
+    /// Milliseconds until the engine's deadline or the map retry, whichever is first.
+    fn wait_timeout(&self, now: Instant) -> Option<u64> {
+        let engine = self
+            .engine
+            .poll_timeout()
+            .map(|t| t.total_millis().saturating_sub(now.total_millis()));
+        let retry = self
+            .map_retry_at
+            .map(|t| t.saturating_sub(now.total_millis()));
+        match (engine, retry) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Sleeps until a signal, a datagram or the timeout. Returns which fds are readable.
+    fn wait(&self, timeout_ms: Option<u64>) -> io::Result<(bool, Vec<bool>)> {
+        let readable = PollFlags::POLLIN;
+        let mut fds = Vec::with_capacity(1 + self.sockets.len());
+        fds.push(PollFd::new(self.signals.as_fd(), readable));
+        for socket in &self.sockets {
+            fds.push(PollFd::new(socket.as_fd(), readable));
+        }
+        let timeout = match timeout_ms {
+            None => PollTimeout::NONE,
+            Some(ms) => PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX),
+        };
+        match poll(&mut fds, timeout) {
+            Ok(_) => {}
+            Err(Errno::EINTR) => return Ok((false, vec![false; self.sockets.len()])),
+            Err(errno) => return Err(errno.into()),
+        }
+        let is_ready = |fd: &PollFd<'_>| {
+            fd.revents().is_some_and(|r| {
+                r.intersects(PollFlags::POLLIN | PollFlags::POLLERR | PollFlags::POLLHUP)
+            })
+        };
+        let signal_ready = fds.first().is_some_and(is_ready);
+        let sockets_ready = fds.iter().skip(1).map(is_ready).collect();
+        Ok((signal_ready, sockets_ready))
+    }
+
+    /// Handles pending signals; returns the signal that asks to stop, if any.
+    fn handle_signals(&mut self) -> io::Result<Option<Signal>> {
+        while let Some(request) = self.signals.next_request()? {
+            match request {
+                SignalRequest::Stop(signal) => {
+                    log::info!("{signal} received: leaving the cluster");
+                    return Ok(Some(signal));
+                }
+                SignalRequest::ToggleDebug => {
+                    if logging::toggle_debug() {
+                        log::info!("SIGUSR1: full debug output on");
+                        self.log_state();
+                    } else {
+                        log::info!("SIGUSR1: debug output off");
+                    }
+                }
+                SignalRequest::Reload => self.reload_key(),
+            }
+        }
+        Ok(None)
+    }
+
+    fn reload_key(&mut self) {
+        let Some(path) = &self.key_file else {
+            log::info!("SIGHUP: no --key-file given, nothing to reload");
+            return;
+        };
+        match key_file::load_keyring(path) {
+            Ok(keyring) => {
+                let count = keyring.keys().len();
+                self.engine.set_keyring(Some(keyring));
+                log::info!(
+                    "SIGHUP: reloaded {} ({count} key{})",
+                    path.display(),
+                    if count == 1 { "" } else { "s" }
+                );
+            }
+            Err(error) => log::warn!("SIGHUP: {error}; keeping the current keys"),
+        }
+    }
+
+    fn log_state(&self) {
+        let stats = self.engine.stats();
+        log::debug!(
+            "node {}: {} members; engine {stats:?}; daemon {:?}",
+            self.engine.node_id(),
+            self.engine.members().count(),
+            self.counters
+        );
+    }
+
+    /// Drains up to [`BATCHES_PER_WAKE`] batches from socket `index` into the engine.
+    fn receive_from(&mut self, index: usize, now: Instant) {
+        let Some(iface) = IfaceId::new(index) else {
+            return;
+        };
+        for _ in 0..BATCHES_PER_WAKE {
+            let Some(socket) = self.sockets.get(index) else {
+                return;
+            };
+            let expected_index = socket.interface_index();
+            let engine = &mut self.engine;
+            let counters = &mut self.counters;
+            let result = self.batch.receive(socket, |datagram: Datagram<'_>| {
+                if datagram.truncated {
+                    counters.truncated += 1;
+                    log::debug!("dropped an oversize datagram from {}", datagram.source);
+                    return;
+                }
+                if datagram.ingress_index.is_some_and(|i| i != expected_index) {
+                    counters.wrong_interface += 1;
+                    return;
+                }
+                if let Err(error) =
+                    engine.handle_datagram(now, iface, datagram.source.ip(), datagram.payload)
+                {
+                    log::debug!("refused datagram from {}: {error}", datagram.source);
+                }
+            });
+            match result {
+                Ok(received) if received < self.batch.batch_size() => return,
+                Ok(_) => {}
+                Err(error) => {
+                    log::debug!("receive on {} failed: {error}", socket.interface_name());
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Sends everything the engine has queued.
+    fn flush_transmits(&mut self, now: Instant) {
+        while let Some(transmit) = self.engine.poll_transmit(now, &mut self.transmit_buffer) {
+            let index = transmit.iface.index();
+            let Some(socket) = self.sockets.get(index) else {
+                log::debug!(
+                    "no socket for interface {}; datagram dropped",
+                    transmit.iface
+                );
+                continue;
+            };
+            let payload = self.transmit_buffer.get(..transmit.len).unwrap_or(&[]);
+            let result = socket.send(payload);
+            if let Some(failures) = self.send_failures.get_mut(index) {
+                match result {
+                    Ok(()) => failures.succeeded(&format!(
+                        "sending on {} works again",
+                        socket.interface_name()
+                    )),
+                    Err(error) => {
+                        self.counters.send_failed += 1;
+                        failures.failed(&format!(
+                            "cannot send on {}: {error}",
+                            socket.interface_name()
+                        ));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Logs membership events and notes whether the map changed.
+    fn drain_events(&mut self) {
+        while let Some(event) = self.engine.poll_event() {
+            if event.changes_map() {
+                self.map_dirty = true;
+            }
+            match event {
+                Event::Joined(id) => log::info!("node {id} joined{}", self.describe(id)),
+                Event::Changed(id) => log::info!("node {id} changed{}", self.describe(id)),
+                Event::Left(id) => log::info!("node {id} left"),
+                Event::Expired(id) => log::info!("node {id} expired (stopped announcing)"),
+                Event::Conflict {
+                    id,
+                    winner,
+                    loser,
+                    local_lost,
+                } => {
+                    if local_lost {
+                        log::error!(
+                            "node id {id} conflict: {winner} keeps it, this node ({loser}) is left out of the maps: set another id with --node-id"
+                        );
+                    } else {
+                        log::warn!("node id {id} conflict: {winner} keeps it, {loser} is left out");
+                    }
+                }
+                Event::TableFull(id) => log::warn!("node table full: node {id} not added"),
+                Event::Overflow => log::debug!("event queue overflowed; rewriting the whole map"),
+            }
+        }
+    }
+
+    /// ` at ADDR, ADDR` for a member, empty otherwise.
+    fn describe(&self, id: omdisc_core::NodeId) -> String {
+        let Some(entry) = self.engine.members().find(|e| e.id() == id) else {
+            return String::new();
+        };
+        let addresses: Vec<String> = entry.addrs().iter().map(|a| a.ip.to_string()).collect();
+        let mut text = format!(" at {}", addresses.join(", "));
+        if let Some(via) = entry.via() {
+            text.push_str(&format!(" via gateway {via}"));
+        }
+        text
+    }
+
+    /// Rewrites the map if it changed, or retries a failed write when its time has come.
+    fn update_map(&mut self, now: Instant) {
+        let retry_due = self.map_retry_at.is_some_and(|t| t <= now.total_millis());
+        if !self.map_dirty && !retry_due {
+            return;
+        }
+        self.map_dirty = false;
+        self.map_retry_at = None;
+        let own_id = self.engine.node_id();
+        self.map_nodes.clear();
+        self.map_nodes
+            .extend(self.engine.members().map(MapNode::from_entry));
+        self.map_buffer.clear();
+        self.map_buffer
+            .resize(binary::config_len(self.map_nodes.iter()), 0);
+        let config = match binary::write_config(self.map_nodes.iter(), &mut self.map_buffer) {
+            Ok(len) => self.map_buffer.get(..len).unwrap_or(&[]),
+            Err(error) => {
+                log::error!("cannot render the map: {error}");
+                return;
+            }
+        };
+        let mospe = binary::mospe_bytes(own_id);
+        match self.sink.publish(&mospe, config) {
+            PublishOutcome::Written => {
+                self.counters.map_writes += 1;
+                log::debug!(
+                    "map written: {} nodes to {}",
+                    self.map_nodes.len(),
+                    self.sink.paths().config.display()
+                );
+            }
+            PublishOutcome::Unchanged => {}
+            PublishOutcome::Failed => {
+                let retry_ms = self
+                    .engine
+                    .config()
+                    .interval
+                    .total_millis()
+                    .clamp(100, 5_000);
+                self.map_retry_at = Some(now.total_millis() + retry_ms);
+            }
+        }
+    }
+}

@@ -1,0 +1,400 @@
+//! `showmap`: reads the map `omdiscd` wrote and prints it as setpe text or JSON.
+//!
+//! The map is `om_config` (required) and `om_mospe` (this node's id; if it is missing,
+//! the record flagged *local* names this node). Parsing and setpe rendering are the
+//! core's ([`omdisc_core::map`]); this module picks the files and formats the output.
+
+use std::fmt;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use omdisc_core::map::binary::{read_mospe, ConfigReader, MapFileError};
+use omdisc_core::map::setpe::{self, RenderError, RenderOptions};
+use omdisc_core::map::MapNode;
+use omdisc_core::{AddrRole, NodeId};
+use serde_json::{json, Value};
+
+use crate::cli::ShowmapArgs;
+use crate::config::{DEFAULT_MAP_DIR, LIVE_DIR};
+use crate::map_sink::MapPaths;
+
+/// Largest map file read: 65 535 nodes with six IPv6 addresses each fit easily.
+const MAX_MAP_FILE_LEN: u64 = 16 << 20;
+
+/// Where the map is read from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MapSource {
+    /// `DIR/om_config` and `DIR/om_mospe`.
+    Dir(PathBuf),
+    /// One `om_config`-format file; this node is its record flagged local.
+    File(PathBuf),
+    /// `/proc/hpc/admin/config` and `/proc/hpc/admin/mospe`.
+    Live,
+}
+
+impl MapSource {
+    /// The source named by the command line (`--map-dir`, `-f` and `--live` exclude each
+    /// other; none means `--map-dir /tmp`).
+    pub fn from_args(args: &ShowmapArgs) -> Result<MapSource, String> {
+        let given = usize::from(args.map_dir.is_some())
+            + usize::from(args.file.is_some())
+            + usize::from(args.live);
+        if given > 1 {
+            return Err("--map-dir, -f and --live exclude each other".into());
+        }
+        let non_empty = |option: &str, text: &str| {
+            if text.is_empty() {
+                Err(format!("empty path for {option}"))
+            } else {
+                Ok(PathBuf::from(text))
+            }
+        };
+        Ok(match (&args.map_dir, &args.file, args.live) {
+            (Some(dir), _, _) => MapSource::Dir(non_empty("--map-dir", dir)?),
+            (_, Some(file), _) => MapSource::File(non_empty("-f", file)?),
+            (_, _, true) => MapSource::Live,
+            _ => MapSource::Dir(PathBuf::from(DEFAULT_MAP_DIR)),
+        })
+    }
+
+    /// The map file and, except for `-f`, the mospe file.
+    fn paths(&self) -> (PathBuf, Option<PathBuf>) {
+        match self {
+            MapSource::Dir(dir) => {
+                let paths = MapPaths::alpha(dir);
+                (paths.config, Some(paths.mospe))
+            }
+            MapSource::File(file) => (file.clone(), None),
+            MapSource::Live => {
+                let paths = MapPaths::live(Path::new(LIVE_DIR));
+                (paths.config, Some(paths.mospe))
+            }
+        }
+    }
+}
+
+/// A map as read from disk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadedMap {
+    /// This node's id, if known.
+    pub own_id: Option<NodeId>,
+    /// The members, sorted by id.
+    pub nodes: Vec<MapNode>,
+}
+
+/// Why the map cannot be shown. `Display` is one line.
+#[derive(Debug)]
+pub enum ShowmapError {
+    /// A file cannot be read.
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        error: io::Error,
+    },
+    /// A file is not a valid map.
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        error: MapFileError,
+    },
+    /// The map does not fit setpe's 256 lines.
+    Render(RenderError),
+}
+
+impl fmt::Display for ShowmapError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ShowmapError::Read { path, error } if error.kind() == io::ErrorKind::NotFound => {
+                write!(
+                    f,
+                    "{} does not exist (is omdiscd running, with this map directory?)",
+                    path.display()
+                )
+            }
+            ShowmapError::Read { path, error } => {
+                write!(f, "cannot read {}: {error}", path.display())
+            }
+            ShowmapError::Corrupt { path, error } => {
+                write!(f, "{} is not a valid map: {error}", path.display())
+            }
+            ShowmapError::Render(error) => error.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for ShowmapError {}
+
+/// Reads the map from `source`.
+pub fn load(source: &MapSource) -> Result<LoadedMap, ShowmapError> {
+    let (config_path, mospe_path) = source.paths();
+    let config = read_limited(&config_path)?;
+    let nodes = parse_config(&config).map_err(|error| ShowmapError::Corrupt {
+        path: config_path.clone(),
+        error,
+    })?;
+    let mut own_id = nodes.iter().find(|n| n.local).map(|n| n.id);
+    if let Some(path) = mospe_path {
+        match read_limited(&path) {
+            Ok(bytes) => {
+                own_id = Some(read_mospe(&bytes).map_err(|error| ShowmapError::Corrupt {
+                    path: path.clone(),
+                    error,
+                })?);
+            }
+            // The daemon writes om_config first: a missing om_mospe is not fatal.
+            Err(ShowmapError::Read { error, .. }) if error.kind() == io::ErrorKind::NotFound => {}
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(LoadedMap { own_id, nodes })
+}
+
+/// Parses `om_config` bytes into nodes.
+pub fn parse_config(bytes: &[u8]) -> Result<Vec<MapNode>, MapFileError> {
+    ConfigReader::new(bytes)?.collect()
+}
+
+fn read_limited(path: &Path) -> Result<Vec<u8>, ShowmapError> {
+    let read_error = |error| ShowmapError::Read {
+        path: path.to_owned(),
+        error,
+    };
+    let meta = fs::metadata(path).map_err(read_error)?;
+    if meta.is_file() && meta.len() > MAX_MAP_FILE_LEN {
+        return Err(ShowmapError::Read {
+            path: path.to_owned(),
+            error: io::Error::new(io::ErrorKind::InvalidData, "file too large for a map"),
+        });
+    }
+    fs::read(path).map_err(read_error)
+}
+
+/// The map in setpe text, with header comments (this node, node count, gateways, paths).
+pub fn render_text(map: &LoadedMap) -> Result<String, ShowmapError> {
+    let mut text = String::new();
+    let options = RenderOptions {
+        comments: true,
+        own_id: map.own_id,
+    };
+    setpe::render(map.nodes.iter(), options, &mut text).map_err(ShowmapError::Render)?;
+    Ok(text)
+}
+
+/// The map as JSON: `{"node_id", "node_count", "nodes": [{"id", "local", "gateway", "via",
+/// "addresses": [{"ip", "role", "interface"}]}]}`.
+pub fn render_json(map: &LoadedMap) -> Value {
+    let nodes: Vec<Value> = map
+        .nodes
+        .iter()
+        .map(|node| {
+            let addresses: Vec<Value> = node
+                .addrs
+                .iter()
+                .map(|addr| {
+                    json!({
+                        "ip": addr.ip.to_string(),
+                        "role": match addr.role {
+                            AddrRole::Primary => "primary",
+                            AddrRole::Alias => "alias",
+                        },
+                        "interface": addr.iface.index(),
+                    })
+                })
+                .collect();
+            json!({
+                "id": node.id.get(),
+                "local": node.local,
+                "gateway": node.gateway,
+                "via": node.via.map(NodeId::get),
+                "addresses": addresses,
+            })
+        })
+        .collect();
+    json!({
+        "node_id": map.own_id.map(NodeId::get),
+        "node_count": map.nodes.len(),
+        "nodes": nodes,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use omdisc_core::map::binary::{config_len, mospe_bytes, write_config};
+    use omdisc_core::{IfaceId, NodeAddr};
+    use std::net::IpAddr;
+
+    fn node(id: u16, ips: &[&str], local: bool) -> MapNode {
+        let iface = IfaceId::new(0).unwrap();
+        let mut addrs = omdisc_core::addr::AddrList::new();
+        for (i, ip) in ips.iter().enumerate() {
+            let ip: IpAddr = ip.parse().unwrap();
+            let addr = if i == 0 {
+                NodeAddr::primary(ip, iface)
+            } else {
+                NodeAddr::alias(ip, iface)
+            };
+            addrs.push(addr).unwrap();
+        }
+        MapNode {
+            id: NodeId::new(id).unwrap(),
+            addrs,
+            gateway: ips.len() > 1,
+            via: None,
+            local,
+        }
+    }
+
+    fn config_bytes(nodes: &[MapNode]) -> Vec<u8> {
+        let mut buf = vec![0; config_len(nodes.iter())];
+        let len = write_config(nodes.iter(), &mut buf).unwrap();
+        buf.truncate(len);
+        buf
+    }
+
+    struct TempDir(PathBuf);
+
+    impl TempDir {
+        fn new(tag: &str) -> TempDir {
+            let dir = std::env::temp_dir()
+                .join(format!("omdisc-showmap-test-{tag}-{}", std::process::id()));
+            let _ = fs::remove_dir_all(&dir);
+            fs::create_dir_all(&dir).unwrap();
+            TempDir(dir)
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn three_nodes() -> Vec<MapNode> {
+        vec![
+            node(257, &["10.77.1.1"], true),
+            node(258, &["10.77.1.2"], false),
+            node(259, &["10.77.1.3", "10.88.1.3"], false),
+        ]
+    }
+
+    #[test]
+    fn text_has_header_ranges_and_aliases() {
+        let map = LoadedMap {
+            own_id: NodeId::new(257),
+            nodes: three_nodes(),
+        };
+        let text = render_text(&map).unwrap();
+        let header = text.lines().next().unwrap();
+        assert!(header.starts_with('#'), "{text}");
+        assert!(
+            header.contains("257") && header.contains("3 nodes"),
+            "{text}"
+        );
+        let lines: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+        assert_eq!(lines, ["257 10.77.1.1 3", "259 10.88.1.3 ALIAS"]);
+        for line in lines {
+            assert!(setpe::parse_line(line).unwrap().is_some());
+        }
+    }
+
+    #[test]
+    fn json_carries_every_node_and_address() {
+        let map = LoadedMap {
+            own_id: NodeId::new(257),
+            nodes: three_nodes(),
+        };
+        let value = render_json(&map);
+        assert_eq!(value["node_id"], 257);
+        assert_eq!(value["node_count"], 3);
+        assert_eq!(value["nodes"][0]["local"], true);
+        assert_eq!(value["nodes"][2]["gateway"], true);
+        assert_eq!(value["nodes"][2]["addresses"][1]["ip"], "10.88.1.3");
+        assert_eq!(value["nodes"][2]["addresses"][1]["role"], "alias");
+        assert_eq!(value["nodes"][1]["via"], Value::Null);
+    }
+
+    #[test]
+    fn dir_source_reads_config_and_mospe() {
+        let dir = TempDir::new("dir");
+        fs::write(dir.0.join("om_config"), config_bytes(&three_nodes())).unwrap();
+        fs::write(
+            dir.0.join("om_mospe"),
+            mospe_bytes(NodeId::new(258).unwrap()),
+        )
+        .unwrap();
+        let map = load(&MapSource::Dir(dir.0.clone())).unwrap();
+        assert_eq!(map.own_id, NodeId::new(258));
+        assert_eq!(map.nodes, three_nodes());
+    }
+
+    #[test]
+    fn missing_mospe_falls_back_to_the_local_record() {
+        let dir = TempDir::new("nomospe");
+        fs::write(dir.0.join("om_config"), config_bytes(&three_nodes())).unwrap();
+        let map = load(&MapSource::Dir(dir.0.clone())).unwrap();
+        assert_eq!(map.own_id, NodeId::new(257));
+        let map = load(&MapSource::File(dir.0.join("om_config"))).unwrap();
+        assert_eq!(map.own_id, NodeId::new(257));
+    }
+
+    #[test]
+    fn missing_config_is_a_one_line_error() {
+        let dir = TempDir::new("missing");
+        let error = load(&MapSource::Dir(dir.0.clone())).unwrap_err();
+        assert!(matches!(error, ShowmapError::Read { .. }));
+        let text = error.to_string();
+        assert!(
+            text.contains("om_config") && text.contains("does not exist"),
+            "{text}"
+        );
+        assert!(!text.contains('\n'));
+    }
+
+    #[test]
+    fn corrupt_files_are_refused() {
+        let dir = TempDir::new("corrupt");
+        let good = config_bytes(&three_nodes());
+        let cases: Vec<Vec<u8>> = vec![
+            Vec::new(),
+            b"garbage".to_vec(),
+            good[..good.len() - 1].to_vec(),
+            [good.as_slice(), &[0]].concat(),
+        ];
+        for bytes in cases {
+            fs::write(dir.0.join("om_config"), &bytes).unwrap();
+            let error = load(&MapSource::Dir(dir.0.clone())).unwrap_err();
+            assert!(matches!(error, ShowmapError::Corrupt { .. }), "{bytes:?}");
+            assert!(!error.to_string().contains('\n'));
+        }
+        fs::write(dir.0.join("om_config"), &good).unwrap();
+        fs::write(dir.0.join("om_mospe"), [0, 0, 0, 0]).unwrap();
+        assert!(matches!(
+            load(&MapSource::Dir(dir.0.clone())),
+            Err(ShowmapError::Corrupt { .. })
+        ));
+    }
+
+    #[test]
+    fn sources_exclude_each_other() {
+        let args = ShowmapArgs {
+            map_dir: Some("/tmp".into()),
+            live: true,
+            ..ShowmapArgs::default()
+        };
+        assert!(MapSource::from_args(&args).is_err());
+        let args = ShowmapArgs::default();
+        assert_eq!(
+            MapSource::from_args(&args),
+            Ok(MapSource::Dir(PathBuf::from("/tmp")))
+        );
+        let args = ShowmapArgs {
+            live: true,
+            ..ShowmapArgs::default()
+        };
+        assert_eq!(MapSource::from_args(&args), Ok(MapSource::Live));
+    }
+}
