@@ -3,6 +3,7 @@
 //!
 //! - [`test`]: the stages of `cargo xtask test`; [`checks`], [`no_std`], [`scenarios`] are
 //!   stage implementations; [`report`] runs stages with timings and a summary;
+//! - [`demo`]: `cargo xtask demo`, a 6-node cluster converging in namespaces;
 //! - [`testbed`]: network namespaces, bridges, veths and process guards for multi-host tests;
 //! - [`ensure`]: installs missing rustup targets and Debian packages;
 //! - [`image`]: the bare-metal RISC-V boot image: build, sizes, QEMU on a TAP;
@@ -11,6 +12,7 @@
 
 pub mod args;
 pub mod checks;
+pub mod demo;
 pub mod ensure;
 pub mod image;
 pub mod no_std;
