@@ -76,6 +76,13 @@ pub enum MapSinkError {
     MissingDirectory(PathBuf),
     /// The map path is not a directory.
     NotADirectory(PathBuf),
+    /// No file can be created in the map directory.
+    NotWritable {
+        /// The map directory.
+        dir: PathBuf,
+        /// Why.
+        error: io::Error,
+    },
     /// `--live` on a kernel without `/proc/hpc/admin`.
     NoOpenMosixKernel(PathBuf),
     /// A file could not be written.
@@ -96,6 +103,11 @@ impl fmt::Display for MapSinkError {
             MapSinkError::NotADirectory(dir) => {
                 write!(f, "map directory {} is not a directory", dir.display())
             }
+            MapSinkError::NotWritable { dir, error } => write!(
+                f,
+                "map directory {} cannot be written: {error}",
+                dir.display()
+            ),
             MapSinkError::NoOpenMosixKernel(dir) => write!(
                 f,
                 "--live: {} does not exist (no openMosix kernel); run without --live to write the map to files",
@@ -153,8 +165,8 @@ impl MapSink {
         remove_stale_temporaries(dir);
         let paths = MapPaths::alpha(dir);
         let (probe, file) =
-            create_temporary(&paths.config).map_err(|error| MapSinkError::Write {
-                path: paths.config.clone(),
+            create_temporary(&paths.config).map_err(|error| MapSinkError::NotWritable {
+                dir: dir.to_owned(),
                 error,
             })?;
         drop(file);
@@ -472,6 +484,15 @@ mod tests {
         let err = MapSink::alpha(&dir.0.join("file")).unwrap_err();
         assert!(matches!(err, MapSinkError::NotADirectory(_)));
         assert!(!err.to_string().contains('\n'));
+    }
+
+    #[test]
+    fn unwritable_map_dir_is_named_in_the_error() {
+        let err = MapSink::alpha(Path::new("/proc")).unwrap_err();
+        assert!(matches!(err, MapSinkError::NotWritable { .. }), "{err:?}");
+        assert!(err
+            .to_string()
+            .starts_with("map directory /proc cannot be written"));
     }
 
     #[test]
