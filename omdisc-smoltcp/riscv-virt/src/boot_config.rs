@@ -4,13 +4,14 @@
 //! over build-time defaults.
 //!
 //! The command line is a list of `key=value` words separated by spaces.
-//! Known keys are `ip`, `group`, `port`, `interval` and `dead_after`; other words are left
+//! Known keys are `ip`, `group`, `port`, `interval`, `dead_after` and `key`; other words are left
 //! to whoever else reads the command line and ignored here, like the Linux
 //! kernel does with parameters it does not know.
 
 use core::fmt;
 use core::str::FromStr;
 
+use omdisc_core::wire::{ClusterKey, KeyError, Keyring};
 use smoltcp::wire::{Ipv4Address, Ipv4Cidr};
 
 /// The build-time defaults, in command-line syntax. Override them when
@@ -114,6 +115,27 @@ impl BootConfig {
         }
         Ok(())
     }
+}
+
+/// The cluster key(s) from `key=HEX[,HEX]` (the last `key=` wins, the command line over
+/// the defaults): the first key signs, both verify, as in the daemon's key file. `Ok(None)`
+/// without a `key=`: the node runs unauthenticated. Errors never show key material.
+pub fn cluster_keys(defaults: &str, bootargs: &str) -> Result<Option<Keyring>, KeyError> {
+    let value = defaults
+        .split_ascii_whitespace()
+        .chain(bootargs.split_ascii_whitespace())
+        .filter_map(|word| word.strip_prefix("key="))
+        .next_back();
+    let Some(value) = value else {
+        return Ok(None);
+    };
+    let mut hex_keys = value.split(',');
+    let signing = ClusterKey::from_hex(hex_keys.next().unwrap_or(""))?;
+    let mut keyring = Keyring::new(signing);
+    for hex in hex_keys {
+        keyring.add_verify_key(ClusterKey::from_hex(hex)?)?;
+    }
+    Ok(Some(keyring))
 }
 
 fn parse_address(value: &str) -> Option<Ipv4Cidr> {
@@ -243,6 +265,31 @@ mod tests {
                 .dead_after,
             3
         );
+    }
+
+    #[test]
+    fn cluster_keys_come_from_the_last_key_word() {
+        const K1: &str = "00112233445566778899aabbccddeeff";
+        const K2: &str = "ffeeddccbbaa99887766554433221100";
+        assert!(cluster_keys(DEFAULTS, "ip=10.0.0.2/24").unwrap().is_none());
+        let one = cluster_keys(DEFAULTS, &format!("key={K1}"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(one.keys().len(), 1);
+        let two = cluster_keys(&format!("key={K2}"), &format!("key={K1},{K2}"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(two.keys().len(), 2);
+        assert_eq!(
+            two.signing_key().unwrap().id(),
+            ClusterKey::from_hex(K1).unwrap().id()
+        );
+        assert!(matches!(
+            cluster_keys("", "key=abc"),
+            Err(KeyError::BadLength(1))
+        ));
+        assert!(matches!(cluster_keys("", "key=zz"), Err(KeyError::NotHex)));
+        assert!(cluster_keys("", &format!("key={K1},{K2},{K1}")).is_err());
     }
 
     #[test]

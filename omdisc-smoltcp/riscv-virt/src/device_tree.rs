@@ -1,7 +1,8 @@
 //! What the image needs from the device tree the firmware hands over in `a1`:
 //! the kernel command line (`/chosen/bootargs`), the `time` CSR's frequency
 //! (`/cpus/timebase-frequency`), the virtio-mmio slots with their interrupt
-//! lines, and the PLIC with the context of the boot hart's supervisor mode.
+//! lines, the PLIC with the context of the boot hart's supervisor mode, and the
+//! real-time clock.
 //!
 //! The tree comes from QEMU and OpenSBI, so it is trusted the way a kernel
 //! trusts its firmware; the `fdt` crate may panic on a structurally broken
@@ -47,6 +48,8 @@ pub struct MachineInfo<'a> {
     pub virtio_slots: [Option<VirtioSlot>; MAX_VIRTIO_SLOTS],
     /// The interrupt controller, if the tree has a usable one.
     pub plic: Option<PlicInfo>,
+    /// Physical address of the Goldfish real-time clock, if there is one.
+    pub rtc: Option<usize>,
 }
 
 /// The device tree lacks something the image cannot run without.
@@ -135,11 +138,16 @@ impl<'a> MachineInfo<'a> {
                 })
             });
 
+        let rtc = fdt
+            .find_compatible(&["google,goldfish-rtc"])
+            .and_then(|node| Some(node.reg()?.next()?.starting_address as usize));
+
         Ok(Self {
             bootargs,
             timebase_hz,
             virtio_slots,
             plic,
+            rtc,
         })
     }
 
@@ -187,6 +195,7 @@ mod tests {
                 supervisor_context: 1
             })
         );
+        assert_eq!(info.rtc, Some(0x10_1000));
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! - [`device_tree`]: what the image needs from the firmware's device tree;
 //! - [`virtio_net`]: a virtio-net NIC as a `smoltcp::phy::Device`;
 //! - [`igmp_report`]: repeated IGMPv2 membership reports;
-//! - [`echo_node`]: a stand-in application that proves the wire.
+//! - [`engine_node`]: the omdisc engine over a smoltcp interface and UDP socket.
 //!
 //! The machine-specific half (entry stub, console, clock, timer, interrupt
 //! controller, DMA memory) lives in the binary, `src/main.rs` and `src/board/`.
@@ -15,6 +15,6 @@
 
 pub mod boot_config;
 pub mod device_tree;
-pub mod echo_node;
+pub mod engine_node;
 pub mod igmp_report;
 pub mod virtio_net;

@@ -14,14 +14,16 @@ use core::fmt;
 use core::ptr::NonNull;
 
 use smoltcp::time::{Duration, Instant};
-use static_cell::ConstStaticCell;
+use static_cell::{ConstStaticCell, StaticCell};
 use virtio_drivers::transport::mmio::{MmioTransport, VirtIOHeader};
 use virtio_drivers::transport::{DeviceType, Transport};
 
-use board::{clock, console, dma::StaticDmaHal, plic::Plic, sbi, sleep};
-use omdisc_riscv_virt::boot_config::{BootConfig, DEFAULT_BOOTARGS};
+use board::{clock, console, dma::StaticDmaHal, plic::Plic, rtc, sbi, sleep};
+use omdisc_riscv_virt::boot_config::{cluster_keys, BootConfig, DEFAULT_BOOTARGS};
 use omdisc_riscv_virt::device_tree::MachineInfo;
-use omdisc_riscv_virt::echo_node::{EchoNode, EchoPayloads, EchoStorage, UDP_BUFFER_LEN};
+use omdisc_riscv_virt::engine_node::{
+    EngineNode, SocketPayloads, SocketStorageSet, UDP_BUFFER_LEN,
+};
 use omdisc_riscv_virt::virtio_net::{RxBuffers, VirtioNetDevice, QUEUE_SIZE, RX_BUFFER_LEN};
 
 /// Longest sleep between two polls, whatever the deadlines say.
@@ -29,9 +31,11 @@ const MAX_SLEEP: Duration = Duration::from_secs(1);
 
 static RX_BUFFERS: ConstStaticCell<RxBuffers> =
     ConstStaticCell::new([[0; RX_BUFFER_LEN]; QUEUE_SIZE]);
-static ECHO_STORAGE: ConstStaticCell<EchoStorage> = ConstStaticCell::new(EchoStorage::new());
-static ECHO_PAYLOADS: ConstStaticCell<EchoPayloads> =
+static SOCKET_STORAGE: ConstStaticCell<SocketStorageSet> =
+    ConstStaticCell::new(SocketStorageSet::new());
+static SOCKET_PAYLOADS: ConstStaticCell<SocketPayloads> =
     ConstStaticCell::new([[0; UDP_BUFFER_LEN]; 2]);
+static NODE: StaticCell<EngineNode> = StaticCell::new();
 
 type NetDevice = VirtioNetDevice<StaticDmaHal, MmioTransport<'static>>;
 
@@ -47,14 +51,29 @@ extern "C" fn kernel_main(hart_id: usize, device_tree: usize) -> ! {
     clock::set_frequency(machine.timebase_hz);
     let config = BootConfig::parse(DEFAULT_BOOTARGS, machine.bootargs)
         .unwrap_or_else(|e| fail(format_args!("bad boot argument: {e}")));
+    let keys = cluster_keys(DEFAULT_BOOTARGS, machine.bootargs)
+        .unwrap_or_else(|e| fail(format_args!("bad boot argument: key=...: {e}")));
     log::info!(
-        "config: ip={} group={} port={} interval={}ms (bootargs \"{}\")",
+        "config: ip={} group={} port={} interval={}ms dead_after={} {} (bootargs \"{}\")",
         config.address,
         config.group,
         config.port,
         config.interval_ms,
+        config.dead_after,
+        if keys.is_some() {
+            "authenticated"
+        } else {
+            "unauthenticated"
+        },
         machine.bootargs
     );
+    let incarnation = match machine.rtc {
+        Some(base) => rtc::unix_nanos(base) / 1_000_000,
+        None => {
+            log::warn!("no real-time clock: incarnation from the boot clock, restarts may be taken for replays");
+            clock::micros() / 1000
+        }
+    };
 
     let (transport, irq) =
         find_virtio_net(&machine).unwrap_or_else(|| fail(format_args!("no virtio-net device")));
@@ -70,22 +89,29 @@ extern "C" fn kernel_main(hart_id: usize, device_tree: usize) -> ! {
     }
     sleep::enable_wakeups();
 
-    let seed = clock::ticks()
-        ^ u64::from_le_bytes([
-            mac.0[0], mac.0[1], mac.0[2], mac.0[3], mac.0[4], mac.0[5], 0, 0,
-        ]);
-    let mut node = EchoNode::new(
-        &mut device,
-        mac,
-        config,
-        seed,
-        clock::now(),
-        ECHO_STORAGE.take(),
-        ECHO_PAYLOADS.take(),
-    )
-    .unwrap_or_else(|e| fail(format_args!("{e}")));
+    let mut mac_bytes = [0u8; 8];
+    mac_bytes[..6].copy_from_slice(&mac.0);
+    let seed = clock::ticks() ^ incarnation.rotate_left(17) ^ u64::from_le_bytes(mac_bytes);
+    let node = NODE.init(
+        EngineNode::new(
+            &mut device,
+            mac,
+            config,
+            keys,
+            incarnation,
+            seed,
+            clock::now(),
+            SOCKET_STORAGE.take(),
+            SOCKET_PAYLOADS.take(),
+        )
+        .unwrap_or_else(|e| fail(format_args!("{e}"))),
+    );
+    log::info!(
+        "node {} up, incarnation {incarnation}",
+        node.engine().node_id()
+    );
 
-    let mut reported_first_hello = false;
+    let mut reported_first_send = false;
     loop {
         if let Some(plic) = &plic {
             while let Some(source) = plic.claim() {
@@ -94,18 +120,31 @@ extern "C" fn kernel_main(hart_id: usize, device_tree: usize) -> ! {
             }
         }
         let now = clock::now();
-        let next = node.poll(now, &mut device);
-        if !reported_first_hello {
-            if let Some(at) = node.first_hello_at() {
-                reported_first_hello = true;
+        let outcome = node.poll(now, &mut device);
+        if !reported_first_send {
+            if let Some(at) = node.first_send_at() {
+                reported_first_send = true;
                 log::info!(
-                    "first hello sent {} ms after machine reset",
+                    "first announcement sent {} ms after machine reset",
                     at.total_millis()
                 );
             }
         }
-        sleep::wait_until(deadline_ticks(next.min(now + MAX_SLEEP)));
+        if outcome.map_changed {
+            print_map(node);
+        }
+        sleep::wait_until(deadline_ticks(outcome.next.min(now + MAX_SLEEP)));
     }
+}
+
+/// Prints the map between marker lines that tests look for.
+fn print_map(node: &EngineNode) {
+    let members = node.engine().members().count();
+    print!("=== map: {members} members ===\n");
+    if let Err(e) = node.render_map(&mut console::Console) {
+        log::error!("map not shown: {e}");
+    }
+    print!("=== end of map ===\n");
 }
 
 fn deadline_ticks(at: Instant) -> u64 {

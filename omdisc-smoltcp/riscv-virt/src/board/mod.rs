@@ -6,5 +6,6 @@ pub mod console;
 pub mod dma;
 pub mod entry;
 pub mod plic;
+pub mod rtc;
 pub mod sbi;
 pub mod sleep;
