@@ -1,1 +1,300 @@
+use super::*;
+use crate::addr::AddrRole;
+use crate::config::Forwarding;
+use crate::event::Event;
+use crate::time::Duration;
+use crate::wire::{Message, MessageKind, MAX_DATAGRAM_LEN};
+use core::net::{IpAddr, Ipv4Addr};
 
+fn ip(d: u8) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(10, 0, 0, d))
+}
+
+fn engine_with(ifaces: &[InterfaceSpec], forwarding: Forwarding) -> ArrayEngine<4> {
+    let mut config = Config::new(NodeId::new(1).unwrap(), 7);
+    config.forwarding = forwarding;
+    Engine::new(config, ifaces, [NodeEntry::VACANT; 4], 1).unwrap()
+}
+
+fn engine() -> ArrayEngine<4> {
+    engine_with(&[InterfaceSpec::with_address(ip(1))], Forwarding::Relay)
+}
+
+fn announce_from(d: u8) -> Message {
+    let mut addrs = AddrList::new();
+    addrs
+        .push(NodeAddr::primary(ip(d), IfaceId::FIRST))
+        .unwrap();
+    Message {
+        kind: MessageKind::Announce,
+        join: false,
+        gateway: false,
+        hops: 0,
+        relayer: None,
+        origin: NodeId::new(u16::from(d)).unwrap(),
+        incarnation: 1,
+        sequence: 1,
+        interval: Duration::from_secs(1),
+        addrs,
+    }
+}
+
+fn bytes(msg: &Message) -> heapless::Vec<u8, MAX_DATAGRAM_LEN> {
+    let mut buf = [0u8; MAX_DATAGRAM_LEN];
+    let n = msg.emit(&mut buf, None).unwrap();
+    heapless::Vec::from_slice(&buf[..n]).unwrap()
+}
+
+#[test]
+fn bad_configurations_are_refused() {
+    let one = [InterfaceSpec::with_address(ip(1))];
+    let config = Config::new(NodeId::new(1).unwrap(), 1);
+    let new = |config: Config, ifaces: &[InterfaceSpec]| {
+        Engine::new(config, ifaces, [NodeEntry::VACANT; 2], 0).map(|_| ())
+    };
+    assert_eq!(new(config.clone(), &[]), Err(ConfigError::NoInterfaces));
+    let seven: [InterfaceSpec; 7] =
+        core::array::from_fn(|i| InterfaceSpec::with_address(ip(i as u8 + 1)));
+    assert_eq!(
+        new(config.clone(), &seven),
+        Err(ConfigError::TooManyInterfaces(7))
+    );
+    assert_eq!(
+        new(config.clone(), &[InterfaceSpec::default()]),
+        Err(ConfigError::InterfaceWithoutAddress(0))
+    );
+    let multicast = [InterfaceSpec::with_address(IpAddr::V4(Ipv4Addr::new(
+        239, 0, 0, 1,
+    )))];
+    assert!(matches!(
+        new(config.clone(), &multicast),
+        Err(ConfigError::BadAddress(_))
+    ));
+    let mut crowded = InterfaceSpec::default();
+    for d in 1..=6 {
+        crowded.addrs.push(ip(d)).unwrap();
+    }
+    assert_eq!(
+        new(
+            config.clone(),
+            &[crowded, InterfaceSpec::with_address(ip(9))]
+        ),
+        Err(ConfigError::TooManyAddresses(7))
+    );
+    let mut c = config.clone();
+    c.interval = Duration::from_millis(5);
+    assert_eq!(new(c, &one), Err(ConfigError::BadInterval));
+    let mut c = config.clone();
+    c.dead_after = 0;
+    assert_eq!(new(c, &one), Err(ConfigError::BadDeadAfter));
+    let empty: [NodeEntry; 0] = [];
+    assert_eq!(
+        Engine::new(config, &one, empty, 0).map(|_| ()),
+        Err(ConfigError::NoStorage)
+    );
+}
+
+#[test]
+fn nothing_happens_before_start_and_the_first_announcement_asks_to_join() {
+    let mut e = engine();
+    let mut buf = [0u8; MAX_DATAGRAM_LEN];
+    let now = Instant::from_millis(10);
+    assert_eq!(e.poll_timeout(), None);
+    assert!(e.poll_transmit(now, &mut buf).is_none());
+    assert_eq!(
+        e.handle_datagram(now, IfaceId::FIRST, ip(2), &bytes(&announce_from(2))),
+        Err(RxError::NotRunning)
+    );
+    e.start(now);
+    assert_eq!(e.poll_timeout(), Some(now));
+    let tx = e.poll_transmit(now, &mut buf).unwrap();
+    assert_eq!(tx.iface, IfaceId::FIRST);
+    let msg = Message::parse(&buf[..tx.len], None).unwrap();
+    assert!(msg.join);
+    assert_eq!(msg.sequence, 1);
+    assert_eq!(msg.addrs[0].ip, ip(1));
+    assert!(e.poll_transmit(now, &mut buf).is_none());
+    // Next: the periodic announcement within [0.8, 1.0] × interval.
+    let next = e.poll_timeout().unwrap();
+    assert!((810..=1010).contains(&next.total_millis()), "{next}");
+}
+
+#[test]
+fn a_join_is_answered_within_the_reply_window() {
+    let mut e = engine();
+    let mut buf = [0u8; MAX_DATAGRAM_LEN];
+    let t0 = Instant::from_millis(0);
+    e.start(t0);
+    while e.poll_transmit(t0, &mut buf).is_some() {}
+    let mut join = announce_from(2);
+    join.join = true;
+    let t1 = Instant::from_millis(100);
+    assert_eq!(
+        e.handle_datagram(t1, IfaceId::FIRST, ip(2), &bytes(&join)),
+        Ok(Received::Updated)
+    );
+    assert_eq!(e.poll_event(), Some(Event::Joined(NodeId::new(2).unwrap())));
+    let reply_at = e.poll_timeout().unwrap();
+    assert!(reply_at <= t1 + Duration::from_millis(200));
+    e.handle_timeout(reply_at);
+    let tx = e.poll_transmit(reply_at, &mut buf).unwrap();
+    let msg = Message::parse(&buf[..tx.len], None).unwrap();
+    assert!(!msg.join);
+    assert_eq!(msg.sequence, 2);
+}
+
+#[test]
+fn refusals_change_nothing() {
+    let mut e = engine();
+    let now = Instant::from_millis(0);
+    e.start(now);
+    // Sent from an address the message does not claim.
+    assert_eq!(
+        e.handle_datagram(now, IfaceId::FIRST, ip(3), &bytes(&announce_from(2))),
+        Err(RxError::SpoofedSource)
+    );
+    // Relayed more often than the hop limit.
+    let mut far = announce_from(2);
+    far.hops = 5;
+    far.relayer = NodeId::new(9);
+    assert_eq!(
+        e.handle_datagram(now, IfaceId::FIRST, ip(9), &bytes(&far)),
+        Err(RxError::HopLimit(5))
+    );
+    // Garbage.
+    assert!(matches!(
+        e.handle_datagram(now, IfaceId::FIRST, ip(2), b"hello"),
+        Err(RxError::Wire(_))
+    ));
+    // Our own message heard back.
+    assert_eq!(
+        e.handle_datagram(now, IfaceId::FIRST, ip(1), &bytes(&announce_from(1))),
+        Ok(Received::Own)
+    );
+    assert_eq!(e.members().count(), 1);
+    assert_eq!(e.poll_event(), None);
+    let s = e.stats();
+    assert_eq!(
+        (s.rx_spoofed, s.rx_hop_limit, s.rx_malformed, s.rx_own),
+        (1, 1, 1, 1)
+    );
+}
+
+#[test]
+fn a_full_table_is_reported_once_per_node() {
+    let mut e = engine(); // 4 slots, one for this node
+    let now = Instant::from_millis(0);
+    e.start(now);
+    for d in 2..=4 {
+        let r = e.handle_datagram(now, IfaceId::FIRST, ip(d), &bytes(&announce_from(d)));
+        assert_eq!(r, Ok(Received::Updated));
+    }
+    let full = bytes(&announce_from(5));
+    assert_eq!(
+        e.handle_datagram(now, IfaceId::FIRST, ip(5), &full),
+        Err(RxError::TableFull)
+    );
+    assert_eq!(
+        e.handle_datagram(now, IfaceId::FIRST, ip(5), &full),
+        Err(RxError::TableFull)
+    );
+    let fulls = core::iter::from_fn(|| e.poll_event())
+        .filter(|ev| matches!(ev, Event::TableFull(_)))
+        .count();
+    assert_eq!(fulls, 1);
+    assert_eq!(e.stats().rx_table_full, 2);
+}
+
+#[test]
+fn routed_mode_listens_on_the_first_interface_only() {
+    let ifaces = [
+        InterfaceSpec::with_address(ip(1)),
+        InterfaceSpec::with_address(ip(101)),
+    ];
+    let mut e = engine_with(&ifaces, Forwarding::Routed);
+    let now = Instant::from_millis(0);
+    e.start(now);
+    assert!(!e.is_gateway());
+    let second = IfaceId::new(1).unwrap();
+    assert_eq!(
+        e.handle_datagram(now, second, ip(2), &bytes(&announce_from(2))),
+        Err(RxError::InactiveInterface(second))
+    );
+    let addrs = e.announced_addresses(IfaceId::FIRST);
+    assert_eq!(addrs.len(), 2);
+    assert_eq!((addrs[1].ip, addrs[1].role), (ip(101), AddrRole::Alias));
+    let mut buf = [0u8; MAX_DATAGRAM_LEN];
+    assert_eq!(
+        e.poll_transmit(now, &mut buf).map(|t| t.iface),
+        Some(IfaceId::FIRST)
+    );
+    assert!(e.poll_transmit(now, &mut buf).is_none());
+}
+
+#[test]
+fn a_gateway_announces_each_leg_as_primary_on_its_own_network() {
+    let ifaces = [
+        InterfaceSpec::with_address(ip(1)),
+        InterfaceSpec::with_address(ip(101)),
+    ];
+    let mut e = engine_with(&ifaces, Forwarding::Relay);
+    let now = Instant::from_millis(0);
+    e.start(now);
+    assert!(e.is_gateway());
+    let mut buf = [0u8; MAX_DATAGRAM_LEN];
+    for (iface, primary, alias) in [(0, ip(1), ip(101)), (1, ip(101), ip(1))] {
+        let tx = e.poll_transmit(now, &mut buf).unwrap();
+        assert_eq!(tx.iface.index(), iface);
+        let msg = Message::parse(&buf[..tx.len], None).unwrap();
+        assert!(msg.gateway);
+        assert_eq!(
+            (msg.addrs[0].ip, msg.addrs[0].role),
+            (primary, AddrRole::Primary)
+        );
+        assert_eq!(
+            (msg.addrs[1].ip, msg.addrs[1].role),
+            (alias, AddrRole::Alias)
+        );
+    }
+}
+
+#[test]
+fn leave_sends_leave_on_every_interface_and_stops() {
+    let ifaces = [
+        InterfaceSpec::with_address(ip(1)),
+        InterfaceSpec::with_address(ip(101)),
+    ];
+    let mut e = engine_with(&ifaces, Forwarding::Relay);
+    let mut buf = [0u8; MAX_DATAGRAM_LEN];
+    let now = Instant::from_millis(0);
+    e.start(now);
+    while e.poll_transmit(now, &mut buf).is_some() {}
+    e.leave(now);
+    assert_eq!(e.phase(), Phase::Leaving);
+    let mut sent = 0;
+    while let Some(tx) = e.poll_transmit(now, &mut buf) {
+        let msg = Message::parse(&buf[..tx.len], None).unwrap();
+        assert_eq!(msg.kind, MessageKind::Leave);
+        sent += 1;
+    }
+    assert_eq!(sent, 2);
+    assert_eq!(e.phase(), Phase::Stopped);
+    assert_eq!(e.poll_timeout(), None);
+}
+
+#[test]
+fn unpulled_events_end_in_an_overflow_event() {
+    let mut config = Config::new(NodeId::new(1).unwrap(), 7);
+    config.interval = Duration::from_secs(1);
+    let storage = [NodeEntry::VACANT; 64];
+    let mut e = Engine::new(config, &[InterfaceSpec::with_address(ip(1))], storage, 1).unwrap();
+    let now = Instant::from_millis(0);
+    e.start(now);
+    for d in 2..=(EVENT_QUEUE_LEN as u8 + 10) {
+        let _ = e.handle_datagram(now, IfaceId::FIRST, ip(d), &bytes(&announce_from(d)));
+    }
+    let events: heapless::Vec<Event, 64> = core::iter::from_fn(|| e.poll_event()).collect();
+    assert_eq!(events.len(), EVENT_QUEUE_LEN + 1);
+    assert_eq!(events.last(), Some(&Event::Overflow));
+    assert_eq!(e.events_dropped(), 9);
+}

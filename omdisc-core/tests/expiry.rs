@@ -1,0 +1,61 @@
+//! A node that stops announcing expires after the configured number of missed intervals,
+//! and not before.
+
+mod sim;
+
+use omdisc_core::{Duration, Event, NodeId};
+use sim::{addr, Link, Sim};
+
+#[test]
+fn silent_node_expires_after_dead_after_intervals() {
+    for dead_after in [2u16, 3, 5] {
+        let mut sim = Sim::new(5, Link::PERFECT);
+        for i in 0..6 {
+            let h = sim.add_host(&[(1, addr(1, i))], |c| {
+                c.interval = Duration::from_millis(500);
+                c.dead_after = dead_after;
+            });
+            sim.start(h);
+        }
+        sim.run_until_cond(5_000, Sim::converged)
+            .expect("converges");
+        sim.run_for(2_000);
+        let id = sim.hosts[2].engine.node_id().get();
+        sim.kill(2);
+        let window = 500 * u64::from(dead_after);
+        // Still known a little before `dead_after` intervals of silence...
+        // (its last announcement may have gone out up to one interval ago).
+        sim.run_for(window - 500 - 10);
+        assert!(
+            !sim.nobody_knows(id),
+            "dead_after {dead_after}: expired too early"
+        );
+        // ...and gone once `dead_after` intervals have passed since the last announcement.
+        let took = sim
+            .run_until_cond(600, |s| s.nobody_knows(id))
+            .unwrap_or_else(|| panic!("dead_after {dead_after}: not expired"));
+        assert!(took <= 510, "dead_after {dead_after}: took {took} ms more");
+        let expired = Event::Expired(NodeId::new(id).unwrap());
+        assert!(sim.hosts[0].events.iter().any(|(_, e)| *e == expired));
+    }
+}
+
+#[test]
+fn a_node_back_after_expiry_rejoins() {
+    let mut sim = Sim::new(6, Link::PERFECT);
+    for i in 0..3 {
+        let h = sim.add_host(&[(1, addr(1, i))], |c| {
+            c.interval = Duration::from_millis(200)
+        });
+        sim.start(h);
+    }
+    sim.run_until_cond(5_000, Sim::converged)
+        .expect("converges");
+    // A partition: host 1 hears nothing and is heard by nobody for a while.
+    sim.hosts[1].running = false;
+    sim.run_for(2_000);
+    assert!(!sim.map_of(0).contains(&sim.hosts[1].engine.node_id().get()));
+    sim.hosts[1].running = true;
+    sim.run_until_cond(1_000, Sim::converged)
+        .expect("back after the partition");
+}

@@ -1,0 +1,357 @@
+//! A deterministic network simulator for behaviour tests: real engines, an in-memory
+//! network of segments (multicast domains), a virtual clock that jumps to the next
+//! deadline, and seeded loss, delay and reordering. Modelled on quinn-proto's test pairs.
+
+#![allow(dead_code)] // each test file uses a different part of the simulator
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap};
+use std::net::{IpAddr, Ipv4Addr};
+
+use omdisc_core::rng::Rng;
+use omdisc_core::{
+    Config, Engine, Event, IfaceId, Instant, InterfaceSpec, Keyring, Message, NodeEntry, NodeId,
+    MAX_DATAGRAM_LEN,
+};
+
+/// Index of a segment (one multicast domain, like a bridge).
+pub type SegmentId = usize;
+/// Index of a simulated host.
+pub type HostId = usize;
+
+/// Link behaviour of the whole network.
+#[derive(Clone, Copy, Debug)]
+pub struct Link {
+    /// Probability (per mille) that a receiver misses a datagram.
+    pub loss_per_mille: u64,
+    /// Fixed delay in ms.
+    pub delay_ms: u64,
+    /// Extra uniform random delay in ms (reorders datagrams).
+    pub jitter_ms: u64,
+}
+
+impl Link {
+    pub const PERFECT: Link = Link {
+        loss_per_mille: 0,
+        delay_ms: 1,
+        jitter_ms: 0,
+    };
+}
+
+pub struct Host {
+    pub engine: Engine<Vec<NodeEntry>>,
+    /// Segment of each interface, by interface index.
+    pub segments: Vec<SegmentId>,
+    /// Address of each interface.
+    pub addrs: Vec<IpAddr>,
+    pub events: Vec<(Instant, Event)>,
+    pub running: bool,
+}
+
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+struct Delivery {
+    at: Instant,
+    order: u64,
+    to: HostId,
+    iface: usize,
+    src: IpAddr,
+    bytes: Vec<u8>,
+}
+
+/// The simulated network.
+pub struct Sim {
+    pub now: Instant,
+    pub hosts: Vec<Host>,
+    pub link: Link,
+    rng: Rng,
+    queue: BinaryHeap<Reverse<Delivery>>,
+    order: u64,
+    /// Datagrams sent onto each segment.
+    pub sent_per_segment: BTreeMap<SegmentId, u64>,
+    /// Bytes sent onto each segment.
+    pub bytes_per_segment: BTreeMap<SegmentId, u64>,
+    /// How many times each (origin, incarnation, sequence, kind) crossed onto each segment.
+    pub copies: BTreeMap<(u16, u64, u32, u8, SegmentId), u64>,
+    /// Total datagrams delivered.
+    pub delivered: u64,
+}
+
+/// An IPv4 address on segment `seg` for host number `n`: 10.seg.(n/250).(n%250+1).
+pub fn addr(seg: SegmentId, n: usize) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(
+        10,
+        seg as u8,
+        (n / 250) as u8,
+        (n % 250 + 1) as u8,
+    ))
+}
+
+impl Sim {
+    pub fn new(seed: u64, link: Link) -> Sim {
+        Sim {
+            now: Instant::from_millis(1_000),
+            hosts: Vec::new(),
+            link,
+            rng: Rng::new(seed),
+            queue: BinaryHeap::new(),
+            order: 0,
+            sent_per_segment: BTreeMap::new(),
+            bytes_per_segment: BTreeMap::new(),
+            copies: BTreeMap::new(),
+            delivered: 0,
+        }
+    }
+
+    /// Adds a host with one interface per `(segment, address)`; not started yet.
+    pub fn add_host_with(&mut self, legs: &[(SegmentId, IpAddr)], config: Config) -> HostId {
+        let specs: Vec<InterfaceSpec> = legs
+            .iter()
+            .map(|(_, ip)| InterfaceSpec::with_address(*ip))
+            .collect();
+        let storage = vec![NodeEntry::VACANT; 2048];
+        let seed = self.rng.next_u64();
+        let engine = Engine::new(config, &specs, storage, seed).expect("valid config");
+        self.hosts.push(Host {
+            engine,
+            segments: legs.iter().map(|(s, _)| *s).collect(),
+            addrs: legs.iter().map(|(_, ip)| *ip).collect(),
+            events: Vec::new(),
+            running: false,
+        });
+        self.hosts.len() - 1
+    }
+
+    /// Adds a host on `legs` with defaults adjusted by `tweak`; the id comes from the first address.
+    pub fn add_host(
+        &mut self,
+        legs: &[(SegmentId, IpAddr)],
+        tweak: impl FnOnce(&mut Config),
+    ) -> HostId {
+        let id = NodeId::from_ip(legs[0].1).expect("non-zero id");
+        let mut config = Config::new(id, 1_000 + self.hosts.len() as u64);
+        tweak(&mut config);
+        self.add_host_with(legs, config)
+    }
+
+    pub fn set_keyring(&mut self, host: HostId, keys: Option<Keyring>) {
+        self.hosts[host].engine.set_keyring(keys);
+    }
+
+    pub fn start(&mut self, host: HostId) {
+        let now = self.now;
+        let h = &mut self.hosts[host];
+        h.running = true;
+        h.engine.start(now);
+        self.flush(host);
+    }
+
+    /// Graceful stop: the host sends LEAVE and stops.
+    pub fn leave(&mut self, host: HostId) {
+        let now = self.now;
+        self.hosts[host].engine.leave(now);
+        self.flush(host);
+        self.hosts[host].running = false;
+    }
+
+    /// Crash: the host stops without a word.
+    pub fn kill(&mut self, host: HostId) {
+        self.hosts[host].running = false;
+    }
+
+    /// Puts a datagram on `segment` as if sent by `src` (for replay and forgery tests).
+    pub fn inject(&mut self, segment: SegmentId, src: IpAddr, bytes: &[u8]) {
+        self.broadcast(usize::MAX, segment, src, bytes.to_vec());
+    }
+
+    /// Drains the host's transmit queue onto its segments, and its events into `events`.
+    fn flush(&mut self, host: HostId) {
+        let now = self.now;
+        let mut buf = [0u8; MAX_DATAGRAM_LEN];
+        loop {
+            let h = &mut self.hosts[host];
+            let Some(tx) = h.engine.poll_transmit(now, &mut buf) else {
+                break;
+            };
+            let segment = h.segments[tx.iface.index()];
+            let src = h.addrs[tx.iface.index()];
+            let bytes = buf[..tx.len].to_vec();
+            if let Ok(msg) = Message::parse(&bytes, None) {
+                let kind = match msg.kind {
+                    omdisc_core::MessageKind::Announce => 1,
+                    _ => 2,
+                };
+                *self
+                    .copies
+                    .entry((
+                        msg.origin.get(),
+                        msg.incarnation,
+                        msg.sequence,
+                        kind,
+                        segment,
+                    ))
+                    .or_default() += 1;
+            }
+            self.broadcast(host, segment, src, bytes);
+        }
+        let h = &mut self.hosts[host];
+        while let Some(e) = h.engine.poll_event() {
+            h.events.push((now, e));
+        }
+    }
+
+    fn broadcast(&mut self, from: HostId, segment: SegmentId, src: IpAddr, bytes: Vec<u8>) {
+        *self.sent_per_segment.entry(segment).or_default() += 1;
+        *self.bytes_per_segment.entry(segment).or_default() += bytes.len() as u64;
+        for (to, h) in self.hosts.iter().enumerate() {
+            if to == from {
+                continue;
+            }
+            for (iface, seg) in h.segments.iter().enumerate() {
+                if *seg != segment {
+                    continue;
+                }
+                if self.link.loss_per_mille > 0 && self.rng.below(1000) < self.link.loss_per_mille {
+                    continue;
+                }
+                let delay = self.link.delay_ms + self.rng.below(self.link.jitter_ms + 1);
+                self.order += 1;
+                self.queue.push(Reverse(Delivery {
+                    at: self.now + omdisc_core::Duration::from_millis(delay),
+                    order: self.order,
+                    to,
+                    iface,
+                    src,
+                    bytes: bytes.clone(),
+                }));
+            }
+        }
+    }
+
+    /// The next instant something happens, if anything does before `limit`.
+    fn next_instant(&self) -> Option<Instant> {
+        let deliveries = self.queue.peek().map(|Reverse(d)| d.at);
+        let timers = self
+            .hosts
+            .iter()
+            .filter(|h| h.running)
+            .filter_map(|h| h.engine.poll_timeout())
+            .min();
+        [deliveries, timers].into_iter().flatten().min()
+    }
+
+    /// Runs until `until` (virtual time).
+    pub fn run_until(&mut self, until: Instant) {
+        while let Some(next) = self.next_instant() {
+            if next > until {
+                break;
+            }
+            self.now = self.now.max(next);
+            self.step();
+        }
+        self.now = self.now.max(until);
+    }
+
+    /// Runs for `ms` virtual milliseconds.
+    pub fn run_for(&mut self, ms: u64) {
+        let until = self.now + omdisc_core::Duration::from_millis(ms);
+        self.run_until(until);
+    }
+
+    /// Runs until `done` holds (checked after every step) or `max_ms` pass; returns the
+    /// virtual time it took, or `None`.
+    pub fn run_until_cond(
+        &mut self,
+        max_ms: u64,
+        mut done: impl FnMut(&Sim) -> bool,
+    ) -> Option<u64> {
+        let start = self.now;
+        let limit = start + omdisc_core::Duration::from_millis(max_ms);
+        if done(self) {
+            return Some(0);
+        }
+        while let Some(next) = self.next_instant() {
+            if next > limit {
+                break;
+            }
+            self.now = self.now.max(next);
+            self.step();
+            if done(self) {
+                return Some((self.now - start).total_millis());
+            }
+        }
+        None
+    }
+
+    fn step(&mut self) {
+        let now = self.now;
+        while let Some(Reverse(d)) = self.queue.peek() {
+            if d.at > now {
+                break;
+            }
+            let Reverse(d) = self.queue.pop().expect("peeked");
+            if !self.hosts[d.to].running {
+                continue;
+            }
+            self.delivered += 1;
+            let iface = IfaceId::new(d.iface).expect("iface");
+            let _ = self.hosts[d.to]
+                .engine
+                .handle_datagram(now, iface, d.src, &d.bytes);
+            self.flush(d.to);
+        }
+        for host in 0..self.hosts.len() {
+            if !self.hosts[host].running {
+                continue;
+            }
+            if self.hosts[host]
+                .engine
+                .poll_timeout()
+                .is_some_and(|t| t <= now)
+            {
+                self.hosts[host].engine.handle_timeout(now);
+            }
+            self.flush(host);
+        }
+    }
+
+    /// The ids in `host`'s map.
+    pub fn map_of(&self, host: HostId) -> Vec<u16> {
+        self.hosts[host]
+            .engine
+            .members()
+            .map(|e| e.id().get())
+            .collect()
+    }
+
+    /// The ids of all running hosts, sorted.
+    pub fn running_ids(&self) -> Vec<u16> {
+        let mut ids: Vec<u16> = self
+            .hosts
+            .iter()
+            .filter(|h| h.running)
+            .map(|h| h.engine.node_id().get())
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+
+    /// Whether every running host's map holds exactly the running hosts.
+    pub fn converged(&self) -> bool {
+        let want = self.running_ids();
+        self.hosts
+            .iter()
+            .enumerate()
+            .filter(|(_, h)| h.running)
+            .all(|(i, _)| self.map_of(i) == want)
+    }
+
+    /// Whether no running host has `id` in its map.
+    pub fn nobody_knows(&self, id: u16) -> bool {
+        self.hosts
+            .iter()
+            .enumerate()
+            .filter(|(_, h)| h.running)
+            .all(|(i, _)| !self.map_of(i).contains(&id))
+    }
+}
