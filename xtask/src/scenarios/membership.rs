@@ -28,6 +28,14 @@ fn expiry_bound() -> Duration {
     Duration::from_secs_f64(INTERVAL * f64::from(DEAD_AFTER) + 1.0)
 }
 
+/// `interval × (dead-after − 2)`: a SIGKILL'd node is still listed until then, since it was
+/// heard at most about one (jittered) interval before the kill. A slower machine only makes
+/// the expiry later, so this bound does not depend on machine speed; it shows that
+/// `--dead-after` is honoured rather than a node dropped at its first missed announcement.
+fn earliest_expiry() -> Duration {
+    Duration::from_secs_f64(INTERVAL * f64::from(DEAD_AFTER - 2))
+}
+
 /// Eight nodes on one segment converge.
 pub(super) const CONVERGE_8: Scenario = Scenario {
     name: "converge-8",
@@ -160,6 +168,13 @@ fn sigkill_expires(ctx: &Ctx) -> Result<String, String> {
         return Err(format!(
             "the SIGKILL'd node stayed {:.2}s in the maps (bound {bound:?})",
             gone.as_secs_f64()
+        ));
+    }
+    if gone < earliest_expiry() {
+        return Err(format!(
+            "the SIGKILL'd node was dropped after {:.2}s, before {} missed intervals could pass",
+            gone.as_secs_f64(),
+            DEAD_AFTER - 1
         ));
     }
     Ok(format!(
