@@ -1,5 +1,10 @@
 //! Signals as readable events: SIGTERM, SIGINT, SIGUSR1 and SIGHUP are blocked and read
 //! from a `signalfd` in the main loop, so no handler runs between two engine calls.
+//!
+//! Block the signals early ([`block_handled_signals`]), so one that arrives during startup
+//! waits instead of killing the process, and open the `signalfd` ([`SignalReceiver::open`])
+//! in the process that reads it, after daemonising (a blocked signal stays pending across
+//! `fork` and is then read from the daemon's `signalfd`).
 
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
@@ -31,14 +36,26 @@ const HANDLED: [Signal; 4] = [
     Signal::SIGHUP,
 ];
 
+fn handled_set() -> SigSet {
+    let mut set = SigSet::empty();
+    for signal in HANDLED {
+        set.add(signal);
+    }
+    set
+}
+
+/// Blocks the handled signals in the calling thread (call before starting any other
+/// thread): from now on they wait, pending, for the [`SignalReceiver`].
+pub fn block_handled_signals() -> io::Result<()> {
+    handled_set().thread_block()?;
+    Ok(())
+}
+
 impl SignalReceiver {
-    /// Blocks the handled signals in the calling thread (call before starting any other
-    /// thread) and opens a nonblocking `signalfd` for them.
-    pub fn install() -> io::Result<SignalReceiver> {
-        let mut set = SigSet::empty();
-        for signal in HANDLED {
-            set.add(signal);
-        }
+    /// Blocks the handled signals (if not done yet) and opens a nonblocking `signalfd` for
+    /// them. Signals that arrived while blocked are read from it too.
+    pub fn open() -> io::Result<SignalReceiver> {
+        let set = handled_set();
         set.thread_block()?;
         let fd = SignalFd::with_flags(&set, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)?;
         Ok(SignalReceiver { fd })

@@ -3,9 +3,9 @@
 use omdisc_std::cli::{self, fail_exit, usage_exit, EXIT_FAILURE};
 use omdisc_std::config::{DaemonConfig, InterfaceMode, MapTarget};
 use omdisc_std::daemon::Daemon;
-use omdisc_std::daemonize::daemonize;
+use omdisc_std::daemonize::{daemonize, Detached};
 use omdisc_std::logging::{self, LogDestination};
-use omdisc_std::signals::SignalReceiver;
+use omdisc_std::signals::{self, SignalReceiver};
 use omdisc_std::startup::{self, Prepared};
 
 const PROGRAM: &str = "omdiscd";
@@ -16,12 +16,12 @@ fn main() {
         .unwrap_or_else(|error| usage_exit(PROGRAM, &error.to_string()));
     // Block the handled signals first: a SIGTERM during startup then waits for the loop,
     // which leaves the cluster cleanly.
-    let signals = SignalReceiver::install()
-        .unwrap_or_else(|error| fail_exit(PROGRAM, &format!("cannot set up signals: {error}")));
+    signals::block_handled_signals()
+        .unwrap_or_else(|error| fail_exit(PROGRAM, &format!("cannot block signals: {error}")));
     let mut prepared =
         startup::prepare(config).unwrap_or_else(|error| fail_exit(PROGRAM, &error.to_string()));
 
-    let detached = if prepared.config.daemonize {
+    let mut detached = if prepared.config.daemonize {
         let detached = daemonize(PROGRAM).unwrap_or_else(|e| fail_exit(PROGRAM, &e.to_string()));
         logging::init(LogDestination::Syslog);
         Some(detached)
@@ -29,15 +29,13 @@ fn main() {
         logging::init(LogDestination::Stderr);
         None
     };
+    let signals = SignalReceiver::open().unwrap_or_else(|error| {
+        startup_failed(detached.take(), &format!("cannot open a signalfd: {error}"))
+    });
     let mut pid_file = prepared.pid_file.take();
     if let Some(pid_file) = &mut pid_file {
         if let Err(error) = pid_file.write_pid(std::process::id()) {
-            log::error!("{error}");
-            match detached {
-                Some(detached) => detached.failed(&error.to_string()),
-                None => cli::print_error_line(PROGRAM, &error.to_string()),
-            }
-            std::process::exit(EXIT_FAILURE);
+            startup_failed(detached.take(), &error.to_string());
         }
     }
     if let Some(detached) = detached {
@@ -62,6 +60,17 @@ fn main() {
             std::process::exit(EXIT_FAILURE)
         }
     }
+}
+
+/// Reports a failure after logging started: to the log, and to the terminal (directly, or
+/// through the waiting parent when detached); then exits.
+fn startup_failed(detached: Option<Detached>, message: &str) -> ! {
+    log::error!("{message}");
+    match detached {
+        Some(detached) => detached.failed(message),
+        None => cli::print_error_line(PROGRAM, message),
+    }
+    std::process::exit(EXIT_FAILURE)
 }
 
 fn log_startup(prepared: &Prepared) {
