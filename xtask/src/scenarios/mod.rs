@@ -4,6 +4,7 @@
 //! through the testbed registry. After each one, none of its namespaces may remain.
 
 mod bad_input;
+mod boot_image;
 mod map_files;
 mod membership;
 mod testbed_selftest;
@@ -73,6 +74,7 @@ pub const SCENARIOS: &[Scenario] = &[
     membership::RESTART_REJOINS,
     bad_input::BAD_INPUT,
     map_files::TORN_MAP,
+    boot_image::BOOT_IMAGE,
 ];
 
 /// `cargo xtask scenario [--list] NAME...`.

@@ -163,6 +163,11 @@ impl Cluster {
         Ok(())
     }
 
+    /// The bridge the hosts are on (to attach more, e.g. a TAP in its namespace).
+    pub fn bridge(&self) -> &Bridge {
+        &self._bridge
+    }
+
     /// Number of hosts.
     pub fn len(&self) -> usize {
         self.nodes.len()
