@@ -34,7 +34,7 @@ pub fn run(project: &Project, mut args: Args) -> ExitCode {
         return ExitCode::from(2);
     }
     if let Err(why) = testbed::require_root("cargo xtask demo") {
-        eprintln!("{why}, e.g. sudo -E cargo xtask demo");
+        eprintln!("{why} (e.g. sudo -E cargo xtask demo)");
         return ExitCode::FAILURE;
     }
     registry::install_signal_cleanup();

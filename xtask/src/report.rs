@@ -122,11 +122,9 @@ impl Report {
         let passed = count(|o| matches!(o, Outcome::Passed(_)));
         let failed = count(|o| matches!(o, Outcome::Failed(_)));
         let not_run = count(|o| matches!(o, Outcome::NotRun(_)));
-        println!(
-            "{}: {passed} passed, {failed} failed, {not_run} not run, in {}",
-            self.title,
-            duration(self.started.elapsed())
-        );
+        println!("{} took {}", self.title, duration(self.started.elapsed()));
+        // Last line in the plain `N passed, N failed, N skipped` form CI log readers know.
+        println!("stages: {passed} passed, {failed} failed, {not_run} skipped");
         if failed == 0 {
             ExitCode::SUCCESS
         } else {

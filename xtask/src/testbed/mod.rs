@@ -38,7 +38,7 @@ pub fn require_root(what: &str) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "{what} needs root (ip netns needs CAP_SYS_ADMIN and CAP_NET_ADMIN): run it as root"
+            "{what}: root is needed (ip netns needs CAP_SYS_ADMIN and CAP_NET_ADMIN); run as root"
         ))
     }
 }
