@@ -2,10 +2,13 @@
 //! TAP on the same bridge as three `omdiscd` nodes. Within 2 s of QEMU's start every Linux
 //! map lists the image's node and the image's console map lists all three Linux nodes;
 //! after QEMU is killed the Linux nodes expire the image within `interval × dead-after` +
-//! 1 s. Reports the image's own boot-to-first-announcement time and its section sizes.
+//! 1 s. Reports the image's own boot-to-first-announcement time, its section sizes and
+//! QEMU's CPU use while the image idles in `wfi`. `boot-image-key` does the same with a
+//! cluster key on every node (`--key-file` for the daemons, `key=` for the image).
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
+use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -34,13 +37,27 @@ const GRACE: Duration = Duration::from_secs(8);
 /// How often the maps and the console are looked at.
 const POLL: Duration = Duration::from_millis(25);
 
-/// The scenario.
+/// A cluster key (32 bytes in hex) for `boot-image-key`; test material only.
+const TEST_KEY: &str = "6f6d646973632d626f6f742d696d6167652d746573742d6b65792d30303031";
+/// How long QEMU's CPU use is sampled while the image idles.
+const CPU_SAMPLE: Duration = Duration::from_secs(2);
+
+/// The scenario, unauthenticated.
 pub(super) const BOOT_IMAGE: Scenario = Scenario {
     name: "boot-image",
     about: "the RISC-V image under QEMU and 3 omdiscd nodes list each other within 2 s of boot; killing QEMU expires it",
     timeout: Duration::from_secs(240),
     needs_daemon: true,
-    run: boot_image,
+    run: |ctx| boot_image(ctx, false),
+};
+
+/// The scenario with a cluster key on every node.
+pub(super) const BOOT_IMAGE_KEY: Scenario = Scenario {
+    name: "boot-image-key",
+    about: "as boot-image, with a cluster key on all nodes (image: key= boot argument)",
+    timeout: Duration::from_secs(240),
+    needs_daemon: true,
+    run: |ctx| boot_image(ctx, true),
 };
 
 /// `interval × dead-after + 1 s`.
@@ -48,7 +65,7 @@ fn expiry_bound() -> Duration {
     Duration::from_secs_f64(INTERVAL * f64::from(DEAD_AFTER) + 1.0)
 }
 
-fn boot_image(ctx: &Ctx) -> Result<String, String> {
+fn boot_image(ctx: &Ctx, keyed: bool) -> Result<String, String> {
     let (binaries, dir) = binaries_and_dir(ctx)?;
     let project = Project::from_manifest_dir();
     let built = Instant::now();
@@ -56,7 +73,20 @@ fn boot_image(ctx: &Ctx) -> Result<String, String> {
     let sizes = image::size_line(&image)?;
     step(&format!("image built: {sizes}"), built.elapsed());
 
-    let mut cluster = Cluster::new(binaries, dir, SEGMENT, 3, DAEMON_ARGS)?;
+    let mut daemon_args: Vec<String> = DAEMON_ARGS.iter().map(|s| s.to_string()).collect();
+    let mut bootargs = format!("ip={IMAGE_IP}/24 interval={INTERVAL} dead_after={DEAD_AFTER}");
+    if keyed {
+        let key_file = dir.join("cluster.key");
+        std::fs::write(&key_file, format!("{TEST_KEY}\n"))
+            .and_then(|()| {
+                std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600))
+            })
+            .map_err(|e| format!("cannot write {}: {e}", key_file.display()))?;
+        daemon_args.extend(["--key-file".to_string(), key_file.display().to_string()]);
+        bootargs.push_str(&format!(" key={TEST_KEY}"));
+    }
+    let daemon_args: Vec<&str> = daemon_args.iter().map(String::as_str).collect();
+    let mut cluster = Cluster::new(binaries, dir, SEGMENT, 3, &daemon_args)?;
     let linux = [0, 1, 2];
     for i in linux {
         cluster.start(i)?;
@@ -66,7 +96,6 @@ fn boot_image(ctx: &Ctx) -> Result<String, String> {
 
     let ns = cluster.bridge().namespace().to_string();
     add_tap(&ns, TAP)?;
-    let bootargs = format!("ip={IMAGE_IP}/24 interval={INTERVAL} dead_after={DEAD_AFTER}");
     let qemu = image::qemu_command(&image, &bootargs, TAP);
     let mut command = Command::new("ip");
     command
@@ -130,6 +159,11 @@ fn boot_image(ctx: &Ctx) -> Result<String, String> {
         ));
     }
 
+    if keyed && !qemu.output().contains(" authenticated (bootargs") {
+        return Err("the image did not report running authenticated".into());
+    }
+    let idle_cpu = cpu_percent(qemu.pid(), CPU_SAMPLE);
+
     // QEMU killed: the image sends nothing more and expires from every Linux map.
     let killed = Instant::now();
     qemu.signal(libc::SIGKILL)?;
@@ -148,11 +182,28 @@ fn boot_image(ctx: &Ctx) -> Result<String, String> {
         ));
     }
     Ok(format!(
-        "first announcement {} ms after machine reset; all maps complete {:.2}s after QEMU start; expired in {:.2}s; {sizes}",
+        "first announcement {} ms after machine reset; all maps complete {:.2}s after QEMU start; expired in {:.2}s; QEMU CPU while idle {}; {sizes}",
         first_send.map_or("?".to_string(), |ms| ms.to_string()),
         linux_took.max(image_took).as_secs_f64(),
-        gone.as_secs_f64()
+        gone.as_secs_f64(),
+        idle_cpu.map_or("?".to_string(), |p| format!("{p:.1}%"))
     ))
+}
+
+/// CPU time (user + system) of process `pid` over `sample`, in percent of one core.
+fn cpu_percent(pid: i32, sample: Duration) -> Option<f64> {
+    let ticks = || -> Option<u64> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // Fields after the command name (which may contain spaces) start at field 3.
+        let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+        Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+    };
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    let before = ticks()?;
+    std::thread::sleep(sample);
+    let after = ticks()?;
+    Some(100.0 * (after - before) as f64 / hz as f64 / sample.as_secs_f64())
 }
 
 /// The primaries of the last complete map the image printed between its

@@ -75,6 +75,7 @@ pub const SCENARIOS: &[Scenario] = &[
     bad_input::BAD_INPUT,
     map_files::TORN_MAP,
     boot_image::BOOT_IMAGE,
+    boot_image::BOOT_IMAGE_KEY,
 ];
 
 /// `cargo xtask scenario [--list] NAME...`.
