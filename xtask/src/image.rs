@@ -58,6 +58,51 @@ pub fn build(project: &Project) -> Result<PathBuf, String> {
     }
 }
 
+/// The image crate's own checks (it is outside the workspace, so the workspace-wide ones
+/// miss it): `cargo fmt --check`, clippy for the image target and for the host-tested
+/// library with its tests (`-D warnings`), and the library's unit tests on the host.
+pub fn checks(project: &Project) -> Result<String, String> {
+    ensure::rust_targets(&[IMAGE_TARGET])?;
+    let crate_dir = project.root().join(IMAGE_CRATE);
+    let target_dir = project.target_dir()?.join("riscv-virt");
+    let host = host_triple()?;
+    let cargo = |args: &[&str]| {
+        let mut command = project.cargo();
+        command.current_dir(&crate_dir).args(args);
+        command
+    };
+    run(&mut cargo(&["fmt", "--check"]))?;
+    let mut clippy_image = cargo(&["clippy", "--release", "--target-dir"]);
+    run(clippy_image.arg(&target_dir).args(["--", "-D", "warnings"]))?;
+    let mut clippy_lib = cargo(&[
+        "clippy",
+        "--lib",
+        "--tests",
+        "--target",
+        &host,
+        "--target-dir",
+    ]);
+    run(clippy_lib.arg(&target_dir).args(["--", "-D", "warnings"]))?;
+    let mut tests = cargo(&["test", "--lib", "--target", &host, "--target-dir"]);
+    run(tests.arg(&target_dir))?;
+    Ok(format!(
+        "fmt, clippy ({IMAGE_TARGET} and {host}), unit tests on {host}"
+    ))
+}
+
+/// The host's target triple, from `rustc -vV`.
+fn host_triple() -> Result<String, String> {
+    let output = Command::new("rustc")
+        .arg("-vV")
+        .output()
+        .map_err(|e| format!("cannot run rustc -vV: {e}"))?;
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .find_map(|line| line.strip_prefix("host: "))
+        .map(str::to_string)
+        .ok_or_else(|| "rustc -vV printed no host triple".to_string())
+}
+
 /// One line with the image's `.text`, `.rodata`, `.data` and `.bss` sizes, and the stack.
 pub fn size_line(image: &Path) -> Result<String, String> {
     let sizes = section_sizes(image, IMAGE_SECTIONS)?;
