@@ -339,3 +339,206 @@ fn engine_time(now: Instant) -> omdisc_core::Instant {
 fn smoltcp_time(at: omdisc_core::Instant) -> Instant {
     Instant::from_millis(i64::try_from(at.total_millis()).unwrap_or(i64::MAX / 1000))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::RefCell;
+    use std::collections::VecDeque;
+    use std::rc::Rc;
+    use std::vec::Vec;
+
+    use smoltcp::phy::{DeviceCapabilities, Medium};
+    use smoltcp::wire::Ipv4Cidr;
+
+    type Queue = Rc<RefCell<VecDeque<Vec<u8>>>>;
+
+    /// One end of a two-host Ethernet segment held in memory.
+    struct SegmentEnd {
+        inbox: Queue,
+        outbox: Queue,
+    }
+
+    fn segment() -> (SegmentEnd, SegmentEnd) {
+        let (a, b) = (Queue::default(), Queue::default());
+        (
+            SegmentEnd {
+                inbox: a.clone(),
+                outbox: b.clone(),
+            },
+            SegmentEnd {
+                inbox: b,
+                outbox: a,
+            },
+        )
+    }
+
+    struct Rx(Vec<u8>);
+    struct Tx(Queue);
+
+    impl smoltcp::phy::RxToken for Rx {
+        fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
+            f(&self.0)
+        }
+    }
+
+    impl smoltcp::phy::TxToken for Tx {
+        fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
+            let mut frame = std::vec![0; len];
+            let result = f(&mut frame);
+            self.0.borrow_mut().push_back(frame);
+            result
+        }
+    }
+
+    impl Device for SegmentEnd {
+        type RxToken<'a> = Rx;
+        type TxToken<'a> = Tx;
+
+        fn receive(&mut self, _: Instant) -> Option<(Rx, Tx)> {
+            let frame = self.inbox.borrow_mut().pop_front()?;
+            Some((Rx(frame), Tx(self.outbox.clone())))
+        }
+
+        fn transmit(&mut self, _: Instant) -> Option<Tx> {
+            Some(Tx(self.outbox.clone()))
+        }
+
+        fn capabilities(&self) -> DeviceCapabilities {
+            let mut caps = DeviceCapabilities::default();
+            caps.medium = Medium::Ethernet;
+            caps.max_transmission_unit = 1514;
+            caps
+        }
+    }
+
+    fn config(host: u8) -> BootConfig {
+        BootConfig {
+            address: Ipv4Cidr::new(smoltcp::wire::Ipv4Address::new(10, 77, 1, host), 24),
+            group: smoltcp::wire::Ipv4Address::new(239, 255, 77, 77),
+            port: 7477,
+            interval_ms: 500,
+            dead_after: 3,
+        }
+    }
+
+    fn node(device: &mut SegmentEnd, host: u8, keys: Option<Keyring>) -> EngineNode {
+        let mac = EthernetAddress([0x02, 0, 0, 0, 0, host]);
+        let storage = Box::leak(Box::new(SocketStorageSet::new()));
+        let payloads = Box::leak(Box::new([[0; UDP_BUFFER_LEN]; 2]));
+        EngineNode::new(
+            device,
+            mac,
+            config(host),
+            keys,
+            1000 + u64::from(host),
+            u64::from(host),
+            Instant::ZERO,
+            storage,
+            payloads,
+        )
+        .unwrap()
+    }
+
+    /// Runs both nodes on the segment until `until`, jumping to the next deadline.
+    fn run(
+        nodes: &mut [(&mut EngineNode, &mut SegmentEnd); 2],
+        from: Instant,
+        until: Instant,
+    ) -> [bool; 2] {
+        let mut now = from;
+        let mut map_changed = [false; 2];
+        let mut steps = 0;
+        while now < until && steps < 10_000 {
+            steps += 1;
+            let mut next = until;
+            for (i, (node, device)) in nodes.iter_mut().enumerate() {
+                let outcome = node.poll(now, *device);
+                map_changed[i] |= outcome.map_changed;
+                next = next.min(outcome.next);
+            }
+            let frames_waiting = nodes.iter().any(|(_, d)| !d.inbox.borrow().is_empty());
+            now = if frames_waiting {
+                now
+            } else {
+                next.max(now + Duration::from_millis(1))
+            };
+        }
+        map_changed
+    }
+
+    fn members(node: &EngineNode) -> Vec<u16> {
+        node.engine().members().map(|e| e.id().get()).collect()
+    }
+
+    #[test]
+    fn two_nodes_on_one_segment_list_each_other_and_expire_a_silent_one() {
+        let (mut wire_a, mut wire_b) = segment();
+        let mut a = node(&mut wire_a, 11, None);
+        let mut b = node(&mut wire_b, 12, None);
+        let start = Instant::ZERO;
+        let changed = run(
+            &mut [(&mut a, &mut wire_a), (&mut b, &mut wire_b)],
+            start,
+            start + Duration::from_millis(300),
+        );
+        assert_eq!(changed, [true, true]);
+        assert_eq!(members(&a), [267, 268]);
+        assert_eq!(members(&b), [267, 268]);
+        let mut map = std::string::String::new();
+        a.render_map(&mut map).unwrap();
+        assert!(map.lines().any(|l| l == "267 10.77.1.11 2"), "{map}");
+        assert!(a.first_send_at().is_some());
+
+        // b falls silent (its frames are dropped): a expires it after 3 intervals.
+        let later = start + Duration::from_millis(300);
+        let mut now = later;
+        while now < later + Duration::from_secs(3) {
+            a.poll(now, &mut wire_a);
+            b.poll(now, &mut wire_b);
+            wire_a.inbox.borrow_mut().clear();
+            now += Duration::from_millis(50);
+        }
+        assert_eq!(members(&a), [267]);
+    }
+
+    #[test]
+    fn nodes_with_different_keys_do_not_list_each_other() {
+        let key = |hex: &str| {
+            Some(Keyring::new(
+                omdisc_core::ClusterKey::from_hex(hex).unwrap(),
+            ))
+        };
+        let (mut wire_a, mut wire_b) = segment();
+        let mut a = node(&mut wire_a, 11, key("00112233445566778899aabbccddeeff"));
+        let mut b = node(&mut wire_b, 12, key("ffeeddccbbaa99887766554433221100"));
+        let start = Instant::ZERO;
+        run(
+            &mut [(&mut a, &mut wire_a), (&mut b, &mut wire_b)],
+            start,
+            start + Duration::from_secs(2),
+        );
+        assert_eq!(members(&a), [267]);
+        assert_eq!(members(&b), [268]);
+        assert!(a.counters().rejected > 0);
+    }
+
+    #[test]
+    fn every_igmp_report_is_sent() {
+        let (mut wire_a, _wire_b) = segment();
+        let mut a = node(&mut wire_a, 11, None);
+        let mut now = Instant::ZERO;
+        while now < Instant::from_secs(3) {
+            a.poll(now, &mut wire_a);
+            now += Duration::from_millis(100);
+        }
+        let reports = wire_a
+            .outbox
+            .borrow()
+            .iter()
+            .filter(|f| f.len() >= 34 && f[12..14] == [0x08, 0x00] && f[23] == 2)
+            .count();
+        // One from smoltcp on joining, then the repeated ones.
+        assert_eq!(reports, 1 + usize::from(IGMP_REPORTS));
+    }
+}
