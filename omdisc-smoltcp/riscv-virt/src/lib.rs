@@ -5,8 +5,8 @@
 //!   command line over build-time defaults;
 //! - [`device_tree`]: what the image needs from the firmware's device tree;
 //! - [`virtio_net`]: a virtio-net NIC as a `smoltcp::phy::Device`;
-//! - [`igmp_report`]: repeated IGMPv2 membership reports;
-//! - [`engine_node`]: the omdisc engine over a smoltcp interface and UDP socket.
+//! - [`cluster_node`]: the `omdisc-smoltcp` node as the image sets it up, its map and
+//!   event log.
 //!
 //! The machine-specific half (entry stub, console, clock, timer, interrupt
 //! controller, DMA memory) lives in the binary, `src/main.rs` and `src/board/`.
@@ -14,7 +14,6 @@
 #![deny(missing_docs)]
 
 pub mod boot_config;
+pub mod cluster_node;
 pub mod device_tree;
-pub mod engine_node;
-pub mod igmp_report;
 pub mod virtio_net;

@@ -19,11 +19,10 @@ use virtio_drivers::transport::mmio::{MmioTransport, VirtIOHeader};
 use virtio_drivers::transport::{DeviceType, Transport};
 
 use board::{clock, console, dma::StaticDmaHal, plic::Plic, rtc, sbi, sleep};
+use omdisc_core::NodeEntry;
 use omdisc_riscv_virt::boot_config::{cluster_keys, BootConfig, DEFAULT_BOOTARGS};
+use omdisc_riscv_virt::cluster_node::{self, ClusterNode, SocketStorage, NODE_CAPACITY};
 use omdisc_riscv_virt::device_tree::MachineInfo;
-use omdisc_riscv_virt::engine_node::{
-    EngineNode, SocketPayloads, SocketStorageSet, UDP_BUFFER_LEN,
-};
 use omdisc_riscv_virt::virtio_net::{RxBuffers, VirtioNetDevice, QUEUE_SIZE, RX_BUFFER_LEN};
 
 /// Longest sleep between two polls, whatever the deadlines say.
@@ -31,11 +30,8 @@ const MAX_SLEEP: Duration = Duration::from_secs(1);
 
 static RX_BUFFERS: ConstStaticCell<RxBuffers> =
     ConstStaticCell::new([[0; RX_BUFFER_LEN]; QUEUE_SIZE]);
-static SOCKET_STORAGE: ConstStaticCell<SocketStorageSet> =
-    ConstStaticCell::new(SocketStorageSet::new());
-static SOCKET_PAYLOADS: ConstStaticCell<SocketPayloads> =
-    ConstStaticCell::new([[0; UDP_BUFFER_LEN]; 2]);
-static NODE: StaticCell<EngineNode> = StaticCell::new();
+static SOCKET_STORAGE: ConstStaticCell<SocketStorage> = ConstStaticCell::new(SocketStorage::new());
+static NODE: StaticCell<ClusterNode> = StaticCell::new();
 
 type NetDevice = VirtioNetDevice<StaticDmaHal, MmioTransport<'static>>;
 
@@ -92,24 +88,19 @@ extern "C" fn kernel_main(hart_id: usize, device_tree: usize) -> ! {
     let mut mac_bytes = [0u8; 8];
     mac_bytes[..6].copy_from_slice(&mac.0);
     let seed = clock::ticks() ^ incarnation.rotate_left(17) ^ u64::from_le_bytes(mac_bytes);
+    let settings = cluster_node::settings(&config, mac, keys, incarnation, seed)
+        .unwrap_or_else(|e| fail(format_args!("no node id for {}: {e}", config.address)));
     let node = NODE.init(
-        EngineNode::new(
+        ClusterNode::new(
+            settings,
             &mut device,
-            mac,
-            config,
-            keys,
-            incarnation,
-            seed,
             clock::now(),
             SOCKET_STORAGE.take(),
-            SOCKET_PAYLOADS.take(),
+            [NodeEntry::VACANT; NODE_CAPACITY],
         )
         .unwrap_or_else(|e| fail(format_args!("{e}"))),
     );
-    log::info!(
-        "node {} up, incarnation {incarnation}",
-        node.engine().node_id()
-    );
+    log::info!("node {} up, incarnation {incarnation}", node.node_id());
 
     let mut reported_first_send = false;
     loop {
@@ -120,28 +111,32 @@ extern "C" fn kernel_main(hart_id: usize, device_tree: usize) -> ! {
             }
         }
         let now = clock::now();
-        let outcome = node.poll(now, &mut device);
-        if !reported_first_send {
-            if let Some(at) = node.first_send_at() {
-                reported_first_send = true;
-                log::info!(
-                    "first announcement sent {} ms after machine reset",
-                    at.total_millis()
-                );
-            }
+        let delay = node.poll(now, &mut device).unwrap_or(MAX_SLEEP);
+        let mut map_changed = false;
+        while let Some(event) = node.poll_event() {
+            cluster_node::log_event(&event);
+            map_changed |= event.changes_map();
         }
-        if outcome.map_changed {
+        if !reported_first_send && node.engine().stats().tx_datagrams > 0 {
+            // The NIC sends synchronously: the announcement is on the wire by now.
+            reported_first_send = true;
+            log::info!(
+                "first announcement sent {} ms after machine reset",
+                clock::now().total_millis()
+            );
+        }
+        if map_changed {
             print_map(node);
         }
-        sleep::wait_until(deadline_ticks(outcome.next.min(now + MAX_SLEEP)));
+        sleep::wait_until(deadline_ticks(now + delay.min(MAX_SLEEP)));
     }
 }
 
 /// Prints the map between marker lines that tests look for.
-fn print_map(node: &EngineNode) {
+fn print_map(node: &ClusterNode) {
     let members = node.engine().members().count();
     print!("=== map: {members} members ===\n");
-    if let Err(e) = node.render_map(&mut console::Console) {
+    if let Err(e) = cluster_node::render_map(node, &mut console::Console) {
         log::error!("map not shown: {e}");
     }
     print!("=== end of map ===\n");
