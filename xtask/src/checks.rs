@@ -21,7 +21,10 @@ pub fn fmt(project: &Project) -> Result<String, String> {
             .arg("--check"))?;
         checked += 1;
     }
-    Ok(format!("{checked} crate set(s) formatted"))
+    Ok(format!(
+        "workspace and {} excluded crate(s) formatted",
+        checked - 1
+    ))
 }
 
 /// `cargo clippy --workspace --all-targets -- -D warnings`.
