@@ -101,6 +101,7 @@ extern "C" fn kernel_main(hart_id: usize, device_tree: usize) -> ! {
         .unwrap_or_else(|e| fail(format_args!("{e}"))),
     );
     log::info!("node {} up, incarnation {incarnation}", node.node_id());
+    print_map(node);
 
     let mut reported_first_send = false;
     loop {
