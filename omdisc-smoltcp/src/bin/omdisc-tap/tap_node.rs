@@ -1,0 +1,250 @@
+//! The running program: a [`Node`] on the TAP device, driven from one `poll` over the TAP's
+//! file descriptor and a signalfd, with the node's wait as timeout; membership changes go to
+//! stderr and, with `--map-dir`, to the map files.
+
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::path::PathBuf;
+use std::time::Instant as StdInstant;
+
+use nix::errno::Errno;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::Signal;
+use omdisc_core::{Event, NodeEntry, NodeId};
+use omdisc_smoltcp::Node;
+use omdisc_std::key_file;
+use omdisc_std::signals::{SignalReceiver, SignalRequest};
+use smoltcp::phy::TunTapInterface;
+use smoltcp::time::{Duration, Instant};
+
+use crate::logger;
+use crate::map_output::MapOutput;
+
+/// How long the node keeps trying to put its LEAVE on the wire when stopped.
+const LEAVE_TRIES: usize = 50;
+/// Pause between two LEAVE tries.
+const LEAVE_PAUSE: Duration = Duration::from_millis(10);
+
+/// The node table of `omdisc-tap`: on the heap, sized like the daemon's.
+pub type Table = Box<[NodeEntry]>;
+
+/// The program's state.
+pub struct TapNode {
+    node: Node<'static, Table>,
+    device: TunTapInterface,
+    signals: SignalReceiver,
+    map: Option<MapOutput>,
+    key_file: Option<PathBuf>,
+    origin: StdInstant,
+}
+
+impl TapNode {
+    /// A running node; `origin` is the instant the node's clock counts from.
+    pub fn new(
+        node: Node<'static, Table>,
+        device: TunTapInterface,
+        signals: SignalReceiver,
+        map: Option<MapOutput>,
+        key_file: Option<PathBuf>,
+        origin: StdInstant,
+    ) -> TapNode {
+        TapNode {
+            node,
+            device,
+            signals,
+            map,
+            key_file,
+            origin,
+        }
+    }
+
+    /// Serves the cluster until SIGTERM or SIGINT, then leaves it and returns the signal.
+    pub fn run(&mut self) -> io::Result<Signal> {
+        loop {
+            let now = self.now();
+            let delay = self.node.poll(now, &mut self.device);
+            self.drain_events();
+            self.update_map(now);
+            let timeout = self.wait_timeout(now, delay);
+            if self.wait(timeout)? {
+                if let Some(signal) = self.handle_signals()? {
+                    self.leave();
+                    return Ok(signal);
+                }
+            }
+        }
+    }
+
+    /// The node's clock: smoltcp time since the program started.
+    fn now(&self) -> Instant {
+        let micros = self.origin.elapsed().as_micros();
+        Instant::from_micros(i64::try_from(micros).unwrap_or(i64::MAX))
+    }
+
+    /// Sends LEAVE, retrying briefly while the TAP has no room.
+    fn leave(&mut self) {
+        for _ in 0..LEAVE_TRIES {
+            let now = self.now();
+            if self.node.leave(now, &mut self.device).is_ok() {
+                log::info!("sent LEAVE: node {} left the cluster", self.node.node_id());
+                self.log_counters();
+                return;
+            }
+            std::thread::sleep(LEAVE_PAUSE.into());
+        }
+        log::warn!("could not put LEAVE on the wire; the others will expire this node");
+    }
+
+    fn log_counters(&self) {
+        let stats = self.node.engine().stats();
+        let counters = self.node.counters();
+        log::info!(
+            "received {} frames, {} datagrams ({} new, {} duplicate, {} refused); sent {} datagrams, {} IGMP reports",
+            counters.rx_frames,
+            stats.rx_datagrams,
+            stats.rx_accepted,
+            stats.rx_duplicate,
+            stats.rx_malformed
+                + stats.rx_auth_failed
+                + stats.rx_stale
+                + stats.rx_spoofed
+                + stats.rx_hop_limit
+                + stats.rx_table_full
+                + stats.rx_inactive_iface,
+            stats.tx_datagrams,
+            counters.igmp_reports
+        );
+    }
+
+    /// The poll timeout: the node's wait or a map retry, whichever is sooner.
+    fn wait_timeout(&self, now: Instant, delay: Option<Duration>) -> Option<Duration> {
+        let retry = self
+            .map
+            .as_ref()
+            .and_then(MapOutput::retry_at_ms)
+            .map(|at| Duration::from_millis(at.saturating_sub(now.total_millis() as u64)));
+        match (delay, retry) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Sleeps until a frame, a signal or the timeout; returns whether a signal is waiting.
+    fn wait(&self, timeout: Option<Duration>) -> io::Result<bool> {
+        let timeout = match timeout {
+            None => PollTimeout::NONE,
+            // Round up, so the node is not woken a fraction of a millisecond early.
+            Some(d) => {
+                PollTimeout::try_from(d.total_micros().div_ceil(1000)).unwrap_or(PollTimeout::MAX)
+            }
+        };
+        let raw = self.device.as_raw_fd();
+        // SAFETY: `raw` is the TAP's descriptor, owned by `self.device`, which outlives this
+        // borrow (it ends with this function); nothing closes it meanwhile.
+        #[allow(unsafe_code)]
+        let tap = unsafe { BorrowedFd::borrow_raw(raw) };
+        let mut fds = [
+            PollFd::new(self.signals.as_fd(), PollFlags::POLLIN),
+            PollFd::new(tap, PollFlags::POLLIN),
+        ];
+        match poll(&mut fds, timeout) {
+            Ok(_) | Err(Errno::EINTR) => {}
+            Err(errno) => return Err(errno.into()),
+        }
+        Ok(fds[0]
+            .revents()
+            .is_some_and(|r| r.contains(PollFlags::POLLIN)))
+    }
+
+    /// Handles pending signals; returns the one that asks to stop, if any.
+    fn handle_signals(&mut self) -> io::Result<Option<Signal>> {
+        while let Some(request) = self.signals.next_request()? {
+            match request {
+                SignalRequest::Stop(signal) => {
+                    log::info!("{signal} received: leaving the cluster");
+                    return Ok(Some(signal));
+                }
+                SignalRequest::ToggleDebug => {
+                    let on = logger::toggle_debug();
+                    log::info!("SIGUSR1: debug output {}", if on { "on" } else { "off" });
+                    if on {
+                        self.log_counters();
+                    }
+                }
+                SignalRequest::Reload => self.reload_key(),
+            }
+        }
+        Ok(None)
+    }
+
+    fn reload_key(&mut self) {
+        let Some(path) = &self.key_file else {
+            log::info!("SIGHUP: no --key-file given, nothing to reload");
+            return;
+        };
+        match key_file::load_keyring(path) {
+            Ok(keyring) => {
+                let count = keyring.keys().len();
+                self.node.set_keyring(Some(keyring));
+                log::info!("SIGHUP: reloaded {} ({count} key(s))", path.display());
+            }
+            Err(error) => log::warn!("SIGHUP: {error}; keeping the current keys"),
+        }
+    }
+
+    /// Logs membership events and notes that the map changed.
+    fn drain_events(&mut self) {
+        while let Some(event) = self.node.poll_event() {
+            if event.changes_map() {
+                if let Some(map) = &mut self.map {
+                    map.mark_dirty();
+                }
+            }
+            match event {
+                Event::Joined(id) => log::info!("node {id} joined{}", self.describe(id)),
+                Event::Changed(id) => log::info!("node {id} changed{}", self.describe(id)),
+                Event::Left(id) => log::info!("node {id} left"),
+                Event::Expired(id) => log::info!("node {id} expired (stopped announcing)"),
+                Event::Conflict {
+                    id,
+                    winner,
+                    loser,
+                    local_lost,
+                } => {
+                    if local_lost {
+                        log::error!(
+                            "node id {id} conflict: {winner} keeps it, this node ({loser}) is left out of the maps"
+                        );
+                    } else {
+                        log::warn!("node id {id} conflict: {winner} keeps it, {loser} is left out");
+                    }
+                }
+                Event::TableFull(id) => log::warn!("node table full: node {id} not added"),
+                Event::Overflow => log::debug!("event queue overflowed; rewriting the whole map"),
+            }
+        }
+    }
+
+    /// ` at ADDR, ADDR` for a member.
+    fn describe(&self, id: NodeId) -> String {
+        let Some(entry) = self.node.engine().members().find(|e| e.id() == id) else {
+            return String::new();
+        };
+        let addresses: Vec<String> = entry.addrs().iter().map(|a| a.ip.to_string()).collect();
+        format!(" at {}", addresses.join(", "))
+    }
+
+    fn update_map(&mut self, now: Instant) {
+        let Some(map) = &mut self.map else {
+            return;
+        };
+        let engine = self.node.engine();
+        let retry_ms = engine.config().interval.total_millis();
+        map.update(
+            now.total_millis() as u64,
+            engine.node_id(),
+            engine.members(),
+            retry_ms,
+        );
+    }
+}
