@@ -5,8 +5,10 @@
 
 mod bad_input;
 mod boot_image;
+mod daemon;
 mod map_files;
 mod membership;
+mod smoltcp_interop;
 mod testbed_selftest;
 
 use std::path::{Path, PathBuf};
@@ -74,6 +76,11 @@ pub const SCENARIOS: &[Scenario] = &[
     membership::RESTART_REJOINS,
     bad_input::BAD_INPUT,
     map_files::TORN_MAP,
+    daemon::DAEMON_MODE,
+    daemon::SIGUSR1_DEBUG,
+    daemon::IDLE_QUIET,
+    smoltcp_interop::SMOLTCP_INTEROP,
+    smoltcp_interop::SMOLTCP_EXPIRES_LINUX,
     boot_image::BOOT_IMAGE,
     boot_image::BOOT_IMAGE_KEY,
 ];
@@ -238,7 +245,7 @@ fn run_one(scenario: &'static Scenario, ctx: Ctx) -> Result<String, String> {
 /// Fails (and cleans up) if namespaces or processes of this run are still around.
 pub fn no_leftovers() -> Result<(), String> {
     let namespaces = testbed::leftover_namespaces()?;
-    let pids = registry::lock().pids().to_vec();
+    let pids = registry::lock().pids();
     if namespaces.is_empty() && pids.is_empty() {
         return Ok(());
     }

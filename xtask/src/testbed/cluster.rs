@@ -240,6 +240,11 @@ impl Cluster {
             .is_some_and(|p| p.try_exit().is_none())
     }
 
+    /// PID of host `i`'s daemon, if started.
+    pub fn pid(&self, i: usize) -> Option<i32> {
+        self.nodes[i].daemon.as_ref().map(Process::pid)
+    }
+
     /// Sends `signal` to host `i`'s daemon.
     pub fn signal(&mut self, i: usize, signal: i32) -> Result<(), String> {
         let label = self.label(i).to_string();

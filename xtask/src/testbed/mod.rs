@@ -28,7 +28,7 @@ pub use cluster::{tail, Binaries, Cluster, NodeSpec, NODE_IF};
 pub use exec::{exec_in, ip, run_bounded, COMMAND_TIMEOUT};
 pub use membership::{node_id_of, Membership, NodeEntry};
 pub use netns::{leftover_namespaces, Netns, NETNS_PREFIX};
-pub use process::Process;
+pub use process::{Adopted, Process};
 pub use stats::IfStats;
 pub use wait::wait_until;
 

@@ -157,6 +157,120 @@ impl Drop for Process {
     }
 }
 
+/// A process that detached itself (a daemon that forked away from the child we started),
+/// found through its pid file. It is signalled only while `/proc/PID/exe` is still its
+/// program, so a recycled PID is never touched. Dropping the guard ends it (SIGTERM, then
+/// SIGKILL); so does the registry's cleanup on Ctrl-C.
+#[derive(Debug)]
+pub struct Adopted {
+    pid: i32,
+    exe: PathBuf,
+}
+
+impl Adopted {
+    /// Adopts the process whose PID is in `pid_file`, which must be running `exe`.
+    pub fn from_pid_file(pid_file: &Path, exe: &Path) -> Result<Adopted, String> {
+        let text = std::fs::read_to_string(pid_file)
+            .map_err(|e| format!("cannot read pid file {}: {e}", pid_file.display()))?;
+        let pid: i32 = text.trim().parse().map_err(|_| {
+            format!(
+                "pid file {} holds {:?}, not a PID",
+                pid_file.display(),
+                text.trim()
+            )
+        })?;
+        let mut registry = registry::lock();
+        if !runs(pid, exe) {
+            return Err(format!(
+                "pid {pid} from {} is not a running {}",
+                pid_file.display(),
+                exe.display()
+            ));
+        }
+        registry.add_adopted(pid, exe);
+        Ok(Adopted {
+            pid,
+            exe: exe.to_path_buf(),
+        })
+    }
+
+    /// The process ID.
+    pub fn pid(&self) -> i32 {
+        self.pid
+    }
+
+    /// Whether it still runs its program.
+    pub fn is_running(&self) -> bool {
+        runs(self.pid, &self.exe)
+    }
+
+    /// Sends `signal` if it still runs its program.
+    pub fn signal(&self, signal: i32) -> Result<(), String> {
+        let _registry = registry::lock();
+        // SAFETY: kill has no memory-safety preconditions; the PID runs our program.
+        if runs(self.pid, &self.exe) && unsafe { libc::kill(self.pid, signal) } == 0 {
+            Ok(())
+        } else {
+            Err(format!(
+                "pid {} no longer runs {}",
+                self.pid,
+                self.exe.display()
+            ))
+        }
+    }
+
+    /// Waits up to `timeout` for it to end; whether it did.
+    pub fn wait_gone(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while self.is_running() {
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        true
+    }
+}
+
+impl Drop for Adopted {
+    fn drop(&mut self) {
+        if registry::lock().take_adopted(self.pid) {
+            end_adopted(self.pid, &self.exe, TERM_GRACE);
+        }
+    }
+}
+
+/// Whether `pid` is alive (not a zombie) and runs `exe`.
+fn runs(pid: i32, exe: &Path) -> bool {
+    let running = std::fs::read_link(format!("/proc/{pid}/exe"))
+        .is_ok_and(|p| p.starts_with(exe) || p == exe);
+    let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|stat| {
+            stat.rsplit(')')
+                .next()
+                .unwrap_or("")
+                .trim_start()
+                .starts_with('Z')
+        })
+        .unwrap_or(true);
+    running && !zombie
+}
+
+/// SIGTERM, then SIGKILL after `grace`, to a process that still runs `exe`.
+pub(super) fn end_adopted(pid: i32, exe: &Path, grace: Duration) {
+    for signal in [libc::SIGTERM, libc::SIGKILL] {
+        if !runs(pid, exe) {
+            return;
+        }
+        // SAFETY: kill has no memory-safety preconditions; the PID runs our program.
+        unsafe { libc::kill(pid, signal) };
+        let deadline = Instant::now() + grace;
+        while runs(pid, exe) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,6 +7,7 @@
 //! stays registered until its process is reaped, and signals are only sent under the
 //! registry lock to registered PIDs: a recycled PID is never signalled.
 
+use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, Once};
 use std::time::{Duration, Instant};
 
@@ -18,11 +19,13 @@ use super::netns::NETNS_PREFIX;
 pub struct Registry {
     namespaces: Vec<String>,
     pids: Vec<i32>,
+    adopted: Vec<(i32, PathBuf)>,
 }
 
 static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
     namespaces: Vec::new(),
     pids: Vec::new(),
+    adopted: Vec::new(),
 });
 
 /// Locks the registry (a panic elsewhere while holding it does not make it unusable).
@@ -64,14 +67,29 @@ impl Registry {
         self.has_pid(pid) && unsafe { libc::kill(pid, signal) == 0 }
     }
 
+    /// Records a process we caused but that is not our child (a daemon that detached
+    /// itself), with its program: it is only ever signalled while it still runs `exe`.
+    pub fn add_adopted(&mut self, pid: i32, exe: &Path) {
+        self.adopted.push((pid, exe.to_path_buf()));
+    }
+
+    /// Takes an adopted process out (its guard ended it).
+    pub fn take_adopted(&mut self, pid: i32) -> bool {
+        take(&mut self.adopted, |(p, _)| *p == pid)
+    }
+
     /// Names of the registered namespaces.
     pub fn namespaces(&self) -> &[String] {
         &self.namespaces
     }
 
-    /// Registered PIDs.
-    pub fn pids(&self) -> &[i32] {
-        &self.pids
+    /// Registered PIDs (children and adopted processes).
+    pub fn pids(&self) -> Vec<i32> {
+        self.pids
+            .iter()
+            .copied()
+            .chain(self.adopted.iter().map(|(p, _)| *p))
+            .collect()
     }
 }
 
@@ -104,12 +122,16 @@ pub fn cleanup_all(grace: Duration) -> (usize, usize) {
         reaped(pid, 0);
     }
     registry.pids.clear();
+    let adopted = std::mem::take(&mut registry.adopted);
+    for (pid, exe) in &adopted {
+        super::process::end_adopted(*pid, exe, grace);
+    }
     let namespaces = std::mem::take(&mut registry.namespaces);
     drop(registry);
     for name in &namespaces {
         let _ = ip(&["netns", "del", name]);
     }
-    (pids.len(), namespaces.len())
+    (pids.len() + adopted.len(), namespaces.len())
 }
 
 /// `waitpid(pid, flags)`: true once the process is reaped (or was already).
