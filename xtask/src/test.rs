@@ -35,7 +35,7 @@ const STAGES: &[Stage] = &[
     check("no_std", "omdisc-core for thumbv7em-none-eabihf, with and without defmt", no_std::cross_build),
     check("size", "sizes of a minimal thumbv7em image that runs the engine", no_std::size_report),
     check("scenarios", "multi-host scenarios in network namespaces (root)", scenarios::stage),
-    pending("smoltcp-interop", "TAP smoltcp node with omdiscd nodes", "issue 6"),
+    check("smoltcp-interop", "omdisc-tap (smoltcp on a TAP) with omdiscd nodes (smoltcp-*)", |p| scenarios::group_stage(p, "smoltcp")),
     check("image-checks", "RISC-V image crate: fmt, clippy (image and host), host unit tests", crate::image::checks),
     check("boot-image", "RISC-V image under QEMU joins a cluster (boot-image*)", |p| scenarios::group_stage(p, "boot-image")),
     pending("fuzz-smoke", "short cargo-fuzz run of every target", "issue 5"),

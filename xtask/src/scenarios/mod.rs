@@ -8,6 +8,7 @@ mod boot_image;
 mod daemon;
 mod map_files;
 mod membership;
+mod smoltcp_interop;
 mod testbed_selftest;
 
 use std::path::{Path, PathBuf};
@@ -78,6 +79,8 @@ pub const SCENARIOS: &[Scenario] = &[
     daemon::DAEMON_MODE,
     daemon::SIGUSR1_DEBUG,
     daemon::IDLE_QUIET,
+    smoltcp_interop::SMOLTCP_INTEROP,
+    smoltcp_interop::SMOLTCP_EXPIRES_LINUX,
     boot_image::BOOT_IMAGE,
     boot_image::BOOT_IMAGE_KEY,
 ];
