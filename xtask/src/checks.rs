@@ -5,7 +5,10 @@ use std::path::Path;
 use crate::project::{run, Project};
 
 /// Crates outside the workspace that the checks also cover (paths from the root).
-const EXCLUDED_CRATES: &[&str] = &[crate::no_std::SIZE_CHECK_DIR];
+const EXCLUDED_CRATES: &[&str] = &[
+    crate::no_std::SIZE_CHECK_DIR,
+    crate::no_std::SMOLTCP_SIZE_CHECK_DIR,
+];
 
 /// `cargo fmt --check` over the workspace and every excluded crate that exists.
 pub fn fmt(project: &Project) -> Result<String, String> {
@@ -53,6 +56,20 @@ pub fn tests(project: &Project) -> Result<String, String> {
             .args(["test", "--workspace", "--no-fail-fast"]))?;
         Ok("with cargo test (cargo-nextest not installed)".into())
     }
+}
+
+/// `omdisc-smoltcp` with feature `tap` (the `omdisc-tap` host program, which the workspace
+/// checks leave out: it needs `required-features`): clippy and its tests.
+pub fn smoltcp_tap(project: &Project) -> Result<String, String> {
+    let features = ["-p", "omdisc-smoltcp", "--features", "tap"];
+    run(project.cargo().arg("clippy").args(features).args([
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    run(project.cargo().arg("test").args(features))?;
+    Ok("omdisc-tap linted and tested".into())
 }
 
 /// Doctests (nextest does not run them).

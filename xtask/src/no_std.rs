@@ -1,6 +1,7 @@
-//! The bare-metal checks of `cargo xtask test`: `omdisc-core` cross-built for a Cortex-M4F
-//! with and without `defmt`, and the flash/RAM cost of a minimal image that runs its engine
-//! (`omdisc-core/size-check`).
+//! The bare-metal checks of `cargo xtask test`: `omdisc-core` and `omdisc-smoltcp`
+//! cross-built for a Cortex-M4F with and without `defmt`, and the flash/RAM cost of minimal
+//! images that run the engine alone (`omdisc-core/size-check`) and over smoltcp
+//! (`omdisc-smoltcp/size-check`), printed side by side.
 
 use std::path::PathBuf;
 
@@ -13,56 +14,93 @@ pub const MCU_TARGET: &str = "thumbv7em-none-eabihf";
 /// The size-check crate, relative to the project root (outside the workspace).
 pub const SIZE_CHECK_DIR: &str = "omdisc-core/size-check";
 
-/// `omdisc-core` for [`MCU_TARGET`] with no default features, then with `defmt`.
+/// The smoltcp frontend's size-check crate, relative to the project root (outside the
+/// workspace).
+pub const SMOLTCP_SIZE_CHECK_DIR: &str = "omdisc-smoltcp/size-check";
+
+/// The crates that must build for [`MCU_TARGET`].
+const NO_STD_CRATES: &[&str] = &["omdisc-core", "omdisc-smoltcp"];
+
+/// The size-check images: what they run, crate directory, binary name.
+const SIZE_CHECKS: &[(&str, &str, &str)] = &[
+    ("engine", SIZE_CHECK_DIR, "omdisc-core-size-check"),
+    (
+        "engine over smoltcp",
+        SMOLTCP_SIZE_CHECK_DIR,
+        "omdisc-smoltcp-size-check",
+    ),
+];
+
+/// Each of [`NO_STD_CRATES`] for [`MCU_TARGET`] with no default features, then with `defmt`.
 pub fn cross_build(project: &Project) -> Result<String, String> {
-    for features in [&[][..], &["--features", "defmt"][..]] {
-        run(project
-            .cargo()
-            .args([
-                "build",
-                "-p",
-                "omdisc-core",
-                "--target",
-                MCU_TARGET,
-                "--no-default-features",
-            ])
-            .args(features))?;
+    for krate in NO_STD_CRATES {
+        for features in [&[][..], &["--features", "defmt"][..]] {
+            run(project
+                .cargo()
+                .args([
+                    "build",
+                    "-p",
+                    krate,
+                    "--target",
+                    MCU_TARGET,
+                    "--no-default-features",
+                ])
+                .args(features))?;
+        }
     }
     Ok(format!(
-        "omdisc-core builds for {MCU_TARGET}, without features and with defmt"
+        "{} build for {MCU_TARGET}, without features and with defmt",
+        NO_STD_CRATES.join(" and ")
     ))
 }
 
-/// Builds the size-check image in release, lints it, and reports its section sizes.
+/// Builds the size-check images in release, lints them, and reports their section sizes.
 pub fn size_report(project: &Project) -> Result<String, String> {
-    let manifest = project.root().join(SIZE_CHECK_DIR).join("Cargo.toml");
     let target_dir = project.target_dir()?.to_path_buf();
-    let image = image_path(&target_dir);
-    for action in ["clippy", "build"] {
-        let mut cargo = project.cargo();
-        cargo
-            .arg(action)
-            .arg("--release")
-            .args(["--target", MCU_TARGET])
-            .arg("--manifest-path")
-            .arg(&manifest)
-            .env("CARGO_TARGET_DIR", &target_dir);
-        if action == "clippy" {
-            cargo.args(["--", "-D", "warnings"]);
+    let mut summaries = Vec::new();
+    for (what, dir, binary) in SIZE_CHECKS {
+        let manifest = project.root().join(dir).join("Cargo.toml");
+        for action in ["clippy", "build"] {
+            let mut cargo = project.cargo();
+            cargo
+                .arg(action)
+                .arg("--release")
+                .args(["--target", MCU_TARGET])
+                .arg("--manifest-path")
+                .arg(&manifest)
+                .env("CARGO_TARGET_DIR", &target_dir);
+            if action == "clippy" {
+                cargo.args(["--", "-D", "warnings"]);
+            }
+            run(&mut cargo)?;
         }
-        run(&mut cargo)?;
+        let image = image_path(&target_dir, binary);
+        let sizes = sizes::section_sizes(&image, sizes::BUDGET_SECTIONS)?;
+        summaries.push((*what, image, sizes));
     }
-    let sizes = sizes::section_sizes(&image, sizes::BUDGET_SECTIONS)?;
-    println!("size of {}:", image.display());
-    for (name, size) in &sizes {
-        println!("  {name:<14} {size:>8} B");
+    println!("sizes of the {MCU_TARGET} images, in bytes:");
+    print!("  {:<14}", "");
+    for (what, _, _) in &summaries {
+        print!(" {what:>20}");
     }
-    Ok(sizes::summary_line(&sizes))
+    println!();
+    for (index, name) in sizes::BUDGET_SECTIONS.iter().enumerate() {
+        print!("  {name:<14}");
+        for (_, _, sizes) in &summaries {
+            print!(" {:>20}", sizes.get(index).map_or(0, |(_, size)| *size));
+        }
+        println!();
+    }
+    for (what, image, _) in &summaries {
+        println!("  {what}: {}", image.display());
+    }
+    Ok(summaries
+        .iter()
+        .map(|(what, _, sizes)| format!("{what}: {}", sizes::summary_line(sizes)))
+        .collect::<Vec<_>>()
+        .join("; "))
 }
 
-fn image_path(target_dir: &std::path::Path) -> PathBuf {
-    target_dir
-        .join(MCU_TARGET)
-        .join("release")
-        .join("omdisc-core-size-check")
+fn image_path(target_dir: &std::path::Path, binary: &str) -> PathBuf {
+    target_dir.join(MCU_TARGET).join("release").join(binary)
 }
