@@ -5,6 +5,11 @@
 //! default route), with the configured TTL and multicast loopback off. `IP_MULTICAST_ALL`
 //! is off, so the socket only gets the group on the interfaces it joined, and `IP_PKTINFO`
 //! reports the ingress interface of every datagram so the caller can check it.
+//!
+//! The sockets of a gateway share the group and port through `SO_REUSEADDR` only: with
+//! `SO_REUSEPORT` they form a reuse-port group, and Linux (seen on 6.18) then hands a
+//! multicast datagram to one socket of the group, whatever interface it arrived on, so a
+//! gateway heard one of its networks and dropped the other's traffic as misdelivered.
 
 use std::fmt;
 use std::io;
@@ -79,9 +84,7 @@ impl MulticastSocket {
         socket
             .set_reuse_address(true)
             .map_err(fail("set SO_REUSEADDR on the socket for".into()))?;
-        socket
-            .set_reuse_port(true)
-            .map_err(fail("set SO_REUSEPORT on the socket for".into()))?;
+        // Not SO_REUSEPORT: see the module docs.
         let destination = match group {
             IpAddr::V4(group) => {
                 setup_ipv4(&socket, interface, group, port, ttl, &fail)?;
