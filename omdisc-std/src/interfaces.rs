@@ -26,11 +26,18 @@ pub struct Interface {
 }
 
 impl Interface {
-    /// The first address of the family of `group`, the interface's primary address for it.
+    /// The interface's primary address of the family of `group`: the first IPv4 address,
+    /// or the first IPv6 address that is not link-local (else the first one).
     pub fn primary_address_for(&self, group: IpAddr) -> Option<IpAddr> {
         match group {
             IpAddr::V4(_) => self.ipv4.first().copied().map(IpAddr::V4),
-            IpAddr::V6(_) => self.ipv6.first().copied().map(IpAddr::V6),
+            IpAddr::V6(_) => self
+                .ipv6
+                .iter()
+                .find(|a| !is_link_local_v6(a))
+                .or_else(|| self.ipv6.first())
+                .copied()
+                .map(IpAddr::V6),
         }
     }
 
@@ -39,6 +46,11 @@ impl Interface {
         let v4 = self.ipv4.iter().copied().map(IpAddr::V4);
         v4.chain(self.ipv6.iter().copied().map(IpAddr::V6))
     }
+}
+
+/// `fe80::/10`.
+fn is_link_local_v6(addr: &Ipv6Addr) -> bool {
+    addr.segments()[0] & 0xffc0 == 0xfe80
 }
 
 /// Why an interface cannot be used. `Display` is one line.
@@ -227,6 +239,24 @@ mod tests {
         let err = check_usable(&interface, GROUP_V4).unwrap_err();
         assert_eq!(err.to_string(), "interface \"veth9\" has no IPv4 address");
         assert!(check_usable(&interface, "ff02::1".parse().unwrap()).is_ok());
+    }
+
+    #[test]
+    fn ipv6_primary_address_prefers_a_routable_one() {
+        let mut interface = Interface {
+            name: "veth9".into(),
+            index: 9,
+            ipv4: Vec::new(),
+            ipv6: vec!["fe80::1".parse().unwrap(), "fd00::7".parse().unwrap()],
+            is_up: true,
+            supports_multicast: true,
+        };
+        let group: IpAddr = "ff05::4d".parse().unwrap();
+        let routable: IpAddr = "fd00::7".parse().unwrap();
+        assert_eq!(interface.primary_address_for(group), Some(routable));
+        interface.ipv6.truncate(1);
+        let link_local: IpAddr = "fe80::1".parse().unwrap();
+        assert_eq!(interface.primary_address_for(group), Some(link_local));
     }
 
     #[test]
