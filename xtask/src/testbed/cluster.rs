@@ -93,7 +93,7 @@ struct Node {
 #[derive(Debug)]
 pub struct Cluster {
     nodes: Vec<Node>,
-    _bridge: Bridge,
+    bridge: Bridge,
     binaries: Binaries,
     dir: PathBuf,
     prefix: u8,
@@ -133,7 +133,7 @@ impl Cluster {
         let bridge = Bridge::new("sw")?;
         let mut cluster = Cluster {
             nodes: Vec::new(),
-            _bridge: bridge,
+            bridge,
             binaries: binaries.clone(),
             dir: dir.to_path_buf(),
             prefix,
@@ -148,7 +148,7 @@ impl Cluster {
     fn add_host(&mut self, spec: NodeSpec) -> Result<(), String> {
         let ns = Netns::new(&spec.label)?;
         let address = format!("{}/{}", spec.address, self.prefix);
-        let port = self._bridge.attach(&ns, NODE_IF, &address, None)?;
+        let port = self.bridge.attach(&ns, NODE_IF, &address, None)?;
         let map_dir = self.dir.join(&spec.label);
         std::fs::create_dir_all(&map_dir)
             .map_err(|e| format!("cannot create {}: {e}", map_dir.display()))?;
@@ -165,7 +165,7 @@ impl Cluster {
 
     /// The bridge the hosts are on (to attach more, e.g. a TAP in its namespace).
     pub fn bridge(&self) -> &Bridge {
-        &self._bridge
+        &self.bridge
     }
 
     /// Number of hosts.
