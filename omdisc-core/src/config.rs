@@ -28,7 +28,9 @@ pub struct Config {
     /// uses the wall clock in milliseconds). Receivers let a higher incarnation replace a
     /// lower one at once.
     pub incarnation: u64,
-    /// Announce interval (default 1 s). Each round is jittered into `[0.8, 1.0] × interval`.
+    /// Minimum announce interval (default 1 s): the interval of a cluster small enough for
+    /// the bandwidth budget. Rounds are randomised into `[0.41, 1.23] × interval` (RFC 3550),
+    /// and the advertised (and expiry) interval is `1.23 × interval`.
     pub interval: Duration,
     /// Missed intervals after which a silent node expires (default 3).
     pub dead_after: u16,
@@ -39,6 +41,15 @@ pub struct Config {
     pub reply_window: Duration,
     /// Relay between interfaces, or leave that to multicast routing.
     pub forwarding: Forwarding,
+    /// Budget for the aggregate announce traffic of the whole cluster, in bits per second
+    /// (UDP/IP headers included; default 128 000). Small clusters announce every
+    /// `interval`; larger ones slow down so the total stays within the budget. 0 disables
+    /// the budget (every node announces every `interval`, whatever the cluster size).
+    pub bandwidth: u32,
+    /// Longest a leaving node in a large cluster (over 50 members) waits for its turn to send
+    /// LEAVE (default 2 s); if its back-off would take longer it stops silently and the
+    /// others expire it.
+    pub max_leave_delay: Duration,
     /// How long departed nodes are remembered (tombstones) to refuse replays of their old
     /// messages (default 10 min). Tombstones are also evicted, oldest first, when a live node
     /// needs the slot.
@@ -56,6 +67,8 @@ impl Config {
             hop_limit: 4,
             reply_window: Duration::from_millis(200),
             forwarding: Forwarding::Relay,
+            bandwidth: DEFAULT_BANDWIDTH,
+            max_leave_delay: Duration::from_secs(2),
             tombstone_lifetime: Duration::from_secs(600),
         }
     }
@@ -71,6 +84,9 @@ impl Config {
         Ok(())
     }
 }
+
+/// Default aggregate announce budget: 128 kbit/s (about 250 nodes at a 1 s interval).
+pub const DEFAULT_BANDWIDTH: u32 = 128_000;
 
 /// Shortest announce interval accepted (10 ms).
 pub const MIN_INTERVAL_MS: u64 = 10;

@@ -20,21 +20,32 @@ fn silent_node_expires_after_dead_after_intervals() {
         sim.run_until_cond(5_000, Sim::converged)
             .expect("converges");
         sim.run_for(2_000);
-        let id = sim.hosts[2].engine.node_id().get();
+        let id = sim.hosts[2].engine.node_id();
         sim.kill(2);
-        let window = 500 * u64::from(dead_after);
-        // Still known a little before `dead_after` intervals of silence...
-        // (its last announcement may have gone out up to one interval ago).
-        sim.run_for(window - 500 - 10);
+        // Every observer expires it exactly `dead_after` advertised intervals after it last
+        // heard it; the advertised interval is the longest gap between announcements.
+        let entry = sim.hosts[0].engine.table().member(id).unwrap().clone();
+        let advertised = entry.interval().total_millis();
+        assert_eq!(advertised, 616, "0.5 s x 1.5 / (e - 3/2)");
+        let deadline = entry.expires_at(dead_after);
+        assert_eq!(
+            (deadline - entry.last_seen()).total_millis(),
+            advertised * u64::from(dead_after)
+        );
+        assert!(sim.now - entry.last_seen() <= omdisc_core::Duration::from_millis(advertised));
+        sim.run_until(omdisc_core::Instant::from_millis(
+            deadline.total_millis() - 1,
+        ));
         assert!(
-            !sim.nobody_knows(id),
+            !sim.nobody_knows(id.get()),
             "dead_after {dead_after}: expired too early"
         );
-        // ...and gone once `dead_after` intervals have passed since the last announcement.
-        let took = sim
-            .run_until_cond(600, |s| s.nobody_knows(id))
-            .unwrap_or_else(|| panic!("dead_after {dead_after}: not expired"));
-        assert!(took <= 510, "dead_after {dead_after}: took {took} ms more");
+        sim.run_until(deadline);
+        assert!(
+            sim.nobody_knows(id.get()),
+            "dead_after {dead_after}: not expired at the deadline"
+        );
+        let id = id.get();
         let expired = Event::Expired(NodeId::new(id).unwrap());
         assert!(sim.hosts[0].events.iter().any(|(_, e)| *e == expired));
     }

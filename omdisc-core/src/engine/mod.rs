@@ -33,6 +33,9 @@ use crate::time::Instant;
 use crate::wire::Keyring;
 
 use relay::{DuplicateCache, RelayQueue};
+use schedule::Scheduler;
+
+pub use schedule::{advertised_interval, deterministic_interval, LEAVE_BACKOFF_MEMBERS};
 
 /// Node-table capacity of [`ArrayEngine`]'s default and of small targets.
 pub const DEFAULT_CAPACITY: usize = 256;
@@ -85,6 +88,17 @@ pub struct Engine<S> {
     reply_at: Option<Instant>,
     reply_mask: u8,
     next_sweep: Option<Instant>,
+    /// Bandwidth-scaled announce scheduling (RFC 3550 style).
+    sched: Scheduler,
+    /// Entries that are not departed (this node, alive and shadowed ones): the group size
+    /// the bandwidth budget is shared by.
+    live: usize,
+    /// The interval advertised in this node's announcements.
+    advertised: crate::time::Duration,
+    /// LEAVE back-off in a large cluster: when it started, when to send, LEAVEs heard since.
+    leave_started: Option<Instant>,
+    leave_at: Option<Instant>,
+    leaves_heard: usize,
     relay_queue: RelayQueue,
     duplicates: DuplicateCache,
     events: EventQueue<EVENT_QUEUE_LEN>,
@@ -142,6 +156,15 @@ impl<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> Engine<S> {
         if table.capacity() == 0 {
             return Err(ConfigError::NoStorage);
         }
+        let initial_size = announce_addrs.first().map_or(0, |l| {
+            let overhead = match l.first().map(|a| a.ip) {
+                Some(core::net::IpAddr::V6(_)) => schedule::UDP_IPV6_OVERHEAD,
+                _ => schedule::UDP_IPV4_OVERHEAD,
+            };
+            let payload: usize =
+                crate::wire::HEADER_LEN + l.iter().map(crate::wire::address_len).sum::<usize>();
+            payload as u32 + overhead
+        });
         let local = NodeEntry {
             id: config.node_id,
             addrs: announce_addrs.first().cloned().unwrap_or_default(),
@@ -172,6 +195,12 @@ impl<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> Engine<S> {
             reply_at: None,
             reply_mask: 0,
             next_sweep: None,
+            sched: Scheduler::new(initial_size),
+            live: 1,
+            advertised: schedule::advertised_interval(config.interval),
+            leave_started: None,
+            leave_at: None,
+            leaves_heard: 0,
             relay_queue: RelayQueue::new(),
             duplicates: DuplicateCache::new(),
             events: EventQueue::new(),
@@ -211,8 +240,10 @@ impl<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> Engine<S> {
             local.last_seen = now;
         }
         self.begin_round(self.active, true);
-        let delay = schedule::next_announce_delay(&self.config, &mut self.rng);
-        self.next_announce = Some(now + delay);
+        self.sched.last_sent = Some(now);
+        let td = self.sched.deterministic(&self.config, self.live);
+        self.advertised = schedule::advertised_interval(td);
+        self.next_announce = Some(now + schedule::randomized(td, &mut self.rng));
         core_log!(
             info,
             "node {} starting (incarnation {})",
@@ -239,6 +270,25 @@ impl<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> Engine<S> {
         self.reply_mask = 0;
         self.next_announce = None;
         self.relay_queue.clear();
+        if self.live > LEAVE_BACKOFF_MEMBERS {
+            // RFC 3550 §6.3.7: start as if alone, count the LEAVEs heard, reconsider.
+            self.leave_started = Some(now);
+            self.leaves_heard = 0;
+            let td = self.sched.deterministic(&self.config, 1);
+            self.leave_at = Some(now + schedule::randomized(td, &mut self.rng));
+            core_log!(
+                info,
+                "node {} leaving a cluster of {} nodes: backing off",
+                self.config.node_id.get(),
+                self.live
+            );
+        } else {
+            self.send_leave();
+        }
+    }
+
+    fn send_leave(&mut self) {
+        self.leave_at = None;
         self.sequence = self.sequence.wrapping_add(1);
         self.leave_round = Some(Round {
             sequence: self.sequence,
@@ -246,6 +296,36 @@ impl<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> Engine<S> {
             pending: self.active,
         });
         core_log!(info, "node {} leaving", self.config.node_id.get());
+    }
+
+    /// The LEAVE back-off timer fired: send now, wait longer, or give up.
+    fn leave_timer(&mut self, now: Instant) {
+        let (Some(started), Some(at)) = (self.leave_started, self.leave_at) else {
+            return;
+        };
+        if at > now {
+            return;
+        }
+        let td = self
+            .sched
+            .deterministic(&self.config, 1usize.saturating_add(self.leaves_heard));
+        let t = schedule::randomized(td, &mut self.rng);
+        let due = started + t;
+        if due > started + self.config.max_leave_delay {
+            self.leave_at = None;
+            self.phase = Phase::Stopped;
+            self.stats.left_silently = true;
+            core_log!(
+                info,
+                "node {} stops without LEAVE ({} nodes leaving at once); the others will expire it",
+                self.config.node_id.get(),
+                self.leaves_heard
+            );
+        } else if due > now {
+            self.leave_at = Some(due);
+        } else {
+            self.send_leave();
+        }
     }
 
     /// When the engine next needs [`handle_timeout`](Self::handle_timeout) (or, if datagrams
@@ -259,10 +339,15 @@ impl<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> Engine<S> {
         if self.has_pending_transmit() {
             return Some(self.now);
         }
-        [self.next_announce, self.reply_at, self.next_sweep]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.next_announce,
+            self.reply_at,
+            self.next_sweep,
+            self.leave_at,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Runs the timers due at `now`: periodic announcements, answers to joining nodes,
@@ -270,19 +355,15 @@ impl<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> Engine<S> {
     pub fn handle_timeout(&mut self, now: Instant) {
         self.now = self.now.max(now);
         let now = self.now;
+        if self.phase == Phase::Leaving {
+            self.leave_timer(now);
+            return;
+        }
         if self.phase != Phase::Running {
             return;
         }
         if self.next_announce.is_some_and(|t| t <= now) {
-            self.begin_round(self.active, false);
-            let delay = schedule::next_announce_delay(&self.config, &mut self.rng);
-            self.next_announce = Some(now + delay);
-            if let Some(local) = self.local_entry_mut() {
-                local.last_seen = now;
-            }
-            // A periodic round answers pending joins too.
-            self.reply_at = None;
-            self.reply_mask = 0;
+            self.announce_timer(now);
         }
         if self.reply_at.is_some_and(|t| t <= now) {
             let mask = self.reply_mask;
@@ -293,6 +374,68 @@ impl<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> Engine<S> {
         if self.next_sweep.is_some_and(|t| t <= now) {
             self.sweep(now);
         }
+    }
+
+    /// The periodic announce timer fired: announce, or — if the membership grew so that the
+    /// interval since the last announcement is not over yet — reschedule (forward
+    /// reconsideration).
+    fn announce_timer(&mut self, now: Instant) {
+        let td = self.sched.deterministic(&self.config, self.live);
+        let t = schedule::randomized(td, &mut self.rng);
+        if let Some(last) = self.sched.last_sent {
+            if last + t > now {
+                self.next_announce = Some(last + t);
+                return;
+            }
+        }
+        self.advertised = schedule::advertised_interval(td);
+        self.begin_round(self.active, false);
+        self.sched.last_sent = Some(now);
+        self.sched.pmembers = self.live;
+        self.next_announce = Some(now + schedule::randomized(td, &mut self.rng));
+        let advertised = self.advertised;
+        if let Some(local) = self.local_entry_mut() {
+            local.last_seen = now;
+            local.interval = advertised;
+        }
+        // A periodic round answers pending joins too.
+        self.reply_at = None;
+        self.reply_mask = 0;
+    }
+
+    /// Members left or expired: pull the timers in proportionally (reverse
+    /// reconsideration, RFC 3550 §6.3.4).
+    fn members_dropped(&mut self) {
+        let (members, pmembers) = (self.live as u64, self.sched.pmembers as u64);
+        if members >= pmembers || pmembers == 0 {
+            return;
+        }
+        let now = self.now;
+        if let Some(next) = self.next_announce {
+            self.next_announce = Some(now + (next - now).mul_ratio(members, pmembers));
+        }
+        if let Some(last) = self.sched.last_sent {
+            let back = (now - last).mul_ratio(members, pmembers);
+            self.sched.last_sent = Some(Instant::from_millis(
+                now.total_millis().saturating_sub(back.total_millis()),
+            ));
+        }
+        self.sched.pmembers = self.live;
+    }
+
+    /// How many nodes share the bandwidth budget (this one, alive and shadowed ones).
+    pub fn group_size(&self) -> usize {
+        self.live
+    }
+
+    /// The interval this node advertises (the longest gap between its announcements).
+    pub fn advertised_interval(&self) -> crate::time::Duration {
+        self.advertised
+    }
+
+    /// The average announcement size on the wire (UDP/IP headers included), in bytes.
+    pub fn average_announce_size(&self) -> u32 {
+        self.sched.avg_size()
     }
 
     /// The next membership event, if any.

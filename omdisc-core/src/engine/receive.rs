@@ -105,6 +105,15 @@ impl<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> Engine<S> {
         src: IpAddr,
         datagram: &[u8],
     ) -> Result<Received, RxError> {
+        if self.phase == Phase::Leaving && self.leave_at.is_some() {
+            // Backing off before LEAVE: count the others leaving (RFC 3550 §6.3.7).
+            if let Ok(msg) = Message::parse(datagram, self.keys.as_ref()) {
+                if msg.kind == MessageKind::Leave {
+                    self.leaves_heard = self.leaves_heard.saturating_add(1);
+                }
+            }
+            return Err(RxError::NotRunning);
+        }
         if self.phase != Phase::Running {
             return Err(RxError::NotRunning);
         }
@@ -113,6 +122,14 @@ impl<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> Engine<S> {
         }
         // Lengths, version, MAC, then fields: nothing below runs for a forged datagram.
         let msg = Message::parse(datagram, self.keys.as_ref())?;
+        if msg.kind == MessageKind::Announce {
+            let overhead = if src.is_ipv6() {
+                schedule::UDP_IPV6_OVERHEAD
+            } else {
+                schedule::UDP_IPV4_OVERHEAD
+            };
+            self.sched.observe(datagram.len() as u32 + overhead);
+        }
         if msg.hops > self.config.hop_limit {
             return Err(RxError::HopLimit(msg.hops));
         }
@@ -167,6 +184,7 @@ impl<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> Engine<S> {
             *entry = entry_from(msg, iface, now);
             let id = entry.id;
             let expiry = entry.expires_at(self.config.dead_after);
+            self.live = self.live.saturating_add(1);
             self.after_membership_change(id, Some(Event::Joined(id)));
             self.sweep_by(expiry);
             return Ok(Received::Updated);
@@ -235,6 +253,7 @@ impl<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> Engine<S> {
             return Err(RxError::TableFull);
         }
         core_log!(debug, "node {} joined", id.get());
+        self.live = self.live.saturating_add(1);
         self.after_membership_change(id, Some(Event::Joined(id)));
         self.sweep_by(expiry);
         Ok(Received::Updated)
@@ -280,8 +299,10 @@ impl<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> Engine<S> {
         entry.last_seen = now;
         let id = entry.id;
         self.stats.left = self.stats.left.wrapping_add(1);
+        self.live = self.live.saturating_sub(1);
         core_log!(debug, "node {} left", id.get());
         self.after_membership_change(id, was_member.then_some(Event::Left(id)));
+        self.members_dropped();
         Ok(Received::Updated)
     }
 
@@ -320,7 +341,8 @@ impl<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> Engine<S> {
     fn schedule_reply(&mut self, iface: IfaceId) {
         self.reply_mask |= iface.bit();
         if self.reply_at.is_none() {
-            let delay = schedule::reply_delay(&self.config, &mut self.rng);
+            let td = self.sched.deterministic(&self.config, self.live);
+            let delay = schedule::reply_delay(&self.config, td, &mut self.rng);
             let at = self.now + delay;
             // No need to answer separately if the periodic round comes first.
             if self.next_announce.is_none_or(|t| at < t) {

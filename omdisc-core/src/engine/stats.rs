@@ -35,4 +35,7 @@ pub struct Stats {
     pub expired: u64,
     /// Nodes removed because they said they were leaving.
     pub left: u64,
+    /// This node stopped without sending LEAVE because its back-off in a mass shutdown
+    /// would have taken longer than the configured maximum.
+    pub left_silently: bool,
 }

@@ -24,11 +24,13 @@ impl<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> Engine<S> {
             });
             if let Some((id, was_member)) = expired {
                 self.stats.expired = self.stats.expired.wrapping_add(1);
+                self.live = self.live.saturating_sub(1);
                 core_log!(debug, "node {} expired", id.get());
                 self.after_membership_change(id, was_member.then_some(Event::Expired(id)));
             }
             index += 1;
         }
+        self.members_dropped();
         let lifetime = self.config.tombstone_lifetime;
         let cutoff =
             Instant::from_millis(now.total_millis().saturating_sub(lifetime.total_millis()));

@@ -114,9 +114,10 @@ fn nothing_happens_before_start_and_the_first_announcement_asks_to_join() {
     assert_eq!(msg.sequence, 1);
     assert_eq!(msg.addrs[0].ip, ip(1));
     assert!(e.poll_transmit(now, &mut buf).is_none());
-    // Next: the periodic announcement within [0.8, 1.0] × interval.
+    // Next: the periodic announcement within [0.5, 1.5] / (e - 3/2) × interval.
     let next = e.poll_timeout().unwrap();
-    assert!((810..=1010).contains(&next.total_millis()), "{next}");
+    assert!((420..=1242).contains(&next.total_millis()), "{next}");
+    assert_eq!(msg.interval, Duration::from_millis(1232));
 }
 
 #[test]

@@ -96,7 +96,7 @@ impl<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> Engine<S> {
             origin: self.config.node_id,
             incarnation: self.config.incarnation,
             sequence,
-            interval: self.config.interval,
+            interval: self.advertised,
             addrs: self
                 .announce_addrs
                 .get(iface.index())
@@ -114,7 +114,16 @@ impl<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> Engine<S> {
         // MAX_DATAGRAM_LEN fits every message, so this cannot fail; if it ever did, the
         // datagram is dropped and logged rather than sent truncated.
         match msg.emit(buf, self.keys.as_ref()) {
-            Ok(len) => Some(Transmit { iface, len }),
+            Ok(len) => {
+                if msg.kind == MessageKind::Announce && msg.hops == 0 {
+                    let overhead = match msg.addrs.first().map(|a| a.ip) {
+                        Some(core::net::IpAddr::V6(_)) => super::schedule::UDP_IPV6_OVERHEAD,
+                        _ => super::schedule::UDP_IPV4_OVERHEAD,
+                    };
+                    self.sched.observe(len as u32 + overhead);
+                }
+                Some(Transmit { iface, len })
+            }
             Err(_e) => {
                 core_log!(
                     warn,

@@ -55,7 +55,7 @@ struct Delivery {
     to: HostId,
     iface: usize,
     src: IpAddr,
-    bytes: Vec<u8>,
+    bytes: std::rc::Rc<[u8]>,
 }
 
 /// The simulated network.
@@ -74,6 +74,8 @@ pub struct Sim {
     pub copies: BTreeMap<(u16, u64, u32, u8, SegmentId), u64>,
     /// Total datagrams delivered.
     pub delivered: u64,
+    /// Node-table capacity of hosts added from now on.
+    pub capacity: usize,
 }
 
 /// An IPv4 address on segment `seg` for host number `n`: 10.seg.(n/250).(n%250+1).
@@ -99,6 +101,7 @@ impl Sim {
             bytes_per_segment: BTreeMap::new(),
             copies: BTreeMap::new(),
             delivered: 0,
+            capacity: 256,
         }
     }
 
@@ -108,7 +111,7 @@ impl Sim {
             .iter()
             .map(|(_, ip)| InterfaceSpec::with_address(*ip))
             .collect();
-        let storage = vec![NodeEntry::VACANT; 2048];
+        let storage = vec![NodeEntry::VACANT; self.capacity];
         let seed = self.rng.next_u64();
         let engine = Engine::new(config, &specs, storage, seed).expect("valid config");
         self.hosts.push(Host {
@@ -200,6 +203,7 @@ impl Sim {
     }
 
     fn broadcast(&mut self, from: HostId, segment: SegmentId, src: IpAddr, bytes: Vec<u8>) {
+        let bytes: std::rc::Rc<[u8]> = bytes.into();
         *self.sent_per_segment.entry(segment).or_default() += 1;
         *self.bytes_per_segment.entry(segment).or_default() += bytes.len() as u64;
         for (to, h) in self.hosts.iter().enumerate() {
@@ -259,12 +263,20 @@ impl Sim {
 
     /// Runs until `done` holds (checked after every step) or `max_ms` pass; returns the
     /// virtual time it took, or `None`.
-    pub fn run_until_cond(
+    pub fn run_until_cond(&mut self, max_ms: u64, done: impl FnMut(&Sim) -> bool) -> Option<u64> {
+        self.run_until_cond_every(max_ms, 0, done)
+    }
+
+    /// Like [`Sim::run_until_cond`], but checks `done` at most every `every_ms` of virtual
+    /// time (for conditions that are costly on large clusters).
+    pub fn run_until_cond_every(
         &mut self,
         max_ms: u64,
+        every_ms: u64,
         mut done: impl FnMut(&Sim) -> bool,
     ) -> Option<u64> {
         let start = self.now;
+        let mut last_check = start;
         let limit = start + omdisc_core::Duration::from_millis(max_ms);
         if done(self) {
             return Some(0);
@@ -275,6 +287,10 @@ impl Sim {
             }
             self.now = self.now.max(next);
             self.step();
+            if (self.now - last_check).total_millis() < every_ms {
+                continue;
+            }
+            last_check = self.now;
             if done(self) {
                 return Some((self.now - start).total_millis());
             }
@@ -338,6 +354,15 @@ impl Sim {
 
     /// Whether every running host's map holds exactly the running hosts.
     pub fn converged(&self) -> bool {
+        let running = self.hosts.iter().filter(|h| h.running).count();
+        // Cheap O(n) pre-check on the group sizes before the full comparison.
+        if self
+            .hosts
+            .iter()
+            .any(|h| h.running && h.engine.group_size() != running)
+        {
+            return false;
+        }
         let want = self.running_ids();
         self.hosts
             .iter()
@@ -346,12 +371,13 @@ impl Sim {
             .all(|(i, _)| self.map_of(i) == want)
     }
 
+    /// Whether `host` has `id` in its map. O(log n).
+    pub fn knows(&self, host: HostId, id: u16) -> bool {
+        NodeId::new(id).is_some_and(|id| self.hosts[host].engine.table().member(id).is_some())
+    }
+
     /// Whether no running host has `id` in its map.
     pub fn nobody_knows(&self, id: u16) -> bool {
-        self.hosts
-            .iter()
-            .enumerate()
-            .filter(|(_, h)| h.running)
-            .all(|(i, _)| !self.map_of(i).contains(&id))
+        (0..self.hosts.len()).all(|h| !self.hosts[h].running || !self.knows(h, id))
     }
 }
