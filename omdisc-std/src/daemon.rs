@@ -41,6 +41,10 @@ pub struct DaemonCounters {
     pub send_failed: u64,
     /// Map writes (both files counted once).
     pub map_writes: u64,
+    /// `recvmmsg` calls that returned at least one datagram.
+    pub receive_calls: u64,
+    /// Datagrams those calls returned.
+    pub datagrams_received: u64,
 }
 
 /// A warning that is logged once per failure series, then at debug level until the
@@ -175,8 +179,9 @@ impl Daemon {
         self.flush_transmits(now);
         let stats = self.engine.stats();
         log::info!(
-            "left the cluster; received {} datagrams ({} new, {} duplicate, {} refused), sent {}",
-            stats.rx_datagrams,
+            "left the cluster; received {} datagrams in {} recvmmsg calls ({} new, {} duplicate, {} refused), sent {}",
+            self.counters.datagrams_received,
+            self.counters.receive_calls,
             stats.rx_accepted,
             stats.rx_duplicate,
             stats.rx_malformed
@@ -311,6 +316,10 @@ impl Daemon {
                     log::debug!("refused datagram from {}: {error}", datagram.source);
                 }
             });
+            if let Ok(received @ 1..) = result {
+                self.counters.receive_calls += 1;
+                self.counters.datagrams_received += received as u64;
+            }
             match result {
                 Ok(received) if received < self.batch.batch_size() => return,
                 Ok(_) => {}

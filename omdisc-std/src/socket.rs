@@ -25,6 +25,9 @@ use socket2::{Domain, InterfaceIndexOrAddress, Protocol, SockAddr, Socket, Type}
 
 use crate::interfaces::Interface;
 
+/// Receive buffer asked for per socket.
+pub const RECEIVE_BUFFER_BYTES: usize = 2 << 20;
+
 /// A socket joined to the multicast group on one interface.
 #[derive(Debug)]
 pub struct MulticastSocket {
@@ -85,6 +88,11 @@ impl MulticastSocket {
             .set_reuse_address(true)
             .map_err(fail("set SO_REUSEADDR on the socket for".into()))?;
         // Not SO_REUSEPORT: see the module docs.
+        // Room for bursts (a large cluster answering a join, a flood): the kernel caps the
+        // request at net.core.rmem_max, and a smaller buffer still works.
+        if let Err(error) = socket.set_recv_buffer_size(RECEIVE_BUFFER_BYTES) {
+            log::debug!("SO_RCVBUF on {}: {error}", interface.name);
+        }
         let destination = match group {
             IpAddr::V4(group) => {
                 setup_ipv4(&socket, interface, group, port, ttl, &fail)?;
