@@ -8,7 +8,9 @@ mod boot_image;
 mod daemon;
 mod map_files;
 mod membership;
+mod smoltcp_bad_input;
 mod smoltcp_interop;
+mod smoltcp_key;
 mod testbed_selftest;
 
 use std::path::{Path, PathBuf};
@@ -81,6 +83,8 @@ pub const SCENARIOS: &[Scenario] = &[
     daemon::IDLE_QUIET,
     smoltcp_interop::SMOLTCP_INTEROP,
     smoltcp_interop::SMOLTCP_EXPIRES_LINUX,
+    smoltcp_key::SMOLTCP_KEY,
+    smoltcp_bad_input::SMOLTCP_BAD_INPUT,
     boot_image::BOOT_IMAGE,
     boot_image::BOOT_IMAGE_KEY,
 ];

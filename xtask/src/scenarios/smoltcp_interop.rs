@@ -21,27 +21,27 @@ use crate::testbed::{
 };
 
 /// Announce interval of every node, in seconds.
-const INTERVAL: f64 = 0.5;
+pub(super) const INTERVAL: f64 = 0.5;
 /// Missed intervals before expiry.
-const DEAD_AFTER: u32 = 3;
+pub(super) const DEAD_AFTER: u32 = 3;
 /// The arguments every node gets, Linux and smoltcp alike.
-const COMMON_ARGS: &[&str] = &["--interval", "0.5", "--dead-after", "3"];
+pub(super) const COMMON_ARGS: &[&str] = &["--interval", "0.5", "--dead-after", "3"];
 /// The smoltcp node's address on the segment.
-const TAP_IP: Ipv4Addr = Ipv4Addr::new(10, 77, 8, 50);
+pub(super) const TAP_IP: Ipv4Addr = Ipv4Addr::new(10, 77, 8, 50);
 /// Its TAP device, and the bridge that joins it to the host's leg on the segment.
-const TAP_DEVICE: &str = "omtap0";
+pub(super) const TAP_DEVICE: &str = "omtap0";
 const HOST_BRIDGE: &str = "brtap";
 /// The host's leg on the segment.
 const HOST_LEG: &str = "omd0";
 
 /// The smoltcp node and the Linux nodes list each other within this time of its start.
-const JOIN_BOUND: Duration = Duration::from_secs(2);
+pub(super) const JOIN_BOUND: Duration = Duration::from_secs(2);
 /// A node that sent LEAVE is gone from every map within this time.
 const LEAVE_BOUND: Duration = Duration::from_secs(1);
 /// How long waits go on past a bound, so a failure can say how late it was.
-const GRACE: Duration = Duration::from_secs(5);
+pub(super) const GRACE: Duration = Duration::from_secs(5);
 /// How often maps are looked at.
-const POLL: Duration = Duration::from_millis(25);
+pub(super) const POLL: Duration = Duration::from_millis(25);
 
 /// Join, leave, rejoin and expiry of the smoltcp node.
 pub(super) const SMOLTCP_INTEROP: Scenario = Scenario {
@@ -62,12 +62,12 @@ pub(super) const SMOLTCP_EXPIRES_LINUX: Scenario = Scenario {
 };
 
 /// `interval × dead-after + 1 s`.
-fn expiry_bound() -> Duration {
+pub(super) fn expiry_bound() -> Duration {
     Duration::from_secs_f64(INTERVAL * f64::from(DEAD_AFTER) + 1.0)
 }
 
 /// Builds `omdisc-tap` in release and returns its path.
-fn build_omdisc_tap(project: &Project) -> Result<PathBuf, String> {
+pub(super) fn build_omdisc_tap(project: &Project) -> Result<PathBuf, String> {
     run(project.cargo().args([
         "build",
         "--release",
@@ -89,7 +89,7 @@ fn build_omdisc_tap(project: &Project) -> Result<PathBuf, String> {
 /// A host namespace on the segment whose kernel bridges a TAP device to its leg; the
 /// smoltcp node runs on the TAP. Field order is drop order: the node ends before its
 /// namespace goes.
-struct TapHost {
+pub(super) struct TapHost {
     node: Option<Process>,
     _leg: Port,
     ns: Netns,
@@ -102,7 +102,7 @@ struct TapHost {
 impl TapHost {
     /// Creates the namespace, its leg on `cluster`'s bridge, the TAP and the bridge
     /// between them. No node runs yet.
-    fn new(cluster: &Cluster, program: &Path, dir: &Path) -> Result<TapHost, String> {
+    pub(super) fn new(cluster: &Cluster, program: &Path, dir: &Path) -> Result<TapHost, String> {
         let ns = Netns::new("tap")?;
         let leg = cluster.bridge().attach_bare(&ns, HOST_LEG)?;
         let name = ns.name();
@@ -148,7 +148,7 @@ impl TapHost {
 
     /// Starts `omdisc-tap` (a previous run must have ended), after removing the map the
     /// previous run left, so only the new run's map can satisfy a wait.
-    fn start(&mut self) -> Result<(), String> {
+    pub(super) fn start(&mut self, extra_args: &[String]) -> Result<(), String> {
         for file in ["om_config", "om_mospe"] {
             let path = self.map_dir.join(file);
             match std::fs::remove_file(&path) {
@@ -170,6 +170,7 @@ impl TapHost {
         .map(|s| s.to_string())
         .collect();
         args.extend(COMMON_ARGS.iter().map(|s| s.to_string()));
+        args.extend(extra_args.iter().cloned());
         let log = self.log_dir.join(format!("tap-{}.log", self.starts));
         self.node = Some(Process::spawn_in(
             self.ns.name(),
@@ -181,14 +182,14 @@ impl TapHost {
         Ok(())
     }
 
-    fn process(&mut self) -> Result<&mut Process, String> {
+    pub(super) fn process(&mut self) -> Result<&mut Process, String> {
         self.node
             .as_mut()
             .ok_or_else(|| "omdisc-tap was never started".to_string())
     }
 
     /// Fails with its last lines if the node has exited.
-    fn check_running(&mut self) -> Result<(), String> {
+    pub(super) fn check_running(&mut self) -> Result<(), String> {
         let process = self.process()?;
         match process.try_exit() {
             Some(status) => Err(format!(
@@ -200,14 +201,18 @@ impl TapHost {
     }
 
     /// The smoltcp node's map, as `showmap --map-dir` prints it, parsed.
-    fn map(&self, binaries: &Binaries) -> Result<Membership, String> {
+    pub(super) fn map(&self, binaries: &Binaries) -> Result<Membership, String> {
         let dir = self.map_dir.display().to_string();
         Membership::parse(&binaries.showmap(&["--map-dir", &dir])?)
     }
 }
 
 /// What all maps must list: `linux` hosts of `cluster`, and the smoltcp node if `with_tap`.
-fn expected(cluster: &Cluster, linux: &[usize], with_tap: bool) -> BTreeMap<u16, Option<Ipv4Addr>> {
+pub(super) fn expected(
+    cluster: &Cluster,
+    linux: &[usize],
+    with_tap: bool,
+) -> BTreeMap<u16, Option<Ipv4Addr>> {
     let mut nodes = cluster.expected(linux).primaries();
     if with_tap {
         nodes.insert(node_id_of(TAP_IP), Some(TAP_IP));
@@ -217,7 +222,7 @@ fn expected(cluster: &Cluster, linux: &[usize], with_tap: bool) -> BTreeMap<u16,
 
 /// Waits until every Linux map in `linux` and the smoltcp node's map (if it runs) list
 /// exactly `nodes`. Returns when each side got there, or an error saying what they had.
-fn wait_for_all(
+pub(super) fn wait_for_all(
     cluster: &mut Cluster,
     tap: &mut TapHost,
     binaries: &Binaries,
@@ -276,13 +281,17 @@ fn wait_for_all(
 }
 
 /// Three converged Linux nodes on segment `base`, and the smoltcp host (no node yet).
-fn setup(ctx: &Ctx, base: [u8; 3]) -> Result<(Cluster, TapHost, Binaries), String> {
+pub(super) fn setup(
+    ctx: &Ctx,
+    base: [u8; 3],
+    daemon_args: &[&str],
+) -> Result<(Cluster, TapHost, Binaries), String> {
     let (binaries, dir) = binaries_and_dir(ctx)?;
     let project = Project::from_manifest_dir();
     let built = Instant::now();
     let program = build_omdisc_tap(&project)?;
     step("omdisc-tap built", built.elapsed());
-    let mut cluster = Cluster::new(binaries, dir, base, 3, COMMON_ARGS)?;
+    let mut cluster = Cluster::new(binaries, dir, base, 3, daemon_args)?;
     for i in 0..3 {
         cluster.start(i)?;
     }
@@ -293,15 +302,16 @@ fn setup(ctx: &Ctx, base: [u8; 3]) -> Result<(Cluster, TapHost, Binaries), Strin
 }
 
 /// Starts the smoltcp node and waits for everybody to list everybody, within [`JOIN_BOUND`].
-fn join(
+pub(super) fn join(
     cluster: &mut Cluster,
     tap: &mut TapHost,
     binaries: &Binaries,
     what: &str,
+    extra_args: &[String],
 ) -> Result<Duration, String> {
     let linux = [0, 1, 2];
     let everybody = expected(cluster, &linux, true);
-    tap.start()?;
+    tap.start(extra_args)?;
     let (linux_took, tap_took) = wait_for_all(
         cluster,
         tap,
@@ -331,9 +341,9 @@ fn join(
 }
 
 fn smoltcp_interop(ctx: &Ctx) -> Result<String, String> {
-    let (mut cluster, mut tap, binaries) = setup(ctx, [10, 77, 8])?;
+    let (mut cluster, mut tap, binaries) = setup(ctx, [10, 77, 8], COMMON_ARGS)?;
     let linux = [0, 1, 2];
-    let joined = join(&mut cluster, &mut tap, &binaries, "start")?;
+    let joined = join(&mut cluster, &mut tap, &binaries, "start", &[])?;
     for i in linux {
         cluster
             .map(i)?
@@ -375,7 +385,7 @@ fn smoltcp_interop(ctx: &Ctx) -> Result<String, String> {
     }
 
     // Started again (a new incarnation): back everywhere.
-    let rejoined = join(&mut cluster, &mut tap, &binaries, "restart")?;
+    let rejoined = join(&mut cluster, &mut tap, &binaries, "restart", &[])?;
 
     // SIGKILL: no LEAVE; the Linux nodes expire it.
     let killed = Instant::now();
@@ -414,8 +424,8 @@ fn smoltcp_interop(ctx: &Ctx) -> Result<String, String> {
 }
 
 fn smoltcp_expires_linux(ctx: &Ctx) -> Result<String, String> {
-    let (mut cluster, mut tap, binaries) = setup(ctx, [10, 77, 9])?;
-    join(&mut cluster, &mut tap, &binaries, "start")?;
+    let (mut cluster, mut tap, binaries) = setup(ctx, [10, 77, 8], COMMON_ARGS)?;
+    join(&mut cluster, &mut tap, &binaries, "start", &[])?;
 
     // n3 stops with SIGTERM: its LEAVE reaches the smoltcp node too.
     cluster.signal(2, libc::SIGTERM)?;
