@@ -9,6 +9,7 @@ mod daemon;
 mod map_files;
 mod membership;
 mod smoltcp_bad_input;
+mod smoltcp_burst;
 mod smoltcp_interop;
 mod smoltcp_key;
 mod testbed_selftest;
@@ -84,6 +85,7 @@ pub const SCENARIOS: &[Scenario] = &[
     smoltcp_interop::SMOLTCP_INTEROP,
     smoltcp_interop::SMOLTCP_EXPIRES_LINUX,
     smoltcp_key::SMOLTCP_KEY,
+    smoltcp_burst::SMOLTCP_BURST,
     smoltcp_bad_input::SMOLTCP_BAD_INPUT,
     boot_image::BOOT_IMAGE,
     boot_image::BOOT_IMAGE_KEY,

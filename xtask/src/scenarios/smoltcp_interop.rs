@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use super::{binaries_and_dir, step, Ctx, Scenario};
 use crate::project::{run, Project};
 use crate::testbed::{
-    ip, node_id_of, tail, wait_until, Binaries, Cluster, Membership, Netns, Port, Process,
+    ip, node_id_of, tail, wait_until, Binaries, Bridge, Cluster, Membership, Netns, Port, Process,
 };
 
 /// Announce interval of every node, in seconds.
@@ -100,11 +100,11 @@ pub(super) struct TapHost {
 }
 
 impl TapHost {
-    /// Creates the namespace, its leg on `cluster`'s bridge, the TAP and the bridge
-    /// between them. No node runs yet.
-    pub(super) fn new(cluster: &Cluster, program: &Path, dir: &Path) -> Result<TapHost, String> {
+    /// Creates the namespace, its leg on `segment`, the TAP and the bridge between them. No
+    /// node runs yet.
+    pub(super) fn new(segment: &Bridge, program: &Path, dir: &Path) -> Result<TapHost, String> {
         let ns = Netns::new("tap")?;
-        let leg = cluster.bridge().attach_bare(&ns, HOST_LEG)?;
+        let leg = segment.attach_bare(&ns, HOST_LEG)?;
         let name = ns.name();
         ip(&[
             "-n",
@@ -297,7 +297,7 @@ pub(super) fn setup(
     }
     let took = cluster.wait_for_maps(&[0, 1, 2], &[0, 1, 2], GRACE)?;
     step("3 Linux nodes converged", took);
-    let tap = TapHost::new(&cluster, &program, dir)?;
+    let tap = TapHost::new(cluster.bridge(), &program, dir)?;
     Ok((cluster, tap, binaries.clone()))
 }
 
