@@ -25,7 +25,7 @@ pub const DEFAULT_INGRESS_BUDGET: usize = 64;
 
 /// How a [`Node`](crate::Node) is set up. Build with [`Settings::new`] and adjust the
 /// public fields.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct Settings {
     /// The node's own Ethernet address (not the host's, on a TAP).
     pub mac: EthernetAddress,

@@ -11,6 +11,7 @@ mod membership;
 mod smoltcp_bad_input;
 mod smoltcp_burst;
 mod smoltcp_interop;
+mod smoltcp_ipv6;
 mod smoltcp_key;
 mod testbed_selftest;
 
@@ -86,6 +87,7 @@ pub const SCENARIOS: &[Scenario] = &[
     smoltcp_interop::SMOLTCP_EXPIRES_LINUX,
     smoltcp_key::SMOLTCP_KEY,
     smoltcp_burst::SMOLTCP_BURST,
+    smoltcp_ipv6::SMOLTCP_IPV6,
     smoltcp_bad_input::SMOLTCP_BAD_INPUT,
     boot_image::BOOT_IMAGE,
     boot_image::BOOT_IMAGE_KEY,

@@ -37,7 +37,7 @@ const HOST_LEG: &str = "omd0";
 /// The smoltcp node and the Linux nodes list each other within this time of its start.
 pub(super) const JOIN_BOUND: Duration = Duration::from_secs(2);
 /// A node that sent LEAVE is gone from every map within this time.
-const LEAVE_BOUND: Duration = Duration::from_secs(1);
+pub(super) const LEAVE_BOUND: Duration = Duration::from_secs(1);
 /// How long waits go on past a bound, so a failure can say how late it was.
 pub(super) const GRACE: Duration = Duration::from_secs(5);
 /// How often maps are looked at.
@@ -94,16 +94,30 @@ pub(super) struct TapHost {
     _leg: Port,
     ns: Netns,
     program: PathBuf,
+    label: String,
+    address: String,
     map_dir: PathBuf,
     log_dir: PathBuf,
     starts: u32,
 }
 
 impl TapHost {
-    /// Creates the namespace, its leg on `segment`, the TAP and the bridge between them. No
-    /// node runs yet.
+    /// The host of the smoltcp node at [`TAP_IP`], labelled `tap`.
     pub(super) fn new(segment: &Bridge, program: &Path, dir: &Path) -> Result<TapHost, String> {
-        let ns = Netns::new("tap")?;
+        Self::with_address(segment, program, dir, "tap", &format!("{TAP_IP}/24"))
+    }
+
+    /// Creates the namespace, its leg on `segment`, the TAP and the bridge between them, for
+    /// a node at `address` (`ADDR/PREFIX`) whose files are named after `label`. No node runs
+    /// yet.
+    pub(super) fn with_address(
+        segment: &Bridge,
+        program: &Path,
+        dir: &Path,
+        label: &str,
+        address: &str,
+    ) -> Result<TapHost, String> {
+        let ns = Netns::new(label)?;
         let leg = segment.attach_bare(&ns, HOST_LEG)?;
         let name = ns.name();
         ip(&[
@@ -132,7 +146,7 @@ impl TapHost {
             HOST_BRIDGE,
             "up",
         ])?;
-        let map_dir = dir.join("tap");
+        let map_dir = dir.join(label);
         std::fs::create_dir_all(&map_dir)
             .map_err(|e| format!("cannot create {}: {e}", map_dir.display()))?;
         Ok(TapHost {
@@ -140,6 +154,8 @@ impl TapHost {
             _leg: leg,
             ns,
             program: program.to_path_buf(),
+            label: label.to_string(),
+            address: address.to_string(),
             map_dir,
             log_dir: dir.to_path_buf(),
             starts: 0,
@@ -162,7 +178,7 @@ impl TapHost {
             "--tap",
             TAP_DEVICE,
             "--ip",
-            &format!("{TAP_IP}/24"),
+            &self.address,
             "--map-dir",
             &self.map_dir.display().to_string(),
         ]
@@ -171,7 +187,9 @@ impl TapHost {
         .collect();
         args.extend(COMMON_ARGS.iter().map(|s| s.to_string()));
         args.extend(extra_args.iter().cloned());
-        let log = self.log_dir.join(format!("tap-{}.log", self.starts));
+        let log = self
+            .log_dir
+            .join(format!("{}-{}.log", self.label, self.starts));
         self.node = Some(Process::spawn_in(
             self.ns.name(),
             "omdisc-tap",
@@ -204,6 +222,11 @@ impl TapHost {
     pub(super) fn map(&self, binaries: &Binaries) -> Result<Membership, String> {
         let dir = self.map_dir.display().to_string();
         Membership::parse(&binaries.showmap(&["--map-dir", &dir])?)
+    }
+
+    /// Where the smoltcp node writes its map.
+    pub(super) fn map_dir(&self) -> &Path {
+        &self.map_dir
     }
 }
 
