@@ -63,6 +63,16 @@ pub struct Node<'a, S> {
     counters: NodeCounters,
 }
 
+impl<S> core::fmt::Debug for Node<'_, S> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Node")
+            .field("group", &self.group)
+            .field("mac", &self.mac)
+            .field("counters", &self.counters)
+            .finish_non_exhaustive()
+    }
+}
+
 impl<'a, S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> Node<'a, S> {
     /// Sets up the interface on `device` with `settings`' addresses, binds the group port,
     /// joins the group (IGMP, or MLD for an IPv6 group) and starts the engine: the first
