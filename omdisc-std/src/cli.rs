@@ -62,6 +62,12 @@ pub struct OmdiscdArgs {
     #[argh(option, long = "dead-after", arg_name = "N")]
     pub dead_after: Option<String>,
 
+    /// budget for the whole cluster's announcements in bits per second, UDP/IP headers
+    /// included (default 128000); large clusters announce less often to stay within it; 0
+    /// turns the budget off
+    #[argh(option, arg_name = "BITS_PER_S")]
+    pub bandwidth: Option<String>,
+
     /// cluster key file (hex); without it the cluster is unauthenticated
     #[argh(option, long = "key-file", arg_name = "PATH")]
     pub key_file: Option<String>,

@@ -13,7 +13,10 @@
 //!   outgoing connection on the host can already hold it;
 //! - interval [`DEFAULT_INTERVAL`] 1 s, dead-after [`DEFAULT_DEAD_AFTER`] 5: a node that
 //!   stops without saying goodbye disappears after 5 s, and one or two lost datagrams do not
-//!   make a node flap.
+//!   make a node flap;
+//! - bandwidth [`DEFAULT_BANDWIDTH`] 128 000 bit/s, the core's default: the budget of the
+//!   whole cluster's announcements, so clusters of up to about 250 nodes keep the 1 s
+//!   interval and larger ones slow down instead of flooding every host (0 turns it off).
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
@@ -30,6 +33,14 @@ pub const DEFAULT_PORT: u16 = 7477;
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
 /// Default number of missed intervals after which a silent node expires.
 pub const DEFAULT_DEAD_AFTER: u32 = 5;
+/// Default budget of the cluster's aggregate announce traffic, in bits per second (the
+/// core's default).
+pub const DEFAULT_BANDWIDTH: u32 = omdisc_core::config::DEFAULT_BANDWIDTH;
+/// Smallest non-zero `--bandwidth` (bits per second): less would stretch even a two-node
+/// cluster's interval past a second.
+pub const MIN_BANDWIDTH: u32 = 1_000;
+/// Largest `--bandwidth` (bits per second): 1 Gbit/s.
+pub const MAX_BANDWIDTH: u32 = 1_000_000_000;
 /// Default map directory in alpha mode.
 pub const DEFAULT_MAP_DIR: &str = "/tmp";
 /// Directory of the openMosix kernel interface written in live mode.
@@ -92,6 +103,8 @@ pub struct DaemonConfig {
     pub interval: Duration,
     /// Missed intervals before a silent node expires.
     pub dead_after: u32,
+    /// Budget of the cluster's aggregate announce traffic in bits per second; 0 = none.
+    pub bandwidth: u32,
     /// Cluster key file, if any.
     pub key_file: Option<PathBuf>,
     /// Node id override (1..=65535).
@@ -137,6 +150,10 @@ impl DaemonConfig {
             Some(text) => parse_dead_after(text)?,
             None => DEFAULT_DEAD_AFTER,
         };
+        let bandwidth = match &args.bandwidth {
+            Some(text) => parse_bandwidth(text)?,
+            None => DEFAULT_BANDWIDTH,
+        };
         let key_file = match &args.key_file {
             Some(path) => Some(non_empty_path("--key-file", path)?),
             None => None,
@@ -155,6 +172,7 @@ impl DaemonConfig {
             port,
             interval,
             dead_after,
+            bandwidth,
             key_file,
             node_id,
         })
@@ -206,6 +224,8 @@ pub enum ConfigError {
     BadDeadAfter(String),
     /// `--node-id` outside 1..=65535 or not a number.
     BadNodeId(String),
+    /// `--bandwidth` neither 0 nor a whole number within bounds.
+    BadBandwidth(String),
 }
 
 impl fmt::Display for ConfigError {
@@ -257,6 +277,10 @@ impl fmt::Display for ConfigError {
             ConfigError::BadNodeId(text) => write!(
                 f,
                 "invalid --node-id {text:?}: expected a whole number from 1 to 65535"
+            ),
+            ConfigError::BadBandwidth(text) => write!(
+                f,
+                "invalid --bandwidth {text:?}: expected bits per second from {MIN_BANDWIDTH} to {MAX_BANDWIDTH}, or 0 for no limit"
             ),
         }
     }
@@ -316,6 +340,18 @@ fn parse_dead_after(text: &str) -> Result<u32, ConfigError> {
             Ok(n as u32)
         }
         _ => Err(ConfigError::BadDeadAfter(text.to_owned())),
+    }
+}
+
+fn parse_bandwidth(text: &str) -> Result<u32, ConfigError> {
+    // Up to ten digits: MAX_BANDWIDTH has ten.
+    let digits = !text.is_empty() && text.len() <= 10 && text.bytes().all(|b| b.is_ascii_digit());
+    match digits.then(|| text.parse::<u64>().ok()).flatten() {
+        Some(0) => Ok(0),
+        Some(bits) if (u64::from(MIN_BANDWIDTH)..=u64::from(MAX_BANDWIDTH)).contains(&bits) => {
+            Ok(bits as u32)
+        }
+        _ => Err(ConfigError::BadBandwidth(text.to_owned())),
     }
 }
 
@@ -404,6 +440,7 @@ mod tests {
         assert_eq!(config.port, 7477);
         assert_eq!(config.interval, Duration::from_secs(1));
         assert_eq!(config.dead_after, 5);
+        assert_eq!(config.bandwidth, 128_000);
         assert_eq!(config.key_file, None);
         assert_eq!(config.node_id, None);
         assert_eq!(config.multicast_ttl(), 1);
@@ -438,6 +475,8 @@ mod tests {
             "0.2",
             "--dead-after",
             "3",
+            "--bandwidth",
+            "64000",
             "--key-file",
             "/etc/omdisc.key",
             "--node-id",
@@ -457,6 +496,7 @@ mod tests {
         assert_eq!(config.port, 9000);
         assert_eq!(config.interval, Duration::from_millis(200));
         assert_eq!(config.dead_after, 3);
+        assert_eq!(config.bandwidth, 64_000);
         assert_eq!(config.key_file, Some(PathBuf::from("/etc/omdisc.key")));
         assert_eq!(config.node_id, Some(2780));
     }
@@ -554,6 +594,29 @@ mod tests {
     }
 
     #[test]
+    fn bandwidth_is_zero_or_within_bounds() {
+        let bandwidth = |text: &str| config(&["--bandwidth", text]).map(|c| c.bandwidth);
+        assert_eq!(bandwidth("0"), Ok(0));
+        assert_eq!(bandwidth("1000"), Ok(1000));
+        assert_eq!(bandwidth("64000"), Ok(64_000));
+        assert_eq!(bandwidth("1000000000"), Ok(1_000_000_000));
+        for bad in [
+            "999",
+            "1",
+            "1000000001",
+            "-1",
+            "",
+            "1e6",
+            "128k",
+            " 64000",
+            "0x10",
+        ] {
+            let err = bandwidth(bad).unwrap_err();
+            assert!(err.starts_with("invalid --bandwidth"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
     fn group_must_be_a_multicast_address() {
         assert_eq!(
             config(&["--group", "10.0.0.1"]).unwrap_err(),
@@ -589,6 +652,7 @@ mod tests {
             ConfigError::BadInterval("0".into()),
             ConfigError::BadDeadAfter("0".into()),
             ConfigError::BadNodeId("0".into()),
+            ConfigError::BadBandwidth("1".into()),
         ];
         for error in errors {
             assert!(!error.to_string().contains('\n'), "{error:?}");

@@ -127,6 +127,7 @@ pub fn prepare(config: DaemonConfig) -> Result<Prepared, StartupError> {
         u64::try_from(config.interval.as_millis()).unwrap_or(u64::MAX),
     );
     engine_config.dead_after = u16::try_from(config.dead_after).unwrap_or(u16::MAX);
+    engine_config.bandwidth = config.bandwidth;
     engine_config.forwarding = match config.mode {
         InterfaceMode::Relay => Forwarding::Relay,
         InterfaceMode::MulticastTtl(_) => Forwarding::Routed,

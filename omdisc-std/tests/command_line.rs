@@ -63,6 +63,8 @@ fn usage_errors_exit_2_with_one_line() {
         &["--port", "70000"],
         &["--group", "10.1.2.3"],
         &["--node-id", "0"],
+        &["--bandwidth", "12"],
+        &["--bandwidth", "fast"],
         &["--live", "--map-dir", "/tmp"],
         &["stray-positional"],
     ];

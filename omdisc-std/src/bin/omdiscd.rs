@@ -97,8 +97,12 @@ fn log_startup(prepared: &Prepared) {
     let map = match &config.map_target {
         MapTarget::Alpha(_) | MapTarget::Live => prepared.sink.paths().config.display(),
     };
+    let budget = match config.bandwidth {
+        0 => "no bandwidth budget".to_owned(),
+        bits => format!("cluster budget {bits} bit/s"),
+    };
     log::info!(
-        "node {} on {}; group {} port {} ({mode}); interval {} s, dead after {} missed; map {map}",
+        "node {} on {}; group {} port {} ({mode}); interval {} s, dead after {} missed, {budget}; map {map}",
         prepared.node_id,
         interfaces.join(", "),
         config.group,
