@@ -12,12 +12,14 @@ use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::Signal;
 use omdisc_core::map::{binary, MapNode};
-use omdisc_core::{Event, IfaceId, Instant, MAX_DATAGRAM_LEN};
+use omdisc_core::{Event, IfaceId, Instant, RxError, MAX_DATAGRAM_LEN};
 
 use crate::clock::Clock;
+use crate::counter_report::counter_line;
 use crate::key_file;
 use crate::logging;
 use crate::map_sink::{MapSink, PublishOutcome};
+use crate::refusal_log::{DebugLine, RefusalCounts, RefusalLog};
 use crate::signals::{SignalReceiver, SignalRequest};
 use crate::socket::{Datagram, MulticastSocket, ReceiveBatch};
 use crate::startup::{DaemonEngine, Prepared};
@@ -72,6 +74,31 @@ impl FailureLog {
     }
 }
 
+/// Logs a refused datagram at debug level, within the rate limit of [`RefusalLog`].
+fn log_refusal(
+    refusals: &mut RefusalLog,
+    now: Instant,
+    datagram: Datagram<'_>,
+    reason: &dyn std::fmt::Display,
+) {
+    if !log::log_enabled!(log::Level::Debug) {
+        return;
+    }
+    match refusals.debug_line(now.total_millis()) {
+        DebugLine::Skip => return,
+        DebugLine::WriteAfterSkipped(skipped) => log::debug!(
+            "{skipped} more refused datagrams were not logged in the last second (at most {} lines a second)",
+            crate::refusal_log::DEBUG_LINES_PER_SECOND
+        ),
+        DebugLine::Write => {}
+    }
+    log::debug!(
+        "refused a datagram of {} bytes from {}: {reason}",
+        datagram.payload.len(),
+        datagram.source
+    );
+}
+
 /// The running daemon.
 pub struct Daemon {
     engine: DaemonEngine,
@@ -88,6 +115,7 @@ pub struct Daemon {
     map_nodes: Vec<MapNode>,
     map_buffer: Vec<u8>,
     counters: DaemonCounters,
+    refusals: RefusalLog,
 }
 
 impl std::fmt::Debug for Daemon {
@@ -124,6 +152,7 @@ impl Daemon {
             map_nodes: Vec::new(),
             map_buffer: Vec::new(),
             counters: DaemonCounters::default(),
+            refusals: RefusalLog::new(),
         }
     }
 
@@ -169,6 +198,7 @@ impl Daemon {
                     self.receive_from(index, now);
                 }
             }
+            self.warn_about_refusals(now);
         }
     }
 
@@ -177,37 +207,32 @@ impl Daemon {
         let now = self.now();
         self.engine.leave(now);
         self.flush_transmits(now);
-        let stats = self.engine.stats();
-        log::info!(
-            "left the cluster; received {} datagrams in {} recvmmsg calls ({} new, {} duplicate, {} refused), sent {}",
-            self.counters.datagrams_received,
-            self.counters.receive_calls,
-            stats.rx_accepted,
-            stats.rx_duplicate,
-            stats.rx_malformed
-                + stats.rx_auth_failed
-                + stats.rx_stale
-                + stats.rx_spoofed
-                + stats.rx_hop_limit
-                + stats.rx_table_full
-                + stats.rx_inactive_iface,
-            stats.tx_datagrams
-        );
+        self.warn_about_refusals(now);
+        log::info!("left the cluster; {}", self.counter_line());
     }
 
-    /// Milliseconds until the engine's deadline or the map retry, whichever is first.
-    fn wait_timeout(&self, now: Instant) -> Option<u64> {
-        let engine = self
-            .engine
-            .poll_timeout()
-            .map(|t| t.total_millis().saturating_sub(now.total_millis()));
-        let retry = self
-            .map_retry_at
-            .map(|t| t.saturating_sub(now.total_millis()));
-        match (engine, retry) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
+    /// The counters as one `name=value` line (see [`crate::counter_report`]).
+    fn counter_line(&self) -> String {
+        counter_line(&self.engine.stats(), &self.counters)
+    }
+
+    /// Writes the rate-limited warning about refused datagrams, if one is due.
+    fn warn_about_refusals(&mut self, now: Instant) {
+        let totals = RefusalCounts::from_counters(&self.engine.stats(), &self.counters);
+        if let Some(warning) = self.refusals.update(now.total_millis(), totals) {
+            log::warn!("{warning}");
         }
+    }
+
+    /// Milliseconds until the engine's deadline, the map retry or a due warning about
+    /// refused datagrams, whichever is first.
+    fn wait_timeout(&self, now: Instant) -> Option<u64> {
+        let engine = self.engine.poll_timeout().map(|t| t.total_millis());
+        [engine, self.map_retry_at, self.refusals.next_warning_at()]
+            .into_iter()
+            .flatten()
+            .min()
+            .map(|t| t.saturating_sub(now.total_millis()))
     }
 
     /// Sleeps until a signal, a datagram or the timeout. Returns which fds are readable.
@@ -247,10 +272,10 @@ impl Daemon {
                 }
                 SignalRequest::ToggleDebug => {
                     if logging::toggle_debug() {
-                        log::info!("SIGUSR1: full debug output on");
+                        log::info!("SIGUSR1: full debug output on; {}", self.counter_line());
                         self.log_state();
                     } else {
-                        log::info!("SIGUSR1: debug output off");
+                        log::info!("SIGUSR1: debug output off; {}", self.counter_line());
                     }
                 }
                 SignalRequest::Reload => self.reload_key(),
@@ -300,10 +325,11 @@ impl Daemon {
             let expected_index = socket.interface_index();
             let engine = &mut self.engine;
             let counters = &mut self.counters;
+            let refusals = &mut self.refusals;
             let result = self.batch.receive(socket, |datagram: Datagram<'_>| {
                 if datagram.truncated {
                     counters.truncated += 1;
-                    log::debug!("dropped an oversize datagram from {}", datagram.source);
+                    log_refusal(refusals, now, datagram, &"longer than any valid datagram");
                     return;
                 }
                 if datagram.ingress_index.is_some_and(|i| i != expected_index) {
@@ -313,7 +339,12 @@ impl Daemon {
                 if let Err(error) =
                     engine.handle_datagram(now, iface, datagram.source.ip(), datagram.payload)
                 {
-                    log::debug!("refused datagram from {}: {error}", datagram.source);
+                    if let RxError::Wire(wire) = error {
+                        if wire.is_auth_failure() {
+                            refusals.auth_failed(datagram.source, &wire);
+                        }
+                    }
+                    log_refusal(refusals, now, datagram, &error);
                 }
             });
             if let Ok(received @ 1..) = result {

@@ -13,6 +13,7 @@
 //! | [`pid_file`], [`daemonize`], [`logging`], [`signals`], [`clock`] | being a daemon |
 //! | [`startup`] | checking and opening everything before detaching |
 //! | [`daemon`] | the main loop that drives the engine |
+//! | [`refusal_log`], [`counter_report`] | rate-limited logging of refused datagrams, the counters line |
 //! | [`showmap`] | reading the map back and printing it as setpe text or JSON |
 
 #![deny(unsafe_code)]
@@ -21,6 +22,7 @@
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod counter_report;
 pub mod daemon;
 pub mod daemonize;
 pub mod interfaces;
@@ -28,6 +30,7 @@ pub mod key_file;
 pub mod logging;
 pub mod map_sink;
 pub mod pid_file;
+pub mod refusal_log;
 pub mod showmap;
 pub mod signals;
 pub mod socket;
