@@ -87,6 +87,8 @@ struct Node {
     spec: NodeSpec,
     map_dir: PathBuf,
     starts: u32,
+    /// Arguments of this host only, after the common ones (e.g. its own key file).
+    own_args: Vec<String>,
 }
 
 /// Nodes on one bridge, with the daemon arguments they all share.
@@ -159,6 +161,7 @@ impl Cluster {
             spec,
             map_dir,
             starts: 0,
+            own_args: Vec::new(),
         });
         Ok(())
     }
@@ -207,7 +210,14 @@ impl Cluster {
         args.push("--pid-file".into());
         args.push(node.map_dir.join("omdiscd.pid").display().to_string());
         args.extend(self.common_args.iter().cloned());
+        args.extend(node.own_args.iter().cloned());
         args
+    }
+
+    /// Gives host `i` arguments of its own, appended after the common ones from its next
+    /// start on (e.g. `--key-file` with a file of its own).
+    pub fn set_own_args(&mut self, i: usize, args: &[&str]) {
+        self.nodes[i].own_args = args.iter().map(|s| s.to_string()).collect();
     }
 
     /// Starts `omdiscd` on host `i` (it must not be running).
