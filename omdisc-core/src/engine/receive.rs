@@ -352,7 +352,12 @@ impl<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> Engine<S> {
     }
 
     fn relay(&mut self, msg: &Message, ingress: IfaceId) {
-        if !self.is_gateway() || msg.hops >= self.config.hop_limit {
+        // A message about this node's own id (an id-collision contender, or a forgery)
+        // cannot be relayed: its relayer would equal its origin, which receivers refuse.
+        if !self.is_gateway()
+            || msg.hops >= self.config.hop_limit
+            || msg.origin == self.config.node_id
+        {
             return;
         }
         let targets = self.active & !ingress.bit();

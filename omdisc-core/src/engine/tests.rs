@@ -259,6 +259,42 @@ fn a_gateway_announces_each_leg_as_primary_on_its_own_network() {
     }
 }
 
+/// Found by the `engine_datagrams` fuzz target: a gateway relayed a message whose origin is
+/// its own node id (a forged LEAVE without addresses, or an id-collision contender), which
+/// made the relay's relayer equal its origin, a datagram every receiver refuses.
+#[test]
+fn a_gateway_never_relays_a_message_about_its_own_node_id() {
+    let ifaces = [
+        InterfaceSpec::with_address(ip(1)),
+        InterfaceSpec::with_address(ip(101)),
+    ];
+    let mut e = engine_with(&ifaces, Forwarding::Relay);
+    let now = Instant::from_millis(0);
+    e.start(now);
+    let mut buf = [0u8; MAX_DATAGRAM_LEN];
+    while e.poll_transmit(now, &mut buf).is_some() {}
+
+    let mut leave = announce_from(1);
+    leave.kind = MessageKind::Leave;
+    leave.addrs.clear();
+    let mut contender = announce_from(9);
+    contender.origin = NodeId::new(1).unwrap();
+    for mut msg in [leave, contender] {
+        msg.hops = 1;
+        msg.relayer = NodeId::new(2);
+        let _ = e.handle_datagram(now, IfaceId::FIRST, ip(2), &bytes(&msg));
+        while let Some(tx) = e.poll_transmit(now, &mut buf) {
+            let sent = Message::parse(&buf[..tx.len], None);
+            assert!(sent.is_ok(), "sent an invalid datagram: {sent:?}");
+            assert_eq!(
+                sent.unwrap().origin,
+                e.node_id(),
+                "relayed a message about node 1"
+            );
+        }
+    }
+}
+
 #[test]
 fn leave_sends_leave_on_every_interface_and_stops() {
     let ifaces = [
