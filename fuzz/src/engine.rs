@@ -1,0 +1,345 @@
+//! `engine_datagrams`: an engine with a small node table driven through a decoded
+//! [`Scenario`], its invariants checked after every step.
+//!
+//! After every step [`run`] asserts that:
+//!
+//! - at most one map member holds each node id, the table is sorted by id, its length is
+//!   within its capacity, and exactly one entry is this node;
+//! - the group size the bandwidth budget uses equals the number of entries that have not
+//!   departed;
+//! - a refused datagram changed nothing in the table, and a datagram the engine accepted
+//!   decodes (and verifies, with a key) on its own;
+//! - every datagram `poll_transmit` hands out fits, goes out on an active interface, decodes
+//!   (and verifies) with the engine's own keys, and is this node's own message or a relay
+//!   of someone else's within the hop limit;
+//! - `poll_transmit` and `poll_event` run dry after a bounded number of calls.
+
+use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::collections::VecDeque;
+
+use omdisc_core::config::Forwarding;
+use omdisc_core::{
+    ArrayEngine, Config, Duration, Engine, Instant, InterfaceSpec, Keyring, Message, NodeEntry,
+    NodeId, NodeState, Phase, MAX_DATAGRAM_LEN,
+};
+
+use crate::scenario::{Advance, Payload, Scenario, Setup, Source, Step};
+
+/// Node-table capacity of the engine under test: small, so that it fills up.
+pub const CAPACITY: usize = 6;
+
+/// How many recent datagrams (sent and received) replays choose from.
+const HISTORY_LEN: usize = 16;
+
+/// More datagrams than one step can queue: LEAVE and one own round on each of six
+/// interfaces, and a full relay queue (16 jobs) each on six interfaces.
+const MAX_TRANSMITS_PER_STEP: usize = 6 + 6 + 16 * 6;
+
+/// More events than the queue holds (32), plus its overflow marker.
+const MAX_EVENTS_PER_STEP: usize = 33;
+
+/// The engine's node id and addresses, per interface.
+const NODE_ID: u16 = 1;
+fn interface_address(index: usize) -> IpAddr {
+    match index {
+        0 => IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
+        1 => IpAddr::V4(Ipv4Addr::new(10, 1, 0, 1)),
+        _ => IpAddr::V6(Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 1)),
+    }
+}
+
+/// Decodes `data` as a scenario and runs it; panics on a violated invariant.
+pub fn check(data: &[u8]) {
+    run(&Scenario::decode(data));
+}
+
+/// Runs `scenario`; panics on a violated invariant.
+pub fn run(scenario: &Scenario) {
+    let mut driver = Driver::new(&scenario.setup);
+    driver.check_invariants("setup");
+    for (index, step) in scenario.steps.iter().enumerate() {
+        driver.step(step);
+        if !scenario.setup.lazy_drain || matches!(step, Step::Drain) {
+            driver.drain();
+        }
+        driver.check_invariants_after(index, step);
+    }
+    driver.drain();
+    driver.check_invariants("final drain");
+}
+
+/// What a run reached, for tests that the harness gets deep into the engine.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Reach {
+    /// Most map members seen at once.
+    pub max_members: usize,
+    /// Datagrams the engine accepted as new information.
+    pub accepted: u64,
+    /// Datagrams it relayed.
+    pub relayed: u64,
+    /// Nodes that left or expired.
+    pub departed: u64,
+}
+
+/// Runs `scenario` like [`run`] and reports how deep it got.
+pub fn reach(scenario: &Scenario) -> Reach {
+    let mut driver = Driver::new(&scenario.setup);
+    let mut max_members = driver.engine.members().count();
+    for step in &scenario.steps {
+        driver.step(step);
+        driver.drain();
+        driver.check_invariants("reach");
+        max_members = max_members.max(driver.engine.members().count());
+    }
+    let stats = driver.engine.stats();
+    Reach {
+        max_members,
+        accepted: stats.rx_accepted,
+        relayed: stats.tx_relayed,
+        departed: stats.left + stats.expired,
+    }
+}
+
+struct Driver {
+    engine: ArrayEngine<CAPACITY>,
+    now: Instant,
+    hop_limit: u8,
+    history: VecDeque<Vec<u8>>,
+    buf: [u8; MAX_DATAGRAM_LEN],
+}
+
+impl Driver {
+    fn new(setup: &Setup) -> Driver {
+        let node_id = NodeId::new(NODE_ID).unwrap_or(NodeId::MIN);
+        let mut config = Config::new(node_id, 7);
+        config.interval = Duration::from_millis(setup.interval_ms);
+        config.dead_after = setup.dead_after;
+        config.hop_limit = setup.hop_limit;
+        config.bandwidth = setup.bandwidth;
+        config.tombstone_lifetime = Duration::from_millis(setup.tombstone_ms);
+        config.forwarding = if setup.routed {
+            Forwarding::Routed
+        } else {
+            Forwarding::Relay
+        };
+        let interfaces: Vec<InterfaceSpec> = (0..setup.interfaces)
+            .map(|i| InterfaceSpec::with_address(interface_address(i)))
+            .collect();
+        let mut engine = match Engine::new(
+            config,
+            &interfaces,
+            [NodeEntry::VACANT; CAPACITY],
+            setup.seed,
+        ) {
+            Ok(engine) => engine,
+            Err(e) => panic!("harness configuration refused: {e}"),
+        };
+        engine.set_keyring(setup.keys.keyring().cloned());
+        let now = Instant::from_millis(setup.clock_start);
+        if !setup.start_later {
+            engine.start(now);
+        }
+        Driver {
+            engine,
+            now,
+            hop_limit: setup.hop_limit,
+            history: VecDeque::new(),
+            buf: [0; MAX_DATAGRAM_LEN],
+        }
+    }
+
+    fn advance(&mut self, millis: u64) {
+        self.now = Instant::from_millis(self.now.total_millis().saturating_add(millis));
+    }
+
+    fn remember(&mut self, datagram: &[u8]) {
+        if self.history.len() == HISTORY_LEN {
+            self.history.pop_front();
+        }
+        self.history.push_back(datagram.to_vec());
+    }
+
+    fn replay(&self, n: u8) -> Option<Vec<u8>> {
+        let len = self.history.len();
+        if len == 0 {
+            return None;
+        }
+        self.history.get(len - 1 - usize::from(n) % len).cloned()
+    }
+
+    fn step(&mut self, step: &Step) {
+        match step {
+            Step::Datagram {
+                advance,
+                iface,
+                source,
+                payload,
+            } => {
+                self.advance(*advance);
+                let Some(datagram) = self.payload_bytes(payload) else {
+                    return;
+                };
+                let src = match source {
+                    Source::Address(ip) => *ip,
+                    Source::Claimed => claimed_source(&datagram),
+                };
+                self.deliver(*iface, src, &datagram);
+            }
+            Step::Timeout(advance) => {
+                match advance {
+                    Advance::ToDeadline => {
+                        if let Some(deadline) = self.engine.poll_timeout() {
+                            self.now = self.now.max(deadline);
+                        }
+                    }
+                    Advance::By(millis) => self.advance(*millis),
+                }
+                self.engine.handle_timeout(self.now);
+            }
+            Step::Start => self.engine.start(self.now),
+            Step::Leave => self.engine.leave(self.now),
+            Step::Rekey(keys) => self.engine.set_keyring(keys.keyring().cloned()),
+            Step::Drain => {}
+        }
+    }
+
+    fn payload_bytes(&self, payload: &Payload) -> Option<Vec<u8>> {
+        match payload {
+            Payload::Raw(bytes) => Some(bytes.clone()),
+            Payload::Built(msg, keys) => {
+                let mut buf = [0u8; MAX_DATAGRAM_LEN];
+                match msg.emit(&mut buf, keys.keyring()) {
+                    Ok(n) => Some(buf[..n].to_vec()),
+                    Err(e) => panic!("a message of at most six addresses must encode: {e}"),
+                }
+            }
+            Payload::Replay(n) => self.replay(*n),
+            Payload::Flipped { replay, at, xor } => {
+                let mut bytes = self.replay(*replay)?;
+                let len = bytes.len();
+                if len > 0 {
+                    bytes[usize::from(*at) % len] ^= xor;
+                }
+                Some(bytes)
+            }
+        }
+    }
+
+    fn deliver(&mut self, iface: omdisc_core::IfaceId, src: IpAddr, datagram: &[u8]) {
+        let keys: Option<Keyring> = self.engine.keyring().cloned();
+        let before: Vec<NodeEntry> = self.engine.table().entries().to_vec();
+        let result = self.engine.handle_datagram(self.now, iface, src, datagram);
+        self.remember(datagram);
+        match result {
+            Err(e) => assert_eq!(
+                self.engine.table().entries(),
+                &before[..],
+                "refused datagram ({e}) changed the table: {datagram:02x?}"
+            ),
+            Ok(received) => {
+                if let Err(e) = Message::parse(datagram, keys.as_ref()) {
+                    panic!(
+                        "engine accepted ({received:?}) a datagram that does not decode ({e}): \
+                         {datagram:02x?}"
+                    );
+                }
+            }
+        }
+    }
+
+    fn drain(&mut self) {
+        let node_id = self.engine.node_id();
+        for _ in 0..=MAX_TRANSMITS_PER_STEP {
+            let Some(tx) = self.engine.poll_transmit(self.now, &mut self.buf) else {
+                return self.drain_events();
+            };
+            assert!(tx.len <= MAX_DATAGRAM_LEN, "transmit of {} bytes", tx.len);
+            assert!(
+                self.engine.is_active(tx.iface),
+                "transmit on inactive {}",
+                tx.iface
+            );
+            let datagram = self.buf[..tx.len].to_vec();
+            let msg = match Message::parse(&datagram, self.engine.keyring()) {
+                Ok(msg) => msg,
+                Err(e) => panic!("transmitted datagram does not decode ({e}): {datagram:02x?}"),
+            };
+            if msg.hops == 0 {
+                assert_eq!(msg.origin, node_id, "direct message not from this node");
+            } else {
+                assert_eq!(msg.relayer, Some(node_id), "relayed by someone else");
+                assert!(msg.origin != node_id, "relayed its own message");
+                assert!(msg.hops <= self.hop_limit, "relayed over the hop limit");
+            }
+            self.remember(&datagram);
+        }
+        panic!("poll_transmit handed out more than {MAX_TRANSMITS_PER_STEP} datagrams in a step");
+    }
+
+    fn drain_events(&mut self) {
+        for _ in 0..=MAX_EVENTS_PER_STEP {
+            if self.engine.poll_event().is_none() {
+                return;
+            }
+        }
+        panic!("poll_event handed out more than {MAX_EVENTS_PER_STEP} events in a step");
+    }
+
+    fn check_invariants_after(&self, index: usize, step: &Step) {
+        self.check_invariants(&format!("step {index} ({step:?})"));
+    }
+
+    fn check_invariants(&self, when: &str) {
+        let table = self.engine.table();
+        let entries = table.entries();
+        assert!(
+            table.len() <= table.capacity() && table.capacity() == CAPACITY,
+            "{when}: table len {} capacity {}",
+            table.len(),
+            table.capacity()
+        );
+        assert_eq!(entries.len(), table.len(), "{when}: entries() length");
+        assert!(
+            entries.windows(2).all(|w| w[0].id() <= w[1].id()),
+            "{when}: table not sorted by id: {entries:?}"
+        );
+        let members: Vec<NodeId> = self.engine.members().map(NodeEntry::id).collect();
+        assert!(
+            members.windows(2).all(|w| w[0] < w[1]),
+            "{when}: two map members share a node id: {members:?}"
+        );
+        let local: Vec<&NodeEntry> = entries
+            .iter()
+            .filter(|e| e.state() == NodeState::Local)
+            .collect();
+        assert!(
+            local.len() == 1 && local[0].id() == self.engine.node_id(),
+            "{when}: expected exactly one local entry: {entries:?}"
+        );
+        for entry in entries {
+            assert!(
+                !entry.addrs().is_empty() || entry.state() == NodeState::Departed,
+                "{when}: live entry without an address: {entry:?}"
+            );
+        }
+        let live = entries
+            .iter()
+            .filter(|e| e.state() != NodeState::Departed)
+            .count();
+        if self.engine.phase() != Phase::Idle {
+            assert_eq!(
+                self.engine.group_size(),
+                live,
+                "{when}: group size is not the number of entries that have not departed"
+            );
+        }
+    }
+}
+
+/// The first address a datagram claims, or `10.0.0.2` when it does not decode.
+fn claimed_source(datagram: &[u8]) -> IpAddr {
+    Message::parse(datagram, None)
+        .ok()
+        .and_then(|m| m.addrs.first().map(|a| a.ip))
+        .unwrap_or(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)))
+}

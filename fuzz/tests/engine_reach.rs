@@ -1,0 +1,90 @@
+//! The engine harness gets past the decoder: built messages fill the table, replays and
+//! deadlines run the relay and expiry paths, and nothing it does violates an invariant.
+
+use core::net::{IpAddr, Ipv4Addr};
+
+use omdisc_core::addr::AddrList;
+use omdisc_core::{Duration, IfaceId, Message, MessageKind, NodeAddr, NodeId};
+use omdisc_fuzz::engine::{self, reach, CAPACITY};
+use omdisc_fuzz::scenario::{encode_setup, Advance, KeyChoice, Payload, Scenario, Source, Step};
+
+fn announce(host: u8, hops: u8) -> Message {
+    let mut addrs = AddrList::new();
+    addrs
+        .push(NodeAddr::primary(
+            IpAddr::V4(Ipv4Addr::new(10, 0, 0, host)),
+            IfaceId::FIRST,
+        ))
+        .unwrap();
+    Message {
+        kind: MessageKind::Announce,
+        join: true,
+        gateway: false,
+        hops,
+        relayer: (hops > 0).then(|| NodeId::new(200).unwrap()),
+        origin: NodeId::new(u16::from(host)).unwrap(),
+        incarnation: 1,
+        sequence: 1,
+        interval: Duration::from_secs(1),
+        addrs,
+    }
+}
+
+fn deliver(iface: usize, msg: Message, keys: KeyChoice) -> Step {
+    Step::Datagram {
+        advance: 5,
+        iface: IfaceId::new(iface).unwrap(),
+        source: Source::Claimed,
+        payload: Payload::Built(msg, keys),
+    }
+}
+
+fn scenario(keys: KeyChoice, interfaces: usize, steps: Vec<Step>) -> Scenario {
+    let mut setup = Scenario::decode(&encode_setup(keys)).setup;
+    setup.interfaces = interfaces;
+    Scenario { setup, steps }
+}
+
+#[test]
+fn built_announcements_fill_the_table_and_then_expire() {
+    let mut steps: Vec<Step> = (2..=9)
+        .map(|host| deliver(0, announce(host, 0), KeyChoice::None))
+        .collect();
+    steps.extend((0..8).map(|_| Step::Timeout(Advance::ToDeadline)));
+    let reached = reach(&scenario(KeyChoice::None, 1, steps.clone()));
+    assert_eq!(reached.max_members, CAPACITY);
+    assert_eq!(reached.accepted, CAPACITY as u64 - 1);
+    assert!(reached.departed >= 1, "{reached:?}");
+    engine::run(&scenario(KeyChoice::None, 1, steps));
+}
+
+#[test]
+fn a_gateway_relays_built_announcements_to_its_other_network() {
+    let steps = vec![
+        deliver(0, announce(2, 0), KeyChoice::None),
+        deliver(1, announce(3, 1), KeyChoice::None),
+        Step::Datagram {
+            advance: 1,
+            iface: IfaceId::FIRST,
+            source: Source::Claimed,
+            payload: Payload::Replay(0),
+        },
+    ];
+    let reached = reach(&scenario(KeyChoice::None, 2, steps));
+    assert_eq!(reached.max_members, 3);
+    assert!(reached.relayed >= 2, "{reached:?}");
+}
+
+#[test]
+fn a_keyed_engine_admits_only_messages_signed_with_its_key() {
+    let steps = vec![
+        deliver(0, announce(2, 0), KeyChoice::None),
+        deliver(0, announce(3, 0), KeyChoice::Other),
+        deliver(0, announce(4, 0), KeyChoice::Vector),
+        Step::Rekey(KeyChoice::Rolling),
+        deliver(0, announce(5, 0), KeyChoice::Other),
+    ];
+    let reached = reach(&scenario(KeyChoice::Vector, 1, steps));
+    assert_eq!(reached.accepted, 2, "{reached:?}");
+    assert_eq!(reached.max_members, 3);
+}
