@@ -7,6 +7,7 @@
 //! - [`testbed`]: network namespaces, bridges, veths and process guards for multi-host tests;
 //! - [`ensure`]: installs missing rustup targets and Debian packages;
 //! - [`image`]: the bare-metal RISC-V boot image: build, sizes, QEMU on a TAP;
+//! - [`fuzz`]: `cargo xtask fuzz` and the `fuzz-smoke` stage: the cargo-fuzz targets in `fuzz/`;
 //! - [`project`], [`args`], [`sizes`]: paths and commands, argument handling, ELF sizes.
 #![warn(missing_docs, unreachable_pub)]
 
@@ -14,6 +15,7 @@ pub mod args;
 pub mod checks;
 pub mod demo;
 pub mod ensure;
+pub mod fuzz;
 pub mod image;
 pub mod no_std;
 pub mod project;

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use xtask::args::Args;
 use xtask::project::Project;
-use xtask::{demo, image, scenarios, test};
+use xtask::{demo, fuzz, image, scenarios, test};
 
 /// One `cargo xtask` subcommand.
 struct Command {
@@ -55,8 +55,8 @@ const COMMANDS: &[Command] = &[
     },
     Command {
         name: "fuzz",
-        about: "run the cargo-fuzz targets for N seconds each",
-        run: Err("issue 5"),
+        about: "run the cargo-fuzz targets for N seconds each (--seconds N, --target NAME)",
+        run: Ok(fuzz::run),
     },
     Command {
         name: "cross",

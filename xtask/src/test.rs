@@ -39,7 +39,7 @@ const STAGES: &[Stage] = &[
     check("smoltcp-interop", "omdisc-tap (smoltcp on a TAP) with omdiscd nodes (smoltcp-*)", |p| scenarios::group_stage(p, "smoltcp")),
     check("image-checks", "RISC-V image crate: fmt, clippy (image and host), host unit tests", crate::image::checks),
     check("boot-image", "RISC-V image under QEMU joins a cluster (boot-image*)", |p| scenarios::group_stage(p, "boot-image")),
-    pending("fuzz-smoke", "short cargo-fuzz run of every target", "issue 5"),
+    check("fuzz-smoke", "every cargo-fuzz target for 25 s, all at once (nightly)", crate::fuzz::smoke),
     check("leftovers", "no namespace or process of this run is left", leftovers),
 ];
 
@@ -66,6 +66,7 @@ const fn check(name: &'static str, about: &'static str, run: CheckFn) -> Stage {
 }
 
 /// A stage that another issue still has to build.
+#[allow(dead_code)] // no stage is pending right now; kept for the next one
 const fn pending(name: &'static str, about: &'static str, issue: &'static str) -> Stage {
     Stage {
         name,
