@@ -8,10 +8,17 @@
 //! - [`ensure`]: installs missing rustup targets and Debian packages;
 //! - [`image`]: the bare-metal RISC-V boot image: build, sizes, QEMU on a TAP;
 //! - [`fuzz`]: `cargo xtask fuzz` and the `fuzz-smoke` stage: the cargo-fuzz targets in `fuzz/`;
+//! - [`bench`]: `cargo xtask bench`, the performance figures against their baselines
+//!   ([`bench_model`], [`bench_ingest`], [`bench_gmond`], [`bench_proc`]);
 //! - [`project`], [`args`], [`sizes`]: paths and commands, argument handling, ELF sizes.
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod args;
+pub mod bench;
+pub mod bench_gmond;
+pub mod bench_ingest;
+pub mod bench_model;
+pub mod bench_proc;
 pub mod checks;
 pub mod demo;
 pub mod ensure;

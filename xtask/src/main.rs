@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use xtask::args::Args;
 use xtask::project::Project;
-use xtask::{demo, fuzz, image, scenarios, test};
+use xtask::{bench, demo, fuzz, image, scenarios, test};
 
 /// One `cargo xtask` subcommand.
 struct Command {
@@ -40,8 +40,8 @@ const COMMANDS: &[Command] = &[
     },
     Command {
         name: "bench",
-        about: "ingest and protocol benchmarks against their baselines",
-        run: Err("issue 8"),
+        about: "ingest and protocol benchmarks against their baselines (--peer gmond)",
+        run: Ok(bench::run),
     },
     Command {
         name: "image",

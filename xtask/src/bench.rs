@@ -1,0 +1,153 @@
+//! `cargo xtask bench`: the performance figures of docs/performance.md, each beside its
+//! baseline, in one run.
+//!
+//! | stage | what | baseline |
+//! |---|---|---|
+//! | `model` | analytic announce traffic, 10 to 65 535 nodes (engine formulas) | the same cluster without a budget |
+//! | `sim` | the simulator's 2 to 1 000 real engines (core test `bandwidth`, release) | the model |
+//! | `micro` | criterion: codec, MAC, table update, map render at 1 000 nodes (ns/op) | — |
+//! | `ingest` | datagrams/s taken in by `omdiscd` on a veth path, and its peak RSS with 1 000 members | a bare `recvmmsg` drain and a `recv_from` loop, same path, same run |
+//! | `gmond` | 16 nodes: join and crash detection times, CPU and RSS (only with `--peer gmond`) | Ganglia's `gmond` in the same topology |
+//!
+//! Benchmarks are not part of `cargo xtask test`. The namespace stages need root.
+
+use std::process::ExitCode;
+
+use crate::args::Args;
+use crate::bench_gmond;
+use crate::bench_ingest::{self, IngestOptions};
+use crate::bench_model;
+use crate::project::Project;
+use crate::report::Report;
+use crate::testbed::{self, registry};
+
+/// The stages, in order (`gmond` runs only with `--peer gmond`).
+const STAGES: &[&str] = &["model", "sim", "micro", "ingest", "gmond"];
+
+const USAGE: &str = "usage: cargo xtask bench [--only STAGE,...] [--peer gmond] [--window SECS] [--rounds N] [--quick] [--profile]
+  stages: model, sim, micro, ingest (root), gmond (root; needs --peer gmond)
+  --window SECS  ingest measurement window per receiver (default 5)
+  --rounds N     ingest rounds; each receiver's best is reported (default 3)
+  --quick        shorter criterion runs (1 s warm-up, 2 s measurement)
+  --profile      perf record omdiscd during its ingest window; print the hottest symbols";
+
+/// Runs the benchmarks.
+pub fn run(project: &Project, mut args: Args) -> ExitCode {
+    if args.flag("--help") || args.flag("-h") {
+        println!("{USAGE}");
+        return ExitCode::SUCCESS;
+    }
+    let parsed = (|| -> Result<_, String> {
+        let only = args.list("--only")?;
+        let peer = args.value("--peer")?;
+        let window = match args.value("--window")? {
+            Some(v) => v
+                .parse::<f64>()
+                .ok()
+                .filter(|w| (1.0..=120.0).contains(w))
+                .ok_or(format!("--window {v}: expected 1 to 120 seconds"))?,
+            None => 5.0,
+        };
+        let rounds = match args.value("--rounds")? {
+            Some(v) => v
+                .parse::<usize>()
+                .ok()
+                .filter(|r| (1..=10).contains(r))
+                .ok_or(format!("--rounds {v}: expected 1 to 10"))?,
+            None => 3,
+        };
+        let quick = args.flag("--quick");
+        let profile = args.flag("--profile");
+        for stage in &only {
+            if !STAGES.contains(&stage.as_str()) {
+                return Err(format!(
+                    "unknown stage `{stage}` (stages: {})",
+                    STAGES.join(", ")
+                ));
+            }
+        }
+        match peer.as_deref() {
+            None | Some("gmond") => {}
+            Some(other) => return Err(format!("--peer {other}: only gmond is supported")),
+        }
+        Ok((only, peer.is_some(), window, rounds, quick, profile))
+    })();
+    let (only, with_gmond, window, rounds, quick, profile) = match parsed.and_then(|p| {
+        args.finish()?;
+        Ok(p)
+    }) {
+        Ok(p) => p,
+        Err(why) => {
+            eprintln!("cargo xtask bench: {why}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let selected = |stage: &str| {
+        if only.is_empty() {
+            stage != "gmond" || with_gmond
+        } else {
+            only.iter().any(|s| s == stage) && (stage != "gmond" || with_gmond)
+        }
+    };
+    if (selected("ingest") || selected("gmond")) && !crate::ensure::is_root() {
+        eprintln!("cargo xtask bench: the ingest and gmond stages create network namespaces: run as root, or pick stages with --only model,sim,micro");
+        return ExitCode::FAILURE;
+    }
+    registry::install_signal_cleanup();
+    if selected("ingest") || selected("gmond") {
+        registry::sweep_stale_namespaces();
+    }
+
+    let mut report = Report::new("cargo xtask bench", false);
+    let mut model = None;
+    if selected("model") || selected("sim") {
+        report.stage("model: announce traffic for 10 to 65 535 nodes", || {
+            let m = bench_model::run_model(project)?;
+            let summary = m.summary();
+            model = Some(m);
+            Ok(summary)
+        });
+    }
+    if selected("sim") {
+        report.stage("sim: 2 to 1 000 engines in the simulator (release)", || {
+            bench_model::run_simulator(project, model.as_ref())
+        });
+    }
+    if selected("micro") {
+        report.stage("micro: criterion, 1 000 members", || {
+            bench_model::run_criterion(project, quick)
+        });
+    }
+    if selected("ingest") {
+        report.stage(
+            "ingest: omdiscd vs recvmmsg and recv_from baselines",
+            || {
+                bench_ingest::run(
+                    project,
+                    &IngestOptions {
+                        window,
+                        rounds,
+                        profile,
+                        ..IngestOptions::default()
+                    },
+                )
+            },
+        );
+    }
+    if selected("gmond") {
+        report.stage("gmond: 16 nodes, omdiscd vs Ganglia gmond", || {
+            bench_gmond::run(project)
+        });
+    }
+    if selected("ingest") || selected("gmond") {
+        report.stage("no namespace left", || {
+            let left = testbed::leftover_namespaces()?;
+            if left.is_empty() {
+                Ok("nothing of ours in ip netns list".into())
+            } else {
+                Err(format!("still listed: {left:?}"))
+            }
+        });
+    }
+    report.finish()
+}
