@@ -68,6 +68,11 @@ pub struct OmdiscdArgs {
     #[argh(option, arg_name = "BITS_PER_S")]
     pub bandwidth: Option<String>,
 
+    /// most nodes the map holds, 1-65535 (default 65535, the whole id space); the node table
+    /// takes about 180 bytes per node, reserved at start
+    #[argh(option, long = "max-nodes", arg_name = "N")]
+    pub max_nodes: Option<String>,
+
     /// cluster key file (hex); without it the cluster is unauthenticated
     #[argh(option, long = "key-file", arg_name = "PATH")]
     pub key_file: Option<String>,

@@ -41,6 +41,8 @@ pub const DEFAULT_BANDWIDTH: u32 = omdisc_core::config::DEFAULT_BANDWIDTH;
 pub const MIN_BANDWIDTH: u32 = 1_000;
 /// Largest `--bandwidth` (bits per second): 1 Gbit/s.
 pub const MAX_BANDWIDTH: u32 = 1_000_000_000;
+/// Default `--max-nodes`: the whole openMosix id space.
+pub const DEFAULT_MAX_NODES: u16 = u16::MAX;
 /// Default map directory in alpha mode.
 pub const DEFAULT_MAP_DIR: &str = "/tmp";
 /// Directory of the openMosix kernel interface written in live mode.
@@ -105,6 +107,8 @@ pub struct DaemonConfig {
     pub dead_after: u32,
     /// Budget of the cluster's aggregate announce traffic in bits per second; 0 = none.
     pub bandwidth: u32,
+    /// Most members the node table holds (1..=65535).
+    pub max_nodes: u16,
     /// Cluster key file, if any.
     pub key_file: Option<PathBuf>,
     /// Node id override (1..=65535).
@@ -154,6 +158,10 @@ impl DaemonConfig {
             Some(text) => parse_bandwidth(text)?,
             None => DEFAULT_BANDWIDTH,
         };
+        let max_nodes = match &args.max_nodes {
+            Some(text) => parse_max_nodes(text)?,
+            None => DEFAULT_MAX_NODES,
+        };
         let key_file = match &args.key_file {
             Some(path) => Some(non_empty_path("--key-file", path)?),
             None => None,
@@ -173,6 +181,7 @@ impl DaemonConfig {
             interval,
             dead_after,
             bandwidth,
+            max_nodes,
             key_file,
             node_id,
         })
@@ -226,6 +235,8 @@ pub enum ConfigError {
     BadNodeId(String),
     /// `--bandwidth` neither 0 nor a whole number within bounds.
     BadBandwidth(String),
+    /// `--max-nodes` outside 1..=65535 or not a number.
+    BadMaxNodes(String),
 }
 
 impl fmt::Display for ConfigError {
@@ -281,6 +292,10 @@ impl fmt::Display for ConfigError {
             ConfigError::BadBandwidth(text) => write!(
                 f,
                 "invalid --bandwidth {text:?}: expected bits per second from {MIN_BANDWIDTH} to {MAX_BANDWIDTH}, or 0 for no limit"
+            ),
+            ConfigError::BadMaxNodes(text) => write!(
+                f,
+                "invalid --max-nodes {text:?}: expected a whole number from 1 to 65535"
             ),
         }
     }
@@ -340,6 +355,13 @@ fn parse_dead_after(text: &str) -> Result<u32, ConfigError> {
             Ok(n as u32)
         }
         _ => Err(ConfigError::BadDeadAfter(text.to_owned())),
+    }
+}
+
+fn parse_max_nodes(text: &str) -> Result<u16, ConfigError> {
+    match parse_decimal(text) {
+        Some(n @ 1..=65535) => Ok(n as u16),
+        _ => Err(ConfigError::BadMaxNodes(text.to_owned())),
     }
 }
 
@@ -441,6 +463,7 @@ mod tests {
         assert_eq!(config.interval, Duration::from_secs(1));
         assert_eq!(config.dead_after, 5);
         assert_eq!(config.bandwidth, 128_000);
+        assert_eq!(config.max_nodes, 65_535);
         assert_eq!(config.key_file, None);
         assert_eq!(config.node_id, None);
         assert_eq!(config.multicast_ttl(), 1);
@@ -617,6 +640,20 @@ mod tests {
     }
 
     #[test]
+    fn max_nodes_bounds() {
+        let max = |text: &str| config(&["--max-nodes", text]).map(|c| c.max_nodes);
+        assert_eq!(max("1"), Ok(1));
+        assert_eq!(max("1000"), Ok(1000));
+        assert_eq!(max("65535"), Ok(65_535));
+        for bad in ["0", "65536", "-1", "", "1k"] {
+            assert!(
+                max(bad).unwrap_err().starts_with("invalid --max-nodes"),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
     fn group_must_be_a_multicast_address() {
         assert_eq!(
             config(&["--group", "10.0.0.1"]).unwrap_err(),
@@ -653,6 +690,7 @@ mod tests {
             ConfigError::BadDeadAfter("0".into()),
             ConfigError::BadNodeId("0".into()),
             ConfigError::BadBandwidth("1".into()),
+            ConfigError::BadMaxNodes("0".into()),
         ];
         for error in errors {
             assert!(!error.to_string().contains('\n'), "{error:?}");

@@ -16,9 +16,17 @@ use crate::map_sink::{MapSink, MapSinkError};
 use crate::pid_file::{PidFile, PidFileError};
 use crate::socket::{MulticastSocket, SocketError};
 
-/// Node-table capacity of the daemon: the whole openMosix id space, plus room for the
-/// tombstones of departed nodes.
-pub const TABLE_CAPACITY: usize = 65_535 + 1024;
+/// Node-table capacity of the daemon by default: the whole openMosix id space, plus room
+/// for the tombstones of departed nodes.
+pub const TABLE_CAPACITY: usize = table_capacity(u16::MAX);
+
+/// Node-table capacity for at most `max_nodes` members: room for them and for as many
+/// tombstones (remembered departures), up to 1 024 of those.
+pub const fn table_capacity(max_nodes: u16) -> usize {
+    let members = max_nodes as usize;
+    let tombstones = if members < 1024 { members } else { 1024 };
+    members + tombstones
+}
 
 /// The engine as the daemon uses it: a heap-allocated node table.
 pub type DaemonEngine = Engine<Box<[NodeEntry]>>;
@@ -133,7 +141,7 @@ pub fn prepare(config: DaemonConfig) -> Result<Prepared, StartupError> {
         InterfaceMode::MulticastTtl(_) => Forwarding::Routed,
     };
     let specs = interface_specs(&interfaces, config.group);
-    let storage = vec![NodeEntry::VACANT; TABLE_CAPACITY].into_boxed_slice();
+    let storage = vec![NodeEntry::VACANT; table_capacity(config.max_nodes)].into_boxed_slice();
     let mut engine =
         Engine::new(engine_config, &specs, storage, seed()).map_err(StartupError::Engine)?;
     engine.set_keyring(keyring);
@@ -255,6 +263,13 @@ mod tests {
             error: NodeIdError::Zero,
         };
         assert!(error.to_string().contains("--node-id"));
+    }
+
+    #[test]
+    fn table_capacity_leaves_room_for_tombstones() {
+        assert_eq!(TABLE_CAPACITY, 65_535 + 1024);
+        assert_eq!(table_capacity(1000), 2000);
+        assert_eq!(table_capacity(1), 2);
     }
 
     #[test]

@@ -65,6 +65,7 @@ fn usage_errors_exit_2_with_one_line() {
         &["--node-id", "0"],
         &["--bandwidth", "12"],
         &["--bandwidth", "fast"],
+        &["--max-nodes", "0"],
         &["--live", "--map-dir", "/tmp"],
         &["stray-positional"],
     ];
