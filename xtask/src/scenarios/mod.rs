@@ -6,6 +6,7 @@
 mod bad_input;
 mod boot_image;
 mod daemon;
+mod gateways;
 mod map_files;
 mod membership;
 mod smoltcp_bad_input;
@@ -83,6 +84,9 @@ pub const SCENARIOS: &[Scenario] = &[
     daemon::DAEMON_MODE,
     daemon::SIGUSR1_DEBUG,
     daemon::IDLE_QUIET,
+    gateways::GATEWAY_RELAY,
+    gateways::GATEWAY_REDUNDANT,
+    gateways::GATEWAY_RING,
     smoltcp_interop::SMOLTCP_INTEROP,
     smoltcp_interop::SMOLTCP_EXPIRES_LINUX,
     smoltcp_key::SMOLTCP_KEY,

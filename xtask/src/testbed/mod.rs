@@ -9,27 +9,39 @@
 //!   scenario timeout) can remove it all; namespaces left by a killed earlier run are swept;
 //! - [`wait_until`], [`exec_in`], [`IfStats`]: polling, one-shot commands, packet counters;
 //! - [`Membership`]: `showmap` output parsed back into node ids and addresses;
-//! - [`Cluster`]: omdiscd nodes on one bridge, for the scenarios and the demo.
+//! - [`Cluster`]: omdiscd nodes on one bridge, for the scenarios and the demo;
+//! - [`Topology`]: several segments and multi-homed hosts (gateways, routed networks);
+//! - [`GroupListener`], [`listen`], [`CopyTally`]: passive sockets that record every datagram
+//!   on a segment, and how many copies of each message round crossed each one;
+//! - [`MulticastRouter`]: `smcrouted` with static (*,G) routes in a router namespace.
 //!
 //! Creating namespaces needs root (CAP_SYS_ADMIN and CAP_NET_ADMIN): see [`require_root`].
 
 mod bridge;
 mod cluster;
+mod copies;
 mod exec;
+mod listener;
 mod membership;
 mod netns;
 mod process;
 pub mod registry;
+mod router;
 mod stats;
+mod topology;
 mod wait;
 
 pub use bridge::{Bridge, Port};
 pub use cluster::{tail, Binaries, Cluster, NodeSpec, NODE_IF};
+pub use copies::{CopyTally, SegmentCopies, COPY_SETTLE};
 pub use exec::{exec_in, ip, run_bounded, COMMAND_TIMEOUT};
+pub use listener::{decode_header, listen, GroupListener, Heard, MessageKey};
 pub use membership::{node_id_of, Membership, NodeEntry};
 pub use netns::{leftover_namespaces, Netns, NETNS_PREFIX};
 pub use process::{Adopted, Process};
+pub use router::{MulticastRoute, MulticastRouter};
 pub use stats::IfStats;
+pub use topology::{JsonNode, Leg, MapJson, Topology};
 pub use wait::wait_until;
 
 /// Fails with one line when this process cannot create network namespaces.

@@ -1,0 +1,461 @@
+//! [`Topology`]: several Ethernet segments and hosts with legs on one or more of them —
+//! gateways, routers, multi-homed nodes — each host able to run one `omdiscd` with its own
+//! arguments, its map read back through `showmap` (setpe text or `--json`).
+//!
+//! [`super::Cluster`] is the one-segment special case; this is for clusters across networks.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use super::bridge::{Bridge, Port};
+use super::cluster::{tail, Binaries};
+use super::exec::ip;
+use super::membership::Membership;
+use super::netns::Netns;
+use super::process::Process;
+use super::wait::wait_until;
+
+/// How often map waits look at the maps.
+const MAP_POLL: Duration = Duration::from_millis(25);
+/// How long a stopped daemon gets to send LEAVE and exit.
+const STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// One leg of a host: its interface on a segment, with an IPv4 and/or IPv6 address
+/// (`A.B.C.D/P`, `X::Y/P`; IPv6 is added with `nodad`, usable at once). Neither: a bare leg.
+#[derive(Debug, Clone, Copy)]
+pub struct Leg<'a> {
+    /// Index of the segment ([`Topology::add_segment`]).
+    pub segment: usize,
+    /// Interface name inside the host.
+    pub ifname: &'a str,
+    /// IPv4 address with prefix length.
+    pub ipv4: Option<&'a str>,
+    /// IPv6 address with prefix length.
+    pub ipv6: Option<&'a str>,
+}
+
+impl<'a> Leg<'a> {
+    /// An IPv4-only leg.
+    pub fn v4(segment: usize, ifname: &'a str, ipv4: &'a str) -> Leg<'a> {
+        Leg {
+            segment,
+            ifname,
+            ipv4: Some(ipv4),
+            ipv6: None,
+        }
+    }
+
+    /// An IPv6-only leg.
+    pub fn v6(segment: usize, ifname: &'a str, ipv6: &'a str) -> Leg<'a> {
+        Leg {
+            segment,
+            ifname,
+            ipv4: None,
+            ipv6: Some(ipv6),
+        }
+    }
+}
+
+/// One host. Field order is drop order: the daemon ends before its namespace goes.
+#[derive(Debug)]
+struct Host {
+    daemon: Option<Process>,
+    ports: Vec<Port>,
+    ns: Netns,
+    label: String,
+    map_dir: PathBuf,
+    starts: u32,
+}
+
+/// Segments (bridges) and hosts. Dropping it ends every daemon, then deletes every host
+/// namespace, then every segment.
+#[derive(Debug)]
+pub struct Topology {
+    hosts: Vec<Host>,
+    segments: Vec<Bridge>,
+    binaries: Binaries,
+    dir: PathBuf,
+}
+
+impl Topology {
+    /// An empty topology whose logs and map directories go under `dir`.
+    pub fn new(binaries: &Binaries, dir: &Path) -> Topology {
+        Topology {
+            hosts: Vec::new(),
+            segments: Vec::new(),
+            binaries: binaries.clone(),
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    /// Adds a segment (a bridge, multicast snooping off); returns its index.
+    pub fn add_segment(&mut self, label: &str) -> Result<usize, String> {
+        self.segments.push(Bridge::new(label)?);
+        Ok(self.segments.len() - 1)
+    }
+
+    /// Adds a host with `legs`; returns its index. No daemon runs yet.
+    pub fn add_host(&mut self, label: &str, legs: &[Leg<'_>]) -> Result<usize, String> {
+        let ns = Netns::new(label)?;
+        let mut ports = Vec::new();
+        for leg in legs {
+            let segment = self
+                .segments
+                .get(leg.segment)
+                .ok_or_else(|| format!("{label}: no segment {}", leg.segment))?;
+            let port = segment.attach_bare(&ns, leg.ifname)?;
+            if let Some(ipv4) = leg.ipv4 {
+                ip(&["-n", ns.name(), "addr", "add", ipv4, "dev", leg.ifname])?;
+            }
+            if let Some(ipv6) = leg.ipv6 {
+                ip(&[
+                    "-n",
+                    ns.name(),
+                    "-6",
+                    "addr",
+                    "add",
+                    ipv6,
+                    "dev",
+                    leg.ifname,
+                    "nodad",
+                ])?;
+            }
+            ports.push(port);
+        }
+        let map_dir = self.dir.join(label);
+        std::fs::create_dir_all(&map_dir)
+            .map_err(|e| format!("cannot create {}: {e}", map_dir.display()))?;
+        self.hosts.push(Host {
+            daemon: None,
+            ports,
+            ns,
+            label: label.to_string(),
+            map_dir,
+            starts: 0,
+        });
+        Ok(self.hosts.len() - 1)
+    }
+
+    /// Number of hosts.
+    pub fn len(&self) -> usize {
+        self.hosts.len()
+    }
+
+    /// Whether there are no hosts.
+    pub fn is_empty(&self) -> bool {
+        self.hosts.is_empty()
+    }
+
+    /// Label of host `h`.
+    pub fn label(&self, h: usize) -> &str {
+        &self.hosts[h].label
+    }
+
+    /// Namespace of host `h`.
+    pub fn namespace(&self, h: usize) -> &str {
+        self.hosts[h].ns.name()
+    }
+
+    /// The namespace guard of host `h` (to attach more, e.g. a listener socket).
+    pub fn netns(&self, h: usize) -> &Netns {
+        &self.hosts[h].ns
+    }
+
+    /// Leg `leg` (in [`Topology::add_host`] order) of host `h`.
+    pub fn port(&self, h: usize, leg: usize) -> &Port {
+        &self.hosts[h].ports[leg]
+    }
+
+    /// The scenario directory (logs, map directories, router configuration).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Runs `ip ARGS` inside host `h` (e.g. `route add default via ...`).
+    pub fn ip_in(&self, h: usize, args: &[&str]) -> Result<String, String> {
+        let mut full = vec!["-n", self.namespace(h)];
+        full.extend_from_slice(args);
+        ip(&full)
+    }
+
+    /// Starts `omdiscd -n --map-dir DIR --pid-file DIR/omdiscd.pid ARGS` on host `h` (it
+    /// must not be running); its output goes to `LABEL-N.log`.
+    pub fn start(&mut self, h: usize, args: &[&str]) -> Result<(), String> {
+        if self.is_running(h) {
+            return Err(format!("{} is already running", self.label(h)));
+        }
+        let host = &mut self.hosts[h];
+        let mut full: Vec<String> = vec!["-n".into(), "--map-dir".into()];
+        full.push(host.map_dir.display().to_string());
+        full.push("--pid-file".into());
+        full.push(host.map_dir.join("omdiscd.pid").display().to_string());
+        full.extend(args.iter().map(|s| s.to_string()));
+        host.starts += 1;
+        let log = self.dir.join(format!("{}-{}.log", host.label, host.starts));
+        let label = format!("{} omdiscd", host.label);
+        host.daemon = Some(Process::spawn_in(
+            host.ns.name(),
+            &label,
+            &self.binaries.omdiscd,
+            &full,
+            &log,
+        )?);
+        Ok(())
+    }
+
+    /// Stops host `h`'s daemon with SIGTERM (it sends LEAVE) and waits for it to exit 0.
+    pub fn stop(&mut self, h: usize) -> Result<(), String> {
+        let label = self.label(h).to_string();
+        let daemon = self.hosts[h]
+            .daemon
+            .as_mut()
+            .ok_or(format!("{label} was never started"))?;
+        daemon.signal(libc::SIGTERM)?;
+        match daemon.wait_exit(STOP_GRACE) {
+            Some(status) if status.success() => Ok(()),
+            Some(status) => Err(format!(
+                "{label} omdiscd exited with {status} after SIGTERM: {}",
+                tail(&daemon.output(), 3)
+            )),
+            None => Err(format!(
+                "{label} omdiscd did not exit within {STOP_GRACE:?} of SIGTERM"
+            )),
+        }
+    }
+
+    /// Whether host `h`'s daemon is running.
+    pub fn is_running(&mut self, h: usize) -> bool {
+        self.hosts[h]
+            .daemon
+            .as_mut()
+            .is_some_and(|p| p.try_exit().is_none())
+    }
+
+    /// What host `h`'s current (or last) daemon printed.
+    pub fn daemon_output(&self, h: usize) -> String {
+        self.hosts[h]
+            .daemon
+            .as_ref()
+            .map(Process::output)
+            .unwrap_or_default()
+    }
+
+    /// Fails if a started daemon among `hosts` has exited (with its last lines).
+    pub fn check_running(&mut self, hosts: &[usize]) -> Result<(), String> {
+        for &h in hosts {
+            if let Some(status) = self.hosts[h].daemon.as_mut().and_then(Process::try_exit) {
+                return Err(format!(
+                    "{} omdiscd exited ({status}); it printed: {}",
+                    self.label(h),
+                    tail(&self.daemon_output(h), 3)
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Host `h`'s map as `showmap --map-dir DIR` prints it.
+    pub fn map_text(&self, h: usize) -> Result<String, String> {
+        let dir = self.hosts[h].map_dir.display().to_string();
+        self.binaries.showmap(&["--map-dir", &dir])
+    }
+
+    /// Host `h`'s map text, parsed as setpe lines.
+    pub fn map(&self, h: usize) -> Result<Membership, String> {
+        Membership::parse(&self.map_text(h)?)
+    }
+
+    /// Host `h`'s map as `showmap --map-dir DIR --json` prints it, parsed.
+    pub fn map_json(&self, h: usize) -> Result<MapJson, String> {
+        let dir = self.hosts[h].map_dir.display().to_string();
+        let text = self.binaries.showmap(&["--map-dir", &dir, "--json"])?;
+        MapJson::parse(&text).map_err(|why| format!("{}: {why}", self.label(h)))
+    }
+
+    /// Waits until the JSON maps of all `observers` list exactly the node ids `ids`. `Ok`
+    /// with the time it took; on timeout an error showing what each observer had. Fails
+    /// early if an observer's daemon exits.
+    pub fn wait_for_ids(
+        &mut self,
+        observers: &[usize],
+        ids: &BTreeSet<u16>,
+        timeout: Duration,
+    ) -> Result<Duration, String> {
+        let started = Instant::now();
+        let mut crashed = None;
+        let outcome = wait_until(timeout, MAP_POLL, || {
+            if let Err(why) = self.check_running(observers) {
+                crashed = Some(why);
+                return true;
+            }
+            observers
+                .iter()
+                .all(|&o| self.map_json(o).is_ok_and(|m| m.ids() == *ids))
+        });
+        if let Some(why) = crashed {
+            return Err(why);
+        }
+        outcome.map_err(|_| {
+            format!(
+                "after {:.2}s the maps do not list exactly {ids:?}: {}",
+                started.elapsed().as_secs_f64(),
+                self.describe_maps(observers)
+            )
+        })
+    }
+
+    /// `a1 has {..}; b1: (error)` for error messages, from the JSON maps.
+    pub fn describe_maps(&self, observers: &[usize]) -> String {
+        observers
+            .iter()
+            .map(|&o| match self.map_json(o) {
+                Ok(map) => format!("{} has {:?}", self.label(o), map.ids()),
+                Err(why) => format!("{}: {why}", self.label(o)),
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+}
+
+/// One node of a `showmap --json` map.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JsonNode {
+    /// Node id.
+    pub id: u16,
+    /// Whether it is the node that wrote the map.
+    pub local: bool,
+    /// Whether it relays between networks.
+    pub gateway: bool,
+    /// The gateway it was heard through, if not directly.
+    pub via: Option<u16>,
+    /// Its addresses with their roles (`primary` / `alias`), as listed.
+    pub addresses: Vec<(std::net::IpAddr, String)>,
+}
+
+impl JsonNode {
+    /// Addresses with role `role`.
+    pub fn addresses_with_role(&self, role: &str) -> Vec<std::net::IpAddr> {
+        self.addresses
+            .iter()
+            .filter(|(_, r)| r == role)
+            .map(|(ip, _)| *ip)
+            .collect()
+    }
+}
+
+/// What `showmap --json` says, read strictly: every field the scenarios use must be there
+/// with its type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MapJson {
+    /// This node's id.
+    pub node_id: Option<u16>,
+    /// The members.
+    pub nodes: Vec<JsonNode>,
+    /// The whole document, for fields only some scenarios read.
+    pub raw: Value,
+}
+
+impl MapJson {
+    /// Parses `showmap --json` output.
+    pub fn parse(text: &str) -> Result<MapJson, String> {
+        let raw: Value =
+            serde_json::from_str(text).map_err(|e| format!("showmap --json is not JSON: {e}"))?;
+        let id_of = |v: &Value, what: &str| -> Result<Option<u16>, String> {
+            match v {
+                Value::Null => Ok(None),
+                Value::Number(n) => n
+                    .as_u64()
+                    .and_then(|n| u16::try_from(n).ok())
+                    .filter(|n| *n != 0)
+                    .map(Some)
+                    .ok_or_else(|| format!("{what} {n} is not a node id")),
+                other => Err(format!("{what} is {other}, not a node id")),
+            }
+        };
+        let node_id = id_of(&raw["node_id"], "node_id")?;
+        let list = raw["nodes"]
+            .as_array()
+            .ok_or("showmap --json has no \"nodes\" array")?;
+        let mut nodes = Vec::new();
+        for node in list {
+            let id = id_of(&node["id"], "id")?.ok_or("a node without an id")?;
+            let flag = |name: &str| {
+                node[name]
+                    .as_bool()
+                    .ok_or_else(|| format!("node {id} has no boolean {name:?}"))
+            };
+            let mut addresses = Vec::new();
+            for address in node["addresses"]
+                .as_array()
+                .ok_or_else(|| format!("node {id} has no addresses array"))?
+            {
+                let ip = address["ip"]
+                    .as_str()
+                    .and_then(|s| s.parse().ok())
+                    .ok_or_else(|| format!("node {id} has an address without a valid ip"))?;
+                let role = address["role"]
+                    .as_str()
+                    .ok_or_else(|| format!("node {id} has an address without a role"))?;
+                addresses.push((ip, role.to_string()));
+            }
+            nodes.push(JsonNode {
+                id,
+                local: flag("local")?,
+                gateway: flag("gateway")?,
+                via: id_of(&node["via"], "via")?,
+                addresses,
+            });
+        }
+        Ok(MapJson {
+            node_id,
+            nodes,
+            raw,
+        })
+    }
+
+    /// The node ids, ascending.
+    pub fn ids(&self) -> BTreeSet<u16> {
+        self.nodes.iter().map(|n| n.id).collect()
+    }
+
+    /// Node `id`, if listed.
+    pub fn node(&self, id: u16) -> Option<&JsonNode> {
+        self.nodes.iter().find(|n| n.id == id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_maps_are_read_strictly() {
+        let text = r#"{"node_id":257,"node_count":2,"nodes":[
+            {"id":257,"local":true,"gateway":false,"via":null,
+             "addresses":[{"ip":"10.1.1.1","role":"primary","interface":0}]},
+            {"id":300,"local":false,"gateway":true,"via":null,
+             "addresses":[{"ip":"10.1.1.44","role":"primary","interface":0},
+                          {"ip":"fd00::2c","role":"alias","interface":1}]}]}"#;
+        let map = MapJson::parse(text).unwrap();
+        assert_eq!(map.node_id, Some(257));
+        assert_eq!(map.ids(), BTreeSet::from([257, 300]));
+        let gateway = map.node(300).unwrap();
+        assert!(gateway.gateway && !gateway.local);
+        assert_eq!(
+            gateway.addresses_with_role("alias"),
+            ["fd00::2c".parse::<std::net::IpAddr>().unwrap()]
+        );
+        for bad in [
+            "nope",
+            r#"{"node_id":1}"#,
+            r#"{"node_id":1,"nodes":[{"id":0,"local":true,"gateway":false,"via":null,"addresses":[]}]}"#,
+            r#"{"node_id":1,"nodes":[{"id":1,"local":true,"via":null,"addresses":[]}]}"#,
+            r#"{"node_id":1,"nodes":[{"id":1,"local":true,"gateway":false,"via":null,"addresses":[{"ip":"x","role":"primary"}]}]}"#,
+        ] {
+            assert!(MapJson::parse(bad).is_err(), "{bad}");
+        }
+    }
+}
