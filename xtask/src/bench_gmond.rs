@@ -141,13 +141,22 @@ impl Daemons for Omdiscd {
     fn kill(&mut self, i: usize) -> Result<(), String> {
         self.cluster.signal(i, libc::SIGKILL)
     }
+    /// From the observer's log (`-n`: stderr), which it writes in the same loop turn as
+    /// the map: reading 15 logs is as quick as reading 15 gmond XML ports, where running
+    /// 15 `showmap`s per poll would add ~0.1 s to the measured times.
     fn knows(&mut self, observer: usize, i: usize) -> Result<bool, String> {
         let id = self.cluster.id(i);
-        Ok(self
-            .cluster
-            .map(observer)
-            .map(|m| m.ids().contains(&id))
-            .unwrap_or(false))
+        let log = self.cluster.daemon_output(observer);
+        let joined = log.rfind(&format!("node {id} joined"));
+        let gone = [format!("node {id} expired"), format!("node {id} left")]
+            .iter()
+            .filter_map(|needle| log.rfind(needle.as_str()))
+            .max();
+        Ok(match (joined, gone) {
+            (Some(j), Some(g)) => j > g,
+            (Some(_), None) => true,
+            (None, _) => false,
+        })
     }
     fn pid(&self, i: usize) -> Option<i32> {
         self.cluster.pid(i)

@@ -65,6 +65,8 @@ enum Receiver {
     Omdiscd,
     Recvmmsg,
     RecvFrom,
+    /// `omdiscd --max-nodes 1100`: a table sized for the benchmark's cluster.
+    OmdiscdSmallTable,
 }
 
 impl Receiver {
@@ -75,6 +77,7 @@ impl Receiver {
             Receiver::Omdiscd => "omdiscd (decode + MAC + table)",
             Receiver::Recvmmsg => "baseline: recvmmsg drain",
             Receiver::RecvFrom => "baseline: recv_from loop",
+            Receiver::OmdiscdSmallTable => "omdiscd --max-nodes 1100",
         }
     }
 }
@@ -311,15 +314,21 @@ fn measure(
         .map_err(|e| format!("cannot create {}: {e}", map_dir.display()))?;
     let key = key_file.display().to_string();
     let receiver_args: Vec<String> = match receiver {
-        Receiver::Omdiscd => vec![
-            "-n".into(),
-            "-i".into(),
-            RECEIVER_IF.into(),
-            "--map-dir".into(),
-            map_dir.display().to_string(),
-            "--key-file".into(),
-            key.clone(),
-        ],
+        Receiver::Omdiscd | Receiver::OmdiscdSmallTable => {
+            let mut args: Vec<String> = vec![
+                "-n".into(),
+                "-i".into(),
+                RECEIVER_IF.into(),
+                "--map-dir".into(),
+                map_dir.display().to_string(),
+                "--key-file".into(),
+                key.clone(),
+            ];
+            if receiver == Receiver::OmdiscdSmallTable {
+                args.extend(["--max-nodes".into(), "1100".into()]);
+            }
+            args
+        }
         Receiver::Recvmmsg | Receiver::RecvFrom => vec![
             "--interface".into(),
             RECEIVER_IF.into(),
@@ -336,9 +345,11 @@ fn measure(
             options.window.to_string(),
         ],
     };
-    let program = match receiver {
-        Receiver::Omdiscd => &programs.omdiscd,
-        _ => &programs.drain,
+    let daemon = matches!(receiver, Receiver::Omdiscd | Receiver::OmdiscdSmallTable);
+    let program = if daemon {
+        &programs.omdiscd
+    } else {
+        &programs.drain
     };
     let (in_before, drops_before) = udp_counters(r)?;
     let mut receiving = Process::spawn(
@@ -347,9 +358,10 @@ fn measure(
         &dir.join(format!("{tag}-receiver.log")),
     )?;
     std::thread::sleep(Duration::from_millis(700));
-    let rss_idle = match receiver {
-        Receiver::Omdiscd => Some(bench_proc::peak_rss_kib(receiving.pid())?),
-        _ => None,
+    let rss_idle = if daemon {
+        Some(bench_proc::peak_rss_kib(receiving.pid())?)
+    } else {
+        None
     };
     let seconds = options.warmup + options.window + 1.0;
     let blast_args: Vec<String> = vec![
@@ -383,7 +395,7 @@ fn measure(
         let (t1, c1) = (Instant::now(), bench_proc::cpu_seconds(pid)?);
         Ok((c1 - c0) / (t1 - t0).as_secs_f64())
     });
-    if receiver == Receiver::Omdiscd {
+    if daemon {
         sleep_until(started + Duration::from_secs_f64(options.warmup));
         let perf_data = dir.join(format!("{tag}-perf.data"));
         let mut perf = if options.profile {
@@ -430,7 +442,7 @@ fn measure(
     }
     measurement.sent_per_s = rate_after(&sender_output, "s: ").unwrap_or(0.0);
     match receiver {
-        Receiver::Omdiscd => {
+        Receiver::Omdiscd | Receiver::OmdiscdSmallTable => {
             let peak = bench_proc::peak_rss_kib(receiving.pid())?;
             let members = Command::new(&programs.showmap)
                 .args(["--map-dir", &map_dir.display().to_string(), "--json"])
@@ -511,6 +523,26 @@ pub fn run(project: &Project, options: &IngestOptions) -> Result<String, String>
             }
         }
     }
+    // The same traffic into a daemon whose table is sized for it: the memory difference.
+    let small = measure(
+        Receiver::OmdiscdSmallTable,
+        &programs,
+        &path,
+        &dir,
+        &key_file,
+        options,
+        1,
+    )?;
+    let small_memory = small.memory.map(|(idle, peak, members)| {
+        println!(
+            "  {:<32} {:>9.0} datagrams/s taken in, peak RSS {:.1} MiB before the traffic, {:.1} MiB with {members} members",
+            Receiver::OmdiscdSmallTable.name(),
+            small.taken_per_s,
+            idle as f64 / 1024.0,
+            peak as f64 / 1024.0
+        );
+        peak
+    });
     drop(path);
     let rate = |i: usize| best[i].as_ref().map_or(0.0, |m| m.taken_per_s);
     // What one core could take in at the measured CPU cost per datagram.
@@ -539,9 +571,10 @@ pub fn run(project: &Project, options: &IngestOptions) -> Result<String, String>
         .and_then(|m| m.memory)
         .map(|(idle, peak, members)| {
             format!(
-                "; peak RSS {:.1} MiB idle, {:.1} MiB with {members} members",
+                "; peak RSS {:.1} MiB idle, {:.1} MiB with {members} members ({:.1} MiB with --max-nodes 1100)",
                 idle as f64 / 1024.0,
-                peak as f64 / 1024.0
+                peak as f64 / 1024.0,
+                small_memory.unwrap_or(0) as f64 / 1024.0
             )
         })
         .unwrap_or_default();
