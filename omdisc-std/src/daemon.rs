@@ -15,6 +15,8 @@ use omdisc_core::map::{binary, MapNode};
 use omdisc_core::{Event, IfaceId, Instant, RxError, MAX_DATAGRAM_LEN};
 
 use crate::clock::Clock;
+use crate::config::MapTarget;
+use crate::conflicts::{self, ConflictFile};
 use crate::counter_report::counter_line;
 use crate::key_file;
 use crate::logging;
@@ -116,6 +118,12 @@ pub struct Daemon {
     map_buffer: Vec<u8>,
     counters: DaemonCounters,
     refusals: RefusalLog,
+    /// Node-id conflicts beside the map, for `showmap` (alpha mode).
+    conflicts: ConflictFile,
+    conflicts_dirty: bool,
+    /// Nodes that left or expired so far: a shadowed loser leaving ends its conflict
+    /// without a membership event.
+    departures_seen: u64,
 }
 
 impl std::fmt::Debug for Daemon {
@@ -153,6 +161,12 @@ impl Daemon {
             map_buffer: Vec::new(),
             counters: DaemonCounters::default(),
             refusals: RefusalLog::new(),
+            conflicts: match &prepared.config.map_target {
+                MapTarget::Alpha(dir) => ConflictFile::alpha(dir),
+                MapTarget::Live => ConflictFile::none(),
+            },
+            conflicts_dirty: true,
+            departures_seen: 0,
         }
     }
 
@@ -398,6 +412,7 @@ impl Daemon {
         while let Some(event) = self.engine.poll_event() {
             if event.changes_map() {
                 self.map_dirty = true;
+                self.conflicts_dirty = true;
             }
             match event {
                 Event::Joined(id) => log::info!("node {id} joined{}", self.describe(id)),
@@ -437,8 +452,27 @@ impl Daemon {
         text
     }
 
+    /// Rewrites the conflicts file (alpha mode) when membership changed, or when a node
+    /// departed while a conflict was listed. O(n) when it runs.
+    fn update_conflicts(&mut self) {
+        let stats = self.engine.stats();
+        let departures = stats.left.wrapping_add(stats.expired);
+        if departures != self.departures_seen {
+            self.departures_seen = departures;
+            if self.conflicts.has_conflicts() {
+                self.conflicts_dirty = true;
+            }
+        }
+        if self.conflicts_dirty {
+            self.conflicts_dirty = false;
+            let now = conflicts::current(self.engine.table().entries());
+            self.conflicts.publish(now);
+        }
+    }
+
     /// Rewrites the map if it changed, or retries a failed write when its time has come.
     fn update_map(&mut self, now: Instant) {
+        self.update_conflicts();
         let retry_due = self.map_retry_at.is_some_and(|t| t <= now.total_millis());
         if !self.map_dirty && !retry_due {
             return;

@@ -10,6 +10,7 @@
 //! | [`socket`] | one multicast socket per interface, `recvmmsg` batches |
 //! | [`key_file`] | the cluster key file |
 //! | [`map_sink`] | writing the map atomically (alpha files) or to `/proc/hpc/admin` |
+//! | [`conflicts`] | node-id conflicts in a file beside the map, for `showmap` |
 //! | [`pid_file`], [`daemonize`], [`logging`], [`signals`], [`clock`] | being a daemon |
 //! | [`startup`] | checking and opening everything before detaching |
 //! | [`daemon`] | the main loop that drives the engine |
@@ -22,6 +23,7 @@
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod conflicts;
 pub mod counter_report;
 pub mod daemon;
 pub mod daemonize;

@@ -3,6 +3,9 @@
 //! The map is `om_config` (required) and `om_mospe` (this node's id; if it is missing,
 //! the record flagged *local* names this node). Parsing and setpe rendering are the
 //! core's ([`omdisc_core::map`]); this module picks the files and formats the output.
+//! With `--map-dir`, node-id conflicts that `omdiscd` wrote beside the map
+//! ([`crate::conflicts`]) are reported too: `# CONFLICT:` lines in the text, `conflicts`
+//! in the JSON.
 
 use std::fmt;
 use std::fs;
@@ -17,6 +20,7 @@ use serde_json::{json, Value};
 
 use crate::cli::ShowmapArgs;
 use crate::config::{DEFAULT_MAP_DIR, LIVE_DIR};
+use crate::conflicts::{self, ConflictFileError, IdConflict, ALPHA_CONFLICTS};
 use crate::map_sink::MapPaths;
 
 /// Largest map file read: 65 535 nodes with six IPv6 addresses each fit easily.
@@ -81,6 +85,8 @@ pub struct LoadedMap {
     pub own_id: Option<NodeId>,
     /// The members, sorted by id.
     pub nodes: Vec<MapNode>,
+    /// Node-id conflicts `omdiscd` reported beside the map (only with `--map-dir`).
+    pub conflicts: Vec<IdConflict>,
 }
 
 /// Why the map cannot be shown. `Display` is one line.
@@ -102,6 +108,8 @@ pub enum ShowmapError {
     },
     /// The map does not fit setpe's 256 lines.
     Render(RenderError),
+    /// The conflicts file beside the map is unreadable or malformed.
+    Conflicts(ConflictFileError),
 }
 
 impl fmt::Display for ShowmapError {
@@ -121,6 +129,7 @@ impl fmt::Display for ShowmapError {
                 write!(f, "{} is not a valid map: {error}", path.display())
             }
             ShowmapError::Render(error) => error.fmt(f),
+            ShowmapError::Conflicts(error) => error.fmt(f),
         }
     }
 }
@@ -149,7 +158,17 @@ pub fn load(source: &MapSource) -> Result<LoadedMap, ShowmapError> {
             Err(error) => return Err(error),
         }
     }
-    Ok(LoadedMap { own_id, nodes })
+    let conflicts = match source {
+        MapSource::Dir(dir) => {
+            conflicts::read(&dir.join(ALPHA_CONFLICTS)).map_err(ShowmapError::Conflicts)?
+        }
+        MapSource::File(_) | MapSource::Live => Vec::new(),
+    };
+    Ok(LoadedMap {
+        own_id,
+        nodes,
+        conflicts,
+    })
 }
 
 /// Parses `om_config` bytes into nodes.
@@ -172,19 +191,27 @@ fn read_limited(path: &Path) -> Result<Vec<u8>, ShowmapError> {
     fs::read(path).map_err(read_error)
 }
 
-/// The map in setpe text, with header comments (this node, node count, gateways, paths).
+/// The map in setpe text, with header comments (this node, node count, conflicts,
+/// gateways, paths).
 pub fn render_text(map: &LoadedMap) -> Result<String, ShowmapError> {
-    let mut text = String::new();
+    let mut rendered = String::new();
     let options = RenderOptions {
         comments: true,
         own_id: map.own_id,
     };
-    setpe::render(map.nodes.iter(), options, &mut text).map_err(ShowmapError::Render)?;
+    setpe::render(map.nodes.iter(), options, &mut rendered).map_err(ShowmapError::Render)?;
+    // Conflicts go right under the first header line, where nobody can miss them.
+    let (first, rest) = rendered.split_once('\n').unwrap_or((&rendered, ""));
+    let mut text = format!("{first}\n");
+    for conflict in &map.conflicts {
+        text.push_str(&format!("# CONFLICT: {conflict}\n"));
+    }
+    text.push_str(rest);
     Ok(text)
 }
 
 /// The map as JSON: `{"node_id", "node_count", "nodes": [{"id", "local", "gateway", "via",
-/// "addresses": [{"ip", "role", "interface"}]}]}`.
+/// "addresses": [{"ip", "role", "interface"}]}], "conflicts": [{"id", "winner", "loser"}]}`.
 pub fn render_json(map: &LoadedMap) -> Value {
     let nodes: Vec<Value> = map
         .nodes
@@ -213,10 +240,22 @@ pub fn render_json(map: &LoadedMap) -> Value {
             })
         })
         .collect();
+    let conflicts: Vec<Value> = map
+        .conflicts
+        .iter()
+        .map(|c| {
+            json!({
+                "id": c.id.get(),
+                "winner": c.winner.to_string(),
+                "loser": c.loser.to_string(),
+            })
+        })
+        .collect();
     json!({
         "node_id": map.own_id.map(NodeId::get),
         "node_count": map.nodes.len(),
         "nodes": nodes,
+        "conflicts": conflicts,
     })
 }
 
@@ -286,6 +325,7 @@ mod tests {
         let map = LoadedMap {
             own_id: NodeId::new(257),
             nodes: three_nodes(),
+            conflicts: Vec::new(),
         };
         let text = render_text(&map).unwrap();
         let header = text.lines().next().unwrap();
@@ -306,6 +346,7 @@ mod tests {
         let map = LoadedMap {
             own_id: NodeId::new(257),
             nodes: three_nodes(),
+            conflicts: Vec::new(),
         };
         let value = render_json(&map);
         assert_eq!(value["node_id"], 257);
@@ -329,6 +370,48 @@ mod tests {
         let map = load(&MapSource::Dir(dir.0.clone())).unwrap();
         assert_eq!(map.own_id, NodeId::new(258));
         assert_eq!(map.nodes, three_nodes());
+    }
+
+    #[test]
+    fn conflicts_beside_the_map_are_reported_in_text_and_json() {
+        let dir = TempDir::new("conflicts");
+        fs::write(dir.0.join("om_config"), config_bytes(&three_nodes())).unwrap();
+        let map = load(&MapSource::Dir(dir.0.clone())).unwrap();
+        assert!(map.conflicts.is_empty());
+        assert_eq!(render_json(&map)["conflicts"], json!([]));
+
+        fs::write(
+            dir.0.join(ALPHA_CONFLICTS),
+            conflicts::render(&[IdConflict {
+                id: NodeId::new(1287).unwrap(),
+                winner: "10.1.5.7".parse().unwrap(),
+                loser: "10.2.5.7".parse().unwrap(),
+            }]),
+        )
+        .unwrap();
+        let map = load(&MapSource::Dir(dir.0.clone())).unwrap();
+        let text = render_text(&map).unwrap();
+        let second = text.lines().nth(1).unwrap();
+        assert!(
+            second.starts_with("# CONFLICT: node id 1287")
+                && second.contains("10.1.5.7 keeps it")
+                && second.contains("10.2.5.7 is left out"),
+            "{text}"
+        );
+        // Still a valid setpe map: the report is a comment.
+        for line in text.lines() {
+            assert!(setpe::parse_line(line).is_ok(), "{line}");
+        }
+        let value = render_json(&map);
+        assert_eq!(
+            value["conflicts"],
+            json!([{"id": 1287, "winner": "10.1.5.7", "loser": "10.2.5.7"}])
+        );
+
+        fs::write(dir.0.join(ALPHA_CONFLICTS), "1287 10.1.5.7\n").unwrap();
+        let error = load(&MapSource::Dir(dir.0.clone())).unwrap_err();
+        assert!(matches!(error, ShowmapError::Conflicts(_)));
+        assert!(!error.to_string().contains('\n'));
     }
 
     #[test]
