@@ -5,10 +5,13 @@
 
 mod bad_input;
 mod boot_image;
+mod collision;
 mod daemon;
 mod gateways;
+mod ipv6;
 mod map_files;
 mod membership;
+mod routed;
 mod smoltcp_bad_input;
 mod smoltcp_burst;
 mod smoltcp_interop;
@@ -87,6 +90,9 @@ pub const SCENARIOS: &[Scenario] = &[
     gateways::GATEWAY_RELAY,
     gateways::GATEWAY_REDUNDANT,
     gateways::GATEWAY_RING,
+    routed::ROUTED_TTL,
+    ipv6::IPV6_SEGMENTS,
+    collision::COLLISION_ACROSS,
     smoltcp_interop::SMOLTCP_INTEROP,
     smoltcp_interop::SMOLTCP_EXPIRES_LINUX,
     smoltcp_key::SMOLTCP_KEY,

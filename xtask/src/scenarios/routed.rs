@@ -1,0 +1,283 @@
+//! Clusters across networks joined by real multicast routing (issue 4): two segments and a
+//! router namespace running Debian's `smcrouted` with static (*,G) routes both ways. With
+//! `-m 1` announcements stay on their own segment (the router does not forward a datagram
+//! whose TTL would reach 0); with `-m 2` the same nodes, the same router, converge across.
+//! A node with two interfaces and `-m` sends and receives on its first one only and
+//! announces the second as an ALIAS.
+
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use super::gateways::{converge, id_of, ip_of, still_converged, GROUP, INTERVAL, PORT};
+use super::{binaries_and_dir, step, Ctx, Scenario};
+use crate::testbed::{
+    listen, GroupListener, Heard, Leg, MulticastRoute, MulticastRouter, Topology,
+};
+
+/// How long `-m 1` nodes run before their maps are checked: about seven announce intervals,
+/// many times what `-m 2` needs to converge.
+const ISOLATION_WAIT: Duration = Duration::from_secs(2);
+/// How long the listeners watch what crosses the router in each phase.
+const LISTEN_WINDOW: Duration = Duration::from_millis(1500);
+
+/// `-m 2` converges over smcrouted, `-m 1` does not.
+pub(super) const ROUTED_TTL: Scenario = Scenario {
+    name: "routed-ttl",
+    about: "two segments joined by smcrouted: -m 1 stays apart, -m 2 converges; -m with 2 -i: 2nd is an ALIAS",
+    timeout: Duration::from_secs(90),
+    needs_daemon: true,
+    run: routed_ttl,
+};
+
+/// Addresses of the scenario.
+const SIDE_A: [&str; 2] = ["10.74.1.11/24", "10.74.1.12/24"];
+const SIDE_B: [&str; 2] = ["10.74.2.21/24", "10.74.2.22/24"];
+const ROUTER: [&str; 2] = ["10.74.1.1/24", "10.74.2.1/24"];
+/// The multi-homed node: its first interface on A, its second on B.
+const MULTI: [&str; 2] = ["10.74.1.60/24", "10.74.2.60/24"];
+const LISTENERS: [&str; 2] = ["10.74.1.250/24", "10.74.2.250/24"];
+
+/// The hosts of the scenario and how each runs `omdiscd`.
+struct Plan {
+    side_a: Vec<usize>,
+    side_b: Vec<usize>,
+    multi: usize,
+}
+
+impl Plan {
+    /// `(host, -i value)` of every node.
+    fn nodes(&self) -> Vec<(usize, &'static str)> {
+        let mut nodes: Vec<(usize, &str)> = self.side_a.iter().map(|&h| (h, "omdA")).collect();
+        nodes.extend(self.side_b.iter().map(|&h| (h, "omdB")));
+        nodes.push((self.multi, "mA,mB"));
+        nodes
+    }
+
+    /// Hosts on segment A (the multi-homed node sends and receives there).
+    fn observers_a(&self) -> Vec<usize> {
+        let mut hosts = self.side_a.clone();
+        hosts.push(self.multi);
+        hosts
+    }
+}
+
+/// Starts every node with `-m TTL`.
+fn start_with_ttl(topo: &mut Topology, plan: &Plan, ttl: &str) -> Result<(), String> {
+    for (h, interfaces) in plan.nodes() {
+        topo.start(
+            h,
+            &[
+                "-i",
+                interfaces,
+                "-m",
+                ttl,
+                "--interval",
+                INTERVAL,
+                "--dead-after",
+                "3",
+            ],
+        )?;
+    }
+    Ok(())
+}
+
+/// Whether `source` is on segment `10.74.S.0/24`.
+fn on_segment(source: IpAddr, segment: u8) -> bool {
+    matches!(source, IpAddr::V4(v4) if v4.octets()[..3] == [10, 74, segment])
+}
+
+/// Datagrams listener `listener` heard from sources on segment `segment`.
+fn heard_from(heard: &[Heard], listener: usize, segment: u8) -> usize {
+    heard
+        .iter()
+        .filter(|h| h.listener == listener && on_segment(h.source, segment))
+        .count()
+}
+
+fn routed_ttl(ctx: &Ctx) -> Result<String, String> {
+    let (binaries, dir) = binaries_and_dir(ctx)?;
+    let mut topo = Topology::new(binaries, dir);
+    let a = topo.add_segment("swA")?;
+    let b = topo.add_segment("swB")?;
+    let router = topo.add_host(
+        "rt",
+        &[Leg::v4(a, "r0", ROUTER[0]), Leg::v4(b, "r1", ROUTER[1])],
+    )?;
+    let mut plan = Plan {
+        side_a: Vec::new(),
+        side_b: Vec::new(),
+        multi: 0,
+    };
+    for (i, address) in SIDE_A.iter().enumerate() {
+        let h = topo.add_host(&format!("a{}", i + 1), &[Leg::v4(a, "omdA", address)])?;
+        topo.ip_in(
+            h,
+            &[
+                "route",
+                "add",
+                "default",
+                "via",
+                &ip_of(ROUTER[0]).to_string(),
+            ],
+        )?;
+        plan.side_a.push(h);
+    }
+    for (i, address) in SIDE_B.iter().enumerate() {
+        let h = topo.add_host(&format!("b{}", i + 1), &[Leg::v4(b, "omdB", address)])?;
+        topo.ip_in(
+            h,
+            &[
+                "route",
+                "add",
+                "default",
+                "via",
+                &ip_of(ROUTER[1]).to_string(),
+            ],
+        )?;
+        plan.side_b.push(h);
+    }
+    plan.multi = topo.add_host(
+        "m",
+        &[Leg::v4(a, "mA", MULTI[0]), Leg::v4(b, "mB", MULTI[1])],
+    )?;
+    let mut sockets = Vec::new();
+    for (segment, address) in LISTENERS.iter().enumerate() {
+        let h = topo.add_host(&format!("l{segment}"), &[Leg::v4(segment, "lst0", address)])?;
+        sockets.push(GroupListener::open(
+            topo.namespace(h),
+            "lst0",
+            GROUP.into(),
+            PORT,
+        )?);
+    }
+    let routes = [("r0", "r1"), ("r1", "r0")].map(|(from, to)| MulticastRoute {
+        inbound: from.into(),
+        group: GROUP.into(),
+        outbound: vec![to.into()],
+    });
+    let mut smcroute =
+        MulticastRouter::start(topo.namespace(router), &topo.dir().join("router"), &routes)?;
+    step(
+        "smcrouted runs in the router namespace with (*,G) routes r0<->r1",
+        Duration::ZERO,
+    );
+
+    let ids_a: BTreeSet<u16> = SIDE_A.iter().chain(&MULTI[..1]).map(|s| id_of(s)).collect();
+    let ids_b: BTreeSet<u16> = SIDE_B.iter().map(|s| id_of(s)).collect();
+    let all_ids: BTreeSet<u16> = ids_a.union(&ids_b).copied().collect();
+    let all_nodes: Vec<usize> = plan.nodes().iter().map(|n| n.0).collect();
+
+    // Phase 1: TTL 1. Each segment only knows itself; nothing crossed the router.
+    start_with_ttl(&mut topo, &plan, "1")?;
+    let started = Instant::now();
+    let heard = listen(&sockets, ISOLATION_WAIT)?;
+    let waited = started.elapsed();
+    topo.check_running(&all_nodes)?;
+    for (observers, expected) in [(plan.observers_a(), &ids_a), (plan.side_b.clone(), &ids_b)] {
+        for h in observers {
+            let ids = topo.map_json(h)?.ids();
+            if ids != *expected {
+                return Err(format!(
+                    "with -m 1, {} lists {ids:?} after {:.1}s; only its own segment {expected:?} was expected",
+                    topo.label(h),
+                    waited.as_secs_f64()
+                ));
+            }
+        }
+    }
+    let (crossed_ab, crossed_ba) = (heard_from(&heard, 1, 1), heard_from(&heard, 0, 2));
+    let (local_a, local_b) = (heard_from(&heard, 0, 1), heard_from(&heard, 1, 2));
+    if crossed_ab + crossed_ba > 0 || local_a == 0 || local_b == 0 {
+        return Err(format!(
+            "with -m 1: {crossed_ab} datagrams from A reached B and {crossed_ba} from B reached A (expected none); {local_a} and {local_b} stayed local"
+        ));
+    }
+    step(
+        &format!(
+            "-m 1: each segment lists only itself after {:.1}s; {local_a}+{local_b} datagrams stayed local, 0 crossed",
+            waited.as_secs_f64()
+        ),
+        Duration::ZERO,
+    );
+    for h in &all_nodes {
+        topo.stop(*h)?;
+    }
+
+    // Phase 2: TTL 2, same router: everyone lists everyone.
+    start_with_ttl(&mut topo, &plan, "2")?;
+    let took = converge(
+        &mut topo,
+        &all_nodes,
+        &all_ids,
+        "-m 2: all 5 maps list all 5 nodes across the router",
+    )?;
+    let heard = listen(&sockets, LISTEN_WINDOW)?;
+    let (crossed_ab, crossed_ba) = (heard_from(&heard, 1, 1), heard_from(&heard, 0, 2));
+    let multi_b = ip_of(MULTI[1]);
+    let from_second_leg = heard.iter().filter(|h| h.source == multi_b).count();
+    if crossed_ab == 0 || crossed_ba == 0 || from_second_leg > 0 {
+        return Err(format!(
+            "with -m 2 over {LISTEN_WINDOW:?}: {crossed_ab} datagrams A->B, {crossed_ba} B->A (expected some each way), {from_second_leg} sent from m's second interface (expected none)"
+        ));
+    }
+    if heard.iter().any(|h| h.hops > 0) {
+        return Err("with -m, a datagram was relayed by a node (hops > 0)".into());
+    }
+    step(
+        &format!("-m 2: {crossed_ab} datagrams routed A->B, {crossed_ba} B->A in {LISTEN_WINDOW:?}; none from m's 2nd interface, none relayed"),
+        Duration::ZERO,
+    );
+
+    // The multi-homed node: primary on its first interface, second as ALIAS, no gateway.
+    let multi_id = id_of(MULTI[0]);
+    for &h in plan.side_a.iter().chain(&plan.side_b) {
+        let label = topo.label(h).to_string();
+        let map = topo.map(h)?;
+        let entry = map
+            .get(multi_id)
+            .ok_or(format!("{label}: no node {multi_id} in {map}"))?;
+        if entry.primary != Some(v4(MULTI[0])) || entry.aliases != [ip_of(MULTI[1])] {
+            return Err(format!(
+                "{label}: node {multi_id} should be `{multi_id} {} 1` plus `{multi_id} {} ALIAS`: {:?}",
+                ip_of(MULTI[0]),
+                ip_of(MULTI[1]),
+                topo.map_text(h)?
+            ));
+        }
+        let json = topo.map_json(h)?;
+        if json.nodes.iter().any(|n| n.via.is_some() || n.gateway) {
+            return Err(format!(
+                "{label}: with -m no node is a gateway and none is heard via one: {}",
+                json.raw
+            ));
+        }
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    still_converged(&mut topo, &all_nodes, &all_ids)?;
+    if !smcroute.is_running() {
+        return Err(format!("smcrouted exited: {}", smcroute.output()));
+    }
+    let routes = topo.ip_in(router, &["mroute", "show"])?;
+    step(
+        &format!(
+            "router holds {} (S,G) routes; maps steady 1.5 s later",
+            routes.lines().filter(|l| l.contains("Iif")).count()
+        ),
+        Duration::ZERO,
+    );
+    Ok(format!(
+        "-m 1: 0 datagrams crossed in {:.1}s; -m 2: converged in {:.2}s, {crossed_ab}/{crossed_ba} datagrams routed each way in {:.1}s",
+        waited.as_secs_f64(),
+        took.as_secs_f64(),
+        LISTEN_WINDOW.as_secs_f64()
+    ))
+}
+
+/// The IPv4 address of `A.B.C.D/P`.
+fn v4(address: &str) -> std::net::Ipv4Addr {
+    match ip_of(address) {
+        IpAddr::V4(v4) => v4,
+        IpAddr::V6(_) => std::net::Ipv4Addr::UNSPECIFIED,
+    }
+}
