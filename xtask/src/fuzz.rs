@@ -68,14 +68,47 @@ pub fn run(project: &Project, mut args: Args) -> ExitCode {
     }
 }
 
-/// The `fuzz-smoke` stage: every target for [`SMOKE_SECONDS`], all at once.
+/// The `fuzz-smoke` stage: the harness's own checks on stable (fmt, clippy, its tests, which
+/// include "the committed seeds are the test vectors"), then every target for
+/// [`SMOKE_SECONDS`], all at once.
 pub fn smoke(project: &Project) -> Result<String, String> {
+    let started = Instant::now();
+    harness_checks(project)?;
+    let checks = duration(started.elapsed());
     let options = Options {
         targets: TARGETS.iter().map(|t| t.to_string()).collect(),
         seconds: SMOKE_SECONDS,
         parallel: true,
     };
-    fuzz(project, &options)
+    let fuzzed = fuzz(project, &options)?;
+    Ok(format!("harness checks {checks}; {fuzzed}"))
+}
+
+/// `cargo fmt --check`, clippy (`-D warnings`) and the tests of the fuzz crate's harness
+/// library, on stable and without libFuzzer (`--no-default-features`).
+fn harness_checks(project: &Project) -> Result<(), String> {
+    let manifest = project.root().join(FUZZ_DIR).join("Cargo.toml");
+    let target_dir = project.target_dir()?.join("fuzz-harness");
+    let cargo = |args: &[&str]| {
+        let mut command = project.cargo();
+        command
+            .args(args)
+            .arg("--manifest-path")
+            .arg(&manifest)
+            .arg("--target-dir")
+            .arg(&target_dir);
+        command
+    };
+    run_command(
+        project
+            .cargo()
+            .args(["fmt", "--check", "--manifest-path"])
+            .arg(&manifest),
+    )?;
+    run_command(
+        cargo(&["clippy", "--no-default-features", "--all-targets"]).args(["--", "-D", "warnings"]),
+    )?;
+    run_command(&mut cargo(&["test", "--no-default-features"]))
 }
 
 fn parse(args: &mut Args) -> Result<Option<Options>, String> {
@@ -247,6 +280,7 @@ fn nightly_fuzz(project: &Project) -> Command {
 struct Started {
     target: String,
     seconds: u64,
+    begun: Instant,
     child: Child,
     log: PathBuf,
     command: String,
@@ -284,6 +318,7 @@ fn start(project: &Project, target: &str, seconds: u64, logs: &Path) -> Result<S
     Ok(Started {
         target: target.to_string(),
         seconds,
+        begun: Instant::now(),
         child,
         log,
         command: shown,
@@ -361,7 +396,7 @@ fn executions_text(executions: Option<u64>) -> String {
 
 /// Waits for a started target (killing it if it overruns by [`STUCK_AFTER`]) and reads its log.
 fn finish(project: &Project, mut started: Started) -> Result<TargetRun, String> {
-    let begun = Instant::now();
+    let begun = started.begun;
     let deadline = Duration::from_secs(started.seconds) + STUCK_AFTER;
     let status = loop {
         match started.child.try_wait() {
