@@ -44,6 +44,15 @@ pub(super) const GATEWAY_RELAY: Scenario = Scenario {
     run: gateway_relay,
 };
 
+/// One gateway with six legs (the most `-i` takes, and six addresses fill an announcement).
+pub(super) const GATEWAY_SIX_LEGS: Scenario = Scenario {
+    name: "gateway-six-legs",
+    about: "a gateway with six interfaces joins six segments: all see all, five ALIAS lines each",
+    timeout: Duration::from_secs(60),
+    needs_daemon: true,
+    run: gateway_six_legs,
+};
+
 /// Two gateways on the same two segments.
 pub(super) const GATEWAY_REDUNDANT: Scenario = Scenario {
     name: "gateway-redundant",
@@ -528,5 +537,92 @@ fn gateway_ring(ctx: &Ctx) -> Result<String, String> {
         tally.rounds,
         tally.max_copies(),
         tally.max_hops
+    ))
+}
+
+fn gateway_six_legs(ctx: &Ctx) -> Result<String, String> {
+    let (binaries, dir) = binaries_and_dir(ctx)?;
+    let mut topo = Topology::new(binaries, dir);
+    let names = ["omd1", "omd2", "omd3", "omd4", "omd5", "omd6"];
+    let mut segments = Vec::new();
+    for s in 1..=names.len() {
+        segments.push(topo.add_segment(&format!("sw{s}"))?);
+    }
+    let node_addresses: Vec<String> = (1..=names.len())
+        .map(|s| format!("10.76.{s}.11/24"))
+        .collect();
+    let legs: Vec<String> = (1..=names.len())
+        .map(|s| format!("10.76.{s}.1/24"))
+        .collect();
+    let mut plan = Vec::new();
+    for (i, address) in node_addresses.iter().enumerate() {
+        let h = topo.add_host(
+            &format!("n{}", i + 1),
+            &[Leg::v4(segments[i], names[i], address)],
+        )?;
+        plan.push((h, names[i]));
+    }
+    let gateway_legs: Vec<Leg<'_>> = legs
+        .iter()
+        .enumerate()
+        .map(|(i, address)| Leg::v4(segments[i], names[i], address))
+        .collect();
+    let gateway = topo.add_host("gw", &gateway_legs)?;
+    let all_ifs = names.join(",");
+    plan.push((gateway, all_ifs.as_str()));
+    start_all(&mut topo, &plan)?;
+    let all: Vec<usize> = plan.iter().map(|p| p.0).collect();
+    let gateway_id = id_of(&legs[0]);
+    let mut ids: BTreeSet<u16> = node_addresses.iter().map(|a| id_of(a)).collect();
+    ids.insert(gateway_id);
+    let took = converge(
+        &mut topo,
+        &all,
+        &ids,
+        "7 maps list all 7 nodes across 6 segments",
+    )?;
+
+    for (i, &(h, _)) in plan.iter().take(names.len()).enumerate() {
+        let label = topo.label(h).to_string();
+        let text = topo.map_text(h)?;
+        let map = crate::testbed::Membership::parse(&text).map_err(|w| format!("{label}: {w}"))?;
+        let entry = map
+            .get(gateway_id)
+            .ok_or(format!("{label}: no gateway {gateway_id}"))?;
+        let mut aliases = entry.aliases.clone();
+        aliases.sort();
+        let mut expected: Vec<IpAddr> = legs
+            .iter()
+            .enumerate()
+            .filter(|(k, _)| *k != i)
+            .map(|(_, a)| ip_of(a))
+            .collect();
+        expected.sort();
+        if entry.primary != Some(ip_v4(&legs[i])) || aliases != expected {
+            return Err(format!(
+                "{label}: gateway {gateway_id} should be at {} with the five other legs as ALIAS lines:\n{text}",
+                ip_of(&legs[i])
+            ));
+        }
+        let json = topo.map_json(h)?;
+        for (k, address) in node_addresses.iter().enumerate() {
+            let via = json.node(id_of(address)).and_then(|n| n.via);
+            let expected = (k != i).then_some(gateway_id);
+            if via != expected {
+                return Err(format!(
+                    "{label}: node {} has via={via:?}, expected {expected:?}",
+                    id_of(address)
+                ));
+            }
+        }
+    }
+    step(
+        "each segment: the gateway's five other legs are ALIAS lines, remote nodes via it",
+        Duration::ZERO,
+    );
+    stays_converged(&mut topo, &all, &ids)?;
+    Ok(format!(
+        "7 nodes on 6 segments converged in {:.2}s",
+        took.as_secs_f64()
     ))
 }

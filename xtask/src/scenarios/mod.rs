@@ -88,6 +88,7 @@ pub const SCENARIOS: &[Scenario] = &[
     daemon::SIGUSR1_DEBUG,
     daemon::IDLE_QUIET,
     gateways::GATEWAY_RELAY,
+    gateways::GATEWAY_SIX_LEGS,
     gateways::GATEWAY_REDUNDANT,
     gateways::GATEWAY_RING,
     routed::ROUTED_TTL,
