@@ -12,6 +12,7 @@ mod ipv6;
 mod map_files;
 mod membership;
 mod routed;
+mod routed_ipv6;
 mod smoltcp_bad_input;
 mod smoltcp_burst;
 mod smoltcp_interop;
@@ -92,6 +93,7 @@ pub const SCENARIOS: &[Scenario] = &[
     gateways::GATEWAY_REDUNDANT,
     gateways::GATEWAY_RING,
     routed::ROUTED_TTL,
+    routed_ipv6::ROUTED_IPV6,
     ipv6::IPV6_SEGMENTS,
     collision::COLLISION_ACROSS,
     smoltcp_interop::SMOLTCP_INTEROP,
