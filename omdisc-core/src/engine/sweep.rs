@@ -32,8 +32,14 @@ impl<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> Engine<S> {
         }
         self.members_dropped();
         let lifetime = self.config.tombstone_lifetime;
-        let cutoff =
-            Instant::from_millis(now.total_millis().saturating_sub(lifetime.total_millis()));
+        // Purge what departed at or before `now - lifetime`: the sweep for a tombstone is
+        // scheduled at `last_seen + lifetime` (below), and a tombstone left at that instant
+        // would schedule the sweep at `now` again, forever, on a clock that did not move.
+        let cutoff = Instant::from_millis(
+            now.total_millis()
+                .saturating_sub(lifetime.total_millis())
+                .saturating_add(1),
+        );
         self.table.purge_departed_before(cutoff);
 
         let next_expiry = self

@@ -76,6 +76,9 @@ pub struct Sim {
     pub delivered: u64,
     /// Node-table capacity of hosts added from now on.
     pub capacity: usize,
+    /// When `Some`, every datagram put on a segment is recorded here as
+    /// `(segment, source, bytes)`, like a capture on the wire (for replay tests).
+    pub recorded: Option<Vec<(SegmentId, IpAddr, Vec<u8>)>>,
 }
 
 /// An IPv4 address on segment `seg` for host number `n`: 10.seg.(n/250).(n%250+1).
@@ -102,6 +105,7 @@ impl Sim {
             copies: BTreeMap::new(),
             delivered: 0,
             capacity: 256,
+            recorded: None,
         }
     }
 
@@ -203,6 +207,9 @@ impl Sim {
     }
 
     fn broadcast(&mut self, from: HostId, segment: SegmentId, src: IpAddr, bytes: Vec<u8>) {
+        if let Some(recorded) = &mut self.recorded {
+            recorded.push((segment, src, bytes.clone()));
+        }
         let bytes: std::rc::Rc<[u8]> = bytes.into();
         *self.sent_per_segment.entry(segment).or_default() += 1;
         *self.bytes_per_segment.entry(segment).or_default() += bytes.len() as u64;
