@@ -181,6 +181,32 @@ fn refusals_change_nothing() {
     );
 }
 
+/// Also found by the `engine_datagrams` fuzz target (fixed in the sweep alongside the replay
+/// tests): a tombstone's purge was scheduled for the instant its lifetime ends but done only
+/// after it, so `poll_timeout` stayed at `now` and a frontend sleeping until it would spin.
+#[test]
+fn after_handle_timeout_the_next_deadline_lies_ahead() {
+    let mut config = Config::new(NodeId::new(1).unwrap(), 7);
+    config.tombstone_lifetime = Duration::from_secs(1);
+    let ifaces = [InterfaceSpec::with_address(ip(1))];
+    let mut e: ArrayEngine<4> = Engine::new(config, &ifaces, [NodeEntry::VACANT; 4], 1).unwrap();
+    let mut buf = [0u8; MAX_DATAGRAM_LEN];
+    let mut now = Instant::from_millis(0);
+    e.start(now);
+    e.handle_datagram(now, IfaceId::FIRST, ip(2), &bytes(&announce_from(2)))
+        .unwrap();
+    for _ in 0..100 {
+        while e.poll_transmit(now, &mut buf).is_some() {}
+        while e.poll_event().is_some() {}
+        let next = e.poll_timeout().unwrap();
+        assert!(next > now, "deadline {next:?} is not after {now:?}");
+        now = next;
+        e.handle_timeout(now);
+    }
+    assert!(now > Instant::from_secs(10), "only reached {now:?}");
+    assert_eq!(e.table().len(), 1, "the tombstone of node 2 was purged");
+}
+
 #[test]
 fn a_full_table_is_reported_once_per_node() {
     let mut e = engine(); // 4 slots, one for this node
