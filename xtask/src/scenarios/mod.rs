@@ -7,18 +7,26 @@ mod bad_input;
 mod boot_image;
 mod collision;
 mod daemon;
+mod faults;
+mod flood;
 mod gateways;
+mod hostile;
 mod ipv6;
+mod key_roll;
 mod map_files;
+mod map_watch;
 mod membership;
+mod replay;
 mod routed;
 mod routed_ipv6;
+mod security;
 mod smoltcp_bad_input;
 mod smoltcp_burst;
 mod smoltcp_interop;
 mod smoltcp_ipv6;
 mod smoltcp_key;
 mod testbed_selftest;
+mod wire_tools;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -85,6 +93,12 @@ pub const SCENARIOS: &[Scenario] = &[
     membership::RESTART_REJOINS,
     bad_input::BAD_INPUT,
     map_files::TORN_MAP,
+    security::KEYED_MEMBERSHIP,
+    replay::REPLAY_AFTER_LEAVE,
+    key_roll::KEY_ROLL,
+    flood::FLOOD,
+    faults::MAP_DIR_FAULTS,
+    faults::SIGKILL_ANY_MOMENT,
     daemon::DAEMON_MODE,
     daemon::SIGUSR1_DEBUG,
     daemon::IDLE_QUIET,
