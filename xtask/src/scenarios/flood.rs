@@ -96,6 +96,9 @@ fn flood(ctx: &Ctx) -> Result<String, String> {
         .map(|&p| cpu_time(p))
         .collect::<Result<Vec<_>, _>>()?;
 
+    // One daemon floods its log at debug level, within the per-second cap.
+    let debug_node = 1;
+    cluster.signal(debug_node, libc::SIGUSR1)?;
     let started = Instant::now();
     let stop = AtomicBool::new(false);
     let (reports, watched) = std::thread::scope(|scope| {
@@ -110,6 +113,8 @@ fn flood(ctx: &Ctx) -> Result<String, String> {
     let report = reports
         .map(FloodReport::sum)
         .map_err(|_| "a flood thread panicked".to_string())?;
+    cluster.signal(debug_node, libc::SIGUSR1)?;
+    let debug_for = started.elapsed();
     let cpu_after = pids
         .iter()
         .map(|&p| cpu_time(p))
@@ -159,9 +164,10 @@ fn flood(ctx: &Ctx) -> Result<String, String> {
         }
         refusal_warnings(output, ran).map_err(|why| format!("{}: {why}", cluster.label(i)))?;
         received.push(format!(
-            "{} received {} (auth {}, malformed {}, oversize {}, spoofed {}, hop-limit {})",
+            "{} received {} in {} recvmmsg calls (refused: auth {}, malformed {}, oversize {}, spoofed {}, hop-limit {})",
             cluster.label(i),
             counter(&counters, "received"),
+            counter(&counters, "recvmmsg"),
             counter(&counters, "refused-auth"),
             counter(&counters, "refused-malformed"),
             counter(&counters, "refused-oversize"),
@@ -172,6 +178,11 @@ fn flood(ctx: &Ctx) -> Result<String, String> {
     for line in &received {
         step(line, Duration::ZERO);
     }
+    let debug_lines = debug_lines_within_cap(&outputs[debug_node], debug_for)?;
+    step(
+        &format!("debug on during the flood: {debug_lines} lines about refused datagrams"),
+        Duration::ZERO,
+    );
     Ok(format!(
         "{:.0} datagrams/s for {:.1}s; join shown after {:.2}s; daemon CPU {}",
         rate,
@@ -179,6 +190,30 @@ fn flood(ctx: &Ctx) -> Result<String, String> {
         join_took.as_secs_f64(),
         cpu.join("/")
     ))
+}
+
+/// Most debug lines about single refused datagrams per second (omdisc-std's
+/// `refusal_log::DEBUG_LINES_PER_SECOND`).
+const DEBUG_LINES_PER_SECOND: f64 = 20.0;
+
+/// With debug output on for `period` during the flood, the lines naming single refused
+/// datagrams stay within the per-second cap, and the skipped ones are summed up.
+fn debug_lines_within_cap(output: &str, period: Duration) -> Result<usize, String> {
+    let lines = output
+        .lines()
+        .filter(|l| l.contains("refused a datagram of"))
+        .count();
+    let cap = (DEBUG_LINES_PER_SECOND * (period.as_secs_f64().ceil() + 1.0)) as usize;
+    if lines == 0 || lines > cap {
+        return Err(format!(
+            "{lines} debug lines about refused datagrams in {:.1}s (1 to {cap} expected)",
+            period.as_secs_f64()
+        ));
+    }
+    if !output.contains("more refused datagrams were not logged") {
+        return Err("no debug line says how many refused datagrams were not logged".into());
+    }
+    Ok(lines)
 }
 
 /// [`POOL`] datagrams, the classes in turn.
