@@ -20,18 +20,21 @@ use crate::time::{Duration, Instant};
 /// Whether an entry is this node, another live node, or a departed one (tombstone).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum NodeState {
+    /// A node that left or expired; kept so replays of its old messages are refused.
+    /// (First, so that an unused slot is all zero bytes.)
+    Departed,
     /// This node itself.
     Local,
     /// A node heard from recently enough.
     Alive,
-    /// A node that left or expired; kept so replays of its old messages are refused.
-    Departed,
 }
 
 /// One known node.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NodeEntry {
-    pub(crate) id: NodeId,
+    /// The node id as a number; 0 only in unused slots, so that [`NodeEntry::VACANT`] is
+    /// all zero bytes and a `static` table lands in `.bss`, not in flash.
+    pub(crate) id: u16,
     pub(crate) addrs: AddrList,
     pub(crate) incarnation: u64,
     pub(crate) sequence: u32,
@@ -48,9 +51,9 @@ pub struct NodeEntry {
 }
 
 impl NodeEntry {
-    /// An unused slot, to fill storage with: `[NodeEntry::VACANT; N]`.
+    /// An unused slot, to fill storage with: `[NodeEntry::VACANT; N]`. All zero bytes.
     pub const VACANT: NodeEntry = NodeEntry {
-        id: NodeId::MIN,
+        id: 0,
         addrs: AddrList::new(),
         incarnation: 0,
         sequence: 0,
@@ -67,7 +70,7 @@ impl NodeEntry {
 
     /// The node id.
     pub fn id(&self) -> NodeId {
-        self.id
+        NodeId::new(self.id).unwrap_or(NodeId::MIN)
     }
     /// The node's addresses, as last announced on the best path.
     pub fn addrs(&self) -> &[NodeAddr] {
@@ -135,7 +138,7 @@ pub struct TableFull(pub NodeEntry);
 
 impl fmt::Display for TableFull {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "node table is full; node {} not added", self.0.id)
+        write!(f, "node table is full; node {} not added", self.0.id())
     }
 }
 
@@ -210,6 +213,7 @@ impl<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> NodeTable<S> {
     /// Index range of the entries with node id `id`.
     fn id_range(&self, id: NodeId) -> core::ops::Range<usize> {
         let entries = self.entries();
+        let id = id.get();
         let start = entries.partition_point(|e| e.id < id);
         let end = entries.partition_point(|e| e.id <= id);
         start..end
@@ -248,7 +252,7 @@ impl<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> NodeTable<S> {
         if self.len >= self.capacity() {
             return Err(TableFull(entry));
         }
-        let at = self.id_range(entry.id).end;
+        let at = self.id_range(entry.id()).end;
         let len = self.len;
         let slots = self.slots.as_mut();
         let Some(window) = slots.get_mut(at..=len) else {

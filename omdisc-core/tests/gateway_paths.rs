@@ -16,7 +16,6 @@ fn fast(c: &mut omdisc_core::Config) {
 }
 
 #[test]
-#[ignore = "core bug reported in issue 4: equal-hop paths flap (run with --ignored)"]
 fn a_converged_cluster_behind_two_gateways_keeps_its_paths() {
     let mut sim = Sim::new(
         21,

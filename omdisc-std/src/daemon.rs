@@ -28,6 +28,8 @@ use crate::startup::{DaemonEngine, Prepared};
 
 /// Datagrams fetched per `recvmmsg` call.
 pub const RECEIVE_BATCH: usize = 32;
+// The engine's relay queue must hold what one batch can ask to relay.
+const _: () = assert!(omdisc_core::engine::RELAY_QUEUE_LEN >= RECEIVE_BATCH);
 /// Most `recvmmsg` calls per socket before timers and other sockets get their turn.
 const BATCHES_PER_WAKE: usize = 8;
 /// Receive buffer per datagram: larger than any valid datagram, so a longer one is seen
@@ -364,12 +366,16 @@ impl Daemon {
             if let Ok(received @ 1..) = result {
                 self.counters.receive_calls += 1;
                 self.counters.datagrams_received += received as u64;
+                // Relays wait in a bounded queue (RELAY_QUEUE_LEN >= RECEIVE_BATCH): send
+                // after every batch so a burst is never dropped.
+                self.flush_transmits(now);
             }
             match result {
                 Ok(received) if received < self.batch.batch_size() => return,
                 Ok(_) => {}
                 Err(error) => {
-                    log::debug!("receive on {} failed: {error}", socket.interface_name());
+                    let name = self.sockets.get(index).map_or("?", |s| s.interface_name());
+                    log::debug!("receive on {name} failed: {error}");
                     return;
                 }
             }

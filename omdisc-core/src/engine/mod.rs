@@ -8,7 +8,7 @@
 //! | [`Engine::start`] | once, to announce (and ask for quick answers) |
 //! | [`Engine::handle_datagram`] | for every datagram received on the group port |
 //! | [`Engine::handle_timeout`] | whenever [`Engine::poll_timeout`] has passed (calling it early is harmless) |
-//! | [`Engine::poll_transmit`] | after each of the above, until it returns `None` |
+//! | [`Engine::poll_transmit`] | after each of the above (at the latest every [`RELAY_QUEUE_LEN`] datagrams), until it returns `None` |
 //! | [`Engine::poll_event`] | likewise, to learn about membership changes |
 //! | [`Engine::leave`] | on shutdown; then drain `poll_transmit` to send the LEAVE |
 
@@ -35,6 +35,7 @@ use crate::wire::Keyring;
 use relay::{DuplicateCache, RelayQueue};
 use schedule::Scheduler;
 
+pub use relay::RELAY_QUEUE_LEN;
 pub use schedule::{advertised_interval, deterministic_interval, LEAVE_BACKOFF_MEMBERS};
 
 /// Node-table capacity of [`ArrayEngine`]'s default and of small targets.
@@ -166,7 +167,7 @@ impl<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> Engine<S> {
             payload as u32 + overhead
         });
         let local = NodeEntry {
-            id: config.node_id,
+            id: config.node_id.get(),
             addrs: announce_addrs.first().cloned().unwrap_or_default(),
             incarnation: config.incarnation,
             sequence: 0,

@@ -182,7 +182,7 @@ impl<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> Engine<S> {
             }
             // Back after expiring, or restarted after leaving.
             *entry = entry_from(msg, iface, now);
-            let id = entry.id;
+            let id = entry.id();
             let expiry = entry.expires_at(self.config.dead_after);
             self.live = self.live.saturating_add(1);
             self.after_membership_change(id, Some(Event::Joined(id)));
@@ -192,14 +192,17 @@ impl<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> Engine<S> {
         match order {
             Ordering::Less => Err(RxError::Stale),
             Ordering::Equal => {
-                // The same round over another path: keep the shortest path.
+                // The same round over another path: keep the shortest path, and note that
+                // the current path still works when its copy arrives second.
                 if msg.hops < entry.hops {
                     let before = map_view(entry);
                     take_path(entry, msg, iface, now);
                     if map_view(entry) != before {
-                        let id = entry.id;
+                        let id = entry.id();
                         self.events.push(Event::Changed(id));
                     }
+                } else if same_path(entry, msg, iface) {
+                    entry.set_path_seen(now);
                 }
                 Ok(Received::Duplicate)
             }
@@ -208,7 +211,15 @@ impl<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> Engine<S> {
                 let restarted = msg.incarnation != entry.incarnation;
                 let path_stale =
                     now.saturating_since(entry.path_seen()) > entry.interval.saturating_mul(2);
-                if msg.hops <= entry.hops || path_stale || restarted {
+                // Keep the current path unless this copy's is shorter, is the current one,
+                // or the current one has gone quiet: two equal gateways must not make the
+                // path (and the map) flip every round.
+                if msg.hops < entry.hops
+                    || same_path(entry, msg, iface)
+                    || path_stale
+                    || restarted
+                    || !same_ips(&entry.addrs, &msg.addrs)
+                {
                     take_path(entry, msg, iface, now);
                 }
                 entry.incarnation = msg.incarnation;
@@ -217,7 +228,7 @@ impl<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> Engine<S> {
                 entry.gateway = msg.gateway;
                 entry.last_seen = now;
                 let changed = map_view(entry) != before;
-                let id = entry.id;
+                let id = entry.id();
                 let expiry = entry.expires_at(self.config.dead_after);
                 let member = entry.is_member();
                 self.sweep_by(expiry);
@@ -236,7 +247,7 @@ impl<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> Engine<S> {
     fn add_node(&mut self, msg: &Message, iface: IfaceId) -> Result<Received, RxError> {
         let now = self.now;
         let entry = entry_from(msg, iface, now);
-        let id = entry.id;
+        let id = entry.id();
         let expiry = entry.expires_at(self.config.dead_after);
         if self.table.insert_evicting(entry).is_err() {
             let key = (msg.origin, msg.incarnation);
@@ -264,12 +275,15 @@ impl<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> Engine<S> {
         let index = index.or_else(|| {
             // A leave without addresses names the member with that id.
             if msg.addrs.is_empty() {
-                let first = self.table.entries().partition_point(|e| e.id < msg.origin);
+                let first = self
+                    .table
+                    .entries()
+                    .partition_point(|e| e.id < msg.origin.get());
                 self.table
                     .entries()
                     .iter()
                     .skip(first)
-                    .take_while(|e| e.id == msg.origin)
+                    .take_while(|e| e.id == msg.origin.get())
                     .position(|e| e.is_member() && e.state == NodeState::Alive)
                     .map(|p| first + p)
             } else {
@@ -297,7 +311,7 @@ impl<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> Engine<S> {
         let was_member = entry.is_member();
         entry.state = NodeState::Departed;
         entry.last_seen = now;
-        let id = entry.id;
+        let id = entry.id();
         self.stats.left = self.stats.left.wrapping_add(1);
         self.live = self.live.saturating_sub(1);
         core_log!(debug, "node {} left", id.get());
@@ -404,6 +418,16 @@ fn map_view(entry: &NodeEntry) -> MapView {
     (entry.addrs.clone(), entry.gateway, entry.via)
 }
 
+/// Whether `msg` came over the entry's current path: same interface, same last gateway.
+fn same_path(entry: &NodeEntry, msg: &Message, iface: IfaceId) -> bool {
+    entry.iface == iface && entry.via == msg.relayer
+}
+
+/// Whether two address lists hold the same addresses (roles aside).
+fn same_ips(a: &[crate::addr::NodeAddr], b: &[crate::addr::NodeAddr]) -> bool {
+    a.len() == b.len() && a.iter().all(|x| contains_ip(b, x.ip))
+}
+
 fn take_path(entry: &mut NodeEntry, msg: &Message, iface: IfaceId, now: Instant) {
     entry.addrs = msg.addrs.clone();
     entry.iface = iface;
@@ -414,7 +438,7 @@ fn take_path(entry: &mut NodeEntry, msg: &Message, iface: IfaceId, now: Instant)
 
 fn entry_from(msg: &Message, iface: IfaceId, now: Instant) -> NodeEntry {
     let mut entry = NodeEntry {
-        id: msg.origin,
+        id: msg.origin.get(),
         addrs: msg.addrs.clone(),
         incarnation: msg.incarnation,
         sequence: msg.sequence,

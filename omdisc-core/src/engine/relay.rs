@@ -6,8 +6,9 @@ use crate::wire::{Message, MessageKind};
 
 /// How many recent messages the duplicate cache remembers.
 pub(crate) const DUPLICATE_CACHE_LEN: usize = 128;
-/// How many messages may wait to be relayed.
-pub(crate) const RELAY_QUEUE_LEN: usize = 16;
+/// How many messages may wait to be relayed: call `poll_transmit` at least every this many
+/// datagrams (the Linux daemon drains after every `recvmmsg` batch of 32).
+pub const RELAY_QUEUE_LEN: usize = 32;
 
 /// Identity of one message round of one node: `(origin, incarnation, sequence, kind)`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -17,7 +17,7 @@ impl<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> Engine<S> {
                     let was_member = e.is_member();
                     e.state = NodeState::Departed;
                     e.last_seen = now;
-                    Some((e.id, was_member))
+                    Some((e.id(), was_member))
                 } else {
                     None
                 }
