@@ -214,9 +214,12 @@ impl<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> NodeTable<S> {
     fn id_range(&self, id: NodeId) -> core::ops::Range<usize> {
         let entries = self.entries();
         let id = id.get();
+        // One binary search; entries sharing an id (collisions) are rare and adjacent.
         let start = entries.partition_point(|e| e.id < id);
-        let end = entries.partition_point(|e| e.id <= id);
-        start..end
+        let same = entries
+            .get(start..)
+            .map_or(0, |rest| rest.iter().take_while(|e| e.id == id).count());
+        start..start + same
     }
 
     /// Every entry (members, shadowed and tombstones) with node id `id`.

@@ -120,15 +120,10 @@ impl<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> Engine<S> {
         if !self.is_active(iface) {
             return Err(RxError::InactiveInterface(iface));
         }
-        // Lengths, version, MAC, then fields: nothing below runs for a forged datagram.
-        let msg = Message::parse(datagram, self.keys.as_ref())?;
-        if msg.kind == MessageKind::Announce {
-            let overhead = if src.is_ipv6() {
-                schedule::UDP_IPV6_OVERHEAD
-            } else {
-                schedule::UDP_IPV4_OVERHEAD
-            };
-            self.sched.observe(datagram.len() as u32 + overhead);
+        // Lengths and fields first: cheap, and nothing changes yet.
+        let msg = Message::parse(datagram, None)?;
+        if self.keys.is_some() && !crate::wire::has_auth_trailer(datagram) {
+            return Err(RxError::Wire(WireError::MissingAuth));
         }
         if msg.hops > self.config.hop_limit {
             return Err(RxError::HopLimit(msg.hops));
@@ -149,6 +144,24 @@ impl<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> Engine<S> {
                 return Ok(Received::Own);
             }
         }
+        // What cannot change anything (older, or a copy over a path that is no better) is
+        // dropped before paying for the MAC: a replay flood costs a table lookup each.
+        if let Some(unchanged) = self.without_effect(index, &msg, iface) {
+            return unchanged;
+        }
+        // The MAC, in constant time, before anything changes: no table slot, high-water mark
+        // or statistic that steers the protocol is touched by a forged datagram.
+        if let Some(keys) = &self.keys {
+            keys.verify(datagram)?;
+        }
+        if msg.kind == MessageKind::Announce {
+            let overhead = if src.is_ipv6() {
+                schedule::UDP_IPV6_OVERHEAD
+            } else {
+                schedule::UDP_IPV4_OVERHEAD
+            };
+            self.sched.observe(datagram.len() as u32 + overhead);
+        }
         let received = match msg.kind {
             MessageKind::Announce => self.receive_announce(index, &msg, iface)?,
             MessageKind::Leave => self.receive_leave(index, &msg)?,
@@ -160,6 +173,30 @@ impl<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> Engine<S> {
             self.relay(&msg, iface);
         }
         Ok(received)
+    }
+
+    /// `Some` outcome if `msg` cannot change anything: older than what is known (or than
+    /// a tombstone), or the same round over a path that is neither shorter nor the current
+    /// one. Reads the table only.
+    fn without_effect(
+        &self,
+        index: Option<usize>,
+        msg: &Message,
+        iface: IfaceId,
+    ) -> Option<Result<Received, RxError>> {
+        let entry = self.table.get(index?)?;
+        let order = (msg.incarnation, msg.sequence).cmp(&(entry.incarnation, entry.sequence));
+        match (entry.state, msg.kind, order) {
+            (_, _, Ordering::Greater) => None,
+            (NodeState::Alive, MessageKind::Announce, Ordering::Equal) => {
+                if msg.hops < entry.hops || same_path(entry, msg, iface) {
+                    None
+                } else {
+                    Some(Ok(Received::Duplicate))
+                }
+            }
+            _ => Some(Err(RxError::Stale)),
+        }
     }
 
     fn receive_announce(
@@ -195,9 +232,9 @@ impl<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> Engine<S> {
                 // The same round over another path: keep the shortest path, and note that
                 // the current path still works when its copy arrives second.
                 if msg.hops < entry.hops {
-                    let before = map_view(entry);
+                    let changed = entry.addrs != msg.addrs || entry.via != msg.relayer;
                     take_path(entry, msg, iface, now);
-                    if map_view(entry) != before {
+                    if changed {
                         let id = entry.id();
                         self.events.push(Event::Changed(id));
                     }
@@ -207,19 +244,21 @@ impl<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> Engine<S> {
                 Ok(Received::Duplicate)
             }
             Ordering::Greater => {
-                let before = map_view(entry);
                 let restarted = msg.incarnation != entry.incarnation;
                 let path_stale =
                     now.saturating_since(entry.path_seen()) > entry.interval.saturating_mul(2);
                 // Keep the current path unless this copy's is shorter, is the current one,
                 // or the current one has gone quiet: two equal gateways must not make the
                 // path (and the map) flip every round.
-                if msg.hops < entry.hops
+                let take = msg.hops < entry.hops
                     || same_path(entry, msg, iface)
                     || path_stale
                     || restarted
-                    || !same_ips(&entry.addrs, &msg.addrs)
-                {
+                    || !same_ips(&entry.addrs, &msg.addrs);
+                // What the map shows changes (compared before writing, without copies).
+                let changed = entry.gateway != msg.gateway
+                    || (take && (entry.addrs != msg.addrs || entry.via != msg.relayer));
+                if take {
                     take_path(entry, msg, iface, now);
                 }
                 entry.incarnation = msg.incarnation;
@@ -227,7 +266,6 @@ impl<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> Engine<S> {
                 entry.interval = msg.interval;
                 entry.gateway = msg.gateway;
                 entry.last_seen = now;
-                let changed = map_view(entry) != before;
                 let id = entry.id();
                 let expiry = entry.expires_at(self.config.dead_after);
                 let member = entry.is_member();
@@ -429,7 +467,9 @@ fn same_ips(a: &[crate::addr::NodeAddr], b: &[crate::addr::NodeAddr]) -> bool {
 }
 
 fn take_path(entry: &mut NodeEntry, msg: &Message, iface: IfaceId, now: Instant) {
-    entry.addrs = msg.addrs.clone();
+    if entry.addrs != msg.addrs {
+        entry.addrs = msg.addrs.clone();
+    }
     entry.iface = iface;
     entry.hops = msg.hops;
     entry.via = msg.relayer;

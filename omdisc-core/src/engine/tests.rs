@@ -361,3 +361,53 @@ fn unpulled_events_end_in_an_overflow_event() {
     assert_eq!(events.last(), Some(&Event::Overflow));
     assert_eq!(e.events_dropped(), 9);
 }
+
+#[test]
+fn old_rounds_are_dropped_before_the_mac_and_new_ones_need_it() {
+    use crate::wire::{ClusterKey, Keyring};
+    let ring = Keyring::new(ClusterKey::from_hex("00112233445566778899aabbccddeeff").unwrap());
+    let mut e = engine();
+    e.set_keyring(Some(ring.clone()));
+    let now = Instant::from_millis(0);
+    e.start(now);
+    let signed = |msg: &Message, tamper: bool| {
+        let mut buf = [0u8; MAX_DATAGRAM_LEN];
+        let n = msg.emit(&mut buf, Some(&ring)).unwrap();
+        if tamper {
+            buf[n - 1] ^= 1;
+        }
+        heapless::Vec::<u8, MAX_DATAGRAM_LEN>::from_slice(&buf[..n]).unwrap()
+    };
+    let mut msg = announce_from(2);
+    msg.sequence = 5;
+    assert_eq!(
+        e.handle_datagram(now, IfaceId::FIRST, ip(2), &signed(&msg, false)),
+        Ok(Received::Updated)
+    );
+    // An older round with a broken MAC cannot change anything: refused as stale, no MAC work.
+    msg.sequence = 4;
+    assert_eq!(
+        e.handle_datagram(now, IfaceId::FIRST, ip(2), &signed(&msg, true)),
+        Err(RxError::Stale)
+    );
+    assert_eq!(e.stats().rx_auth_failed, 0);
+    // A newer round with a broken MAC is refused by the MAC and changes nothing.
+    msg.sequence = 6;
+    assert_eq!(
+        e.handle_datagram(now, IfaceId::FIRST, ip(2), &signed(&msg, true)),
+        Err(RxError::Wire(crate::wire::WireError::BadMac))
+    );
+    assert_eq!(
+        e.table()
+            .member(NodeId::new(2).unwrap())
+            .unwrap()
+            .sequence(),
+        5
+    );
+    // An unsigned datagram is refused outright.
+    assert_eq!(
+        e.handle_datagram(now, IfaceId::FIRST, ip(2), &bytes(&msg)),
+        Err(RxError::Wire(crate::wire::WireError::MissingAuth))
+    );
+    assert_eq!(e.stats().rx_auth_failed, 2);
+}

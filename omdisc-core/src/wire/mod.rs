@@ -281,6 +281,14 @@ impl Message {
     }
 }
 
+/// Whether `datagram` says it carries an authentication trailer (its AUTH flag). Only
+/// meaningful for a datagram that [`Message::parse`] accepted.
+pub fn has_auth_trailer(datagram: &[u8]) -> bool {
+    datagram
+        .get(field::FLAGS)
+        .is_some_and(|flags| flags & FLAG_AUTH != 0)
+}
+
 fn byte(buf: &[u8], at: usize) -> Result<u8, WireError> {
     buf.get(at).copied().ok_or(WireError::Truncated)
 }
