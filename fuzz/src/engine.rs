@@ -12,7 +12,9 @@
 //! - every datagram `poll_transmit` hands out fits, goes out on an active interface, decodes
 //!   (and verifies) with the engine's own keys, and is this node's own message or a relay
 //!   of someone else's within the hop limit;
-//! - `poll_transmit` and `poll_event` run dry after a bounded number of calls.
+//! - `poll_transmit` and `poll_event` run dry after a bounded number of calls;
+//! - a running or leaving engine always has a deadline, and a few more `handle_timeout(now)`
+//!   calls (with drains) move it past `now` (a frontend never spins).
 
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::collections::VecDeque;
@@ -38,6 +40,9 @@ const MAX_TRANSMITS_PER_STEP: usize = 6 + 6 + 16 * 6;
 /// More events than the queue holds (32), plus its overflow marker.
 const MAX_EVENTS_PER_STEP: usize = 33;
 
+/// How many times in a row `handle_timeout` may leave a deadline at the same instant.
+const MAX_CALLS_AT_ONE_INSTANT: usize = 4;
+
 /// The engine's node id and addresses, per interface.
 const NODE_ID: u16 = 1;
 fn interface_address(index: usize) -> IpAddr {
@@ -59,10 +64,15 @@ pub fn run(scenario: &Scenario) {
     driver.check_invariants("setup");
     for (index, step) in scenario.steps.iter().enumerate() {
         driver.step(step);
-        if !scenario.setup.lazy_drain || matches!(step, Step::Drain) {
+        let drained = !scenario.setup.lazy_drain || matches!(step, Step::Drain);
+        if drained {
             driver.drain();
         }
         driver.check_invariants_after(index, step);
+        if drained && matches!(step, Step::Timeout(_)) {
+            driver.check_no_spin(index);
+            driver.check_invariants_after(index, step);
+        }
     }
     driver.drain();
     driver.check_invariants("final drain");
@@ -285,6 +295,33 @@ impl Driver {
         panic!("poll_event handed out more than {MAX_EVENTS_PER_STEP} events in a step");
     }
 
+    /// A frontend calls `handle_timeout(now)` again while `poll_timeout() <= now`; a timer may
+    /// legitimately come due at `now` once more (a zero reply delay, reverse reconsideration
+    /// rounding down), but a few calls must move every deadline past `now`, or the frontend
+    /// spins. (Not checked once the clock has saturated at `u64::MAX` ms, where every deadline
+    /// saturates too.)
+    fn check_no_spin(&mut self, index: usize) {
+        if self.now.total_millis() == u64::MAX {
+            return;
+        }
+        for _ in 0..MAX_CALLS_AT_ONE_INSTANT {
+            match self.engine.poll_timeout() {
+                Some(deadline) if deadline <= self.now => {
+                    self.engine.handle_timeout(self.now);
+                    self.drain();
+                }
+                _ => return,
+            }
+        }
+        panic!(
+            "step {index}: poll_timeout is still {:?} <= now {} after {MAX_CALLS_AT_ONE_INSTANT} \
+             more handle_timeout calls (a spinning frontend); table {:?}",
+            self.engine.poll_timeout(),
+            self.now.total_millis(),
+            self.engine.table().entries()
+        );
+    }
+
     fn check_invariants_after(&self, index: usize, step: &Step) {
         self.check_invariants(&format!("step {index} ({step:?})"));
     }
@@ -326,6 +363,13 @@ impl Driver {
             .iter()
             .filter(|e| e.state() != NodeState::Departed)
             .count();
+        if matches!(self.engine.phase(), Phase::Running | Phase::Leaving) {
+            assert!(
+                self.engine.poll_timeout().is_some(),
+                "{when}: a {:?} engine has no deadline",
+                self.engine.phase()
+            );
+        }
         if self.engine.phase() != Phase::Idle {
             assert_eq!(
                 self.engine.group_size(),
