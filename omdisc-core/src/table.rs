@@ -48,6 +48,8 @@ pub struct NodeEntry {
     pub(crate) shadowed: bool,
     /// When the current (shortest) path was last confirmed.
     pub(crate) path_seen: Instant,
+    /// For a tombstone: when this node last answered a replay of the departed node.
+    pub(crate) replay_answered: Option<Instant>,
 }
 
 impl NodeEntry {
@@ -66,6 +68,7 @@ impl NodeEntry {
         state: NodeState::Departed,
         shadowed: false,
         path_seen: Instant::ZERO,
+        replay_answered: None,
     };
 
     /// The node id.

@@ -16,7 +16,7 @@ use omdisc_core::Stats;
 use crate::daemon::DaemonCounters;
 
 /// Every counter as `(name, value)`, in the order of the line.
-pub fn counters(stats: &Stats, daemon: &DaemonCounters) -> [(&'static str, u64); 19] {
+pub fn counters(stats: &Stats, daemon: &DaemonCounters) -> [(&'static str, u64); 22] {
     [
         ("received", daemon.datagrams_received),
         ("recvmmsg", daemon.receive_calls),
@@ -37,6 +37,9 @@ pub fn counters(stats: &Stats, daemon: &DaemonCounters) -> [(&'static str, u64);
         ("map-writes", daemon.map_writes),
         ("expired", stats.expired),
         ("left", stats.left),
+        ("relayed", stats.tx_relayed),
+        ("relay-dropped", stats.relay_dropped),
+        ("replays-answered", stats.replays_answered),
     ]
 }
 

@@ -147,6 +147,9 @@ impl<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> Engine<S> {
         // What cannot change anything (older, or a copy over a path that is no better) is
         // dropped before paying for the MAC: a replay flood costs a table lookup each.
         if let Some(unchanged) = self.without_effect(index, &msg, iface) {
+            if unchanged == Err(RxError::Stale) && msg.kind == MessageKind::Announce {
+                self.answer_replay(index, iface, datagram);
+            }
             return unchanged;
         }
         // The MAC, in constant time, before anything changes: no table slot, high-water mark
@@ -197,6 +200,63 @@ impl<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> Engine<S> {
             }
             _ => Some(Err(RxError::Stale)),
         }
+    }
+
+    /// An announcement of a departed node that is not newer than its tombstone is a replay
+    /// (or badly late). Receivers that restarted since the node left have no tombstone and
+    /// would take it: answer, on the interface it came in on, with the node's LEAVE as this
+    /// node remembers it (relayed form, re-signed), at most once per advertised interval per
+    /// node, and only for an authentic replay. The LEAVE is newer than anything recorded
+    /// before the node left, so those receivers drop it at once; everyone else finds it stale.
+    fn answer_replay(&mut self, index: Option<usize>, iface: IfaceId, datagram: &[u8]) {
+        let now = self.now;
+        let Some(entry) = index.and_then(|i| self.table.get(i)) else {
+            return;
+        };
+        if entry.state != NodeState::Departed
+            || self.config.hop_limit == 0
+            || entry
+                .replay_answered
+                .is_some_and(|t| now < t + entry.interval)
+        {
+            return;
+        }
+        // Answer only what is authentic: forged stale datagrams must not make us send.
+        if let Some(keys) = &self.keys {
+            if keys.verify(datagram).is_err() {
+                return;
+            }
+        }
+        let message = Message {
+            kind: MessageKind::Leave,
+            join: false,
+            gateway: false,
+            hops: 1,
+            relayer: Some(self.config.node_id),
+            origin: entry.id(),
+            incarnation: entry.incarnation,
+            sequence: entry.sequence,
+            interval: entry.interval,
+            addrs: entry.addrs.clone(),
+        };
+        let id = message.origin.get();
+        let job = RelayJob {
+            message,
+            pending: iface.bit(),
+        };
+        if self.relay_queue.push_back(job).is_err() {
+            self.stats.relay_dropped = self.stats.relay_dropped.wrapping_add(1);
+            return;
+        }
+        if let Some(entry) = index.and_then(|i| self.table.get_mut(i)) {
+            entry.replay_answered = Some(now);
+        }
+        self.stats.replays_answered = self.stats.replays_answered.wrapping_add(1);
+        core_log!(
+            info,
+            "answered a replay of departed node {} with its LEAVE",
+            id
+        );
     }
 
     fn receive_announce(
@@ -491,6 +551,7 @@ fn entry_from(msg: &Message, iface: IfaceId, now: Instant) -> NodeEntry {
         state: NodeState::Alive,
         shadowed: false,
         path_seen: now,
+        replay_answered: None,
     };
     entry.set_path_seen(now);
     entry

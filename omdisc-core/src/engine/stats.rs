@@ -29,6 +29,9 @@ pub struct Stats {
     pub tx_datagrams: u64,
     /// Of those, relayed copies of other nodes' messages.
     pub tx_relayed: u64,
+    /// Replays of departed nodes answered with their LEAVE (for receivers that restarted
+    /// since the node left and so have no tombstone).
+    pub replays_answered: u64,
     /// Messages not relayed because the relay queue was full.
     pub relay_dropped: u64,
     /// Nodes removed because they stopped announcing.
