@@ -433,7 +433,7 @@ impl Daemon {
                 } => {
                     if local_lost {
                         log::error!(
-                            "node id {id} conflict: {winner} keeps it, this node ({loser}) is left out of the maps: set another id with --node-id"
+                            "node id {id} conflict: {winner} keeps it, this node ({loser}) is left out of the maps and writes an empty map: set another id with --node-id"
                         );
                     } else {
                         log::warn!("node id {id} conflict: {winner} keeps it, {loser} is left out");
@@ -487,8 +487,12 @@ impl Daemon {
         self.map_retry_at = None;
         let own_id = self.engine.node_id();
         self.map_nodes.clear();
-        self.map_nodes
-            .extend(self.engine.members().map(MapNode::from_entry));
+        // A node that lost its id to another host is out of the cluster: it hands the kernel
+        // an empty map rather than one where its own id names another host's address.
+        if !self.engine.lost_id_collision() {
+            self.map_nodes
+                .extend(self.engine.members().map(MapNode::from_entry));
+        }
         self.map_buffer.clear();
         self.map_buffer
             .resize(binary::config_len(self.map_nodes.iter()), 0);

@@ -481,6 +481,16 @@ impl<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> Engine<S> {
         self.phase
     }
 
+    /// Whether this node lost a node-id collision: another host with a lower address claims
+    /// the same id, so every node (this one included) keeps this node out of the map.
+    pub fn lost_id_collision(&self) -> bool {
+        let id = self.config.node_id;
+        self.table
+            .same_id(id)
+            .iter()
+            .any(|e| e.state == NodeState::Local && e.shadowed)
+    }
+
     /// Whether this node relays between interfaces (and says so in its announcements).
     pub fn is_gateway(&self) -> bool {
         self.active.count_ones() > 1

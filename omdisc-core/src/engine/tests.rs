@@ -411,3 +411,28 @@ fn old_rounds_are_dropped_before_the_mac_and_new_ones_need_it() {
     );
     assert_eq!(e.stats().rx_auth_failed, 2);
 }
+
+#[test]
+fn a_node_that_lost_its_id_knows_it() {
+    let mut e = engine(); // node 1 at 10.0.0.1
+    let now = Instant::from_millis(0);
+    e.start(now);
+    assert!(!e.lost_id_collision());
+    // Another host claims id 1 from a lower address: it keeps the id.
+    let mut rival = announce_from(1);
+    rival.addrs[0].ip = IpAddr::V4(Ipv4Addr::new(9, 0, 0, 1));
+    let src = rival.addrs[0].ip;
+    assert_eq!(
+        e.handle_datagram(now, IfaceId::FIRST, src, &bytes(&rival)),
+        Ok(Received::Updated)
+    );
+    assert!(e.lost_id_collision());
+    assert!(matches!(
+        core::iter::from_fn(|| e.poll_event()).last(),
+        Some(Event::Conflict {
+            local_lost: true,
+            ..
+        })
+    ));
+    assert!(e.members().all(|m| m.state() != NodeState::Local));
+}
