@@ -27,6 +27,7 @@ mod smoltcp_ipv6;
 mod smoltcp_key;
 mod testbed_selftest;
 mod wire_tools;
+mod wire_vectors;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -95,6 +96,7 @@ pub const SCENARIOS: &[Scenario] = &[
     map_files::TORN_MAP,
     security::KEYED_MEMBERSHIP,
     replay::REPLAY_AFTER_LEAVE,
+    wire_vectors::WIRE_VECTORS_DAEMON,
     key_roll::KEY_ROLL,
     flood::FLOOD,
     faults::MAP_DIR_FAULTS,
