@@ -29,6 +29,10 @@ pub const TOOLS: &[Tool] = &[
         package: "iproute2",
     },
     Tool {
+        command: "man",
+        package: "man-db",
+    },
+    Tool {
         command: "ping",
         package: "iputils-ping",
     },

@@ -21,6 +21,7 @@ pub mod bench_model;
 pub mod bench_proc;
 pub mod checks;
 pub mod demo;
+pub mod docs_check;
 pub mod ensure;
 pub mod fuzz;
 pub mod image;

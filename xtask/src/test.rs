@@ -32,6 +32,7 @@ const STAGES: &[Stage] = &[
     check("clippy", "cargo clippy --workspace --all-targets -D warnings", checks::clippy),
     check("tests", "workspace tests (cargo-nextest if installed)", checks::tests),
     check("doctests", "cargo test --doc --workspace", checks::doctests),
+    check("docs", "man pages render without warnings and match --help; README starts with the set-up commands", crate::docs_check::check),
     check("tap", "omdisc-smoltcp with feature tap (omdisc-tap): clippy and tests", checks::smoltcp_tap),
     check("no_std", "omdisc-core and omdisc-smoltcp for thumbv7em-none-eabihf, with and without defmt", no_std::cross_build),
     check("size", "sizes of minimal thumbv7em images: the engine, and the engine over smoltcp", no_std::size_report),
