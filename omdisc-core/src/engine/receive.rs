@@ -213,8 +213,11 @@ impl<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> Engine<S> {
         let Some(entry) = index.and_then(|i| self.table.get(i)) else {
             return;
         };
+        // A departed contender for this node's own id cannot be answered: the LEAVE's
+        // relayer would equal its origin, which receivers refuse.
         if entry.state != NodeState::Departed
             || self.config.hop_limit == 0
+            || entry.id() == self.config.node_id
             || entry
                 .replay_answered
                 .is_some_and(|t| now < t + entry.interval)

@@ -321,6 +321,40 @@ fn a_gateway_never_relays_a_message_about_its_own_node_id() {
     }
 }
 
+/// Found by the `engine_datagrams` fuzz target: a replay of a departed id-collision contender
+/// for this node's own id was answered with its LEAVE relayed by this node, so relayer and
+/// origin were the same id, a datagram every receiver refuses.
+#[test]
+fn a_replay_of_a_departed_contender_for_this_nodes_id_is_not_answered() {
+    let mut e = engine();
+    let now = Instant::from_millis(0);
+    e.start(now);
+    let mut buf = [0u8; MAX_DATAGRAM_LEN];
+    while e.poll_transmit(now, &mut buf).is_some() {}
+
+    let mut contender = announce_from(6);
+    contender.origin = NodeId::new(1).unwrap();
+    assert_eq!(
+        e.handle_datagram(now, IfaceId::FIRST, ip(6), &bytes(&contender)),
+        Ok(Received::Updated)
+    );
+    let mut leave = contender.clone();
+    leave.kind = MessageKind::Leave;
+    leave.sequence = 2;
+    assert_eq!(
+        e.handle_datagram(now, IfaceId::FIRST, ip(6), &bytes(&leave)),
+        Ok(Received::Updated)
+    );
+    assert_eq!(
+        e.handle_datagram(now, IfaceId::FIRST, ip(6), &bytes(&contender)),
+        Err(RxError::Stale)
+    );
+    while let Some(tx) = e.poll_transmit(now, &mut buf) {
+        let sent = Message::parse(&buf[..tx.len], None);
+        assert!(sent.is_ok(), "sent an invalid datagram: {sent:?}");
+    }
+}
+
 #[test]
 fn leave_sends_leave_on_every_interface_and_stops() {
     let ifaces = [
