@@ -21,8 +21,8 @@ use std::collections::VecDeque;
 
 use omdisc_core::config::Forwarding;
 use omdisc_core::{
-    ArrayEngine, Config, Duration, Engine, Instant, InterfaceSpec, Message, NodeEntry, NodeId,
-    NodeState, Phase, Received, MAX_DATAGRAM_LEN,
+    ArrayEngine, Config, Duration, Engine, IfaceId, Instant, InterfaceSpec, Message, NodeAddr,
+    NodeEntry, NodeId, NodeState, Phase, Received, MAX_DATAGRAM_LEN,
 };
 
 use crate::scenario::{Advance, Payload, Scenario, Setup, Source, Step};
@@ -42,6 +42,15 @@ const MAX_EVENTS_PER_STEP: usize = 33;
 
 /// How many times in a row `handle_timeout` may leave a deadline at the same instant.
 const MAX_CALLS_AT_ONE_INSTANT: usize = 4;
+
+/// One table entry as [`Driver::table_view`] compares it.
+type EntryView = (
+    NodeId,
+    Vec<NodeAddr>,
+    (u64, u32, Duration, Instant),
+    (IfaceId, Option<NodeId>, u8, bool),
+    (NodeState, bool),
+);
 
 /// The engine's node id and addresses, per interface.
 const NODE_ID: u16 = 1;
@@ -235,18 +244,18 @@ impl Driver {
         }
     }
 
-    fn deliver(&mut self, iface: omdisc_core::IfaceId, src: IpAddr, datagram: &[u8]) {
+    fn deliver(&mut self, iface: IfaceId, src: IpAddr, datagram: &[u8]) {
         // Whether the datagram decodes and, with keys, verifies: the engine may answer a
         // forged copy of something it already knows (own, duplicate, stale) without paying for
         // the MAC, but nothing that fails here may change the table.
         let authentic = Message::parse(datagram, self.engine.keyring());
-        let before: Vec<NodeEntry> = self.engine.table().entries().to_vec();
+        let before = self.table_view();
         let result = self.engine.handle_datagram(self.now, iface, src, datagram);
         self.remember(datagram);
         if result.is_err() || authentic.is_err() {
             assert_eq!(
-                self.engine.table().entries(),
-                &before[..],
+                self.table_view(),
+                before,
                 "a datagram refused ({result:?}) or not authentic ({authentic:?}) changed the \
                  table: {datagram:02x?}"
             );
@@ -256,6 +265,25 @@ impl Driver {
                 panic!("engine took as new a datagram that does not verify ({e}): {datagram:02x?}");
             }
         }
+    }
+
+    /// What the table says about every node (everything but the engine's private
+    /// bookkeeping, such as when it last answered a replay).
+    fn table_view(&self) -> Vec<EntryView> {
+        self.engine
+            .table()
+            .entries()
+            .iter()
+            .map(|e| {
+                (
+                    e.id(),
+                    e.addrs().to_vec(),
+                    (e.incarnation(), e.sequence(), e.interval(), e.last_seen()),
+                    (e.iface(), e.via(), e.hops(), e.is_gateway()),
+                    (e.state(), e.is_shadowed()),
+                )
+            })
+            .collect()
     }
 
     fn drain(&mut self) {
