@@ -20,6 +20,7 @@ use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::collections::VecDeque;
 
 use omdisc_core::config::Forwarding;
+use omdisc_core::engine::{EVENT_QUEUE_LEN, RELAY_QUEUE_LEN};
 use omdisc_core::{
     ArrayEngine, Config, Duration, Engine, IfaceId, Instant, InterfaceSpec, Message, NodeAddr,
     NodeEntry, NodeId, NodeState, Phase, Received, MAX_DATAGRAM_LEN,
@@ -34,11 +35,11 @@ pub const CAPACITY: usize = 6;
 const HISTORY_LEN: usize = 16;
 
 /// More datagrams than one step can queue: LEAVE and one own round on each of six
-/// interfaces, and a full relay queue (16 jobs) each on six interfaces.
-const MAX_TRANSMITS_PER_STEP: usize = 6 + 6 + 16 * 6;
+/// interfaces, and a full relay queue, each job on six interfaces.
+const MAX_TRANSMITS_PER_STEP: usize = 6 + 6 + RELAY_QUEUE_LEN * 6;
 
-/// More events than the queue holds (32), plus its overflow marker.
-const MAX_EVENTS_PER_STEP: usize = 33;
+/// More events than the queue holds, plus its overflow marker.
+const MAX_EVENTS_PER_STEP: usize = EVENT_QUEUE_LEN + 1;
 
 /// How many times in a row `handle_timeout` may leave a deadline at the same instant.
 const MAX_CALLS_AT_ONE_INSTANT: usize = 4;
