@@ -233,7 +233,15 @@ fn ensure_cargo_fuzz() -> Result<String, String> {
         .stderr(Stdio::null())
         .status();
     if !nightly.is_ok_and(|s| s.success()) {
-        return Err("the nightly toolchain is missing (rustup toolchain install nightly)".into());
+        // A fresh CI machine has stable only: add a minimal nightly (libFuzzer needs it).
+        run_command(Command::new("rustup").args([
+            "toolchain",
+            "install",
+            "nightly",
+            "--profile",
+            "minimal",
+        ]))
+        .map_err(|e| format!("the nightly toolchain is missing and could not be installed: {e}"))?;
     }
     if let Some(v) = version() {
         return Ok(v);

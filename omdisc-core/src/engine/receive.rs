@@ -24,7 +24,8 @@ pub enum Received {
     Own,
 }
 
-/// Why a datagram was refused. Nothing in the table changed.
+/// Why a datagram was refused. No node's membership, addresses, path or high-water mark
+/// changed (a tombstone may note that a replay of its node was answered).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RxError {
     /// The engine is not running.

@@ -1,4 +1,8 @@
 //! Counters the engine keeps about what it received, refused, relayed and sent.
+//!
+//! A datagram that cannot change anything (older than what is known, or a copy over a path
+//! that is no better) is classified before its MAC is checked, so a forged copy of a known
+//! round counts as duplicate or stale, not as an authentication failure.
 
 /// Engine counters. They only grow (wrapping after 2^64, in theory).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
