@@ -12,12 +12,13 @@ use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::Signal;
 use omdisc_core::map::{binary, MapNode};
-use omdisc_core::{Event, IfaceId, Instant, RxError, MAX_DATAGRAM_LEN};
+use omdisc_core::{IfaceId, Instant, RxError, MAX_DATAGRAM_LEN};
 
 use crate::clock::Clock;
 use crate::config::MapTarget;
 use crate::conflicts::{self, ConflictFile};
 use crate::counter_report::counter_line;
+use crate::event_log;
 use crate::key_file;
 use crate::logging;
 use crate::map_sink::{MapSink, PublishOutcome};
@@ -420,42 +421,12 @@ impl Daemon {
                 self.map_dirty = true;
                 self.conflicts_dirty = true;
             }
-            match event {
-                Event::Joined(id) => log::info!("node {id} joined{}", self.describe(id)),
-                Event::Changed(id) => log::info!("node {id} changed{}", self.describe(id)),
-                Event::Left(id) => log::info!("node {id} left"),
-                Event::Expired(id) => log::info!("node {id} expired (stopped announcing)"),
-                Event::Conflict {
-                    id,
-                    winner,
-                    loser,
-                    local_lost,
-                } => {
-                    if local_lost {
-                        log::error!(
-                            "node id {id} conflict: {winner} keeps it, this node ({loser}) is left out of the maps and writes an empty map: set another id with --node-id"
-                        );
-                    } else {
-                        log::warn!("node id {id} conflict: {winner} keeps it, {loser} is left out");
-                    }
-                }
-                Event::TableFull(id) => log::warn!("node table full: node {id} not added"),
-                Event::Overflow => log::debug!("event queue overflowed; rewriting the whole map"),
-            }
+            event_log::log_event(
+                event,
+                self.engine.members(),
+                " and writes an empty map: set another id with --node-id",
+            );
         }
-    }
-
-    /// ` at ADDR, ADDR` for a member, empty otherwise.
-    fn describe(&self, id: omdisc_core::NodeId) -> String {
-        let Some(entry) = self.engine.members().find(|e| e.id() == id) else {
-            return String::new();
-        };
-        let addresses: Vec<String> = entry.addrs().iter().map(|a| a.ip.to_string()).collect();
-        let mut text = format!(" at {}", addresses.join(", "));
-        if let Some(via) = entry.via() {
-            text.push_str(&format!(" via gateway {via}"));
-        }
-        text
     }
 
     /// Rewrites the conflicts file (alpha mode) when membership changed, or when a node

@@ -14,6 +14,7 @@
 //! | [`pid_file`], [`daemonize`], [`logging`], [`signals`], [`clock`] | being a daemon |
 //! | [`startup`] | checking and opening everything before detaching |
 //! | [`daemon`] | the main loop that drives the engine |
+//! | [`event_log`] | one log line per membership event (also used by `omdisc-tap`) |
 //! | [`refusal_log`], [`counter_report`] | rate-limited logging of refused datagrams, the counters line |
 //! | [`showmap`] | reading the map back and printing it as setpe text or JSON |
 
@@ -27,6 +28,7 @@ pub mod conflicts;
 pub mod counter_report;
 pub mod daemon;
 pub mod daemonize;
+pub mod event_log;
 pub mod interfaces;
 pub mod key_file;
 pub mod logging;

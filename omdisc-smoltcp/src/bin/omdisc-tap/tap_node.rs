@@ -10,7 +10,7 @@ use std::time::Instant as StdInstant;
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::Signal;
-use omdisc_core::{Event, NodeEntry, NodeId};
+use omdisc_core::NodeEntry;
 use omdisc_smoltcp::Node;
 use omdisc_std::key_file;
 use omdisc_std::signals::{SignalReceiver, SignalRequest};
@@ -200,38 +200,8 @@ impl TapNode {
                     map.mark_dirty();
                 }
             }
-            match event {
-                Event::Joined(id) => log::info!("node {id} joined{}", self.describe(id)),
-                Event::Changed(id) => log::info!("node {id} changed{}", self.describe(id)),
-                Event::Left(id) => log::info!("node {id} left"),
-                Event::Expired(id) => log::info!("node {id} expired (stopped announcing)"),
-                Event::Conflict {
-                    id,
-                    winner,
-                    loser,
-                    local_lost,
-                } => {
-                    if local_lost {
-                        log::error!(
-                            "node id {id} conflict: {winner} keeps it, this node ({loser}) is left out of the maps"
-                        );
-                    } else {
-                        log::warn!("node id {id} conflict: {winner} keeps it, {loser} is left out");
-                    }
-                }
-                Event::TableFull(id) => log::warn!("node table full: node {id} not added"),
-                Event::Overflow => log::debug!("event queue overflowed; rewriting the whole map"),
-            }
+            omdisc_std::event_log::log_event(event, self.node.engine().members(), "");
         }
-    }
-
-    /// ` at ADDR, ADDR` for a member.
-    fn describe(&self, id: NodeId) -> String {
-        let Some(entry) = self.node.engine().members().find(|e| e.id() == id) else {
-            return String::new();
-        };
-        let addresses: Vec<String> = entry.addrs().iter().map(|a| a.ip.to_string()).collect();
-        format!(" at {}", addresses.join(", "))
     }
 
     fn update_map(&mut self, now: Instant) {
