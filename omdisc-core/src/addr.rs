@@ -14,8 +14,8 @@ pub const MAX_ADDRS: usize = 6;
 /// Most interfaces one node drives.
 pub const MAX_IFACES: usize = 6;
 
-/// An address list with the fixed capacity [`MAX_ADDRS`].
-pub type AddrList = heapless::Vec<NodeAddr, MAX_ADDRS>;
+/// An address list with the fixed capacity [`MAX_ADDRS`] (its length kept in one byte).
+pub type AddrList = heapless::Vec<NodeAddr, MAX_ADDRS, u8>;
 
 /// Index of one of this node's interfaces, `0..MAX_IFACES`, in the order the frontend
 /// configured them (index 0 is the first `-i` interface).

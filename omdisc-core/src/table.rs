@@ -46,10 +46,10 @@ pub struct NodeEntry {
     pub(crate) gateway: bool,
     pub(crate) state: NodeState,
     pub(crate) shadowed: bool,
-    /// When the current (shortest) path was last confirmed.
+    /// For a live entry, when its current (shortest) path was last confirmed; for a
+    /// tombstone, when this node last answered a replay of it ([`Instant::ZERO`]: never).
+    /// One field for both keeps the entry small.
     pub(crate) path_seen: Instant,
-    /// For a tombstone: when this node last answered a replay of the departed node.
-    pub(crate) replay_answered: Option<Instant>,
 }
 
 impl NodeEntry {
@@ -68,7 +68,6 @@ impl NodeEntry {
         state: NodeState::Departed,
         shadowed: false,
         path_seen: Instant::ZERO,
-        replay_answered: None,
     };
 
     /// The node id.
@@ -118,6 +117,16 @@ impl NodeEntry {
     /// Whether it lost a node-id collision (kept out of the map).
     pub fn is_shadowed(&self) -> bool {
         self.shadowed
+    }
+    /// Turns the entry into a tombstone at `now` (no replay of it answered yet).
+    pub(crate) fn depart(&mut self, now: Instant) {
+        self.state = NodeState::Departed;
+        self.last_seen = now;
+        self.path_seen = Instant::ZERO;
+    }
+    /// For a tombstone: when a replay of it was last answered, if ever.
+    pub(crate) fn replay_answered(&self) -> Option<Instant> {
+        (self.path_seen != Instant::ZERO).then_some(self.path_seen)
     }
     pub(crate) fn path_seen(&self) -> Instant {
         self.path_seen

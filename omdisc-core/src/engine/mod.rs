@@ -180,7 +180,6 @@ impl<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> Engine<S> {
             state: NodeState::Local,
             shadowed: false,
             path_seen: Instant::ZERO,
-            replay_answered: None,
         };
         let mut engine = Engine {
             keys: None,

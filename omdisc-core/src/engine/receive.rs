@@ -220,7 +220,7 @@ impl<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> Engine<S> {
             || self.config.hop_limit == 0
             || entry.id() == self.config.node_id
             || entry
-                .replay_answered
+                .replay_answered()
                 .is_some_and(|t| now < t + entry.interval)
         {
             return;
@@ -253,7 +253,7 @@ impl<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> Engine<S> {
             return;
         }
         if let Some(entry) = index.and_then(|i| self.table.get_mut(i)) {
-            entry.replay_answered = Some(now);
+            entry.set_path_seen(now.max(Instant::from_millis(1)));
         }
         self.stats.replays_answered = self.stats.replays_answered.wrapping_add(1);
         core_log!(
@@ -396,7 +396,7 @@ impl<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> Engine<S> {
             // Unknown node: remember the departure so older announcements cannot revive it.
             if !msg.addrs.is_empty() {
                 let mut tomb = entry_from(msg, crate::addr::IfaceId::FIRST, now);
-                tomb.state = NodeState::Departed;
+                tomb.depart(now);
                 let _ = self.table.insert_evicting(tomb);
             }
             return Ok(Received::Updated);
@@ -411,8 +411,7 @@ impl<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> Engine<S> {
             return Ok(Received::Updated);
         }
         let was_member = entry.is_member();
-        entry.state = NodeState::Departed;
-        entry.last_seen = now;
+        entry.depart(now);
         let id = entry.id();
         self.stats.left = self.stats.left.wrapping_add(1);
         self.live = self.live.saturating_sub(1);
@@ -555,7 +554,6 @@ fn entry_from(msg: &Message, iface: IfaceId, now: Instant) -> NodeEntry {
         state: NodeState::Alive,
         shadowed: false,
         path_seen: now,
-        replay_answered: None,
     };
     entry.set_path_seen(now);
     entry

@@ -15,8 +15,7 @@ impl<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> Engine<S> {
             let expired = self.table.get_mut(index).and_then(|e| {
                 if e.state == NodeState::Alive && now >= e.expires_at(dead_after) {
                     let was_member = e.is_member();
-                    e.state = NodeState::Departed;
-                    e.last_seen = now;
+                    e.depart(now);
                     Some((e.id(), was_member))
                 } else {
                     None

@@ -114,3 +114,13 @@ fn a_vacant_slot_is_all_zero_bytes_so_static_tables_go_to_bss() {
     assert_eq!(v.last_seen, Instant::ZERO);
     assert!(v.addrs.is_empty() && v.via.is_none() && !v.gateway && !v.shadowed);
 }
+
+#[test]
+fn an_entry_stays_small() {
+    // 65 535 entries make the Linux daemon's table: every byte here is 64 KiB there.
+    assert!(
+        core::mem::size_of::<NodeEntry>() <= 160,
+        "{} bytes",
+        core::mem::size_of::<NodeEntry>()
+    );
+}
