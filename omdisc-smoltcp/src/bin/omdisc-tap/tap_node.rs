@@ -200,7 +200,11 @@ impl TapNode {
                     map.mark_dirty();
                 }
             }
-            omdisc_std::event_log::log_event(event, self.node.engine().members(), "");
+            omdisc_std::event_log::log_event(
+                event,
+                self.node.engine().members(),
+                " and writes an empty map: give it another address",
+            );
         }
     }
 
@@ -210,10 +214,12 @@ impl TapNode {
         };
         let engine = self.node.engine();
         let retry_ms = engine.config().interval.total_millis();
+        // Like omdiscd: a node that lost its id to another host writes an empty map.
+        let lost = engine.lost_id_collision();
         map.update(
             now.total_millis() as u64,
             engine.node_id(),
-            engine.members(),
+            engine.members().filter(|_| !lost),
             retry_ms,
         );
     }
