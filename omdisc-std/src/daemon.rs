@@ -302,21 +302,8 @@ impl Daemon {
     }
 
     fn reload_key(&mut self) {
-        let Some(path) = &self.key_file else {
-            log::info!("SIGHUP: no --key-file given, nothing to reload");
-            return;
-        };
-        match key_file::load_keyring(path) {
-            Ok(keyring) => {
-                let count = keyring.keys().len();
-                self.engine.set_keyring(Some(keyring));
-                log::info!(
-                    "SIGHUP: reloaded {} ({count} key{})",
-                    path.display(),
-                    if count == 1 { "" } else { "s" }
-                );
-            }
-            Err(error) => log::warn!("SIGHUP: {error}; keeping the current keys"),
+        if let Some(keyring) = key_file::reload_on_sighup(self.key_file.as_deref()) {
+            self.engine.set_keyring(Some(keyring));
         }
     }
 

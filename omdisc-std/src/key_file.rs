@@ -83,6 +83,31 @@ impl fmt::Display for KeyFileError {
 
 impl std::error::Error for KeyFileError {}
 
+/// SIGHUP: re-reads the key file at `path` (if one was given) and logs what happened.
+/// `Some` with the new keys; `None` keeps the current ones (no file given, or the file is
+/// now bad — a frontend never falls back to running unauthenticated).
+pub fn reload_on_sighup(path: Option<&Path>) -> Option<Keyring> {
+    let Some(path) = path else {
+        log::info!("SIGHUP: no --key-file given, nothing to reload");
+        return None;
+    };
+    match load_keyring(path) {
+        Ok(keyring) => {
+            let count = keyring.keys().len();
+            log::info!(
+                "SIGHUP: reloaded {} ({count} key{})",
+                path.display(),
+                if count == 1 { "" } else { "s" }
+            );
+            Some(keyring)
+        }
+        Err(error) => {
+            log::warn!("SIGHUP: {error}; keeping the current keys");
+            None
+        }
+    }
+}
+
 /// Reads and checks the key file at `path`.
 pub fn load_keyring(path: &Path) -> Result<Keyring, KeyFileError> {
     let unreadable = |error: io::Error| KeyFileError::Unreadable {

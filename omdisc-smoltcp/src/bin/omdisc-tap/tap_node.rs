@@ -178,17 +178,8 @@ impl TapNode {
     }
 
     fn reload_key(&mut self) {
-        let Some(path) = &self.key_file else {
-            log::info!("SIGHUP: no --key-file given, nothing to reload");
-            return;
-        };
-        match key_file::load_keyring(path) {
-            Ok(keyring) => {
-                let count = keyring.keys().len();
-                self.node.set_keyring(Some(keyring));
-                log::info!("SIGHUP: reloaded {} ({count} key(s))", path.display());
-            }
-            Err(error) => log::warn!("SIGHUP: {error}; keeping the current keys"),
+        if let Some(keyring) = key_file::reload_on_sighup(self.key_file.as_deref()) {
+            self.node.set_keyring(Some(keyring));
         }
     }
 
