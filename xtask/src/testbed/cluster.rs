@@ -7,10 +7,10 @@ use std::process::{Command, ExitStatus};
 use std::time::{Duration, Instant};
 
 use super::bridge::{Bridge, Port};
+use super::daemon_slot::DaemonSlot;
 use super::exec::run_bounded;
 use super::membership::{node_id_of, Membership};
 use super::netns::Netns;
-use super::process::Process;
 use super::wait::wait_until;
 use crate::project::{run, Project};
 
@@ -81,12 +81,10 @@ pub struct NodeSpec {
 /// namespace goes.
 #[derive(Debug)]
 struct Node {
-    daemon: Option<Process>,
+    daemon: DaemonSlot,
     _port: Port,
     ns: Netns,
     spec: NodeSpec,
-    map_dir: PathBuf,
-    starts: u32,
     /// Arguments of this host only, after the common ones (e.g. its own key file).
     own_args: Vec<String>,
 }
@@ -151,16 +149,12 @@ impl Cluster {
         let ns = Netns::new(&spec.label)?;
         let address = format!("{}/{}", spec.address, self.prefix);
         let port = self.bridge.attach(&ns, NODE_IF, &address, None)?;
-        let map_dir = self.dir.join(&spec.label);
-        std::fs::create_dir_all(&map_dir)
-            .map_err(|e| format!("cannot create {}: {e}", map_dir.display()))?;
+        let daemon = DaemonSlot::new(&spec.label, self.dir.join(&spec.label))?;
         self.nodes.push(Node {
-            daemon: None,
+            daemon,
             _port: port,
             ns,
             spec,
-            map_dir,
-            starts: 0,
             own_args: Vec::new(),
         });
         Ok(())
@@ -198,17 +192,14 @@ impl Cluster {
 
     /// Map directory of host `i`.
     pub fn map_dir(&self, i: usize) -> &Path {
-        &self.nodes[i].map_dir
+        self.nodes[i].daemon.map_dir()
     }
 
     /// The daemon arguments host `i` is started with.
     pub fn daemon_args(&self, i: usize) -> Vec<String> {
         let node = &self.nodes[i];
-        let mut args: Vec<String> =
-            vec!["-n".into(), "-i".into(), NODE_IF.into(), "--map-dir".into()];
-        args.push(node.map_dir.display().to_string());
-        args.push("--pid-file".into());
-        args.push(node.map_dir.join("omdiscd.pid").display().to_string());
+        let mut args = node.daemon.base_args();
+        args.extend(["-i".to_string(), NODE_IF.to_string()]);
         args.extend(self.common_args.iter().cloned());
         args.extend(node.own_args.iter().cloned());
         args
@@ -222,81 +213,47 @@ impl Cluster {
 
     /// Starts `omdiscd` on host `i` (it must not be running).
     pub fn start(&mut self, i: usize) -> Result<(), String> {
-        if self.is_running(i) {
-            return Err(format!("{} is already running", self.label(i)));
-        }
         let args = self.daemon_args(i);
         let node = &mut self.nodes[i];
-        node.starts += 1;
-        let log = self
-            .dir
-            .join(format!("{}-{}.log", node.spec.label, node.starts));
-        let label = format!("{} omdiscd", node.spec.label);
-        node.daemon = Some(Process::spawn_in(
-            node.ns.name(),
-            &label,
-            &self.binaries.omdiscd,
-            &args,
-            &log,
-        )?);
-        Ok(())
+        node.daemon
+            .start(node.ns.name(), &self.binaries, &args, &self.dir)
     }
 
     /// Whether host `i`'s daemon is running (not exited).
     pub fn is_running(&mut self, i: usize) -> bool {
-        self.nodes[i]
-            .daemon
-            .as_mut()
-            .is_some_and(|p| p.try_exit().is_none())
+        self.nodes[i].daemon.is_running()
     }
 
     /// PID of host `i`'s daemon, if started.
     pub fn pid(&self, i: usize) -> Option<i32> {
-        self.nodes[i].daemon.as_ref().map(Process::pid)
+        self.nodes[i].daemon.pid()
     }
 
     /// Sends `signal` to host `i`'s daemon.
     pub fn signal(&mut self, i: usize, signal: i32) -> Result<(), String> {
-        let label = self.label(i).to_string();
-        let daemon = self.nodes[i]
-            .daemon
-            .as_mut()
-            .ok_or(format!("{label} was never started"))?;
-        daemon.signal(signal)
+        self.nodes[i].daemon.process()?.signal(signal)
     }
 
     /// Waits up to `timeout` for host `i`'s daemon to exit; its status.
     pub fn wait_exit(&mut self, i: usize, timeout: Duration) -> Option<ExitStatus> {
-        self.nodes[i].daemon.as_mut()?.wait_exit(timeout)
+        self.nodes[i].daemon.wait_exit(timeout)
     }
 
     /// What host `i`'s current (or last) daemon printed.
     pub fn daemon_output(&self, i: usize) -> String {
-        self.nodes[i]
-            .daemon
-            .as_ref()
-            .map(Process::output)
-            .unwrap_or_default()
+        self.nodes[i].daemon.output()
     }
 
     /// Fails if a daemon that was started has exited (with the last lines it printed).
     pub fn check_running(&mut self, hosts: &[usize]) -> Result<(), String> {
-        for &i in hosts {
-            if let Some(status) = self.nodes[i].daemon.as_mut().and_then(Process::try_exit) {
-                return Err(format!(
-                    "{} omdiscd exited ({status}); it printed: {}",
-                    self.label(i),
-                    tail(&self.daemon_output(i), 3)
-                ));
-            }
-        }
-        Ok(())
+        hosts
+            .iter()
+            .try_for_each(|&i| self.nodes[i].daemon.check_running())
     }
 
     /// Host `i`'s map as `showmap --map-dir DIR` prints it.
     pub fn map_text(&self, i: usize) -> Result<String, String> {
-        let dir = self.nodes[i].map_dir.display().to_string();
-        self.binaries.showmap(&["--map-dir", &dir])
+        self.nodes[i].daemon.showmap(&self.binaries, &[])
     }
 
     /// Host `i`'s map, parsed (every line must be a setpe map line).

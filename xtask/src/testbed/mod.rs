@@ -20,6 +20,7 @@
 mod bridge;
 mod cluster;
 mod copies;
+mod daemon_slot;
 mod exec;
 mod listener;
 mod membership;

@@ -12,10 +12,10 @@ use serde_json::Value;
 
 use super::bridge::{Bridge, Port};
 use super::cluster::{tail, Binaries};
+use super::daemon_slot::DaemonSlot;
 use super::exec::ip;
 use super::membership::Membership;
 use super::netns::Netns;
-use super::process::Process;
 use super::wait::wait_until;
 
 /// How often map waits look at the maps.
@@ -62,12 +62,9 @@ impl<'a> Leg<'a> {
 /// One host. Field order is drop order: the daemon ends before its namespace goes.
 #[derive(Debug)]
 struct Host {
-    daemon: Option<Process>,
+    daemon: DaemonSlot,
     ports: Vec<Port>,
     ns: Netns,
-    label: String,
-    map_dir: PathBuf,
-    starts: u32,
 }
 
 /// Segments (bridges) and hosts. Dropping it ends every daemon, then deletes every host
@@ -125,17 +122,8 @@ impl Topology {
             }
             ports.push(port);
         }
-        let map_dir = self.dir.join(label);
-        std::fs::create_dir_all(&map_dir)
-            .map_err(|e| format!("cannot create {}: {e}", map_dir.display()))?;
-        self.hosts.push(Host {
-            daemon: None,
-            ports,
-            ns,
-            label: label.to_string(),
-            map_dir,
-            starts: 0,
-        });
+        let daemon = DaemonSlot::new(label, self.dir.join(label))?;
+        self.hosts.push(Host { daemon, ports, ns });
         Ok(self.hosts.len() - 1)
     }
 
@@ -151,7 +139,7 @@ impl Topology {
 
     /// Label of host `h`.
     pub fn label(&self, h: usize) -> &str {
-        &self.hosts[h].label
+        self.hosts[h].daemon.label()
     }
 
     /// Namespace of host `h`.
@@ -184,35 +172,17 @@ impl Topology {
     /// Starts `omdiscd -n --map-dir DIR --pid-file DIR/omdiscd.pid ARGS` on host `h` (it
     /// must not be running); its output goes to `LABEL-N.log`.
     pub fn start(&mut self, h: usize, args: &[&str]) -> Result<(), String> {
-        if self.is_running(h) {
-            return Err(format!("{} is already running", self.label(h)));
-        }
         let host = &mut self.hosts[h];
-        let mut full: Vec<String> = vec!["-n".into(), "--map-dir".into()];
-        full.push(host.map_dir.display().to_string());
-        full.push("--pid-file".into());
-        full.push(host.map_dir.join("omdiscd.pid").display().to_string());
+        let mut full = host.daemon.base_args();
         full.extend(args.iter().map(|s| s.to_string()));
-        host.starts += 1;
-        let log = self.dir.join(format!("{}-{}.log", host.label, host.starts));
-        let label = format!("{} omdiscd", host.label);
-        host.daemon = Some(Process::spawn_in(
-            host.ns.name(),
-            &label,
-            &self.binaries.omdiscd,
-            &full,
-            &log,
-        )?);
-        Ok(())
+        host.daemon
+            .start(host.ns.name(), &self.binaries, &full, &self.dir)
     }
 
     /// Stops host `h`'s daemon with SIGTERM (it sends LEAVE) and waits for it to exit 0.
     pub fn stop(&mut self, h: usize) -> Result<(), String> {
         let label = self.label(h).to_string();
-        let daemon = self.hosts[h]
-            .daemon
-            .as_mut()
-            .ok_or(format!("{label} was never started"))?;
+        let daemon = self.hosts[h].daemon.process()?;
         daemon.signal(libc::SIGTERM)?;
         match daemon.wait_exit(STOP_GRACE) {
             Some(status) if status.success() => Ok(()),
@@ -228,39 +198,24 @@ impl Topology {
 
     /// Whether host `h`'s daemon is running.
     pub fn is_running(&mut self, h: usize) -> bool {
-        self.hosts[h]
-            .daemon
-            .as_mut()
-            .is_some_and(|p| p.try_exit().is_none())
+        self.hosts[h].daemon.is_running()
     }
 
     /// What host `h`'s current (or last) daemon printed.
     pub fn daemon_output(&self, h: usize) -> String {
-        self.hosts[h]
-            .daemon
-            .as_ref()
-            .map(Process::output)
-            .unwrap_or_default()
+        self.hosts[h].daemon.output()
     }
 
     /// Fails if a started daemon among `hosts` has exited (with its last lines).
     pub fn check_running(&mut self, hosts: &[usize]) -> Result<(), String> {
-        for &h in hosts {
-            if let Some(status) = self.hosts[h].daemon.as_mut().and_then(Process::try_exit) {
-                return Err(format!(
-                    "{} omdiscd exited ({status}); it printed: {}",
-                    self.label(h),
-                    tail(&self.daemon_output(h), 3)
-                ));
-            }
-        }
-        Ok(())
+        hosts
+            .iter()
+            .try_for_each(|&h| self.hosts[h].daemon.check_running())
     }
 
     /// Host `h`'s map as `showmap --map-dir DIR` prints it.
     pub fn map_text(&self, h: usize) -> Result<String, String> {
-        let dir = self.hosts[h].map_dir.display().to_string();
-        self.binaries.showmap(&["--map-dir", &dir])
+        self.hosts[h].daemon.showmap(&self.binaries, &[])
     }
 
     /// Host `h`'s map text, parsed as setpe lines.
@@ -270,8 +225,7 @@ impl Topology {
 
     /// Host `h`'s map as `showmap --map-dir DIR --json` prints it, parsed.
     pub fn map_json(&self, h: usize) -> Result<MapJson, String> {
-        let dir = self.hosts[h].map_dir.display().to_string();
-        let text = self.binaries.showmap(&["--map-dir", &dir, "--json"])?;
+        let text = self.hosts[h].daemon.showmap(&self.binaries, &["--json"])?;
         MapJson::parse(&text).map_err(|why| format!("{}: {why}", self.label(h)))
     }
 
