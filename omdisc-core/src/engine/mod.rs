@@ -158,13 +158,9 @@ impl<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> Engine<S> {
             return Err(ConfigError::NoStorage);
         }
         let initial_size = announce_addrs.first().map_or(0, |l| {
-            let overhead = match l.first().map(|a| a.ip) {
-                Some(core::net::IpAddr::V6(_)) => schedule::UDP_IPV6_OVERHEAD,
-                _ => schedule::UDP_IPV4_OVERHEAD,
-            };
-            let payload: usize =
+            let payload =
                 crate::wire::HEADER_LEN + l.iter().map(crate::wire::address_len).sum::<usize>();
-            payload as u32 + overhead
+            schedule::wire_size(payload, l.first().map(|a| a.ip))
         });
         let local = NodeEntry {
             id: config.node_id.get(),
@@ -176,7 +172,7 @@ impl<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> Engine<S> {
             iface: IfaceId::FIRST,
             via: None,
             hops: 0,
-            gateway: false,
+            gateway: active.count_ones() > 1,
             state: NodeState::Local,
             shadowed: false,
             path_seen: Instant::ZERO,
@@ -209,8 +205,6 @@ impl<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> Engine<S> {
             stats: Stats::default(),
             config,
         };
-        let mut local = local;
-        local.gateway = engine.is_gateway();
         engine
             .table
             .insert(local)
@@ -508,9 +502,8 @@ impl<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> Engine<S> {
     }
 
     fn local_entry_mut(&mut self) -> Option<&mut NodeEntry> {
-        let id = self.config.node_id;
-        let addrs = self.announce_addrs.first().cloned().unwrap_or_default();
-        let index = self.table.find(id, &addrs)?;
+        let addrs = self.announce_addrs.first()?;
+        let index = self.table.find(self.config.node_id, addrs)?;
         self.table
             .get_mut(index)
             .filter(|e| e.state == NodeState::Local)

@@ -159,12 +159,8 @@ impl<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> Engine<S> {
             keys.verify(datagram)?;
         }
         if msg.kind == MessageKind::Announce {
-            let overhead = if src.is_ipv6() {
-                schedule::UDP_IPV6_OVERHEAD
-            } else {
-                schedule::UDP_IPV4_OVERHEAD
-            };
-            self.sched.observe(datagram.len() as u32 + overhead);
+            self.sched
+                .observe(schedule::wire_size(datagram.len(), Some(src)));
         }
         let received = match msg.kind {
             MessageKind::Announce => self.receive_announce(index, &msg, iface)?,

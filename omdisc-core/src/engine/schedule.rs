@@ -28,9 +28,21 @@ const RANDOM_HIGH: u64 = 150_000;
 /// Smoothing of the average announcement size (RFC 3550: 1/16).
 const SIZE_SMOOTHING: u32 = 16;
 /// Bytes of UDP/IPv4 headers counted per datagram.
-pub(crate) const UDP_IPV4_OVERHEAD: u32 = 28;
+const UDP_IPV4_OVERHEAD: u32 = 28;
 /// Bytes of UDP/IPv6 headers counted per datagram.
-pub(crate) const UDP_IPV6_OVERHEAD: u32 = 48;
+const UDP_IPV6_OVERHEAD: u32 = 48;
+
+/// Size on the wire (RTCP counts UDP/IP headers) of a `payload`-byte datagram whose
+/// addresses are of `ip`'s family (`None`: IPv4).
+pub(crate) fn wire_size(payload: usize, ip: Option<core::net::IpAddr>) -> u32 {
+    let overhead = match ip {
+        Some(core::net::IpAddr::V6(_)) => UDP_IPV6_OVERHEAD,
+        _ => UDP_IPV4_OVERHEAD,
+    };
+    u32::try_from(payload)
+        .unwrap_or(u32::MAX)
+        .saturating_add(overhead)
+}
 /// Above this many members a leaving node backs off (RFC 3550 §6.3.7).
 pub const LEAVE_BACKOFF_MEMBERS: usize = 50;
 

@@ -116,11 +116,8 @@ impl<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> Engine<S> {
         match msg.emit(buf, self.keys.as_ref()) {
             Ok(len) => {
                 if msg.kind == MessageKind::Announce && msg.hops == 0 {
-                    let overhead = match msg.addrs.first().map(|a| a.ip) {
-                        Some(core::net::IpAddr::V6(_)) => super::schedule::UDP_IPV6_OVERHEAD,
-                        _ => super::schedule::UDP_IPV4_OVERHEAD,
-                    };
-                    self.sched.observe(len as u32 + overhead);
+                    let ip = msg.addrs.first().map(|a| a.ip);
+                    self.sched.observe(super::schedule::wire_size(len, ip));
                 }
                 Some(Transmit { iface, len })
             }
