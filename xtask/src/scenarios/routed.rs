@@ -17,9 +17,9 @@ use crate::testbed::{
 
 /// How long `-m 1` nodes run before their maps are checked: about seven announce intervals,
 /// many times what `-m 2` needs to converge.
-const ISOLATION_WAIT: Duration = Duration::from_secs(2);
+pub(super) const ISOLATION_WAIT: Duration = Duration::from_secs(2);
 /// How long the listeners watch what crosses the router in each phase.
-const LISTEN_WINDOW: Duration = Duration::from_millis(1500);
+pub(super) const LISTEN_WINDOW: Duration = Duration::from_millis(1500);
 
 /// `-m 2` converges over smcrouted, `-m 1` does not.
 pub(super) const ROUTED_TTL: Scenario = Scenario {
@@ -83,6 +83,30 @@ fn start_with_ttl(topo: &mut Topology, plan: &Plan, ttl: &str) -> Result<(), Str
 }
 
 /// Whether `source` is on segment `10.74.S.0/24`.
+/// A passive listener on each of the two segments (hosts `l0`, `l1` on `listeners`' legs),
+/// and `smcrouted` in the `router` host routing `group` both ways between its legs `r0`
+/// and `r1`.
+pub(super) fn listeners_and_router(
+    topo: &mut Topology,
+    router: usize,
+    group: IpAddr,
+    listeners: [Leg<'_>; 2],
+) -> Result<(Vec<GroupListener>, MulticastRouter), String> {
+    let mut sockets = Vec::new();
+    for (i, leg) in listeners.into_iter().enumerate() {
+        let h = topo.add_host(&format!("l{i}"), &[leg])?;
+        sockets.push(GroupListener::open(topo.namespace(h), "lst0", group, PORT)?);
+    }
+    let routes = [("r0", "r1"), ("r1", "r0")].map(|(from, to)| MulticastRoute {
+        inbound: from.into(),
+        group,
+        outbound: vec![to.into()],
+    });
+    let router =
+        MulticastRouter::start(topo.namespace(router), &topo.dir().join("router"), &routes)?;
+    Ok((sockets, router))
+}
+
 fn on_segment(source: IpAddr, segment: u8) -> bool {
     matches!(source, IpAddr::V4(v4) if v4.octets()[..3] == [10, 74, segment])
 }
@@ -141,23 +165,8 @@ fn routed_ttl(ctx: &Ctx) -> Result<String, String> {
         "m",
         &[Leg::v4(a, "mA", MULTI[0]), Leg::v4(b, "mB", MULTI[1])],
     )?;
-    let mut sockets = Vec::new();
-    for (segment, address) in LISTENERS.iter().enumerate() {
-        let h = topo.add_host(&format!("l{segment}"), &[Leg::v4(segment, "lst0", address)])?;
-        sockets.push(GroupListener::open(
-            topo.namespace(h),
-            "lst0",
-            GROUP.into(),
-            PORT,
-        )?);
-    }
-    let routes = [("r0", "r1"), ("r1", "r0")].map(|(from, to)| MulticastRoute {
-        inbound: from.into(),
-        group: GROUP.into(),
-        outbound: vec![to.into()],
-    });
-    let mut smcroute =
-        MulticastRouter::start(topo.namespace(router), &topo.dir().join("router"), &routes)?;
+    let listeners = [0, 1].map(|segment| Leg::v4(segment, "lst0", LISTENERS[segment]));
+    let (sockets, mut smcroute) = listeners_and_router(&mut topo, router, GROUP.into(), listeners)?;
     step(
         "smcrouted runs in the router namespace with (*,G) routes r0<->r1",
         Duration::ZERO,

@@ -6,11 +6,10 @@ use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv6Addr};
 use std::time::{Duration, Instant};
 
-use super::gateways::{converge, still_converged, INTERVAL, PORT};
+use super::gateways::{converge, still_converged, INTERVAL};
+use super::routed::{listeners_and_router, ISOLATION_WAIT, LISTEN_WINDOW};
 use super::{binaries_and_dir, step, Ctx, Scenario};
-use crate::testbed::{
-    listen, GroupListener, Heard, Leg, MulticastRoute, MulticastRouter, Topology,
-};
+use crate::testbed::{listen, Heard, Leg, Topology};
 
 /// The site-local group of the scenario.
 const GROUP_V6: Ipv6Addr = Ipv6Addr::new(0xff05, 0, 0, 0, 0, 0, 0x4d, 0x74);
@@ -18,10 +17,6 @@ const ROUTER: [&str; 2] = ["fd00:74:1::1/64", "fd00:74:2::1/64"];
 const SIDE_A: [&str; 2] = ["fd00:74:1::a11/64", "fd00:74:1::a12/64"];
 const SIDE_B: [&str; 2] = ["fd00:74:2::b21/64", "fd00:74:2::b22/64"];
 const LISTENERS: [&str; 2] = ["fd00:74:1::fa/64", "fd00:74:2::fa/64"];
-/// How long `-m 1` nodes run before their maps are checked.
-const ISOLATION_WAIT: Duration = Duration::from_secs(2);
-/// How long the listeners watch what crosses the router with `-m 2`.
-const LISTEN_WINDOW: Duration = Duration::from_millis(1500);
 
 /// IPv6 over smcrouted.
 pub(super) const ROUTED_IPV6: Scenario = Scenario {
@@ -118,23 +113,9 @@ fn routed_ipv6(ctx: &Ctx) -> Result<String, String> {
             nodes.push((h, ifname));
         }
     }
-    let mut sockets = Vec::new();
-    for (segment, address) in LISTENERS.iter().enumerate() {
-        let h = topo.add_host(&format!("l{segment}"), &[Leg::v6(segment, "lst0", address)])?;
-        sockets.push(GroupListener::open(
-            topo.namespace(h),
-            "lst0",
-            GROUP_V6.into(),
-            PORT,
-        )?);
-    }
-    let routes = [("r0", "r1"), ("r1", "r0")].map(|(from, to)| MulticastRoute {
-        inbound: from.into(),
-        group: GROUP_V6.into(),
-        outbound: vec![to.into()],
-    });
-    let mut smcroute =
-        MulticastRouter::start(topo.namespace(router), &topo.dir().join("router"), &routes)?;
+    let listeners = [0, 1].map(|segment| Leg::v6(segment, "lst0", LISTENERS[segment]));
+    let (sockets, mut smcroute) =
+        listeners_and_router(&mut topo, router, GROUP_V6.into(), listeners)?;
 
     let all: Vec<usize> = nodes.iter().map(|n| n.0).collect();
     let side_a: Vec<usize> = all[..SIDE_A.len()].to_vec();
