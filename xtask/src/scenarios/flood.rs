@@ -163,6 +163,17 @@ fn flood(ctx: &Ctx) -> Result<String, String> {
             }
         }
         refusal_warnings(output, ran).map_err(|why| format!("{}: {why}", cluster.label(i)))?;
+        // Several datagrams wait during a flood: the daemon must take them in batches.
+        let (got, calls) = (
+            counter(&counters, "received"),
+            counter(&counters, "recvmmsg"),
+        );
+        if got <= calls {
+            return Err(format!(
+                "{} received {got} datagrams in {calls} recvmmsg calls: no batching",
+                cluster.label(i)
+            ));
+        }
         received.push(format!(
             "{} received {} in {} recvmmsg calls (refused: auth {}, malformed {}, oversize {}, spoofed {}, hop-limit {})",
             cluster.label(i),
