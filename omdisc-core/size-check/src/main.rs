@@ -4,48 +4,15 @@
 #![no_std]
 #![no_main]
 
-use core::net::{IpAddr, Ipv4Addr};
-use core::panic::PanicInfo;
 use core::ptr::{addr_of, addr_of_mut};
+
+use core::net::{IpAddr, Ipv4Addr};
 
 use omdisc_core::{
     Config, Engine, IfaceId, Instant, InterfaceSpec, NodeEntry, NodeId, MAX_DATAGRAM_LEN,
 };
 
-/// Second word of the vector table: where the core starts after reset.
-#[link_section = ".vector_table.reset"]
-#[no_mangle]
-pub static RESET_VECTOR: unsafe extern "C" fn() -> ! = reset;
-
-extern "C" {
-    static mut _sdata: u32;
-    static mut _edata: u32;
-    static _sidata: u32;
-    static mut _sbss: u32;
-    static mut _ebss: u32;
-}
-
-/// Copies `.data` from flash, zeroes `.bss`, then runs [`main`].
-///
-/// # Safety
-///
-/// Only the hardware calls this, once, from reset.
-#[no_mangle]
-pub unsafe extern "C" fn reset() -> ! {
-    let mut dst = addr_of_mut!(_sdata);
-    let mut src = addr_of!(_sidata);
-    while dst < addr_of_mut!(_edata) {
-        dst.write_volatile(src.read());
-        dst = dst.add(1);
-        src = src.add(1);
-    }
-    let mut bss = addr_of_mut!(_sbss);
-    while bss < addr_of_mut!(_ebss) {
-        bss.write_volatile(0);
-        bss = bss.add(1);
-    }
-    main()
-}
+mod rt;
 
 /// Node-table capacity of a microcontroller build.
 const CAPACITY: usize = 256;
@@ -69,7 +36,9 @@ const OWN_IP: Ipv4Addr = Ipv4Addr::new(192, 168, 10, 220);
 /// events, ask for the next deadline.
 fn main() -> ! {
     let ip = IpAddr::V4(OWN_IP);
-    let Ok(id) = NodeId::from_ip(ip) else { halt() };
+    let Ok(id) = NodeId::from_ip(ip) else {
+        rt::halt()
+    };
     let interfaces = [InterfaceSpec::with_address(ip)];
     // SAFETY: single-threaded, and the only reference to TABLE ever made.
     let table: &'static mut [NodeEntry] = unsafe { &mut *addr_of_mut!(TABLE) };
@@ -79,7 +48,7 @@ fn main() -> ! {
         table,
         0x5eed,
     ) else {
-        halt()
+        rt::halt()
     };
     engine.start(now());
     loop {
@@ -116,15 +85,4 @@ fn main() -> ! {
 fn now() -> Instant {
     // SAFETY: a volatile read of this image's own static.
     Instant::from_millis(unsafe { addr_of!(TICKS_MS).read_volatile() })
-}
-
-fn halt() -> ! {
-    loop {
-        core::hint::spin_loop();
-    }
-}
-
-#[panic_handler]
-fn panic(_: &PanicInfo) -> ! {
-    halt()
 }

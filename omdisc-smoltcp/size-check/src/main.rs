@@ -7,7 +7,6 @@
 #![no_std]
 #![no_main]
 
-use core::panic::PanicInfo;
 use core::ptr::{addr_of, addr_of_mut};
 
 use omdisc_core::NodeEntry;
@@ -16,40 +15,8 @@ use smoltcp::phy::{self, Device, DeviceCapabilities, Medium};
 use smoltcp::time::Instant;
 use smoltcp::wire::{EthernetAddress, IpCidr, Ipv4Address, Ipv4Cidr};
 
-/// Second word of the vector table: where the core starts after reset.
-#[link_section = ".vector_table.reset"]
-#[no_mangle]
-pub static RESET_VECTOR: unsafe extern "C" fn() -> ! = reset;
-
-extern "C" {
-    static mut _sdata: u32;
-    static mut _edata: u32;
-    static _sidata: u32;
-    static mut _sbss: u32;
-    static mut _ebss: u32;
-}
-
-/// Copies `.data` from flash, zeroes `.bss`, then runs [`main`].
-///
-/// # Safety
-///
-/// Only the hardware calls this, once, from reset.
-#[no_mangle]
-pub unsafe extern "C" fn reset() -> ! {
-    let mut dst = addr_of_mut!(_sdata);
-    let mut src = addr_of!(_sidata);
-    while dst < addr_of_mut!(_edata) {
-        dst.write_volatile(src.read());
-        dst = dst.add(1);
-        src = src.add(1);
-    }
-    let mut bss = addr_of_mut!(_sbss);
-    while bss < addr_of_mut!(_ebss) {
-        bss.write_volatile(0);
-        bss = bss.add(1);
-    }
-    main()
-}
+#[path = "../../../omdisc-core/size-check/src/rt.rs"]
+mod rt;
 
 /// Node-table capacity of a microcontroller build (as in omdisc-core/size-check).
 const CAPACITY: usize = 256;
@@ -128,13 +95,13 @@ fn main() -> ! {
     let mac = EthernetAddress([0x02, 0x6f, 0x6d, 0x0a, 0xdc, 0x01]);
     let ip = IpCidr::Ipv4(Ipv4Cidr::new(Ipv4Address::new(192, 168, 10, 220), 24));
     let Ok(settings) = Settings::new(mac, ip, now().total_millis() as u64, 0x5eed) else {
-        halt()
+        rt::halt()
     };
     let mut nic = StandInNic;
     // SAFETY: single-threaded, and the only references to TABLE and STORAGE ever made.
     let (table, storage) = unsafe { (&mut *addr_of_mut!(TABLE), &mut *addr_of_mut!(STORAGE)) };
     let Ok(mut node) = Node::new(settings, &mut nic, now(), storage, table) else {
-        halt()
+        rt::halt()
     };
     loop {
         let delay = node.poll(now(), &mut nic);
@@ -154,15 +121,4 @@ fn main() -> ! {
 fn now() -> Instant {
     // SAFETY: a volatile read of this image's own static.
     Instant::from_micros(unsafe { addr_of!(TICKS_US).read_volatile() })
-}
-
-fn halt() -> ! {
-    loop {
-        core::hint::spin_loop();
-    }
-}
-
-#[panic_handler]
-fn panic(_: &PanicInfo) -> ! {
-    halt()
 }
