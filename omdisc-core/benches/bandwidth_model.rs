@@ -30,8 +30,7 @@ const SIZE_KEYED: u32 = SIZE_PLAIN + 17;
 
 fn main() {
     // The daemon's defaults: 1 s interval, dead after 5, 128 kbit/s budget.
-    let mut config = Config::new(NodeId::MIN, 1);
-    config.dead_after = 5;
+    let config = Config::new(NodeId::MIN, 1);
     let dead_after = u64::from(config.dead_after);
     println!(
         "analytic model (omdiscd defaults: --interval 1 --dead-after 5 --bandwidth {}), every host receives the whole segment's traffic",
@@ -81,8 +80,10 @@ fn main() {
             );
         }
     }
-    // For the simulator's comparison: its engines use the core default dead_after (3).
-    let sim = Config::new(NodeId::MIN, 1);
+    // For the simulator's comparison: its engines expire after 3 missed intervals
+    // (`SIM_DEAD_AFTER` in tests/sim).
+    let mut sim = Config::new(NodeId::MIN, 1);
+    sim.dead_after = 3;
     for n in [2, 10, 100, 1_000] {
         let td = deterministic_interval(&sim, n, SIZE_PLAIN);
         let a = advertised_interval(td).total_millis();

@@ -1,7 +1,8 @@
-//! Engine configuration: this node's identity, timers, and its interfaces.
+//! Engine configuration: this node's identity, timers, and its interfaces; and the
+//! protocol's defaults, the one definition every frontend uses.
 
 use core::fmt;
-use core::net::IpAddr;
+use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::addr::{MAX_ADDRS, MAX_IFACES};
 use crate::id::NodeId;
@@ -28,11 +29,11 @@ pub struct Config {
     /// uses the wall clock in milliseconds). Receivers let a higher incarnation replace a
     /// lower one at once.
     pub incarnation: u64,
-    /// Minimum announce interval (default 1 s): the interval of a cluster small enough for
+    /// Minimum announce interval (default [`DEFAULT_INTERVAL`]): the interval of a cluster small enough for
     /// the bandwidth budget. Rounds are randomised into `[0.41, 1.23] × interval` (RFC 3550),
     /// and the advertised (and expiry) interval is `1.23 × interval`.
     pub interval: Duration,
-    /// Missed intervals after which a silent node expires (default 3).
+    /// Missed intervals after which a silent node expires (default [`DEFAULT_DEAD_AFTER`]).
     pub dead_after: u16,
     /// Most gateways a message may cross (default 4).
     pub hop_limit: u8,
@@ -62,8 +63,8 @@ impl Config {
         Config {
             node_id,
             incarnation,
-            interval: Duration::from_secs(1),
-            dead_after: 3,
+            interval: DEFAULT_INTERVAL,
+            dead_after: DEFAULT_DEAD_AFTER,
             hop_limit: 4,
             reply_window: Duration::from_millis(200),
             forwarding: Forwarding::Relay,
@@ -85,6 +86,19 @@ impl Config {
     }
 }
 
+/// Default multicast group for IPv4: `239.255.77.77`, in the IPv4 Local Scope
+/// `239.255.0.0/16` (RFC 2365 §6.1), which routers do not forward out of the site.
+pub const DEFAULT_GROUP_V4: Ipv4Addr = Ipv4Addr::new(239, 255, 77, 77);
+/// Multicast group for IPv6 clusters: `ff05::4d`, site-local scope (RFC 4291), the
+/// counterpart of [`DEFAULT_GROUP_V4`]'s Local Scope. (A frontend's default stays IPv4.)
+pub const DEFAULT_GROUP_V6: Ipv6Addr = Ipv6Addr::new(0xff05, 0, 0, 0, 0, 0, 0, 0x4d);
+/// Default UDP port of the group: 7477, below the Linux ephemeral range (32768–60999).
+pub const DEFAULT_PORT: u16 = 7477;
+/// Default minimum announce interval: 1 s.
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
+/// Default missed (advertised) intervals after which a silent node expires: 5, so one or
+/// two lost datagrams never make a node flap.
+pub const DEFAULT_DEAD_AFTER: u16 = 5;
 /// Default aggregate announce budget: 128 kbit/s (about 250 nodes at a 1 s interval).
 pub const DEFAULT_BANDWIDTH: u32 = 128_000;
 

@@ -6,7 +6,11 @@ use core::net::IpAddr;
 use crate::id::NodeId;
 
 /// A change in membership, pulled with [`Engine::poll_event`](crate::Engine::poll_event).
+///
+/// New kinds of events may be added: match with a wildcard arm.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub enum Event {
     /// A node entered the map.
     Joined(NodeId),
@@ -27,6 +31,18 @@ pub enum Event {
         loser: IpAddr,
         /// Whether the loser is this node.
         local_lost: bool,
+    },
+    /// A host that was left out of the map in a node-id conflict no longer is: it left or
+    /// expired, or the host that kept the id did and it holds the id now. (When the last
+    /// loser of an id is gone, [`NodeTable::conflicts`](crate::NodeTable::conflicts) lists
+    /// none for that id.)
+    ConflictEnded {
+        /// The contested id.
+        id: NodeId,
+        /// Lowest address of the host that was left out.
+        loser: IpAddr,
+        /// Whether that host is this node (it is back in the map).
+        local: bool,
     },
     /// A node could not be added because the table is full (reported once per node and
     /// incarnation). Raise the capacity.

@@ -78,12 +78,15 @@ pub mod wire;
 pub mod vectors;
 
 pub use addr::{AddrRole, IfaceId, NodeAddr, MAX_ADDRS, MAX_IFACES};
-pub use config::{Config, ConfigError, Forwarding, InterfaceSpec};
+pub use config::{
+    Config, ConfigError, Forwarding, InterfaceSpec, DEFAULT_BANDWIDTH, DEFAULT_DEAD_AFTER,
+    DEFAULT_GROUP_V4, DEFAULT_GROUP_V6, DEFAULT_INTERVAL, DEFAULT_PORT,
+};
 pub use engine::{
     ArrayEngine, Engine, Phase, Received, RxError, Stats, Transmit, DEFAULT_CAPACITY,
 };
 pub use event::Event;
 pub use id::{NodeId, NodeIdError};
-pub use table::{NodeEntry, NodeState, NodeTable};
+pub use table::{Collision, NodeEntry, NodeState, NodeTable};
 pub use time::{Duration, Instant};
 pub use wire::{ClusterKey, Keyring, Message, MessageKind, WireError, MAX_DATAGRAM_LEN};

@@ -4,14 +4,15 @@
 //! Departed nodes (left or expired) stay as *tombstones* so that a replayed old message
 //! cannot bring them back; tombstones are evicted, oldest first, only when a live node
 //! needs the slot. Two live entries may share a node id (a collision between two hosts);
-//! [`NodeTable::resolve_collision`] marks all but the one with the lowest address as
-//! *shadowed*, and only unshadowed live entries are members of the map.
+//! the engine marks all but the one with the lowest address as *shadowed*, only unshadowed
+//! live entries are members of the map, and [`NodeTable::conflicts`] lists the others.
 //!
 //! Storage is anything that derefs to a slice of [`NodeEntry`] — an array
 //! (`[NodeEntry::VACANT; 256]`, const-generic capacity, can live in a `static`) on a
 //! microcontroller, a boxed slice or `Vec` on a host. Capacity never changes.
 
 use core::fmt;
+use core::net::IpAddr;
 
 use crate::addr::{lowest_ip, shares_address, AddrList, IfaceId, NodeAddr};
 use crate::id::NodeId;
@@ -156,15 +157,27 @@ impl fmt::Display for TableFull {
 
 impl core::error::Error for TableFull {}
 
-/// The outcome of resolving a node-id collision.
+/// A node-id collision: two hosts claim one id, the one whose lowest address is lowest
+/// keeps it (on every node alike) and the other is left out of the map.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Collision {
     /// The contested id.
     pub id: NodeId,
     /// Lowest address of the entry that keeps the id.
-    pub winner: core::net::IpAddr,
-    /// Lowest address of one entry that lost it.
-    pub loser: core::net::IpAddr,
+    pub winner: IpAddr,
+    /// Lowest address of the entry left out.
+    pub loser: IpAddr,
+}
+
+/// What [`NodeTable::resolve_collision`] changed for one id.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Resolution {
+    /// An entry that was just left out (the first, if several were).
+    pub(crate) started: Option<Collision>,
+    /// An entry that was left out and no longer is (it departed, or it holds the id now):
+    /// its lowest address, and whether it is this node.
+    pub(crate) ended: Option<(IpAddr, bool)>,
 }
 
 /// The node table over storage `S` (see the module docs).
@@ -338,29 +351,52 @@ impl<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> NodeTable<S> {
         removed
     }
 
+    /// The node-id collisions in the table now: for every live entry left out of the map,
+    /// who keeps its id. In id order; as the engine resolved them. O(n).
+    pub fn conflicts(&self) -> impl Iterator<Item = Collision> + '_ {
+        self.entries()
+            .iter()
+            .filter(|e| e.shadowed && e.state != NodeState::Departed)
+            .filter_map(|loser| {
+                let id = loser.id();
+                let winner = self.member(id)?;
+                Some(Collision {
+                    id,
+                    winner: lowest_ip(&winner.addrs)?,
+                    loser: lowest_ip(&loser.addrs)?,
+                })
+            })
+    }
+
     /// Decides which live entry keeps node id `id` — the one whose lowest address is
-    /// lowest, so every node decides the same — and shadows the others. Returns the
-    /// collision when at least two live entries share the id and the shadowing changed.
-    pub fn resolve_collision(&mut self, id: NodeId) -> Option<Collision> {
+    /// lowest, so every node decides the same — and shadows the others. Reports the first
+    /// entry newly left out and the first one no longer left out.
+    pub(crate) fn resolve_collision(&mut self, id: NodeId) -> Resolution {
         let range = self.id_range(id);
-        let entries = self.entries_mut().get_mut(range)?;
-        let (winner_index, winner_ip) = entries
+        let mut resolution = Resolution::default();
+        let Some(entries) = self.entries_mut().get_mut(range) else {
+            return resolution;
+        };
+        let winner = entries
             .iter()
             .enumerate()
             .filter(|(_, e)| e.state != NodeState::Departed)
             .min_by_key(|(_, e)| lowest_ip(&e.addrs))
-            .map(|(i, e)| (i, lowest_ip(&e.addrs)))?;
-        let mut newly_shadowed = None;
+            .map(|(i, e)| (i, lowest_ip(&e.addrs)));
         for (i, e) in entries.iter_mut().enumerate() {
-            let shadow = e.state != NodeState::Departed && i != winner_index;
-            if shadow && !e.shadowed && newly_shadowed.is_none() {
-                if let (Some(winner), Some(loser)) = (winner_ip, lowest_ip(&e.addrs)) {
-                    newly_shadowed = Some(Collision { id, winner, loser });
+            let shadow = e.state != NodeState::Departed && winner.is_some_and(|(w, _)| w != i);
+            let lowest = lowest_ip(&e.addrs);
+            if shadow && !e.shadowed && resolution.started.is_none() {
+                if let (Some((_, Some(winner))), Some(loser)) = (winner, lowest) {
+                    resolution.started = Some(Collision { id, winner, loser });
                 }
+            }
+            if !shadow && e.shadowed && resolution.ended.is_none() {
+                resolution.ended = lowest.map(|loser| (loser, e.state == NodeState::Local));
             }
             e.shadowed = shadow;
         }
-        newly_shadowed
+        resolution
     }
 }
 

@@ -72,9 +72,10 @@ fn id_collision_is_resolved_the_same_way_on_every_node() {
     )));
 }
 
-#[test]
-fn when_the_winner_leaves_the_loser_takes_the_id() {
-    let mut sim = Sim::new(13, Link::PERFECT);
+/// 10.1.5.7 (`low`), 10.2.5.7 (`high`, both id 1287) and 10.1.0.1 (`watcher`) on one
+/// segment, started and settled for 3 s: `(sim, low, high, watcher)`.
+fn contenders_and_a_watcher(seed: u64) -> (Sim, usize, usize, usize) {
+    let mut sim = Sim::new(seed, Link::PERFECT);
     let ip = |a, b, c, d| IpAddr::V4(Ipv4Addr::new(a, b, c, d));
     let low = sim.add_host(&[(1, ip(10, 1, 5, 7))], |_| {});
     let high = sim.add_host(&[(1, ip(10, 2, 5, 7))], |_| {});
@@ -83,6 +84,13 @@ fn when_the_winner_leaves_the_loser_takes_the_id() {
         sim.start(h);
     }
     sim.run_for(3_000);
+    (sim, low, high, watcher)
+}
+
+#[test]
+fn when_the_winner_leaves_the_loser_takes_the_id() {
+    let (mut sim, low, _high, watcher) = contenders_and_a_watcher(13);
+    let ip = |a, b, c, d| IpAddr::V4(Ipv4Addr::new(a, b, c, d));
     let id = omdisc_core::NodeId::new(1287).unwrap();
     assert_eq!(
         sim.hosts[watcher]
@@ -106,4 +114,49 @@ fn when_the_winner_leaves_the_loser_takes_the_id() {
             .ip,
         ip(10, 2, 5, 7)
     );
+}
+
+#[test]
+fn every_node_lists_the_conflict_and_reports_its_end_when_the_loser_stops() {
+    let (mut sim, low, high, watcher) = contenders_and_a_watcher(14);
+    let ip = |a, b, c, d| IpAddr::V4(Ipv4Addr::new(a, b, c, d));
+    let id = omdisc_core::NodeId::new(1287).unwrap();
+    for h in [low, high, watcher] {
+        let conflicts: Vec<_> = sim.hosts[h].engine.conflicts().collect();
+        assert_eq!(conflicts.len(), 1, "host {h}: {conflicts:?}");
+        assert_eq!(
+            (conflicts[0].id, conflicts[0].winner, conflicts[0].loser),
+            (id, ip(10, 1, 5, 7), ip(10, 2, 5, 7)),
+            "host {h}"
+        );
+    }
+    assert!(sim.hosts[high].engine.lost_id_collision());
+
+    // The loser stops: no membership changes (it was never in a map), but the conflict ends.
+    sim.leave(high);
+    sim.run_for(10);
+    for h in [low, watcher] {
+        assert_eq!(sim.hosts[h].engine.conflicts().count(), 0, "host {h}");
+        let ended = sim.hosts[h].events.iter().find_map(|(_, e)| match e {
+            Event::ConflictEnded { id, loser, local } => Some((*id, *loser, *local)),
+            _ => None,
+        });
+        assert_eq!(ended, Some((id, ip(10, 2, 5, 7), false)), "host {h}");
+    }
+}
+
+#[test]
+fn the_loser_hears_its_conflict_end_when_the_winner_stops() {
+    let (mut sim, low, high, _watcher) = contenders_and_a_watcher(15);
+    let ip = |a, b, c, d| IpAddr::V4(Ipv4Addr::new(a, b, c, d));
+    assert!(sim.hosts[high].engine.lost_id_collision());
+    // The winner crashes: the loser expires it and takes its own id back.
+    sim.kill(low);
+    sim.run_for(10_000);
+    assert!(!sim.hosts[high].engine.lost_id_collision());
+    assert_eq!(sim.hosts[high].engine.conflicts().count(), 0);
+    assert!(sim.hosts[high].events.iter().any(|(_, e)| matches!(
+        e,
+        Event::ConflictEnded { local: true, loser, .. } if *loser == ip(10, 2, 5, 7)
+    )));
 }

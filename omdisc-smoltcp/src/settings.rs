@@ -2,18 +2,16 @@
 //! addresses, the multicast group and port, the engine's configuration and cluster key, and
 //! the knobs of the smoltcp side.
 
-use core::net::Ipv4Addr;
-
 use omdisc_core::{Config, Keyring, NodeId, NodeIdError};
 use smoltcp::time::Duration;
 use smoltcp::wire::{EthernetAddress, IpAddress, IpCidr};
 
-/// Default multicast group, the same as `omdiscd`'s (IPv4 Local Scope, RFC 2365).
-pub const DEFAULT_GROUP: IpAddress = IpAddress::Ipv4(Ipv4Addr::new(239, 255, 77, 77));
-/// Default UDP port, the same as `omdiscd`'s.
-pub const DEFAULT_PORT: u16 = 7477;
-/// Default missed intervals before a silent node expires, the same as `omdiscd`'s.
-pub const DEFAULT_DEAD_AFTER: u16 = 5;
+/// Default multicast group, the core's (IPv4 Local Scope, RFC 2365), as `omdiscd`'s.
+pub const DEFAULT_GROUP: IpAddress = IpAddress::Ipv4(omdisc_core::DEFAULT_GROUP_V4);
+/// Default missed intervals before a silent node expires, the core's, as `omdiscd`'s.
+pub use omdisc_core::DEFAULT_DEAD_AFTER;
+/// Default UDP port, the core's, as `omdiscd`'s.
+pub use omdisc_core::DEFAULT_PORT;
 /// Most IP addresses a node's interface gets (smoltcp's default interface capacity).
 pub const MAX_NODE_ADDRESSES: usize = 2;
 /// Default number of extra IGMP membership reports after the join.
@@ -67,8 +65,7 @@ impl Settings {
         random_seed: u64,
     ) -> Result<Settings, NodeIdError> {
         let node_id = NodeId::from_ip(address.address().into())?;
-        let mut engine = Config::new(node_id, incarnation);
-        engine.dead_after = DEFAULT_DEAD_AFTER;
+        let engine = Config::new(node_id, incarnation);
         let mut addresses = heapless::Vec::new();
         // The capacity is at least one.
         let _ = addresses.push(address);
@@ -91,6 +88,7 @@ impl Settings {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use core::net::Ipv4Addr;
     use smoltcp::wire::Ipv4Cidr;
 
     fn cidr(a: u8, b: u8, c: u8, d: u8) -> IpCidr {

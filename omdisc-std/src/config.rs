@@ -19,20 +19,21 @@
 //!   interval and larger ones slow down instead of flooding every host (0 turns it off).
 
 use std::fmt;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::cli::OmdiscdArgs;
 
-/// Default multicast group (IPv4 Local Scope, RFC 2365).
-pub const DEFAULT_GROUP: IpAddr = IpAddr::V4(Ipv4Addr::new(239, 255, 77, 77));
-/// Default UDP port.
-pub const DEFAULT_PORT: u16 = 7477;
-/// Default announce interval.
-pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
-/// Default number of missed intervals after which a silent node expires.
-pub const DEFAULT_DEAD_AFTER: u32 = 5;
+/// Default multicast group (IPv4 Local Scope, RFC 2365): the core's.
+pub const DEFAULT_GROUP: IpAddr = IpAddr::V4(omdisc_core::DEFAULT_GROUP_V4);
+/// Default UDP port: the core's.
+pub const DEFAULT_PORT: u16 = omdisc_core::DEFAULT_PORT;
+/// Default announce interval: the core's.
+pub const DEFAULT_INTERVAL: Duration =
+    Duration::from_millis(omdisc_core::DEFAULT_INTERVAL.total_millis());
+/// Default number of missed intervals after which a silent node expires: the core's.
+pub const DEFAULT_DEAD_AFTER: u32 = omdisc_core::DEFAULT_DEAD_AFTER as u32;
 /// Default budget of the cluster's aggregate announce traffic, in bits per second (the
 /// core's default).
 pub const DEFAULT_BANDWIDTH: u32 = omdisc_core::config::DEFAULT_BANDWIDTH;
@@ -444,6 +445,7 @@ fn non_empty_path(option: &'static str, text: &str) -> Result<PathBuf, ConfigErr
 mod tests {
     use super::*;
     use crate::cli::parse_omdiscd_args;
+    use std::net::Ipv4Addr;
 
     fn config(args: &[&str]) -> Result<DaemonConfig, String> {
         let args = parse_omdiscd_args(args).map_err(|e| e.message)?;

@@ -16,8 +16,7 @@ use std::io;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-use omdisc_core::addr::lowest_ip;
-use omdisc_core::{NodeEntry, NodeId, NodeState};
+use omdisc_core::{Collision, NodeId};
 
 use crate::map_sink::replace_file;
 
@@ -49,23 +48,15 @@ impl fmt::Display for IdConflict {
     }
 }
 
-/// The conflicts in a node table now: every live entry shadowed by another with its id.
-/// O(n).
-pub fn current(entries: &[NodeEntry]) -> Vec<IdConflict> {
-    entries
-        .iter()
-        .filter(|e| e.is_shadowed() && e.state() != NodeState::Departed)
-        .filter_map(|loser| {
-            let winner = entries
-                .iter()
-                .find(|e| e.id() == loser.id() && e.is_member())?;
-            Some(IdConflict {
-                id: loser.id(),
-                winner: lowest_ip(winner.addrs())?,
-                loser: lowest_ip(loser.addrs())?,
-            })
-        })
-        .collect()
+impl From<Collision> for IdConflict {
+    /// A conflict as the engine resolved it ([`omdisc_core::Engine::conflicts`]).
+    fn from(c: Collision) -> IdConflict {
+        IdConflict {
+            id: c.id,
+            winner: c.winner,
+            loser: c.loser,
+        }
+    }
 }
 
 /// The file's text for `conflicts`.
@@ -191,11 +182,6 @@ impl ConflictFile {
         }
     }
 
-    /// Whether the last publish listed at least one conflict.
-    pub fn has_conflicts(&self) -> bool {
-        self.written.as_ref().is_some_and(|c| !c.is_empty())
-    }
-
     /// Makes the file say `conflicts` (sorted here): replaced atomically if it changed,
     /// removed when there is none. A failure is logged once per series and retried at the
     /// next publish.
@@ -285,11 +271,9 @@ mod tests {
         // The first publish removes what an earlier run left.
         file.publish(Vec::new());
         assert!(!path.exists());
-        assert!(!file.has_conflicts());
         let list = vec![conflict(1287, "10.1.5.7", "10.2.5.7")];
         file.publish(list.clone());
         assert_eq!(read(&path).unwrap(), list);
-        assert!(file.has_conflicts());
         file.publish(Vec::new());
         assert!(!path.exists());
         assert_eq!(read(&path).unwrap(), Vec::new());

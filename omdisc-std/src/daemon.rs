@@ -16,7 +16,7 @@ use omdisc_core::{IfaceId, Instant, RxError, MAX_DATAGRAM_LEN};
 
 use crate::clock::Clock;
 use crate::config::MapTarget;
-use crate::conflicts::{self, ConflictFile};
+use crate::conflicts::{ConflictFile, IdConflict};
 use crate::counter_report::counter_line;
 use crate::event_log;
 use crate::key_file;
@@ -124,9 +124,6 @@ pub struct Daemon {
     /// Node-id conflicts beside the map, for `showmap` (alpha mode).
     conflicts: ConflictFile,
     conflicts_dirty: bool,
-    /// Nodes that left or expired so far: a shadowed loser leaving ends its conflict
-    /// without a membership event.
-    departures_seen: u64,
 }
 
 impl std::fmt::Debug for Daemon {
@@ -169,7 +166,6 @@ impl Daemon {
                 MapTarget::Live => ConflictFile::none(),
             },
             conflicts_dirty: true,
-            departures_seen: 0,
         }
     }
 
@@ -416,20 +412,12 @@ impl Daemon {
         }
     }
 
-    /// Rewrites the conflicts file (alpha mode) when membership changed, or when a node
-    /// departed while a conflict was listed. O(n) when it runs.
+    /// Rewrites the conflicts file (alpha mode) after membership or conflict events (the
+    /// engine reports the end of a conflict too). O(n) when it runs.
     fn update_conflicts(&mut self) {
-        let stats = self.engine.stats();
-        let departures = stats.left.wrapping_add(stats.expired);
-        if departures != self.departures_seen {
-            self.departures_seen = departures;
-            if self.conflicts.has_conflicts() {
-                self.conflicts_dirty = true;
-            }
-        }
         if self.conflicts_dirty {
             self.conflicts_dirty = false;
-            let now = conflicts::current(self.engine.table().entries());
+            let now = self.engine.conflicts().map(IdConflict::from).collect();
             self.conflicts.publish(now);
         }
     }

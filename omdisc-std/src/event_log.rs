@@ -26,8 +26,15 @@ where
         Event::Conflict {
             id, winner, loser, ..
         } => log::warn!("node id {id} conflict: {winner} keeps it, {loser} is left out"),
+        Event::ConflictEnded {
+            id, local: true, ..
+        } => log::info!("node id {id} conflict over: this node is back in the maps"),
+        Event::ConflictEnded { id, loser, .. } => {
+            log::info!("node id {id} conflict over: {loser} is no longer left out")
+        }
         Event::TableFull(id) => log::warn!("node table full: node {id} not added"),
         Event::Overflow => log::debug!("event queue overflowed; rewriting the whole map"),
+        other => log::debug!("{other:?}"),
     }
 }
 

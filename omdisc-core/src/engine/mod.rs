@@ -474,6 +474,13 @@ impl<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> Engine<S> {
         self.phase
     }
 
+    /// The node-id collisions now: for every host left out of the map, who keeps its id
+    /// (see [`NodeTable::conflicts`]). [`Event::Conflict`] and [`Event::ConflictEnded`]
+    /// say when this changes.
+    pub fn conflicts(&self) -> impl Iterator<Item = crate::table::Collision> + '_ {
+        self.table.conflicts()
+    }
+
     /// Whether this node lost a node-id collision: another host with a lower address claims
     /// the same id, so every node (this one included) keeps this node out of the map.
     pub fn lost_id_collision(&self) -> bool {

@@ -418,19 +418,23 @@ impl<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> Engine<S> {
     }
 
     /// Re-decides who holds `id` after an entry with that id changed, emitting `event`
-    /// first and then any conflict or change of holder.
+    /// first and then any end or start of a conflict, or change of holder.
     pub(super) fn after_membership_change(&mut self, id: crate::id::NodeId, event: Option<Event>) {
         let holder_before = self.table.member(id).map(map_view);
-        let collision = self.table.resolve_collision(id);
+        let resolution = self.table.resolve_collision(id);
         let holder_after = self.table.member(id).map(map_view);
-        match (event, collision) {
+        match (event, resolution.started) {
             (Some(Event::Joined(_)), Some(_)) if holder_after == holder_before => {
                 // The new entry lost the id at once: only the conflict is news.
             }
             (Some(e), _) => self.events.push(e),
             (None, _) => {}
         }
-        if let Some(c) = collision {
+        if let Some((loser, local)) = resolution.ended {
+            core_log!(info, "node id {} conflict over", id.get());
+            self.events.push(Event::ConflictEnded { id, loser, local });
+        }
+        if let Some(c) = resolution.started {
             let local_lost = self
                 .table
                 .same_id(id)

@@ -65,20 +65,47 @@ fn collision_shadows_all_but_the_lowest_address() {
     let mut table = NodeTable::new([NodeEntry::VACANT; 4]);
     table.insert(entry(7, 9)).unwrap();
     let id = NodeId::new(7).unwrap();
-    assert_eq!(table.resolve_collision(id), None);
+    assert_eq!(table.resolve_collision(id), Resolution::default());
     table.insert(entry(7, 3)).unwrap();
-    let c = table.resolve_collision(id).unwrap();
+    let c = table.resolve_collision(id).started.unwrap();
     assert_eq!(c.winner, IpAddr::V4(Ipv4Addr::new(10, 0, 0, 3)));
     assert_eq!(c.loser, IpAddr::V4(Ipv4Addr::new(10, 0, 0, 9)));
     assert_eq!(table.member_count(), 1);
     assert_eq!(table.member(id).unwrap().addrs[0].ip, c.winner);
+    assert_eq!(table.conflicts().collect::<heapless::Vec<_, 4>>(), [c]);
     // Resolving again changes nothing and reports nothing.
-    assert_eq!(table.resolve_collision(id), None);
-    // When the winner departs, the other entry takes the id back.
+    assert_eq!(table.resolve_collision(id), Resolution::default());
+    // When the winner departs, the other entry takes the id back: its conflict ended.
     let winner = table.find(id, &entry(7, 3).addrs).unwrap();
     table.get_mut(winner).unwrap().state = NodeState::Departed;
-    assert_eq!(table.resolve_collision(id), None);
+    let resolution = table.resolve_collision(id);
+    assert_eq!(resolution.started, None);
+    assert_eq!(resolution.ended, Some((c.loser, false)));
     assert_eq!(table.member(id).unwrap().addrs[0].ip, c.loser);
+    assert_eq!(table.conflicts().count(), 0);
+}
+
+#[test]
+fn a_departed_loser_ends_its_conflict_and_the_others_stay() {
+    let mut table = NodeTable::new([NodeEntry::VACANT; 4]);
+    let id = NodeId::new(7).unwrap();
+    for last in [5, 3, 9] {
+        table.insert(entry(7, last)).unwrap();
+        let _ = table.resolve_collision(id);
+    }
+    let ip = |d| IpAddr::V4(Ipv4Addr::new(10, 0, 0, d));
+    let losers: heapless::Vec<(IpAddr, IpAddr), 4> =
+        table.conflicts().map(|c| (c.winner, c.loser)).collect();
+    assert_eq!(losers.len(), 2);
+    assert!(losers.contains(&(ip(3), ip(5))) && losers.contains(&(ip(3), ip(9))));
+    let nine = table.find(id, &entry(7, 9).addrs).unwrap();
+    table.get_mut(nine).unwrap().depart(Instant::from_millis(1));
+    let resolution = table.resolve_collision(id);
+    assert_eq!(resolution.ended, Some((ip(9), false)));
+    assert_eq!(resolution.started, None);
+    let left: heapless::Vec<(IpAddr, IpAddr), 4> =
+        table.conflicts().map(|c| (c.winner, c.loser)).collect();
+    assert_eq!(&left[..], &[(ip(3), ip(5))]);
 }
 
 #[test]

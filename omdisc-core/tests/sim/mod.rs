@@ -14,6 +14,10 @@ use omdisc_core::{
     MAX_DATAGRAM_LEN,
 };
 
+/// Missed intervals after which the simulated hosts expire a silent node (unless a test
+/// sets another value).
+pub const SIM_DEAD_AFTER: u16 = 3;
+
 /// Index of a segment (one multicast domain, like a bridge).
 pub type SegmentId = usize;
 /// Index of a simulated host.
@@ -136,6 +140,8 @@ impl Sim {
     ) -> HostId {
         let id = NodeId::from_ip(legs[0].1).expect("non-zero id");
         let mut config = Config::new(id, 1_000 + self.hosts.len() as u64);
+        // The behaviour tests' timing bounds were set for expiry after 3 missed intervals.
+        config.dead_after = SIM_DEAD_AFTER;
         tweak(&mut config);
         self.add_host_with(legs, config)
     }

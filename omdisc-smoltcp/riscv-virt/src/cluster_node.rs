@@ -78,10 +78,14 @@ pub fn log_event(event: &Event) {
             "node id {id} claimed twice: {winner} keeps it, {loser} loses it{}",
             if *local_lost { " (this node)" } else { "" }
         ),
+        Event::ConflictEnded { id, loser, .. } => {
+            log::info!("node id {id} conflict over: {loser} no longer left out")
+        }
         Event::TableFull(id) => {
             log::warn!("node {id} left out: table full ({NODE_CAPACITY} entries)")
         }
         Event::Overflow => log::warn!("membership events were dropped; map re-read"),
+        other => log::info!("{other:?}"),
     }
 }
 
