@@ -80,13 +80,18 @@ pub struct OmdiscdArgs {
     /// node id 1-65535 (default: the last two octets of the first interface's address)
     #[argh(option, long = "node-id", arg_name = "ID")]
     pub node_id: Option<String>,
+
+    /// print the version and the cluster-key support built in, then exit
+    #[argh(switch, short = 'V')]
+    pub version: bool,
 }
 
 /// showmap: print the openMosix map written by omdiscd, in setpe's text format.
 #[derive(FromArgs, Debug, Default, PartialEq, Eq)]
 #[argh(help_triggers("-h", "--help"))]
 pub struct ShowmapArgs {
-    /// directory holding om_config and om_mospe (default /tmp)
+    /// directory holding om_config and om_mospe (default: /run/omdisc, the omdiscd
+    /// service's, if it holds a map, else /tmp)
     #[argh(option, long = "map-dir", arg_name = "DIR")]
     pub map_dir: Option<String>,
 
@@ -101,6 +106,10 @@ pub struct ShowmapArgs {
     /// print the membership as JSON
     #[argh(switch)]
     pub json: bool,
+
+    /// print the version and the cluster-key support built in, then exit
+    #[argh(switch, short = 'V')]
+    pub version: bool,
 }
 
 /// Why parsing stopped early: help was asked for, or the command line is wrong.
@@ -174,11 +183,13 @@ pub fn usage_exit(program: &str, message: &str) -> ! {
     process::exit(EXIT_USAGE)
 }
 
-/// Prints `program: error: message` as one line on stderr (a closed stderr is ignored).
+/// Prints `program: error: message` as one line on stderr (a closed stderr is ignored),
+/// at error priority in the systemd journal.
 pub fn print_error_line(program: &str, message: &str) {
     let _ = writeln!(
         std::io::stderr().lock(),
-        "{program}: error: {}",
+        "{}{program}: error: {}",
+        crate::journal::error_prefix(),
         one_line(message)
     );
 }
@@ -237,6 +248,15 @@ mod tests {
         assert_eq!(args.file.as_deref(), Some("/tmp/om_config"));
         assert!(args.json);
         assert!(!args.live);
+    }
+
+    #[test]
+    fn version_is_asked_with_short_and_long_flags() {
+        for flag in ["-V", "--version"] {
+            assert!(parse_omdiscd_args(&[flag]).unwrap().version);
+            assert!(parse_showmap_args(&[flag]).unwrap().version);
+        }
+        assert!(!parse_showmap_args(&[]).unwrap().version);
     }
 
     #[test]

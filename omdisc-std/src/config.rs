@@ -46,6 +46,10 @@ pub const MAX_BANDWIDTH: u32 = 1_000_000_000;
 pub const DEFAULT_MAX_NODES: u16 = u16::MAX;
 /// Default map directory in alpha mode.
 pub const DEFAULT_MAP_DIR: &str = "/tmp";
+/// Map directory of the packaged service (`omdiscd.service` passes `--map-dir` with it and
+/// systemd creates it, world-readable, while the service runs); `showmap` without options
+/// reads it first.
+pub const SERVICE_MAP_DIR: &str = "/run/omdisc";
 /// Directory of the openMosix kernel interface written in live mode.
 pub const LIVE_DIR: &str = "/proc/hpc/admin";
 /// Default pid file of a daemonised `omdiscd`.

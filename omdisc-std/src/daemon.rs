@@ -23,6 +23,7 @@ use crate::key_file;
 use crate::logging;
 use crate::map_sink::{MapSink, PublishOutcome};
 use crate::refusal_log::{DebugLine, RefusalCounts, RefusalLog};
+use crate::sd_notify::{self, Notifier, ServiceNotifier};
 use crate::signals::{SignalReceiver, SignalRequest};
 use crate::socket::{Datagram, MulticastSocket, ReceiveBatch};
 use crate::startup::{DaemonEngine, Prepared};
@@ -124,6 +125,8 @@ pub struct Daemon {
     /// Node-id conflicts beside the map, for `showmap` (alpha mode).
     conflicts: ConflictFile,
     conflicts_dirty: bool,
+    /// What systemd is told (nothing outside a `Type=notify` unit).
+    service: ServiceNotifier,
 }
 
 impl std::fmt::Debug for Daemon {
@@ -137,9 +140,11 @@ impl std::fmt::Debug for Daemon {
 }
 
 impl Daemon {
-    /// A daemon over what [`crate::startup::prepare`] opened. The pid file stays with the
-    /// caller, who removes it after [`Daemon::run`] returns.
-    pub fn new(prepared: Prepared, signals: SignalReceiver) -> Daemon {
+    /// A daemon over what [`crate::startup::prepare`] opened, reporting to systemd through
+    /// `notifier`. The pid file stays with the caller, who removes it after [`Daemon::run`]
+    /// returns.
+    pub fn new(prepared: Prepared, signals: SignalReceiver, notifier: Notifier) -> Daemon {
+        let clock = Clock::start();
         let send_failures = prepared
             .sockets
             .iter()
@@ -152,7 +157,7 @@ impl Daemon {
             signals,
             sink: prepared.sink,
             key_file: prepared.config.key_file.clone(),
-            clock: Clock::start(),
+            clock,
             batch: ReceiveBatch::new(RECEIVE_BATCH, DATAGRAM_BUFFER),
             transmit_buffer: Box::new([0; MAX_DATAGRAM_LEN]),
             map_dirty: true,
@@ -166,6 +171,7 @@ impl Daemon {
                 MapTarget::Live => ConflictFile::none(),
             },
             conflicts_dirty: true,
+            service: ServiceNotifier::new(notifier, clock.now_millis()),
         }
     }
 
@@ -196,6 +202,7 @@ impl Daemon {
             self.flush_transmits(now);
             self.drain_events();
             self.update_map(now);
+            self.service.poll_watchdog(now.total_millis());
 
             let timeout = self.wait_timeout(now);
             let (signal_ready, sockets_ready) = self.wait(timeout)?;
@@ -217,6 +224,7 @@ impl Daemon {
 
     /// Sends LEAVE on every active interface.
     fn stop(&mut self) {
+        self.service.on_stopping();
         let now = self.now();
         self.engine.leave(now);
         self.flush_transmits(now);
@@ -241,11 +249,16 @@ impl Daemon {
     /// refused datagrams, whichever is first.
     fn wait_timeout(&self, now: Instant) -> Option<u64> {
         let engine = self.engine.poll_timeout().map(|t| t.total_millis());
-        [engine, self.map_retry_at, self.refusals.next_warning_at()]
-            .into_iter()
-            .flatten()
-            .min()
-            .map(|t| t.saturating_sub(now.total_millis()))
+        [
+            engine,
+            self.map_retry_at,
+            self.refusals.next_warning_at(),
+            self.service.watchdog_due_ms(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+        .map(|t| t.saturating_sub(now.total_millis()))
     }
 
     /// Sleeps until a signal, a datagram or the timeout. Returns which fds are readable.
@@ -298,9 +311,13 @@ impl Daemon {
     }
 
     fn reload_key(&mut self) {
+        self.service.on_reload_started(sd_notify::monotonic_usec());
         if let Some(keyring) = key_file::reload_on_sighup(self.key_file.as_deref()) {
             self.engine.set_keyring(Some(keyring));
         }
+        // The status keeps counting the members of the map on disk.
+        self.service
+            .on_reload_finished(self.engine.node_id().get(), self.map_nodes.len());
     }
 
     fn log_state(&self) {
@@ -453,13 +470,17 @@ impl Daemon {
         match self.sink.publish(&mospe, config) {
             PublishOutcome::Written => {
                 self.counters.map_writes += 1;
+                self.service
+                    .on_map_written(own_id.get(), self.map_nodes.len());
                 log::debug!(
                     "map written: {} nodes to {}",
                     self.map_nodes.len(),
                     self.sink.paths().config.display()
                 );
             }
-            PublishOutcome::Unchanged => {}
+            PublishOutcome::Unchanged => self
+                .service
+                .on_map_written(own_id.get(), self.map_nodes.len()),
             PublishOutcome::Failed => {
                 let retry_ms = self
                     .engine

@@ -12,6 +12,8 @@
 //! | [`map_sink`] | writing the map atomically (alpha files) or to `/proc/hpc/admin` |
 //! | [`conflicts`] | node-id conflicts in a file beside the map, for `showmap` |
 //! | [`pid_file`], [`daemonize`], [`logging`], [`signals`], [`clock`] | being a daemon |
+//! | [`sd_notify`], [`journal`] | being a systemd service: readiness, status, watchdog; journal priorities |
+//! | [`version`] | the `--version` line |
 //! | [`startup`] | checking and opening everything before detaching |
 //! | [`daemon`] | the main loop that drives the engine |
 //! | [`event_log`] | one log line per membership event (also used by `omdisc-tap`) |
@@ -30,12 +32,15 @@ pub mod daemon;
 pub mod daemonize;
 pub mod event_log;
 pub mod interfaces;
+pub mod journal;
 pub mod key_file;
 pub mod logging;
 pub mod map_sink;
 pub mod pid_file;
 pub mod refusal_log;
+pub mod sd_notify;
 pub mod showmap;
 pub mod signals;
 pub mod socket;
 pub mod startup;
+pub mod version;

@@ -1,5 +1,7 @@
 //! The daemon's logger: stderr in the foreground (`-n`), syslog (facility daemon) when
-//! detached; and the SIGUSR1 switch between default and full debug output.
+//! detached; and the SIGUSR1 switch between default and full debug output. Under systemd,
+//! stderr lines carry the journal's priority prefix instead of the program name
+//! ([`crate::journal`]).
 //!
 //! Debug categories are the `log` targets of the messages (the core's `net`, `map`,
 //! `relay`, ...); the stderr logger shows the category of debug and trace lines.
@@ -9,6 +11,8 @@ use std::io::Write;
 
 use log::{Level, LevelFilter, Log, Metadata, Record};
 use nix::syslog::{openlog, syslog, Facility, LogFlags, Priority, Severity};
+
+use crate::journal;
 
 /// Level while debug output is off.
 pub const DEFAULT_LEVEL: LevelFilter = LevelFilter::Info;
@@ -29,6 +33,8 @@ pub enum LogDestination {
 
 struct DaemonLogger {
     destination: LogDestination,
+    /// Stderr is systemd's journal stream: `<N>` priority prefixes.
+    journal: bool,
 }
 
 impl Log for DaemonLogger {
@@ -42,6 +48,10 @@ impl Log for DaemonLogger {
         }
         let line = format_line(record.level(), record.target(), &record.args().to_string());
         match self.destination {
+            LogDestination::Stderr if self.journal => {
+                let prefix = journal::priority_prefix(record.level());
+                let _ = writeln!(std::io::stderr().lock(), "{prefix}{line}");
+            }
             LogDestination::Stderr => {
                 let _ = writeln!(std::io::stderr().lock(), "omdiscd: {line}");
             }
@@ -81,7 +91,11 @@ pub fn init(destination: LogDestination) {
     if destination == LogDestination::Syslog {
         let _ = openlog(Some(SYSLOG_IDENT), LogFlags::LOG_PID, Facility::LOG_DAEMON);
     }
-    let logger = Box::new(DaemonLogger { destination });
+    let journal = destination == LogDestination::Stderr && journal::stderr_is_journal();
+    let logger = Box::new(DaemonLogger {
+        destination,
+        journal,
+    });
     if log::set_boxed_logger(logger).is_ok() {
         log::set_max_level(DEFAULT_LEVEL);
     }

@@ -6,6 +6,10 @@
 //! With `--map-dir`, node-id conflicts that `omdiscd` wrote beside the map
 //! ([`crate::conflicts`]) are reported too: `# CONFLICT:` lines in the text, `conflicts`
 //! in the JSON.
+//!
+//! Without options `showmap` reads the packaged service's map ([`SERVICE_MAP_DIR`],
+//! which exists while `omdiscd.service` runs) and otherwise `/tmp`, the default of a
+//! hand-started `omdiscd` ([`MapSource::Default`]).
 
 use std::fmt;
 use std::fs;
@@ -19,7 +23,7 @@ use omdisc_core::{AddrRole, NodeId};
 use serde_json::{json, Value};
 
 use crate::cli::ShowmapArgs;
-use crate::config::{DEFAULT_MAP_DIR, LIVE_DIR};
+use crate::config::{DEFAULT_MAP_DIR, LIVE_DIR, SERVICE_MAP_DIR};
 use crate::conflicts::{self, ConflictFileError, IdConflict, ALPHA_CONFLICTS};
 use crate::map_sink::MapPaths;
 
@@ -29,6 +33,8 @@ const MAX_MAP_FILE_LEN: u64 = 16 << 20;
 /// Where the map is read from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MapSource {
+    /// No option: the first of [`DEFAULT_DIRS`] that holds a map.
+    Default,
     /// `DIR/om_config` and `DIR/om_mospe`.
     Dir(PathBuf),
     /// One `om_config`-format file; this node is its record flagged local.
@@ -39,7 +45,7 @@ pub enum MapSource {
 
 impl MapSource {
     /// The source named by the command line (`--map-dir`, `-f` and `--live` exclude each
-    /// other; none means `--map-dir /tmp`).
+    /// other; none means [`MapSource::Default`]).
     pub fn from_args(args: &ShowmapArgs) -> Result<MapSource, String> {
         let given = usize::from(args.map_dir.is_some())
             + usize::from(args.file.is_some())
@@ -58,13 +64,27 @@ impl MapSource {
             (Some(dir), _, _) => MapSource::Dir(non_empty("--map-dir", dir)?),
             (_, Some(file), _) => MapSource::File(non_empty("-f", file)?),
             (_, _, true) => MapSource::Live,
-            _ => MapSource::Dir(PathBuf::from(DEFAULT_MAP_DIR)),
+            _ => MapSource::Default,
         })
+    }
+
+    /// [`MapSource::Default`] made concrete: the first of `dirs` that holds `om_config`.
+    /// Others are returned as they are.
+    pub fn resolve(&self, dirs: &[&str]) -> Result<MapSource, ShowmapError> {
+        if *self != MapSource::Default {
+            return Ok(self.clone());
+        }
+        dirs.iter()
+            .map(PathBuf::from)
+            .find(|dir| MapPaths::alpha(dir).config.exists())
+            .map(MapSource::Dir)
+            .ok_or_else(|| ShowmapError::NoMap(dirs.iter().map(PathBuf::from).collect()))
     }
 
     /// The map file and, except for `-f`, the mospe file.
     fn paths(&self) -> (PathBuf, Option<PathBuf>) {
         match self {
+            MapSource::Default => MapSource::Dir(PathBuf::from(DEFAULT_MAP_DIR)).paths(),
             MapSource::Dir(dir) => {
                 let paths = MapPaths::alpha(dir);
                 (paths.config, Some(paths.mospe))
@@ -77,6 +97,10 @@ impl MapSource {
         }
     }
 }
+
+/// Where `showmap` without options looks for a map, in order: the packaged service's
+/// directory, then a hand-started `omdiscd`'s default.
+pub const DEFAULT_DIRS: [&str; 2] = [SERVICE_MAP_DIR, DEFAULT_MAP_DIR];
 
 /// A map as read from disk.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,6 +130,8 @@ pub enum ShowmapError {
         /// What is wrong.
         error: MapFileError,
     },
+    /// No option given, and none of the default directories holds a map.
+    NoMap(Vec<PathBuf>),
     /// The map does not fit setpe's 256 lines.
     Render(RenderError),
     /// The conflicts file beside the map is unreadable or malformed.
@@ -128,6 +154,14 @@ impl fmt::Display for ShowmapError {
             ShowmapError::Corrupt { path, error } => {
                 write!(f, "{} is not a valid map: {error}", path.display())
             }
+            ShowmapError::NoMap(dirs) => {
+                let dirs: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
+                write!(
+                    f,
+                    "no map in {} (is omdiscd running? --map-dir DIR reads another directory)",
+                    dirs.join(" or ")
+                )
+            }
             ShowmapError::Render(error) => error.fmt(f),
             ShowmapError::Conflicts(error) => error.fmt(f),
         }
@@ -136,8 +170,10 @@ impl fmt::Display for ShowmapError {
 
 impl std::error::Error for ShowmapError {}
 
-/// Reads the map from `source`.
+/// Reads the map from `source` ([`MapSource::Default`]: from the first of
+/// [`DEFAULT_DIRS`] that holds one).
 pub fn load(source: &MapSource) -> Result<LoadedMap, ShowmapError> {
+    let source = &source.resolve(&DEFAULT_DIRS)?;
     let (config_path, mospe_path) = source.paths();
     let config = read_limited(&config_path)?;
     let nodes = parse_config(&config).map_err(|error| ShowmapError::Corrupt {
@@ -162,7 +198,7 @@ pub fn load(source: &MapSource) -> Result<LoadedMap, ShowmapError> {
         MapSource::Dir(dir) => {
             conflicts::read(&dir.join(ALPHA_CONFLICTS)).map_err(ShowmapError::Conflicts)?
         }
-        MapSource::File(_) | MapSource::Live => Vec::new(),
+        MapSource::Default | MapSource::File(_) | MapSource::Live => Vec::new(),
     };
     Ok(LoadedMap {
         own_id,
@@ -438,6 +474,30 @@ mod tests {
     }
 
     #[test]
+    fn default_source_is_the_first_directory_with_a_map() {
+        let service = TempDir::new("default-service");
+        let manual = TempDir::new("default-manual");
+        let dirs = [service.0.to_str().unwrap(), manual.0.to_str().unwrap()];
+        let error = MapSource::Default.resolve(&dirs).unwrap_err();
+        let text = error.to_string();
+        assert!(
+            text.contains(dirs[0]) && text.contains(dirs[1]) && !text.contains('\n'),
+            "{text}"
+        );
+
+        fs::write(manual.0.join("om_config"), config_bytes(&three_nodes())).unwrap();
+        let picked = MapSource::Default.resolve(&dirs).unwrap();
+        assert_eq!(picked, MapSource::Dir(manual.0.clone()));
+
+        fs::write(service.0.join("om_config"), config_bytes(&three_nodes())).unwrap();
+        let picked = MapSource::Default.resolve(&dirs).unwrap();
+        assert_eq!(picked, MapSource::Dir(service.0.clone()));
+
+        let named = MapSource::Dir(manual.0.clone());
+        assert_eq!(named.resolve(&dirs).unwrap(), named);
+    }
+
+    #[test]
     fn corrupt_files_are_refused() {
         let dir = TempDir::new("corrupt");
         let good = config_bytes(&three_nodes());
@@ -470,10 +530,7 @@ mod tests {
         };
         assert!(MapSource::from_args(&args).is_err());
         let args = ShowmapArgs::default();
-        assert_eq!(
-            MapSource::from_args(&args),
-            Ok(MapSource::Dir(PathBuf::from("/tmp")))
-        );
+        assert_eq!(MapSource::from_args(&args), Ok(MapSource::Default));
         let args = ShowmapArgs {
             live: true,
             ..ShowmapArgs::default()

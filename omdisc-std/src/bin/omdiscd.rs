@@ -5,13 +5,19 @@ use omdisc_std::config::{DaemonConfig, InterfaceMode, MapTarget};
 use omdisc_std::daemon::Daemon;
 use omdisc_std::daemonize::{daemonize, Detached};
 use omdisc_std::logging::{self, LogDestination};
+use omdisc_std::sd_notify::Notifier;
 use omdisc_std::signals::{self, SignalReceiver};
 use omdisc_std::startup::{self, Prepared};
+use omdisc_std::version;
 
 const PROGRAM: &str = "omdiscd";
 
 fn main() {
     let args = cli::parse_or_exit(PROGRAM, cli::parse_omdiscd_args);
+    version::exit_if_asked(PROGRAM, args.version);
+    // Read (and cleared) before anything else runs: systemd's socket for READY=1 and co.
+    let notifier =
+        Notifier::from_env().unwrap_or_else(|error| fail_exit(PROGRAM, &error.to_string()));
     let config = DaemonConfig::from_args(&args)
         .unwrap_or_else(|error| usage_exit(PROGRAM, &error.to_string()));
     // Block the handled signals first: a SIGTERM during startup then waits for the loop,
@@ -43,7 +49,7 @@ fn main() {
     }
     log_startup(&prepared);
 
-    let mut daemon = Daemon::new(prepared, signals);
+    let mut daemon = Daemon::new(prepared, signals, notifier);
     let result = daemon.run();
     if let Some(pid_file) = pid_file {
         if let Err(error) = pid_file.remove() {

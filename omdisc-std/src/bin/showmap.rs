@@ -4,11 +4,13 @@ use std::io::{self, Write};
 
 use omdisc_std::cli::{self, fail_exit, usage_exit};
 use omdisc_std::showmap::{self, MapSource};
+use omdisc_std::version;
 
 const PROGRAM: &str = "showmap";
 
 fn main() {
     let args = cli::parse_or_exit(PROGRAM, cli::parse_showmap_args);
+    version::exit_if_asked(PROGRAM, args.version);
     let source = MapSource::from_args(&args).unwrap_or_else(|e| usage_exit(PROGRAM, &e));
     let map = showmap::load(&source).unwrap_or_else(|e| fail_exit(PROGRAM, &e.to_string()));
     let output = if args.json {
