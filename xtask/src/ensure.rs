@@ -126,6 +126,31 @@ pub fn tools(tools: &[Tool]) -> Result<String, String> {
     Ok(format!("installed: {}", packages.join(", ")))
 }
 
+/// A cargo subcommand (`cargo NAME`) from crates.io, installed with `cargo install` when
+/// `cargo NAME --version` fails. `cargo` makes the `cargo` command to use; `spec` is what
+/// follows `cargo install` (crate name, `--version`, `--locked`). Returns the version line.
+pub fn cargo_subcommand(
+    cargo: impl Fn() -> Command,
+    name: &str,
+    spec: &[&str],
+) -> Result<String, String> {
+    let version = || {
+        cargo()
+            .args([name, "--version"])
+            .stdin(Stdio::null())
+            .stderr(Stdio::null())
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    if let Some(v) = version() {
+        return Ok(v);
+    }
+    run(cargo().arg("install").args(spec).stdin(Stdio::null()))?;
+    version().ok_or_else(|| format!("`cargo {name} --version` still fails after installing it"))
+}
+
 /// `apt-get ARGS` that never asks a question.
 fn apt_get(args: &[&str]) -> Command {
     let mut command = Command::new("apt-get");

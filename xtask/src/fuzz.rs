@@ -218,15 +218,6 @@ fn fuzz(project: &Project, options: &Options) -> Result<String, String> {
 
 /// `cargo fuzz`, installing it first if `cargo fuzz --version` fails. Returns its version.
 fn ensure_cargo_fuzz() -> Result<String, String> {
-    let version = || {
-        rustup_cargo()
-            .args(["fuzz", "--version"])
-            .stderr(Stdio::null())
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-    };
     let nightly = rustup_cargo()
         .args(["+nightly", "--version"])
         .stdout(Stdio::null())
@@ -243,11 +234,7 @@ fn ensure_cargo_fuzz() -> Result<String, String> {
         ]))
         .map_err(|e| format!("the nightly toolchain is missing and could not be installed: {e}"))?;
     }
-    if let Some(v) = version() {
-        return Ok(v);
-    }
-    run_command(rustup_cargo().args(["install", "cargo-fuzz", "--locked"]))?;
-    version().ok_or_else(|| "`cargo fuzz --version` still fails after installing it".into())
+    crate::ensure::cargo_subcommand(rustup_cargo, "fuzz", &["cargo-fuzz", "--locked"])
 }
 
 /// The rustup proxy `cargo` (so that `+nightly` works), without the variables the running

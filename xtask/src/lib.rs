@@ -4,6 +4,7 @@
 //! - [`test`]: the stages of `cargo xtask test`; [`checks`], [`no_std`], [`scenarios`] are
 //!   stage implementations; [`report`] runs stages with timings and a summary;
 //! - [`demo`]: `cargo xtask demo`, a 6-node cluster converging in namespaces;
+//! - [`deb`]: `cargo xtask deb`, the Debian package, checked by lintian;
 //! - [`testbed`]: network namespaces, bridges, veths and process guards for multi-host tests;
 //! - [`ensure`]: installs missing rustup targets and Debian packages;
 //! - [`image`]: the bare-metal RISC-V boot image: build, sizes, QEMU on a TAP;
@@ -20,6 +21,7 @@ pub mod bench_ingest;
 pub mod bench_model;
 pub mod bench_proc;
 pub mod checks;
+pub mod deb;
 pub mod demo;
 pub mod docs_check;
 pub mod ensure;

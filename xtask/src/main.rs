@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use xtask::args::Args;
 use xtask::project::Project;
-use xtask::{bench, demo, fuzz, image, scenarios, test};
+use xtask::{bench, deb, demo, fuzz, image, scenarios, test};
 
 /// One `cargo xtask` subcommand.
 struct Command {
@@ -37,6 +37,11 @@ const COMMANDS: &[Command] = &[
         name: "demo",
         about: "a real 6-node cluster in network namespaces, converging (root)",
         run: Ok(demo::run),
+    },
+    Command {
+        name: "deb",
+        about: "the Debian package target/debian/omdisc_*.deb (cargo-deb), checked by lintian",
+        run: Ok(deb::run),
     },
     Command {
         name: "bench",
