@@ -3,7 +3,8 @@
 //! The omdisc discovery engine ([`omdisc_core`]) over [smoltcp]: the same `no_std` protocol
 //! code that runs in the Linux daemon, on any network device smoltcp can drive — a
 //! microcontroller's MAC, a virtio-net NIC in a boot image, or a Linux TAP device (the
-//! `omdisc-tap` program, feature `tap`).
+//! `omdisc-tap` program of `omdisc-std`, feature `smoltcp`). This crate is what a board
+//! needs and nothing more: it depends on no host shell.
 //!
 //! A [`Node`] owns a smoltcp [`Interface`](smoltcp::iface::Interface) with its own Ethernet
 //! and IP addresses and one UDP socket bound to the group port; it joins the group (IGMP,
@@ -58,7 +59,6 @@
 //! * `log` (default) or `defmt`: the logging backend, of this crate and the core. Mutually
 //!   exclusive.
 //! * `ipv6` (default): IPv6 addresses and groups (smoltcp's `proto-ipv6`, MLDv2 joins).
-//! * `tap`: the `omdisc-tap` host program (std, smoltcp's TAP device).
 //!
 //! ## Not supported
 //!

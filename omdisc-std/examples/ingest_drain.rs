@@ -25,6 +25,7 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::socket::{recvfrom, recvmmsg, MsgFlags, MultiHeaders, SockaddrStorage};
 use omdisc_core::MAX_DATAGRAM_LEN;
 use omdisc_std::socket::MulticastSocket;
+use omdisc_std::values::InterfaceName;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Mode {
@@ -33,7 +34,7 @@ enum Mode {
 }
 
 struct Options {
-    interface: String,
+    interface: Option<InterfaceName>,
     mode: Mode,
     group: IpAddr,
     port: u16,
@@ -45,7 +46,7 @@ struct Options {
 
 fn parse_options() -> Result<Options, String> {
     let mut options = Options {
-        interface: String::new(),
+        interface: None,
         mode: Mode::Recvmmsg,
         group: omdisc_std::config::DEFAULT_GROUP,
         port: omdisc_std::config::DEFAULT_PORT,
@@ -59,7 +60,10 @@ fn parse_options() -> Result<Options, String> {
         let value = args.next().ok_or(format!("{name} needs a value"))?;
         let bad = |what: &str| format!("invalid {name} {value:?}: expected {what}");
         match name.as_str() {
-            "--interface" => options.interface = value,
+            "--interface" => {
+                options.interface =
+                    Some(InterfaceName::new(&value).ok_or(bad("an interface name"))?)
+            }
             "--mode" => {
                 options.mode = match value.as_str() {
                     "recvmmsg" => Mode::Recvmmsg,
@@ -76,7 +80,7 @@ fn parse_options() -> Result<Options, String> {
             _ => return Err(format!("unknown option {name}")),
         }
     }
-    if options.interface.is_empty() {
+    if options.interface.is_none() {
         return Err("--interface is required".into());
     }
     let seconds_ok = |s: f64| (0.0..=600.0).contains(&s);
@@ -114,9 +118,8 @@ impl Window {
 }
 
 fn run(options: &Options) -> Result<(), String> {
-    let interfaces =
-        omdisc_std::interfaces::resolve(std::slice::from_ref(&options.interface), options.group)
-            .map_err(|e| e.to_string())?;
+    let interfaces = omdisc_std::interfaces::resolve(options.interface.as_slice(), options.group)
+        .map_err(|e| e.to_string())?;
     let interface = interfaces.first().ok_or("no interface")?;
     let socket = MulticastSocket::open(interface, options.group, options.port, 1)
         .map_err(|e| e.to_string())?;

@@ -1,13 +1,21 @@
 //! Command lines of `omdiscd` and `showmap` (argh), and the one-line usage errors.
 //!
-//! argh parses the syntax; values are validated afterwards ([`crate::config`]) so every
-//! message is ours and fits on one line. [`parse_or_exit`] replaces `argh::from_env`, which
-//! prints two lines on an error.
+//! argh parses the syntax and, through the types of [`crate::values`], every value; the
+//! checks that relate options to each other follow in [`crate::config`]. Every message is
+//! one line: [`parse_or_exit`] replaces `argh::from_env`, which prints two lines on an error,
+//! and keeps only our own message when a value is refused.
 
 use std::io::Write;
 use std::process;
 
+use std::path::PathBuf;
+
 use argh::FromArgs;
+use omdisc_core::NodeId;
+
+use crate::values::{
+    self, Bandwidth, DeadAfter, Group, InterfaceList, Interval, MaxNodes, Port, Ttl,
+};
 
 /// Exit status for a command-line (usage) error.
 pub const EXIT_USAGE: i32 = 2;
@@ -17,13 +25,13 @@ pub const EXIT_FAILURE: i32 = 1;
 /// omdiscd: openMosix-style cluster auto-discovery. Announces this node by IP multicast,
 /// learns the other nodes, and writes the openMosix map (alpha mode: DIR/om_config and
 /// DIR/om_mospe; live mode: /proc/hpc/admin/{config,mospe}).
-#[derive(FromArgs, Debug, Default, PartialEq, Eq)]
+#[derive(FromArgs, Debug, Default, PartialEq)]
 #[argh(help_triggers("-h", "--help"))]
 pub struct OmdiscdArgs {
     /// interfaces to use, comma separated, one to six (default: the interface of the route to
     /// the group)
     #[argh(option, short = 'i', arg_name = "IF[,IF...]")]
-    pub interface: Option<String>,
+    pub interface: Option<InterfaceList>,
 
     /// stay in the foreground and log to stderr (default: daemon, syslog)
     #[argh(switch, short = 'n')]
@@ -32,54 +40,74 @@ pub struct OmdiscdArgs {
     /// multicast TTL 1-255 for clusters joined by multicast routing: only the first interface
     /// sends and receives, the others are announced as aliases
     #[argh(option, short = 'm', long = "multicast-ttl", arg_name = "TTL")]
-    pub multicast_ttl: Option<String>,
+    pub multicast_ttl: Option<Ttl>,
 
     /// alpha-mode output directory (default /tmp): DIR/om_mospe, DIR/om_config
-    #[argh(option, long = "map-dir", arg_name = "DIR")]
-    pub map_dir: Option<String>,
+    #[argh(
+        option,
+        long = "map-dir",
+        arg_name = "DIR",
+        from_str_fn(values::map_dir)
+    )]
+    pub map_dir: Option<PathBuf>,
 
     /// write the map to /proc/hpc/admin/{mospe,config} (openMosix kernel)
     #[argh(switch)]
     pub live: bool,
 
     /// pid file (default /var/run/omdiscd.pid when daemonised; none with -n)
-    #[argh(option, long = "pid-file", arg_name = "PATH")]
-    pub pid_file: Option<String>,
+    #[argh(
+        option,
+        long = "pid-file",
+        arg_name = "PATH",
+        from_str_fn(values::pid_file)
+    )]
+    pub pid_file: Option<PathBuf>,
 
     /// multicast group, IPv4 or IPv6 (default 239.255.77.77)
     #[argh(option, arg_name = "ADDR")]
-    pub group: Option<String>,
+    pub group: Option<Group>,
 
     /// UDP port (default 7477)
     #[argh(option, arg_name = "N")]
-    pub port: Option<String>,
+    pub port: Option<Port>,
 
     /// announce interval in seconds, fractions allowed (default 1)
     #[argh(option, arg_name = "SECS")]
-    pub interval: Option<String>,
+    pub interval: Option<Interval>,
 
     /// missed intervals after which a silent node is removed (default 5)
     #[argh(option, long = "dead-after", arg_name = "N")]
-    pub dead_after: Option<String>,
+    pub dead_after: Option<DeadAfter>,
 
     /// budget for the whole cluster's announcements in bits per second, UDP/IP headers
     /// included (default 128000); large clusters announce less often to stay within it; 0
     /// turns the budget off
     #[argh(option, arg_name = "BITS_PER_S")]
-    pub bandwidth: Option<String>,
+    pub bandwidth: Option<Bandwidth>,
 
     /// most nodes the map holds, 1-65535 (default 65535, the whole id space); the node table
     /// takes about 180 bytes per node, reserved at start
     #[argh(option, long = "max-nodes", arg_name = "N")]
-    pub max_nodes: Option<String>,
+    pub max_nodes: Option<MaxNodes>,
 
     /// cluster key file (hex); without it the cluster is unauthenticated
-    #[argh(option, long = "key-file", arg_name = "PATH")]
-    pub key_file: Option<String>,
+    #[argh(
+        option,
+        long = "key-file",
+        arg_name = "PATH",
+        from_str_fn(values::key_file)
+    )]
+    pub key_file: Option<PathBuf>,
 
     /// node id 1-65535 (default: the last two octets of the first interface's address)
-    #[argh(option, long = "node-id", arg_name = "ID")]
-    pub node_id: Option<String>,
+    #[argh(
+        option,
+        long = "node-id",
+        arg_name = "ID",
+        from_str_fn(values::node_id)
+    )]
+    pub node_id: Option<NodeId>,
 
     /// print the version and the cluster-key support built in, then exit
     #[argh(switch, short = 'V')]
@@ -87,17 +115,22 @@ pub struct OmdiscdArgs {
 }
 
 /// showmap: print the openMosix map written by omdiscd, in setpe's text format.
-#[derive(FromArgs, Debug, Default, PartialEq, Eq)]
+#[derive(FromArgs, Debug, Default, PartialEq)]
 #[argh(help_triggers("-h", "--help"))]
 pub struct ShowmapArgs {
     /// directory holding om_config and om_mospe (default: /run/omdisc, the omdiscd
     /// service's, if it holds a map, else /tmp)
-    #[argh(option, long = "map-dir", arg_name = "DIR")]
-    pub map_dir: Option<String>,
+    #[argh(
+        option,
+        long = "map-dir",
+        arg_name = "DIR",
+        from_str_fn(values::map_dir)
+    )]
+    pub map_dir: Option<PathBuf>,
 
     /// read this map file (om_config format) instead
-    #[argh(option, short = 'f', arg_name = "FILE")]
-    pub file: Option<String>,
+    #[argh(option, short = 'f', arg_name = "FILE", from_str_fn(values::map_file))]
+    pub file: Option<PathBuf>,
 
     /// read /proc/hpc/admin/{config,mospe}
     #[argh(switch)]
@@ -117,30 +150,61 @@ pub struct ShowmapArgs {
 pub struct EarlyExit {
     /// Help text (to stdout), or a one-line error (to stderr, prefixed by the program name).
     pub message: String,
-    /// `true` for `-h`/`--help`.
-    pub is_help: bool,
+    /// What stopped parsing.
+    pub kind: EarlyExitKind,
+}
+
+/// What stopped parsing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EarlyExitKind {
+    /// `-h`/`--help`.
+    Help,
+    /// The syntax is wrong (unknown option, missing value, ...): the message ends with a
+    /// pointer to `--help`.
+    Usage,
+    /// A value was refused; the message is the [`crate::values::ValueError`] line.
+    BadValue,
 }
 
 /// Parses `omdiscd`'s arguments (without the program name).
 pub fn parse_omdiscd_args(args: &[&str]) -> Result<OmdiscdArgs, EarlyExit> {
-    parse("omdiscd", args)
+    parse_args("omdiscd", args)
 }
 
 /// Parses `showmap`'s arguments (without the program name).
 pub fn parse_showmap_args(args: &[&str]) -> Result<ShowmapArgs, EarlyExit> {
-    parse("showmap", args)
+    parse_args("showmap", args)
 }
 
-fn parse<T: FromArgs>(program: &str, args: &[&str]) -> Result<T, EarlyExit> {
+/// Parses `program`'s arguments (without the program name) into `T`.
+pub fn parse_args<T: FromArgs>(program: &str, args: &[&str]) -> Result<T, EarlyExit> {
     T::from_args(&[program], args).map_err(|exit| match exit.status {
         Ok(()) => EarlyExit {
             message: exit.output,
-            is_help: true,
+            kind: EarlyExitKind::Help,
         },
-        Err(()) => EarlyExit {
-            message: one_line(&exit.output),
-            is_help: false,
+        Err(()) => match refused_value(&exit.output, args) {
+            Some(message) => EarlyExit {
+                message: one_line(message),
+                kind: EarlyExitKind::BadValue,
+            },
+            None => EarlyExit {
+                message: format!("{} (see {program} --help)", one_line(&exit.output)),
+                kind: EarlyExitKind::Usage,
+            },
         },
+    })
+}
+
+/// Our message in argh's report of a value its parser refused, `Error parsing option
+/// 'OPTION' with value 'VALUE': MESSAGE`; the prefix is rebuilt from the arguments rather
+/// than searched for, since a value may hold any text.
+fn refused_value<'a>(output: &'a str, args: &[&str]) -> Option<&'a str> {
+    args.windows(2).find_map(|pair| {
+        let [option, value] = pair else { return None };
+        output.strip_prefix(&format!(
+            "Error parsing option '{option}' with value '{value}': "
+        ))
     })
 }
 
@@ -153,9 +217,9 @@ pub fn one_line(text: &str) -> String {
         .join(" ")
 }
 
-/// Parses the process's arguments with `parse_args`; prints help and exits 0, or prints one
-/// error line and exits with [`EXIT_USAGE`].
-pub fn parse_or_exit<T>(program: &str, parse_args: fn(&[&str]) -> Result<T, EarlyExit>) -> T {
+/// Parses the process's arguments into `T`; prints help and exits 0, or prints one error
+/// line and exits with [`EXIT_USAGE`].
+pub fn parse_or_exit<T: FromArgs>(program: &str) -> T {
     let mut args = Vec::new();
     for arg in std::env::args_os().skip(1) {
         match arg.into_string() {
@@ -167,13 +231,13 @@ pub fn parse_or_exit<T>(program: &str, parse_args: fn(&[&str]) -> Result<T, Earl
         }
     }
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    match parse_args(&args) {
+    match parse_args(program, &args) {
         Ok(parsed) => parsed,
-        Err(exit) if exit.is_help => {
+        Err(exit) if exit.kind == EarlyExitKind::Help => {
             let _ = writeln!(std::io::stdout().lock(), "{}", exit.message);
             process::exit(0)
         }
-        Err(exit) => usage_exit(program, &format!("{} (see {program} --help)", exit.message)),
+        Err(exit) => usage_exit(program, &exit.message),
     }
 }
 
@@ -208,18 +272,18 @@ mod tests {
     fn help_is_recognised_with_short_and_long_flags() {
         for flag in ["-h", "--help"] {
             let exit = parse_omdiscd_args(&[flag]).unwrap_err();
-            assert!(exit.is_help);
+            assert_eq!(exit.kind, EarlyExitKind::Help);
             assert!(exit.message.contains("--multicast-ttl"));
             assert!(exit.message.contains("--map-dir"));
         }
         let exit = parse_showmap_args(&["-h"]).unwrap_err();
-        assert!(exit.is_help && exit.message.contains("--json"));
+        assert!(exit.kind == EarlyExitKind::Help && exit.message.contains("--json"));
     }
 
     #[test]
     fn unknown_flag_is_one_line_error() {
         let exit = parse_omdiscd_args(&["--bogus"]).unwrap_err();
-        assert!(!exit.is_help);
+        assert_ne!(exit.kind, EarlyExitKind::Help);
         assert!(exit.message.contains("--bogus"), "{}", exit.message);
         assert!(!exit.message.contains('\n'));
     }
@@ -227,7 +291,7 @@ mod tests {
     #[test]
     fn option_without_value_is_an_error() {
         let exit = parse_omdiscd_args(&["-i"]).unwrap_err();
-        assert!(!exit.is_help);
+        assert_ne!(exit.kind, EarlyExitKind::Help);
         assert!(!exit.message.contains('\n'));
     }
 
@@ -245,7 +309,7 @@ mod tests {
     #[test]
     fn showmap_options() {
         let args = parse_showmap_args(&["-f", "/tmp/om_config", "--json"]).unwrap();
-        assert_eq!(args.file.as_deref(), Some("/tmp/om_config"));
+        assert_eq!(args.file, Some(PathBuf::from("/tmp/om_config")));
         assert!(args.json);
         assert!(!args.live);
     }
@@ -257,6 +321,30 @@ mod tests {
             assert!(parse_showmap_args(&[flag]).unwrap().version);
         }
         assert!(!parse_showmap_args(&[]).unwrap().version);
+    }
+
+    #[test]
+    fn a_refused_value_is_our_message_alone() {
+        let exit = parse_omdiscd_args(&["-n", "--port", "0"]).unwrap_err();
+        assert_eq!(exit.kind, EarlyExitKind::BadValue);
+        assert_eq!(
+            exit.message,
+            "invalid --port \"0\": expected a whole number from 1 to 65535"
+        );
+        // A value that looks like argh's own report changes nothing.
+        let value = "x': y";
+        let exit = parse_omdiscd_args(&["--group", value]).unwrap_err();
+        assert!(
+            exit.message.starts_with("invalid --group \"x': y\""),
+            "{exit:?}"
+        );
+    }
+
+    #[test]
+    fn a_syntax_error_points_to_help() {
+        let exit = parse_showmap_args(&["--bogus"]).unwrap_err();
+        assert_eq!(exit.kind, EarlyExitKind::Usage);
+        assert!(exit.message.ends_with("(see showmap --help)"), "{exit:?}");
     }
 
     #[test]

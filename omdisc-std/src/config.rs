@@ -1,8 +1,9 @@
 //! The daemon's validated configuration.
 //!
-//! [`DaemonConfig::from_args`] turns the raw command line ([`crate::cli::OmdiscdArgs`]) into
-//! typed values and checks every bound, so the rest of the daemon never sees an invalid
-//! setting. Every rejection is a [`ConfigError`] whose `Display` is one line.
+//! [`DaemonConfig::from_args`] turns the parsed command line ([`crate::cli::OmdiscdArgs`],
+//! whose values argh already checked through [`crate::values`]) into the daemon's settings:
+//! it fills in the defaults and refuses options that exclude each other ([`ConfigError`],
+//! one line).
 //!
 //! Defaults (also in `omdiscd(8)`):
 //!
@@ -23,7 +24,10 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use omdisc_core::NodeId;
+
 use crate::cli::OmdiscdArgs;
+use crate::values::InterfaceName;
 
 /// Default multicast group (IPv4 Local Scope, RFC 2365): the core's.
 pub const DEFAULT_GROUP: IpAddr = IpAddr::V4(omdisc_core::DEFAULT_GROUP_V4);
@@ -33,15 +37,10 @@ pub const DEFAULT_PORT: u16 = omdisc_core::DEFAULT_PORT;
 pub const DEFAULT_INTERVAL: Duration =
     Duration::from_millis(omdisc_core::DEFAULT_INTERVAL.total_millis());
 /// Default number of missed intervals after which a silent node expires: the core's.
-pub const DEFAULT_DEAD_AFTER: u32 = omdisc_core::DEFAULT_DEAD_AFTER as u32;
+pub const DEFAULT_DEAD_AFTER: u16 = omdisc_core::DEFAULT_DEAD_AFTER;
 /// Default budget of the cluster's aggregate announce traffic, in bits per second (the
 /// core's default).
 pub const DEFAULT_BANDWIDTH: u32 = omdisc_core::config::DEFAULT_BANDWIDTH;
-/// Smallest non-zero `--bandwidth` (bits per second): less would stretch even a two-node
-/// cluster's interval past a second.
-pub const MIN_BANDWIDTH: u32 = 1_000;
-/// Largest `--bandwidth` (bits per second): 1 Gbit/s.
-pub const MAX_BANDWIDTH: u32 = 1_000_000_000;
 /// Default `--max-nodes`: the whole openMosix id space.
 pub const DEFAULT_MAX_NODES: u16 = u16::MAX;
 /// Default map directory in alpha mode.
@@ -54,19 +53,6 @@ pub const SERVICE_MAP_DIR: &str = "/run/omdisc";
 pub const LIVE_DIR: &str = "/proc/hpc/admin";
 /// Default pid file of a daemonised `omdiscd`.
 pub const DEFAULT_PID_FILE: &str = "/var/run/omdiscd.pid";
-
-/// Most interfaces one daemon serves (as the original).
-pub const MAX_INTERFACES: usize = 6;
-/// Shortest accepted announce interval.
-pub const MIN_INTERVAL: Duration = Duration::from_millis(50);
-/// Longest accepted announce interval.
-pub const MAX_INTERVAL: Duration = Duration::from_secs(3600);
-/// Smallest accepted `--dead-after` (one missed datagram must not expire a node).
-pub const MIN_DEAD_AFTER: u32 = 2;
-/// Largest accepted `--dead-after`.
-pub const MAX_DEAD_AFTER: u32 = 1000;
-/// Longest interface name Linux accepts (`IFNAMSIZ - 1`).
-const MAX_INTERFACE_NAME: usize = 15;
 
 /// Where the map goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,7 +79,7 @@ pub enum InterfaceMode {
 pub struct DaemonConfig {
     /// Interface names in command-line order; empty means "the interface of the route to the
     /// group".
-    pub interfaces: Vec<String>,
+    pub interfaces: Vec<InterfaceName>,
     /// `false` with `-n`: stay in the foreground and log to stderr.
     pub daemonize: bool,
     /// Relay between interfaces, or `-m TTL` mode.
@@ -109,86 +95,48 @@ pub struct DaemonConfig {
     /// Announce interval (whole milliseconds).
     pub interval: Duration,
     /// Missed intervals before a silent node expires.
-    pub dead_after: u32,
+    pub dead_after: u16,
     /// Budget of the cluster's aggregate announce traffic in bits per second; 0 = none.
     pub bandwidth: u32,
     /// Most members the node table holds (1..=65535).
     pub max_nodes: u16,
     /// Cluster key file, if any.
     pub key_file: Option<PathBuf>,
-    /// Node id override (1..=65535).
-    pub node_id: Option<u16>,
+    /// Node id override.
+    pub node_id: Option<NodeId>,
 }
 
 impl DaemonConfig {
-    /// Validates the raw command line.
-    pub fn from_args(args: &OmdiscdArgs) -> Result<Self, ConfigError> {
-        let interfaces = match &args.interface {
-            Some(list) => parse_interfaces(list)?,
-            None => Vec::new(),
-        };
-        let mode = match &args.multicast_ttl {
-            Some(text) => InterfaceMode::MulticastTtl(parse_ttl(text)?),
-            None => InterfaceMode::Relay,
-        };
-        let map_target = match (&args.map_dir, args.live) {
+    /// The settings of a parsed command line: its values (argh checked each one), the
+    /// defaults for the options not given, and the checks that relate options.
+    pub fn from_args(args: OmdiscdArgs) -> Result<Self, ConfigError> {
+        let map_target = match (args.map_dir, args.live) {
             (Some(_), true) => return Err(ConfigError::LiveWithMapDir),
-            (Some(dir), false) => MapTarget::Alpha(non_empty_path("--map-dir", dir)?),
+            (Some(dir), false) => MapTarget::Alpha(dir),
             (None, true) => MapTarget::Live,
             (None, false) => MapTarget::Alpha(PathBuf::from(DEFAULT_MAP_DIR)),
         };
         let daemonize = !args.nodaemon;
-        let pid_file = match &args.pid_file {
-            Some(path) => Some(non_empty_path("--pid-file", path)?),
+        let pid_file = match args.pid_file {
             None if daemonize => Some(PathBuf::from(DEFAULT_PID_FILE)),
-            None => None,
-        };
-        let group = match &args.group {
-            Some(text) => parse_group(text)?,
-            None => DEFAULT_GROUP,
-        };
-        let port = match &args.port {
-            Some(text) => parse_port(text)?,
-            None => DEFAULT_PORT,
-        };
-        let interval = match &args.interval {
-            Some(text) => parse_interval(text)?,
-            None => DEFAULT_INTERVAL,
-        };
-        let dead_after = match &args.dead_after {
-            Some(text) => parse_dead_after(text)?,
-            None => DEFAULT_DEAD_AFTER,
-        };
-        let bandwidth = match &args.bandwidth {
-            Some(text) => parse_bandwidth(text)?,
-            None => DEFAULT_BANDWIDTH,
-        };
-        let max_nodes = match &args.max_nodes {
-            Some(text) => parse_max_nodes(text)?,
-            None => DEFAULT_MAX_NODES,
-        };
-        let key_file = match &args.key_file {
-            Some(path) => Some(non_empty_path("--key-file", path)?),
-            None => None,
-        };
-        let node_id = match &args.node_id {
-            Some(text) => Some(parse_node_id(text)?),
-            None => None,
+            given => given,
         };
         Ok(DaemonConfig {
-            interfaces,
+            interfaces: args.interface.map(|l| l.into_names()).unwrap_or_default(),
             daemonize,
-            mode,
+            mode: args.multicast_ttl.map_or(InterfaceMode::Relay, |ttl| {
+                InterfaceMode::MulticastTtl(ttl.get())
+            }),
             map_target,
             pid_file,
-            group,
-            port,
-            interval,
-            dead_after,
-            bandwidth,
-            max_nodes,
-            key_file,
-            node_id,
+            group: args.group.map_or(DEFAULT_GROUP, |g| g.get()),
+            port: args.port.map_or(DEFAULT_PORT, |p| p.get()),
+            interval: args.interval.map_or(DEFAULT_INTERVAL, |i| i.get()),
+            dead_after: args.dead_after.map_or(DEFAULT_DEAD_AFTER, |d| d.get()),
+            bandwidth: args.bandwidth.map_or(DEFAULT_BANDWIDTH, |b| b.get()),
+            max_nodes: args.max_nodes.map_or(DEFAULT_MAX_NODES, |m| m.get()),
+            key_file: args.key_file,
+            node_id: args.node_id,
         })
     }
 
@@ -209,251 +157,31 @@ impl DaemonConfig {
     }
 }
 
-/// A rejected command-line value. `Display` is one line, without the program name.
+/// Options that exclude each other. `Display` is one line, without the program name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConfigError {
-    /// More than [`MAX_INTERFACES`] interfaces.
-    TooManyInterfaces(usize),
-    /// An empty name in the `-i` list (e.g. `eth0,,eth1`).
-    EmptyInterfaceName,
-    /// A name Linux cannot have (too long, or with `/`, whitespace or control characters).
-    BadInterfaceName(String),
-    /// The same interface twice.
-    DuplicateInterface(String),
-    /// `-m` outside 1..=255 or not a number.
-    BadTtl(String),
     /// `--live` together with `--map-dir`.
     LiveWithMapDir,
-    /// An option that takes a path was given an empty string.
-    EmptyPath(&'static str),
-    /// `--group` is not an IP address.
-    BadGroup(String),
-    /// `--group` is an address but not a multicast one.
-    NotMulticast(IpAddr),
-    /// `--port` outside 1..=65535 or not a number.
-    BadPort(String),
-    /// `--interval` not a number of seconds within bounds.
-    BadInterval(String),
-    /// `--dead-after` not a whole number within bounds.
-    BadDeadAfter(String),
-    /// `--node-id` outside 1..=65535 or not a number.
-    BadNodeId(String),
-    /// `--bandwidth` neither 0 nor a whole number within bounds.
-    BadBandwidth(String),
-    /// `--max-nodes` outside 1..=65535 or not a number.
-    BadMaxNodes(String),
 }
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ConfigError::TooManyInterfaces(n) => write!(
-                f,
-                "too many interfaces for -i: {n} given, at most {MAX_INTERFACES}"
-            ),
-            ConfigError::EmptyInterfaceName => {
-                f.write_str("empty interface name in the -i list")
-            }
-            ConfigError::BadInterfaceName(name) => write!(
-                f,
-                "invalid interface name {name:?}: at most {MAX_INTERFACE_NAME} characters, no '/', whitespace or control characters"
-            ),
-            ConfigError::DuplicateInterface(name) => {
-                write!(f, "interface {name:?} is named twice in -i")
-            }
-            ConfigError::BadTtl(text) => write!(
-                f,
-                "invalid multicast TTL {text:?} for -m: expected a whole number from 1 to 255"
-            ),
-            ConfigError::LiveWithMapDir => {
-                f.write_str("--live and --map-dir exclude each other")
-            }
-            ConfigError::EmptyPath(option) => write!(f, "empty path for {option}"),
-            ConfigError::BadGroup(text) => write!(
-                f,
-                "invalid --group {text:?}: expected an IPv4 or IPv6 multicast address"
-            ),
-            ConfigError::NotMulticast(addr) => {
-                write!(f, "--group {addr} is not a multicast address")
-            }
-            ConfigError::BadPort(text) => write!(
-                f,
-                "invalid --port {text:?}: expected a whole number from 1 to 65535"
-            ),
-            ConfigError::BadInterval(text) => write!(
-                f,
-                "invalid --interval {text:?}: expected seconds from {} to {} (fractions allowed, e.g. 0.2)",
-                MIN_INTERVAL.as_secs_f64(),
-                MAX_INTERVAL.as_secs()
-            ),
-            ConfigError::BadDeadAfter(text) => write!(
-                f,
-                "invalid --dead-after {text:?}: expected a whole number of intervals from {MIN_DEAD_AFTER} to {MAX_DEAD_AFTER}"
-            ),
-            ConfigError::BadNodeId(text) => write!(
-                f,
-                "invalid --node-id {text:?}: expected a whole number from 1 to 65535"
-            ),
-            ConfigError::BadBandwidth(text) => write!(
-                f,
-                "invalid --bandwidth {text:?}: expected bits per second from {MIN_BANDWIDTH} to {MAX_BANDWIDTH}, or 0 for no limit"
-            ),
-            ConfigError::BadMaxNodes(text) => write!(
-                f,
-                "invalid --max-nodes {text:?}: expected a whole number from 1 to 65535"
-            ),
+            ConfigError::LiveWithMapDir => f.write_str("--live and --map-dir exclude each other"),
         }
     }
 }
 
 impl std::error::Error for ConfigError {}
 
-fn parse_interfaces(list: &str) -> Result<Vec<String>, ConfigError> {
-    let names: Vec<&str> = list.split(',').collect();
-    if names.len() > MAX_INTERFACES {
-        return Err(ConfigError::TooManyInterfaces(names.len()));
-    }
-    let mut interfaces: Vec<String> = Vec::with_capacity(names.len());
-    for name in names {
-        if name.is_empty() {
-            return Err(ConfigError::EmptyInterfaceName);
-        }
-        let valid = name.len() <= MAX_INTERFACE_NAME
-            && name
-                .chars()
-                .all(|c| c != '/' && !c.is_whitespace() && !c.is_control());
-        if !valid {
-            return Err(ConfigError::BadInterfaceName(name.to_owned()));
-        }
-        if interfaces.iter().any(|known| known == name) {
-            return Err(ConfigError::DuplicateInterface(name.to_owned()));
-        }
-        interfaces.push(name.to_owned());
-    }
-    Ok(interfaces)
-}
-
-fn parse_ttl(text: &str) -> Result<u8, ConfigError> {
-    match parse_decimal(text) {
-        Some(ttl @ 1..=255) => Ok(ttl as u8),
-        _ => Err(ConfigError::BadTtl(text.to_owned())),
-    }
-}
-
-fn parse_port(text: &str) -> Result<u16, ConfigError> {
-    match parse_decimal(text) {
-        Some(port @ 1..=65535) => Ok(port as u16),
-        _ => Err(ConfigError::BadPort(text.to_owned())),
-    }
-}
-
-fn parse_node_id(text: &str) -> Result<u16, ConfigError> {
-    match parse_decimal(text) {
-        Some(id @ 1..=65535) => Ok(id as u16),
-        _ => Err(ConfigError::BadNodeId(text.to_owned())),
-    }
-}
-
-fn parse_dead_after(text: &str) -> Result<u32, ConfigError> {
-    match parse_decimal(text) {
-        Some(n) if (u64::from(MIN_DEAD_AFTER)..=u64::from(MAX_DEAD_AFTER)).contains(&n) => {
-            Ok(n as u32)
-        }
-        _ => Err(ConfigError::BadDeadAfter(text.to_owned())),
-    }
-}
-
-fn parse_max_nodes(text: &str) -> Result<u16, ConfigError> {
-    match parse_decimal(text) {
-        Some(n @ 1..=65535) => Ok(n as u16),
-        _ => Err(ConfigError::BadMaxNodes(text.to_owned())),
-    }
-}
-
-fn parse_bandwidth(text: &str) -> Result<u32, ConfigError> {
-    // Up to ten digits: MAX_BANDWIDTH has ten.
-    let digits = !text.is_empty() && text.len() <= 10 && text.bytes().all(|b| b.is_ascii_digit());
-    match digits.then(|| text.parse::<u64>().ok()).flatten() {
-        Some(0) => Ok(0),
-        Some(bits) if (u64::from(MIN_BANDWIDTH)..=u64::from(MAX_BANDWIDTH)).contains(&bits) => {
-            Ok(bits as u32)
-        }
-        _ => Err(ConfigError::BadBandwidth(text.to_owned())),
-    }
-}
-
-/// A plain unsigned decimal: ASCII digits only (no sign, no spaces), at most 9 of them.
-fn parse_decimal(text: &str) -> Option<u64> {
-    if text.is_empty() || text.len() > 9 || !text.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    text.parse().ok()
-}
-
-/// Seconds as `DIGITS[.DIGITS]`, rounded to whole milliseconds.
-fn parse_interval(text: &str) -> Result<Duration, ConfigError> {
-    let bad = || ConfigError::BadInterval(text.to_owned());
-    let (whole, fraction) = match text.split_once('.') {
-        Some((whole, fraction)) => (whole, fraction),
-        None => (text, ""),
-    };
-    let digits_only = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
-    if (whole.is_empty() && fraction.is_empty())
-        || !digits_only(whole)
-        || !digits_only(fraction)
-        || whole.len() > 6
-    {
-        return Err(bad());
-    }
-    let whole: u64 = if whole.is_empty() {
-        0
-    } else {
-        whole.parse().map_err(|_| bad())?
-    };
-    // Milliseconds from the first three fraction digits, rounded half up by the fourth.
-    let mut millis = 0u64;
-    for (position, digit) in fraction.bytes().take(4).enumerate() {
-        let digit = u64::from(digit - b'0');
-        match position {
-            0 => millis += digit * 100,
-            1 => millis += digit * 10,
-            2 => millis += digit,
-            _ => millis += u64::from(digit >= 5),
-        }
-    }
-    let interval = Duration::from_millis(whole * 1000 + millis);
-    if interval < MIN_INTERVAL || interval > MAX_INTERVAL {
-        return Err(bad());
-    }
-    Ok(interval)
-}
-
-fn parse_group(text: &str) -> Result<IpAddr, ConfigError> {
-    let group: IpAddr = text
-        .parse()
-        .map_err(|_| ConfigError::BadGroup(text.to_owned()))?;
-    if !group.is_multicast() {
-        return Err(ConfigError::NotMulticast(group));
-    }
-    Ok(group)
-}
-
-fn non_empty_path(option: &'static str, text: &str) -> Result<PathBuf, ConfigError> {
-    if text.is_empty() {
-        return Err(ConfigError::EmptyPath(option));
-    }
-    Ok(PathBuf::from(text))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::cli::parse_omdiscd_args;
-    use std::net::Ipv4Addr;
 
     fn config(args: &[&str]) -> Result<DaemonConfig, String> {
         let args = parse_omdiscd_args(args).map_err(|e| e.message)?;
-        DaemonConfig::from_args(&args).map_err(|e| e.to_string())
+        DaemonConfig::from_args(args).map_err(|e| e.to_string())
     }
 
     #[test]
@@ -527,7 +255,7 @@ mod tests {
         assert_eq!(config.dead_after, 3);
         assert_eq!(config.bandwidth, 64_000);
         assert_eq!(config.key_file, Some(PathBuf::from("/etc/omdisc.key")));
-        assert_eq!(config.node_id, Some(2780));
+        assert_eq!(config.node_id.map(NodeId::get), Some(2780));
     }
 
     #[test]
@@ -619,7 +347,13 @@ mod tests {
         assert_eq!(config(&["--port", "65535"]).unwrap().port, 65535);
         assert!(config(&["--node-id", "0"]).is_err());
         assert!(config(&["--node-id", "65536"]).is_err());
-        assert_eq!(config(&["--node-id", "1"]).unwrap().node_id, Some(1));
+        assert_eq!(
+            config(&["--node-id", "1"])
+                .unwrap()
+                .node_id
+                .map(NodeId::get),
+            Some(1)
+        );
     }
 
     #[test]
@@ -677,29 +411,5 @@ mod tests {
             "--live and --map-dir exclude each other"
         );
         assert!(config(&["--map-dir", ""]).is_err());
-    }
-
-    #[test]
-    fn every_error_is_one_line() {
-        let errors = [
-            ConfigError::TooManyInterfaces(7),
-            ConfigError::EmptyInterfaceName,
-            ConfigError::BadInterfaceName("x\ny".into()),
-            ConfigError::DuplicateInterface("a".into()),
-            ConfigError::BadTtl("0".into()),
-            ConfigError::LiveWithMapDir,
-            ConfigError::EmptyPath("--pid-file"),
-            ConfigError::BadGroup("x".into()),
-            ConfigError::NotMulticast(IpAddr::V4(Ipv4Addr::LOCALHOST)),
-            ConfigError::BadPort("0".into()),
-            ConfigError::BadInterval("0".into()),
-            ConfigError::BadDeadAfter("0".into()),
-            ConfigError::BadNodeId("0".into()),
-            ConfigError::BadBandwidth("1".into()),
-            ConfigError::BadMaxNodes("0".into()),
-        ];
-        for error in errors {
-            assert!(!error.to_string().contains('\n'), "{error:?}");
-        }
     }
 }

@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 
 use omdisc_core::{Collision, NodeId};
 
+use crate::failure_log::FailureLog;
 use crate::map_sink::replace_file;
 
 /// File name of the conflicts in alpha mode, beside `om_config`.
@@ -160,7 +161,7 @@ pub fn read(path: &Path) -> Result<Vec<IdConflict>, ConflictFileError> {
 pub struct ConflictFile {
     path: Option<PathBuf>,
     written: Option<Vec<IdConflict>>,
-    failing: bool,
+    failures: FailureLog,
 }
 
 impl ConflictFile {
@@ -169,7 +170,7 @@ impl ConflictFile {
         ConflictFile {
             path: Some(dir.join(ALPHA_CONFLICTS)),
             written: None,
-            failing: false,
+            failures: FailureLog::default(),
         }
     }
 
@@ -178,7 +179,7 @@ impl ConflictFile {
         ConflictFile {
             path: None,
             written: None,
-            failing: false,
+            failures: FailureLog::default(),
         }
     }
 
@@ -203,14 +204,13 @@ impl ConflictFile {
         };
         match result {
             Ok(()) => {
-                self.failing = false;
+                self.failures
+                    .succeeded(format_args!("{} updated again", path.display()));
                 self.written = Some(conflicts);
             }
             Err(error) => {
-                if !self.failing {
-                    log::warn!("cannot update {}: {error}", path.display());
-                }
-                self.failing = true;
+                self.failures
+                    .failed(format_args!("cannot update {}: {error}", path.display()));
                 self.written = None;
             }
         }
@@ -220,6 +220,7 @@ impl ConflictFile {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_dir::TempDir;
 
     fn conflict(id: u16, winner: &str, loser: &str) -> IdConflict {
         IdConflict {
@@ -261,13 +262,10 @@ mod tests {
 
     #[test]
     fn the_file_is_written_removed_and_read_back() {
-        let dir =
-            std::env::temp_dir().join(format!("omdisc-conflicts-test-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
-        let path = dir.join(ALPHA_CONFLICTS);
+        let dir = TempDir::new("conflicts");
+        let path = dir.path().join(ALPHA_CONFLICTS);
         fs::write(&path, "9 10.0.0.9 10.1.0.9\n").unwrap();
-        let mut file = ConflictFile::alpha(&dir);
+        let mut file = ConflictFile::alpha(dir.path());
         // The first publish removes what an earlier run left.
         file.publish(Vec::new());
         assert!(!path.exists());
@@ -280,6 +278,5 @@ mod tests {
         fs::write(&path, "garbage\n").unwrap();
         let error = read(&path).unwrap_err().to_string();
         assert!(error.contains("line 1") && !error.contains('\n'), "{error}");
-        let _ = fs::remove_dir_all(&dir);
     }
 }

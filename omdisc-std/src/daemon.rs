@@ -11,7 +11,6 @@ use std::path::PathBuf;
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::Signal;
-use omdisc_core::map::{binary, MapNode};
 use omdisc_core::{IfaceId, Instant, RxError, MAX_DATAGRAM_LEN};
 
 use crate::clock::Clock;
@@ -19,9 +18,11 @@ use crate::config::MapTarget;
 use crate::conflicts::{ConflictFile, IdConflict};
 use crate::counter_report::counter_line;
 use crate::event_log;
+use crate::failure_log::FailureLog;
 use crate::key_file;
 use crate::logging;
-use crate::map_sink::{MapSink, PublishOutcome};
+use crate::map_sink::PublishOutcome;
+use crate::map_writer::MapWriter;
 use crate::refusal_log::{DebugLine, RefusalCounts, RefusalLog};
 use crate::sd_notify::{self, Notifier, ServiceNotifier};
 use crate::signals::{SignalReceiver, SignalRequest};
@@ -55,31 +56,6 @@ pub struct DaemonCounters {
     pub datagrams_received: u64,
 }
 
-/// A warning that is logged once per failure series, then at debug level until the
-/// operation works again.
-#[derive(Debug, Default)]
-struct FailureLog {
-    failing: bool,
-}
-
-impl FailureLog {
-    fn failed(&mut self, message: &str) {
-        if self.failing {
-            log::debug!("{message}");
-        } else {
-            self.failing = true;
-            log::warn!("{message} (further failures logged at debug level)");
-        }
-    }
-
-    fn succeeded(&mut self, message: &str) {
-        if self.failing {
-            self.failing = false;
-            log::info!("{message}");
-        }
-    }
-}
-
 /// Logs a refused datagram at debug level, within the rate limit of [`RefusalLog`].
 fn log_refusal(
     refusals: &mut RefusalLog,
@@ -111,15 +87,11 @@ pub struct Daemon {
     sockets: Vec<MulticastSocket>,
     send_failures: Vec<FailureLog>,
     signals: SignalReceiver,
-    sink: MapSink,
+    map: MapWriter,
     key_file: Option<PathBuf>,
     clock: Clock,
     batch: ReceiveBatch,
     transmit_buffer: Box<[u8; MAX_DATAGRAM_LEN]>,
-    map_dirty: bool,
-    map_retry_at: Option<u64>,
-    map_nodes: Vec<MapNode>,
-    map_buffer: Vec<u8>,
     counters: DaemonCounters,
     refusals: RefusalLog,
     /// Node-id conflicts beside the map, for `showmap` (alpha mode).
@@ -155,15 +127,11 @@ impl Daemon {
             sockets: prepared.sockets,
             send_failures,
             signals,
-            sink: prepared.sink,
+            map: MapWriter::new(prepared.sink),
             key_file: prepared.config.key_file.clone(),
             clock,
             batch: ReceiveBatch::new(RECEIVE_BATCH, DATAGRAM_BUFFER),
             transmit_buffer: Box::new([0; MAX_DATAGRAM_LEN]),
-            map_dirty: true,
-            map_retry_at: None,
-            map_nodes: Vec::new(),
-            map_buffer: Vec::new(),
             counters: DaemonCounters::default(),
             refusals: RefusalLog::new(),
             conflicts: match &prepared.config.map_target {
@@ -251,7 +219,7 @@ impl Daemon {
         let engine = self.engine.poll_timeout().map(|t| t.total_millis());
         [
             engine,
-            self.map_retry_at,
+            self.map.retry_at_ms(),
             self.refusals.next_warning_at(),
             self.service.watchdog_due_ms(),
         ]
@@ -317,7 +285,7 @@ impl Daemon {
         }
         // The status keeps counting the members of the map on disk.
         self.service
-            .on_reload_finished(self.engine.node_id().get(), self.map_nodes.len());
+            .on_reload_finished(self.engine.node_id().get(), self.map.node_count());
     }
 
     fn log_state(&self) {
@@ -398,13 +366,13 @@ impl Daemon {
             let result = socket.send(payload);
             if let Some(failures) = self.send_failures.get_mut(index) {
                 match result {
-                    Ok(()) => failures.succeeded(&format!(
+                    Ok(()) => failures.succeeded(format_args!(
                         "sending on {} works again",
                         socket.interface_name()
                     )),
                     Err(error) => {
                         self.counters.send_failed += 1;
-                        failures.failed(&format!(
+                        failures.failed(format_args!(
                             "cannot send on {}: {error}",
                             socket.interface_name()
                         ));
@@ -418,7 +386,7 @@ impl Daemon {
     fn drain_events(&mut self) {
         while let Some(event) = self.engine.poll_event() {
             if event.changes_map() {
-                self.map_dirty = true;
+                self.map.mark_dirty();
                 self.conflicts_dirty = true;
             }
             event_log::log_event(
@@ -442,54 +410,13 @@ impl Daemon {
     /// Rewrites the map if it changed, or retries a failed write when its time has come.
     fn update_map(&mut self, now: Instant) {
         self.update_conflicts();
-        let retry_due = self.map_retry_at.is_some_and(|t| t <= now.total_millis());
-        if !self.map_dirty && !retry_due {
-            return;
+        let outcome = self.map.update(now.total_millis(), &self.engine);
+        if outcome == Some(PublishOutcome::Written) {
+            self.counters.map_writes += 1;
         }
-        self.map_dirty = false;
-        self.map_retry_at = None;
-        let own_id = self.engine.node_id();
-        self.map_nodes.clear();
-        // A node that lost its id to another host is out of the cluster: it hands the kernel
-        // an empty map rather than one where its own id names another host's address.
-        if !self.engine.lost_id_collision() {
-            self.map_nodes
-                .extend(self.engine.members().map(MapNode::from_entry));
-        }
-        self.map_buffer.clear();
-        self.map_buffer
-            .resize(binary::config_len(self.map_nodes.iter()), 0);
-        let config = match binary::write_config(self.map_nodes.iter(), &mut self.map_buffer) {
-            Ok(len) => self.map_buffer.get(..len).unwrap_or(&[]),
-            Err(error) => {
-                log::error!("cannot render the map: {error}");
-                return;
-            }
-        };
-        let mospe = binary::mospe_bytes(own_id);
-        match self.sink.publish(&mospe, config) {
-            PublishOutcome::Written => {
-                self.counters.map_writes += 1;
-                self.service
-                    .on_map_written(own_id.get(), self.map_nodes.len());
-                log::debug!(
-                    "map written: {} nodes to {}",
-                    self.map_nodes.len(),
-                    self.sink.paths().config.display()
-                );
-            }
-            PublishOutcome::Unchanged => self
-                .service
-                .on_map_written(own_id.get(), self.map_nodes.len()),
-            PublishOutcome::Failed => {
-                let retry_ms = self
-                    .engine
-                    .config()
-                    .interval
-                    .total_millis()
-                    .clamp(100, 5_000);
-                self.map_retry_at = Some(now.total_millis() + retry_ms);
-            }
+        if let Some(PublishOutcome::Written | PublishOutcome::Unchanged) = outcome {
+            self.service
+                .on_map_written(self.engine.node_id().get(), self.map.node_count());
         }
     }
 }

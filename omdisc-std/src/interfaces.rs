@@ -8,6 +8,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use nix::ifaddrs::getifaddrs;
 use nix::net::if_::{if_nametoindex, InterfaceFlags};
 
+use crate::values::InterfaceName;
+
 /// One network interface and its addresses, in the kernel's order (primary address first).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Interface {
@@ -143,15 +145,15 @@ pub fn list_interfaces() -> Result<Vec<Interface>, InterfaceError> {
 
 /// Resolves `-i` names to interfaces that can carry `group`: each must exist, be up, do
 /// multicast and have an address of the group's family.
-pub fn resolve(names: &[String], group: IpAddr) -> Result<Vec<Interface>, InterfaceError> {
+pub fn resolve(names: &[InterfaceName], group: IpAddr) -> Result<Vec<Interface>, InterfaceError> {
     let all = list_interfaces()?;
     names
         .iter()
         .map(|name| {
             let interface = all
                 .iter()
-                .find(|i| &i.name == name)
-                .ok_or_else(|| InterfaceError::Unknown(name.clone()))?;
+                .find(|i| i.name == name.as_str())
+                .ok_or_else(|| InterfaceError::Unknown(name.to_string()))?;
             check_usable(interface, group)?;
             Ok(interface.clone())
         })
@@ -221,7 +223,7 @@ mod tests {
 
     #[test]
     fn unknown_interface_is_named_in_the_error() {
-        let err = resolve(&["nosuchif0".to_owned()], GROUP_V4).unwrap_err();
+        let err = resolve(&[InterfaceName::new("nosuchif0").unwrap()], GROUP_V4).unwrap_err();
         assert!(matches!(err, InterfaceError::Unknown(_)));
         assert_eq!(err.to_string(), "unknown interface \"nosuchif0\"");
     }

@@ -1,22 +1,24 @@
-//! Linux frontend of omdisc: the `omdiscd` daemon and the `showmap` tool.
+//! Linux frontend of omdisc: the `omdiscd` daemon and the `showmap` tool; with feature
+//! `smoltcp`, also `omdisc-tap`, the `omdisc-smoltcp` node on a Linux TAP device.
 //!
 //! The protocol lives in `omdisc-core`; this crate owns what is specific to a Linux host,
-//! one module per concern:
+//! one module per concern (`omdisc-tap` uses the same modules where it does the same thing):
 //!
 //! | module | owns |
 //! |---|---|
-//! | [`cli`], [`config`] | the command lines and their validation, one-line usage errors |
+//! | [`cli`], [`values`], [`config`] | the command lines, their typed values and defaults, one-line usage errors |
 //! | [`interfaces`] | listing interfaces, resolving `-i`, the default interface |
 //! | [`socket`] | one multicast socket per interface, `recvmmsg` batches |
 //! | [`key_file`] | the cluster key file |
-//! | [`map_sink`] | writing the map atomically (alpha files) or to `/proc/hpc/admin` |
+//! | [`map_sink`], [`map_writer`] | writing the map atomically (alpha files) or to `/proc/hpc/admin`; rewriting it when membership changed, retrying after a failure |
 //! | [`conflicts`] | node-id conflicts in a file beside the map, for `showmap` |
 //! | [`pid_file`], [`daemonize`], [`logging`], [`signals`], [`clock`] | being a daemon |
 //! | [`sd_notify`], [`journal`] | being a systemd service: readiness, status, watchdog; journal priorities |
 //! | [`version`] | the `--version` line |
+//! | [`failure_log`] | warning once about a failure that repeats |
 //! | [`startup`] | checking and opening everything before detaching |
 //! | [`daemon`] | the main loop that drives the engine |
-//! | [`event_log`] | one log line per membership event (also used by `omdisc-tap`) |
+//! | [`event_log`] | one log line per membership event |
 //! | [`refusal_log`], [`counter_report`] | rate-limited logging of refused datagrams, the counters line |
 //! | [`showmap`] | reading the map back and printing it as setpe text or JSON |
 
@@ -31,11 +33,13 @@ pub mod counter_report;
 pub mod daemon;
 pub mod daemonize;
 pub mod event_log;
+pub mod failure_log;
 pub mod interfaces;
 pub mod journal;
 pub mod key_file;
 pub mod logging;
 pub mod map_sink;
+pub mod map_writer;
 pub mod pid_file;
 pub mod refusal_log;
 pub mod sd_notify;
@@ -43,4 +47,8 @@ pub mod showmap;
 pub mod signals;
 pub mod socket;
 pub mod startup;
+pub mod values;
 pub mod version;
+
+#[cfg(test)]
+mod test_dir;

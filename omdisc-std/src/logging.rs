@@ -1,10 +1,11 @@
-//! The daemon's logger: stderr in the foreground (`-n`), syslog (facility daemon) when
-//! detached; and the SIGUSR1 switch between default and full debug output. Under systemd,
-//! stderr lines carry the journal's priority prefix instead of the program name
-//! ([`crate::journal`]).
+//! The logger of the Linux programs (`omdiscd`, `omdisc-tap`): stderr in the foreground,
+//! syslog (facility daemon) when detached; and the SIGUSR1 switch between default and full
+//! debug output. Under systemd, stderr lines carry the journal's priority prefix instead of
+//! the program name ([`crate::journal`]).
 //!
 //! Debug categories are the `log` targets of the messages (the core's `net`, `map`,
-//! `relay`, ...); the stderr logger shows the category of debug and trace lines.
+//! `relay`, ...); the stderr logger shows the category of debug and trace lines. smoltcp's
+//! own log lines (its internals, under `omdisc-tap`) are not shown.
 
 use std::ffi::CStr;
 use std::io::Write;
@@ -19,27 +20,31 @@ pub const DEFAULT_LEVEL: LevelFilter = LevelFilter::Info;
 /// Level while debug output is on (SIGUSR1).
 pub const DEBUG_LEVEL: LevelFilter = LevelFilter::Trace;
 
-/// Identity of syslog lines.
+/// Identity of syslog lines (the daemon is the only program that detaches).
 const SYSLOG_IDENT: &CStr = c"omdiscd";
+
+/// `log` targets whose lines are not shown: smoltcp's internals.
+const HIDDEN_TARGET: &str = "smoltcp";
 
 /// Where log lines go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogDestination {
-    /// Standard error, `omdiscd: LEVEL: message`.
+    /// Standard error, `PROGRAM: LEVEL: message`.
     Stderr,
     /// The system log, facility `daemon`, with the pid.
     Syslog,
 }
 
-struct DaemonLogger {
+struct Logger {
+    program: &'static str,
     destination: LogDestination,
     /// Stderr is systemd's journal stream: `<N>` priority prefixes.
     journal: bool,
 }
 
-impl Log for DaemonLogger {
+impl Log for Logger {
     fn enabled(&self, metadata: &Metadata<'_>) -> bool {
-        metadata.level() <= log::max_level()
+        metadata.level() <= log::max_level() && !is_hidden(metadata.target())
     }
 
     fn log(&self, record: &Record<'_>) {
@@ -53,7 +58,7 @@ impl Log for DaemonLogger {
                 let _ = writeln!(std::io::stderr().lock(), "{prefix}{line}");
             }
             LogDestination::Stderr => {
-                let _ = writeln!(std::io::stderr().lock(), "omdiscd: {line}");
+                let _ = writeln!(std::io::stderr().lock(), "{}: {line}", self.program);
             }
             LogDestination::Syslog => {
                 let priority = Priority::new(severity(record.level()), Facility::LOG_DAEMON);
@@ -63,6 +68,11 @@ impl Log for DaemonLogger {
     }
 
     fn flush(&self) {}
+}
+
+/// Whether lines of `target` are left out.
+fn is_hidden(target: &str) -> bool {
+    target.starts_with(HIDDEN_TARGET)
 }
 
 /// `LEVEL: message`, or `LEVEL(category): message` for debug and trace lines.
@@ -86,13 +96,15 @@ fn severity(level: Level) -> Severity {
     }
 }
 
-/// Installs the logger at [`DEFAULT_LEVEL`]. Only the first call in a process has effect.
-pub fn init(destination: LogDestination) {
+/// Installs the logger of `program` at [`DEFAULT_LEVEL`]. Only the first call in a process
+/// has effect.
+pub fn init(program: &'static str, destination: LogDestination) {
     if destination == LogDestination::Syslog {
         let _ = openlog(Some(SYSLOG_IDENT), LogFlags::LOG_PID, Facility::LOG_DAEMON);
     }
     let journal = destination == LogDestination::Stderr && journal::stderr_is_journal();
-    let logger = Box::new(DaemonLogger {
+    let logger = Box::new(Logger {
+        program,
         destination,
         journal,
     });
@@ -124,6 +136,13 @@ mod tests {
     #[test]
     fn lines_never_span_lines() {
         assert_eq!(format_line(Level::Info, "t", "a\nb"), "info: a b");
+    }
+
+    #[test]
+    fn smoltcp_internals_are_hidden() {
+        assert!(is_hidden("smoltcp::iface"));
+        assert!(!is_hidden("omdisc_smoltcp"));
+        assert!(!is_hidden("omdisc_core::net"));
     }
 
     #[test]

@@ -8,8 +8,8 @@
 //! symlink planted at the final path in a world-writable directory such as `/tmp` is
 //! replaced, not followed.
 //!
-//! A failed write keeps the last good map on disk; the sink remembers the pending map so
-//! the daemon can retry ([`MapSink::retry`]), and logs the failure once, not every time.
+//! A failed write keeps the last good map on disk and is logged once, not every time
+//! ([`FailureLog`]); [`crate::map_writer`] decides when to try again.
 
 use std::fmt;
 use std::fs::{self, File, OpenOptions, Permissions};
@@ -17,6 +17,8 @@ use std::io::{self, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::failure_log::FailureLog;
 
 /// File name of the map in alpha mode.
 pub const ALPHA_CONFIG: &str = "om_config";
@@ -129,19 +131,18 @@ pub enum PublishOutcome {
     Unchanged,
     /// At least one file was written; both now hold the new bytes.
     Written,
-    /// A write failed; the last good files stay, the new map is pending for [`MapSink::retry`].
+    /// A write failed; the last good files stay.
     Failed,
 }
 
-/// The output of the map, with the last bytes written and a pending map after failures.
+/// The output of the map, with the last bytes written.
 #[derive(Debug)]
 pub struct MapSink {
     paths: MapPaths,
     method: WriteMethod,
     written_config: Option<Vec<u8>>,
     written_mospe: Option<Vec<u8>>,
-    pending: Option<(Vec<u8>, Vec<u8>)>,
-    failing: bool,
+    failures: FailureLog,
 }
 
 impl MapSink {
@@ -189,8 +190,7 @@ impl MapSink {
             method,
             written_config: None,
             written_mospe: None,
-            pending: None,
-            failing: false,
+            failures: FailureLog::default(),
         }
     }
 
@@ -199,22 +199,16 @@ impl MapSink {
         &self.paths
     }
 
-    /// Whether a map is waiting to be written after a failure.
-    pub fn has_pending(&self) -> bool {
-        self.pending.is_some()
-    }
-
     /// Writes the map (`config` first, then `mospe`), skipping files that already hold
-    /// these bytes. On failure the map stays pending; the first failure of a series is
-    /// logged as a warning, later ones at debug level.
+    /// these bytes. The first failure of a series is logged as a warning, later ones at
+    /// debug level.
     pub fn publish(&mut self, mospe: &[u8], config: &[u8]) -> PublishOutcome {
-        self.pending = None;
         match self.write_changed(mospe, config) {
             Ok(wrote) => {
-                if self.failing {
-                    self.failing = false;
-                    log::info!("map written again to {}", self.paths.config.display());
-                }
+                self.failures.succeeded(format_args!(
+                    "map written again to {}",
+                    self.paths.config.display()
+                ));
                 if wrote {
                     PublishOutcome::Written
                 } else {
@@ -222,22 +216,12 @@ impl MapSink {
                 }
             }
             Err(error) => {
-                if self.failing {
-                    log::debug!("{error} (still failing)");
-                } else {
-                    self.failing = true;
-                    log::warn!("{error}; keeping the last map written, will retry");
-                }
-                self.pending = Some((mospe.to_vec(), config.to_vec()));
+                self.failures.failed(format_args!(
+                    "{error}; keeping the last map written, will retry"
+                ));
                 PublishOutcome::Failed
             }
         }
-    }
-
-    /// Writes the pending map, if any. Returns `None` when nothing was pending.
-    pub fn retry(&mut self) -> Option<PublishOutcome> {
-        let (mospe, config) = self.pending.take()?;
-        Some(self.publish(&mospe, &config))
     }
 
     fn write_changed(&mut self, mospe: &[u8], config: &[u8]) -> Result<bool, MapSinkError> {
@@ -372,28 +356,8 @@ fn remove_stale_temporaries(dir: &Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_dir::TempDir;
     use std::os::unix::fs::symlink;
-
-    /// A fresh directory under the target dir's temp space, removed on drop.
-    struct TempDir(PathBuf);
-
-    impl TempDir {
-        fn new(tag: &str) -> TempDir {
-            let counter = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-            let dir = std::env::temp_dir().join(format!(
-                "omdisc-std-test-{tag}-{}-{counter}",
-                std::process::id()
-            ));
-            fs::create_dir_all(&dir).unwrap();
-            TempDir(dir)
-        }
-    }
-
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = fs::remove_dir_all(&self.0);
-        }
-    }
 
     fn names_in(dir: &Path) -> Vec<String> {
         let mut names: Vec<String> = fs::read_dir(dir)
@@ -407,26 +371,26 @@ mod tests {
     #[test]
     fn publish_writes_both_files_with_mode_0644_and_no_leftovers() {
         let dir = TempDir::new("publish");
-        let mut sink = MapSink::alpha(&dir.0).unwrap();
+        let mut sink = MapSink::alpha(dir.path()).unwrap();
         assert_eq!(sink.publish(b"\x01\x00", b"map-1"), PublishOutcome::Written);
-        assert_eq!(fs::read(dir.0.join("om_config")).unwrap(), b"map-1");
-        assert_eq!(fs::read(dir.0.join("om_mospe")).unwrap(), b"\x01\x00");
-        let mode = fs::metadata(dir.0.join("om_config"))
+        assert_eq!(fs::read(dir.path().join("om_config")).unwrap(), b"map-1");
+        assert_eq!(fs::read(dir.path().join("om_mospe")).unwrap(), b"\x01\x00");
+        let mode = fs::metadata(dir.path().join("om_config"))
             .unwrap()
             .permissions()
             .mode();
         assert_eq!(mode & 0o777, 0o644);
-        assert_eq!(names_in(&dir.0), ["om_config", "om_mospe"]);
+        assert_eq!(names_in(dir.path()), ["om_config", "om_mospe"]);
     }
 
     #[test]
     fn unchanged_map_is_not_rewritten() {
         let dir = TempDir::new("unchanged");
-        let mut sink = MapSink::alpha(&dir.0).unwrap();
+        let mut sink = MapSink::alpha(dir.path()).unwrap();
         sink.publish(b"1", b"map");
         let inode = |name: &str| {
             use std::os::unix::fs::MetadataExt;
-            fs::metadata(dir.0.join(name)).unwrap().ino()
+            fs::metadata(dir.path().join(name)).unwrap().ino()
         };
         let before = (inode("om_config"), inode("om_mospe"));
         assert_eq!(sink.publish(b"1", b"map"), PublishOutcome::Unchanged);
@@ -439,49 +403,49 @@ mod tests {
     #[test]
     fn planted_symlink_is_replaced_not_followed() {
         let dir = TempDir::new("symlink");
-        let victim = dir.0.join("victim");
+        let victim = dir.path().join("victim");
         fs::write(&victim, b"precious").unwrap();
-        symlink(&victim, dir.0.join("om_config")).unwrap();
-        let mut sink = MapSink::alpha(&dir.0).unwrap();
+        symlink(&victim, dir.path().join("om_config")).unwrap();
+        let mut sink = MapSink::alpha(dir.path()).unwrap();
         assert_eq!(sink.publish(b"1", b"map"), PublishOutcome::Written);
         assert_eq!(fs::read(&victim).unwrap(), b"precious");
-        let meta = fs::symlink_metadata(dir.0.join("om_config")).unwrap();
+        let meta = fs::symlink_metadata(dir.path().join("om_config")).unwrap();
         assert!(meta.file_type().is_file());
-        assert_eq!(fs::read(dir.0.join("om_config")).unwrap(), b"map");
+        assert_eq!(fs::read(dir.path().join("om_config")).unwrap(), b"map");
     }
 
     #[test]
     fn planted_temporary_name_is_skipped() {
         let dir = TempDir::new("planted-temp");
-        let victim = dir.0.join("victim");
+        let victim = dir.path().join("victim");
         fs::write(&victim, b"precious").unwrap();
         let next = TEMP_COUNTER.load(Ordering::Relaxed);
         for counter in next..next + 8 {
             let name = format!(".om_config.{}.{counter}.tmp", std::process::id());
-            symlink(&victim, dir.0.join(name)).unwrap();
+            symlink(&victim, dir.path().join(name)).unwrap();
         }
-        replace_file(&dir.0.join("om_config"), b"map").unwrap();
+        replace_file(&dir.path().join("om_config"), b"map").unwrap();
         assert_eq!(fs::read(&victim).unwrap(), b"precious");
-        assert_eq!(fs::read(dir.0.join("om_config")).unwrap(), b"map");
+        assert_eq!(fs::read(dir.path().join("om_config")).unwrap(), b"map");
     }
 
     #[test]
     fn stale_temporaries_are_removed_at_start() {
         let dir = TempDir::new("stale");
-        fs::write(dir.0.join(".om_config.999.0.tmp"), b"torn").unwrap();
-        fs::write(dir.0.join(".om_mospe.999.3.tmp"), b"torn").unwrap();
-        fs::write(dir.0.join("unrelated"), b"keep").unwrap();
-        MapSink::alpha(&dir.0).unwrap();
-        assert_eq!(names_in(&dir.0), ["unrelated"]);
+        fs::write(dir.path().join(".om_config.999.0.tmp"), b"torn").unwrap();
+        fs::write(dir.path().join(".om_mospe.999.3.tmp"), b"torn").unwrap();
+        fs::write(dir.path().join("unrelated"), b"keep").unwrap();
+        MapSink::alpha(dir.path()).unwrap();
+        assert_eq!(names_in(dir.path()), ["unrelated"]);
     }
 
     #[test]
     fn missing_and_non_directory_map_dirs_are_rejected() {
         let dir = TempDir::new("missing");
-        let err = MapSink::alpha(&dir.0.join("nope")).unwrap_err();
+        let err = MapSink::alpha(&dir.path().join("nope")).unwrap_err();
         assert!(matches!(err, MapSinkError::MissingDirectory(_)));
-        fs::write(dir.0.join("file"), b"").unwrap();
-        let err = MapSink::alpha(&dir.0.join("file")).unwrap_err();
+        fs::write(dir.path().join("file"), b"").unwrap();
+        let err = MapSink::alpha(&dir.path().join("file")).unwrap_err();
         assert!(matches!(err, MapSinkError::NotADirectory(_)));
         assert!(!err.to_string().contains('\n'));
     }
@@ -498,7 +462,7 @@ mod tests {
     #[test]
     fn live_mode_needs_the_kernel_directory() {
         let dir = TempDir::new("live");
-        let err = MapSink::live(&dir.0.join("proc/hpc/admin")).unwrap_err();
+        let err = MapSink::live(&dir.path().join("proc/hpc/admin")).unwrap_err();
         assert!(matches!(err, MapSinkError::NoOpenMosixKernel(_)));
         assert!(err.to_string().contains("--live"));
     }
@@ -506,32 +470,30 @@ mod tests {
     #[test]
     fn live_mode_writes_into_existing_files() {
         let dir = TempDir::new("live-write");
-        fs::write(dir.0.join("config"), b"").unwrap();
-        fs::write(dir.0.join("mospe"), b"").unwrap();
-        let mut sink = MapSink::live(&dir.0).unwrap();
+        fs::write(dir.path().join("config"), b"").unwrap();
+        fs::write(dir.path().join("mospe"), b"").unwrap();
+        let mut sink = MapSink::live(dir.path()).unwrap();
         assert_eq!(sink.publish(b"7", b"map"), PublishOutcome::Written);
-        assert_eq!(fs::read(dir.0.join("config")).unwrap(), b"map");
-        assert_eq!(fs::read(dir.0.join("mospe")).unwrap(), b"7");
+        assert_eq!(fs::read(dir.path().join("config")).unwrap(), b"map");
+        assert_eq!(fs::read(dir.path().join("mospe")).unwrap(), b"7");
     }
 
     #[test]
-    fn failed_write_keeps_last_map_and_retries() {
+    fn failed_write_keeps_last_map_until_a_later_publish_works() {
         let dir = TempDir::new("retry");
-        let mut sink = MapSink::alpha(&dir.0).unwrap();
+        let mut sink = MapSink::alpha(dir.path()).unwrap();
         assert_eq!(sink.publish(b"1", b"good"), PublishOutcome::Written);
         // A directory at the final name makes the rename fail, whoever runs the test.
-        let config = dir.0.join("om_config");
+        let config = dir.path().join("om_config");
         fs::remove_file(&config).unwrap();
         fs::create_dir(&config).unwrap();
         fs::write(config.join("keep"), b"").unwrap();
         assert_eq!(sink.publish(b"1", b"new"), PublishOutcome::Failed);
-        assert!(sink.has_pending());
-        assert_eq!(sink.retry(), Some(PublishOutcome::Failed));
-        assert!(names_in(&dir.0).iter().all(|n| !n.ends_with(".tmp")));
+        assert_eq!(sink.publish(b"1", b"new"), PublishOutcome::Failed);
+        assert!(names_in(dir.path()).iter().all(|n| !n.ends_with(".tmp")));
         fs::remove_dir_all(&config).unwrap();
-        assert_eq!(sink.retry(), Some(PublishOutcome::Written));
-        assert!(!sink.has_pending());
+        assert_eq!(sink.publish(b"1", b"new"), PublishOutcome::Written);
         assert_eq!(fs::read(&config).unwrap(), b"new");
-        assert_eq!(sink.retry(), None);
+        assert_eq!(sink.publish(b"1", b"new"), PublishOutcome::Unchanged);
     }
 }

@@ -46,25 +46,13 @@ pub enum MapSource {
 impl MapSource {
     /// The source named by the command line (`--map-dir`, `-f` and `--live` exclude each
     /// other; none means [`MapSource::Default`]).
-    pub fn from_args(args: &ShowmapArgs) -> Result<MapSource, String> {
-        let given = usize::from(args.map_dir.is_some())
-            + usize::from(args.file.is_some())
-            + usize::from(args.live);
-        if given > 1 {
-            return Err("--map-dir, -f and --live exclude each other".into());
-        }
-        let non_empty = |option: &str, text: &str| {
-            if text.is_empty() {
-                Err(format!("empty path for {option}"))
-            } else {
-                Ok(PathBuf::from(text))
-            }
-        };
+    pub fn from_args(args: &ShowmapArgs) -> Result<MapSource, SourceConflict> {
         Ok(match (&args.map_dir, &args.file, args.live) {
-            (Some(dir), _, _) => MapSource::Dir(non_empty("--map-dir", dir)?),
-            (_, Some(file), _) => MapSource::File(non_empty("-f", file)?),
-            (_, _, true) => MapSource::Live,
-            _ => MapSource::Default,
+            (None, None, false) => MapSource::Default,
+            (Some(dir), None, false) => MapSource::Dir(dir.clone()),
+            (None, Some(file), false) => MapSource::File(file.clone()),
+            (None, None, true) => MapSource::Live,
+            _ => return Err(SourceConflict),
         })
     }
 
@@ -101,6 +89,18 @@ impl MapSource {
 /// Where `showmap` without options looks for a map, in order: the packaged service's
 /// directory, then a hand-started `omdiscd`'s default.
 pub const DEFAULT_DIRS: [&str; 2] = [SERVICE_MAP_DIR, DEFAULT_MAP_DIR];
+
+/// More than one of `--map-dir`, `-f` and `--live`. `Display` is one line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SourceConflict;
+
+impl fmt::Display for SourceConflict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("--map-dir, -f and --live exclude each other")
+    }
+}
+
+impl std::error::Error for SourceConflict {}
 
 /// A map as read from disk.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -298,6 +298,7 @@ pub fn render_json(map: &LoadedMap) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_dir::TempDir;
     use omdisc_core::map::binary::{config_len, mospe_bytes, write_config};
     use omdisc_core::{IfaceId, NodeAddr};
     use std::net::IpAddr;
@@ -328,24 +329,6 @@ mod tests {
         let len = write_config(nodes.iter(), &mut buf).unwrap();
         buf.truncate(len);
         buf
-    }
-
-    struct TempDir(PathBuf);
-
-    impl TempDir {
-        fn new(tag: &str) -> TempDir {
-            let dir = std::env::temp_dir()
-                .join(format!("omdisc-showmap-test-{tag}-{}", std::process::id()));
-            let _ = fs::remove_dir_all(&dir);
-            fs::create_dir_all(&dir).unwrap();
-            TempDir(dir)
-        }
-    }
-
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = fs::remove_dir_all(&self.0);
-        }
     }
 
     fn three_nodes() -> Vec<MapNode> {
@@ -397,13 +380,13 @@ mod tests {
     #[test]
     fn dir_source_reads_config_and_mospe() {
         let dir = TempDir::new("dir");
-        fs::write(dir.0.join("om_config"), config_bytes(&three_nodes())).unwrap();
+        fs::write(dir.path().join("om_config"), config_bytes(&three_nodes())).unwrap();
         fs::write(
-            dir.0.join("om_mospe"),
+            dir.path().join("om_mospe"),
             mospe_bytes(NodeId::new(258).unwrap()),
         )
         .unwrap();
-        let map = load(&MapSource::Dir(dir.0.clone())).unwrap();
+        let map = load(&MapSource::Dir(dir.path().to_owned())).unwrap();
         assert_eq!(map.own_id, NodeId::new(258));
         assert_eq!(map.nodes, three_nodes());
     }
@@ -411,13 +394,13 @@ mod tests {
     #[test]
     fn conflicts_beside_the_map_are_reported_in_text_and_json() {
         let dir = TempDir::new("conflicts");
-        fs::write(dir.0.join("om_config"), config_bytes(&three_nodes())).unwrap();
-        let map = load(&MapSource::Dir(dir.0.clone())).unwrap();
+        fs::write(dir.path().join("om_config"), config_bytes(&three_nodes())).unwrap();
+        let map = load(&MapSource::Dir(dir.path().to_owned())).unwrap();
         assert!(map.conflicts.is_empty());
         assert_eq!(render_json(&map)["conflicts"], json!([]));
 
         fs::write(
-            dir.0.join(ALPHA_CONFLICTS),
+            dir.path().join(ALPHA_CONFLICTS),
             conflicts::render(&[IdConflict {
                 id: NodeId::new(1287).unwrap(),
                 winner: "10.1.5.7".parse().unwrap(),
@@ -425,7 +408,7 @@ mod tests {
             }]),
         )
         .unwrap();
-        let map = load(&MapSource::Dir(dir.0.clone())).unwrap();
+        let map = load(&MapSource::Dir(dir.path().to_owned())).unwrap();
         let text = render_text(&map).unwrap();
         let second = text.lines().nth(1).unwrap();
         assert!(
@@ -444,8 +427,8 @@ mod tests {
             json!([{"id": 1287, "winner": "10.1.5.7", "loser": "10.2.5.7"}])
         );
 
-        fs::write(dir.0.join(ALPHA_CONFLICTS), "1287 10.1.5.7\n").unwrap();
-        let error = load(&MapSource::Dir(dir.0.clone())).unwrap_err();
+        fs::write(dir.path().join(ALPHA_CONFLICTS), "1287 10.1.5.7\n").unwrap();
+        let error = load(&MapSource::Dir(dir.path().to_owned())).unwrap_err();
         assert!(matches!(error, ShowmapError::Conflicts(_)));
         assert!(!error.to_string().contains('\n'));
     }
@@ -453,17 +436,17 @@ mod tests {
     #[test]
     fn missing_mospe_falls_back_to_the_local_record() {
         let dir = TempDir::new("nomospe");
-        fs::write(dir.0.join("om_config"), config_bytes(&three_nodes())).unwrap();
-        let map = load(&MapSource::Dir(dir.0.clone())).unwrap();
+        fs::write(dir.path().join("om_config"), config_bytes(&three_nodes())).unwrap();
+        let map = load(&MapSource::Dir(dir.path().to_owned())).unwrap();
         assert_eq!(map.own_id, NodeId::new(257));
-        let map = load(&MapSource::File(dir.0.join("om_config"))).unwrap();
+        let map = load(&MapSource::File(dir.path().join("om_config"))).unwrap();
         assert_eq!(map.own_id, NodeId::new(257));
     }
 
     #[test]
     fn missing_config_is_a_one_line_error() {
         let dir = TempDir::new("missing");
-        let error = load(&MapSource::Dir(dir.0.clone())).unwrap_err();
+        let error = load(&MapSource::Dir(dir.path().to_owned())).unwrap_err();
         assert!(matches!(error, ShowmapError::Read { .. }));
         let text = error.to_string();
         assert!(
@@ -477,7 +460,10 @@ mod tests {
     fn default_source_is_the_first_directory_with_a_map() {
         let service = TempDir::new("default-service");
         let manual = TempDir::new("default-manual");
-        let dirs = [service.0.to_str().unwrap(), manual.0.to_str().unwrap()];
+        let dirs = [
+            service.path().to_str().unwrap(),
+            manual.path().to_str().unwrap(),
+        ];
         let error = MapSource::Default.resolve(&dirs).unwrap_err();
         let text = error.to_string();
         assert!(
@@ -485,15 +471,23 @@ mod tests {
             "{text}"
         );
 
-        fs::write(manual.0.join("om_config"), config_bytes(&three_nodes())).unwrap();
+        fs::write(
+            manual.path().join("om_config"),
+            config_bytes(&three_nodes()),
+        )
+        .unwrap();
         let picked = MapSource::Default.resolve(&dirs).unwrap();
-        assert_eq!(picked, MapSource::Dir(manual.0.clone()));
+        assert_eq!(picked, MapSource::Dir(manual.path().to_owned()));
 
-        fs::write(service.0.join("om_config"), config_bytes(&three_nodes())).unwrap();
+        fs::write(
+            service.path().join("om_config"),
+            config_bytes(&three_nodes()),
+        )
+        .unwrap();
         let picked = MapSource::Default.resolve(&dirs).unwrap();
-        assert_eq!(picked, MapSource::Dir(service.0.clone()));
+        assert_eq!(picked, MapSource::Dir(service.path().to_owned()));
 
-        let named = MapSource::Dir(manual.0.clone());
+        let named = MapSource::Dir(manual.path().to_owned());
         assert_eq!(named.resolve(&dirs).unwrap(), named);
     }
 
@@ -508,15 +502,15 @@ mod tests {
             [good.as_slice(), &[0]].concat(),
         ];
         for bytes in cases {
-            fs::write(dir.0.join("om_config"), &bytes).unwrap();
-            let error = load(&MapSource::Dir(dir.0.clone())).unwrap_err();
+            fs::write(dir.path().join("om_config"), &bytes).unwrap();
+            let error = load(&MapSource::Dir(dir.path().to_owned())).unwrap_err();
             assert!(matches!(error, ShowmapError::Corrupt { .. }), "{bytes:?}");
             assert!(!error.to_string().contains('\n'));
         }
-        fs::write(dir.0.join("om_config"), &good).unwrap();
-        fs::write(dir.0.join("om_mospe"), [0, 0, 0, 0]).unwrap();
+        fs::write(dir.path().join("om_config"), &good).unwrap();
+        fs::write(dir.path().join("om_mospe"), [0, 0, 0, 0]).unwrap();
         assert!(matches!(
-            load(&MapSource::Dir(dir.0.clone())),
+            load(&MapSource::Dir(dir.path().to_owned())),
             Err(ShowmapError::Corrupt { .. })
         ));
     }

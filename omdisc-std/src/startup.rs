@@ -1,6 +1,7 @@
 //! Everything `omdiscd` checks and opens before it detaches: interfaces, node id, key,
 //! map output, pid file, sockets and the engine. Any failure is a [`StartupError`], one
-//! line on the terminal, and nothing has been written yet.
+//! line on the terminal, and nothing has been written yet. Also what differs from one
+//! start to the next, for `omdisc-tap` too: the [`incarnation`] and the random [`seed`].
 
 use std::fmt;
 use std::io::Read;
@@ -113,7 +114,7 @@ pub fn prepare(config: DaemonConfig) -> Result<Prepared, StartupError> {
         interfaces::resolve(&config.interfaces, config.group).map_err(StartupError::Interface)?
     };
     let primary = primary_address(&interfaces, config.group)?;
-    let node_id = match config.node_id.and_then(NodeId::new) {
+    let node_id = match config.node_id {
         Some(id) => id,
         None => NodeId::from_ip(primary).map_err(|error| StartupError::NodeId {
             address: primary,
@@ -134,7 +135,7 @@ pub fn prepare(config: DaemonConfig) -> Result<Prepared, StartupError> {
     engine_config.interval = omdisc_core::Duration::from_millis(
         u64::try_from(config.interval.as_millis()).unwrap_or(u64::MAX),
     );
-    engine_config.dead_after = u16::try_from(config.dead_after).unwrap_or(u16::MAX);
+    engine_config.dead_after = config.dead_after;
     engine_config.bandwidth = config.bandwidth;
     engine_config.forwarding = match config.mode {
         InterfaceMode::Relay => Forwarding::Relay,
@@ -195,8 +196,9 @@ fn interface_specs(interfaces: &[Interface], group: IpAddr) -> Vec<InterfaceSpec
         .collect()
 }
 
-/// This start's incarnation: wall-clock milliseconds, so it grows from start to start.
-fn incarnation() -> u64 {
+/// This start's incarnation: wall-clock milliseconds, so it grows from start to start
+/// (`omdiscd` and `omdisc-tap`).
+pub fn incarnation() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
@@ -204,8 +206,9 @@ fn incarnation() -> u64 {
         .max(1)
 }
 
-/// A seed for the engine's timer jitter: the kernel's random bytes, or clock and pid.
-fn seed() -> u64 {
+/// A seed for the engine's timer jitter (and smoltcp's): the kernel's random bytes, or
+/// clock and pid.
+pub fn seed() -> u64 {
     let mut bytes = [0u8; 8];
     let from_kernel = std::fs::File::open("/dev/urandom")
         .and_then(|mut f| f.read_exact(&mut bytes))

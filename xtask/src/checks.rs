@@ -4,6 +4,10 @@ use std::path::Path;
 
 use crate::project::{run, Project};
 
+/// Features the workspace checks turn on, so that every target is linted and tested
+/// (`omdisc-tap` needs `omdisc-std/smoltcp`) and every stage reuses one build.
+pub const WORKSPACE_FEATURES: &[&str] = &["--features", "omdisc-std/smoltcp"];
+
 /// Crates outside the workspace that the checks also cover (paths from the root).
 const EXCLUDED_CRATES: &[&str] = &[
     crate::no_std::SIZE_CHECK_DIR,
@@ -30,51 +34,56 @@ pub fn fmt(project: &Project) -> Result<String, String> {
     ))
 }
 
-/// `cargo clippy --workspace --all-targets -- -D warnings`.
+/// `cargo clippy --workspace --all-targets` with [`WORKSPACE_FEATURES`], `-D warnings`.
 pub fn clippy(project: &Project) -> Result<String, String> {
-    run(project.cargo().args([
-        "clippy",
-        "--workspace",
-        "--all-targets",
-        "--",
-        "-D",
-        "warnings",
-    ]))?;
+    run(project
+        .cargo()
+        .args(["clippy", "--workspace", "--all-targets"])
+        .args(WORKSPACE_FEATURES)
+        .args(["--", "-D", "warnings"]))?;
     Ok(String::new())
 }
 
-/// The workspace's tests, with cargo-nextest when it is installed.
+/// The workspace's tests with [`WORKSPACE_FEATURES`], with cargo-nextest when it is
+/// installed.
 pub fn tests(project: &Project) -> Result<String, String> {
     if has_nextest(project) {
         run(project
             .cargo()
-            .args(["nextest", "run", "--workspace", "--no-fail-fast"]))?;
+            .args(["nextest", "run", "--workspace", "--no-fail-fast"])
+            .args(WORKSPACE_FEATURES))?;
         Ok("with cargo-nextest".into())
     } else {
         run(project
             .cargo()
-            .args(["test", "--workspace", "--no-fail-fast"]))?;
+            .args(["test", "--workspace", "--no-fail-fast"])
+            .args(WORKSPACE_FEATURES))?;
         Ok("with cargo test (cargo-nextest not installed)".into())
     }
 }
 
-/// `omdisc-smoltcp` with feature `tap` (the `omdisc-tap` host program, which the workspace
-/// checks leave out: it needs `required-features`): clippy and its tests.
-pub fn smoltcp_tap(project: &Project) -> Result<String, String> {
-    let features = ["-p", "omdisc-smoltcp", "--features", "tap"];
-    run(project.cargo().arg("clippy").args(features).args([
-        "--all-targets",
-        "--",
-        "-D",
-        "warnings",
-    ]))?;
-    run(project.cargo().arg("test").args(features))?;
+/// `omdisc-tap` (`omdisc-std` with feature `smoltcp`): linted and its unit tests run, with
+/// the same flags as the `clippy` and `tests` stages, so after them this reuses their build
+/// and only runs the tests again.
+pub fn omdisc_tap(project: &Project) -> Result<String, String> {
+    run(project
+        .cargo()
+        .args(["clippy", "--workspace", "--all-targets"])
+        .args(WORKSPACE_FEATURES)
+        .args(["--", "-D", "warnings"]))?;
+    run(project
+        .cargo()
+        .args(["test", "--workspace", "--bin", "omdisc-tap"])
+        .args(WORKSPACE_FEATURES))?;
     Ok("omdisc-tap linted and tested".into())
 }
 
-/// Doctests (nextest does not run them).
+/// Doctests (nextest does not run them), with [`WORKSPACE_FEATURES`].
 pub fn doctests(project: &Project) -> Result<String, String> {
-    run(project.cargo().args(["test", "--doc", "--workspace"]))?;
+    run(project
+        .cargo()
+        .args(["test", "--doc", "--workspace"])
+        .args(WORKSPACE_FEATURES))?;
     Ok(String::new())
 }
 

@@ -1,6 +1,6 @@
 //! `omdiscd`: the cluster auto-discovery daemon. Thin: the work is in the `omdisc_std` lib.
 
-use omdisc_std::cli::{self, fail_exit, usage_exit, EXIT_FAILURE};
+use omdisc_std::cli::{self, fail_exit, usage_exit, OmdiscdArgs, EXIT_FAILURE};
 use omdisc_std::config::{DaemonConfig, InterfaceMode, MapTarget};
 use omdisc_std::daemon::Daemon;
 use omdisc_std::daemonize::{daemonize, Detached};
@@ -13,12 +13,12 @@ use omdisc_std::version;
 const PROGRAM: &str = "omdiscd";
 
 fn main() {
-    let args = cli::parse_or_exit(PROGRAM, cli::parse_omdiscd_args);
+    let args: OmdiscdArgs = cli::parse_or_exit(PROGRAM);
     version::exit_if_asked(PROGRAM, args.version);
     // Read (and cleared) before anything else runs: systemd's socket for READY=1 and co.
     let notifier =
         Notifier::from_env().unwrap_or_else(|error| fail_exit(PROGRAM, &error.to_string()));
-    let config = DaemonConfig::from_args(&args)
+    let config = DaemonConfig::from_args(args)
         .unwrap_or_else(|error| usage_exit(PROGRAM, &error.to_string()));
     // Block the handled signals first: a SIGTERM during startup then waits for the loop,
     // which leaves the cluster cleanly.
@@ -29,10 +29,10 @@ fn main() {
 
     let mut detached = if prepared.config.daemonize {
         let detached = daemonize(PROGRAM).unwrap_or_else(|e| fail_exit(PROGRAM, &e.to_string()));
-        logging::init(LogDestination::Syslog);
+        logging::init(PROGRAM, LogDestination::Syslog);
         Some(detached)
     } else {
-        logging::init(LogDestination::Stderr);
+        logging::init(PROGRAM, LogDestination::Stderr);
         None
     };
     let signals = SignalReceiver::open().unwrap_or_else(|error| {

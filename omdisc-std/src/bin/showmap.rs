@@ -2,16 +2,17 @@
 
 use std::io::{self, Write};
 
-use omdisc_std::cli::{self, fail_exit, usage_exit};
+use omdisc_std::cli::{self, fail_exit, usage_exit, ShowmapArgs};
 use omdisc_std::showmap::{self, MapSource};
 use omdisc_std::version;
 
 const PROGRAM: &str = "showmap";
 
 fn main() {
-    let args = cli::parse_or_exit(PROGRAM, cli::parse_showmap_args);
+    let args: ShowmapArgs = cli::parse_or_exit(PROGRAM);
     version::exit_if_asked(PROGRAM, args.version);
-    let source = MapSource::from_args(&args).unwrap_or_else(|e| usage_exit(PROGRAM, &e));
+    let source =
+        MapSource::from_args(&args).unwrap_or_else(|e| usage_exit(PROGRAM, &e.to_string()));
     let map = showmap::load(&source).unwrap_or_else(|e| fail_exit(PROGRAM, &e.to_string()));
     let output = if args.json {
         let mut text = showmap::render_json(&map).to_string();

@@ -6,9 +6,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 use std::time::Duration;
 
-use super::smoltcp_interop::{build_omdisc_tap, TAP_DEVICE};
+use super::smoltcp_interop::TAP_DEVICE;
 use super::{step, Ctx, Scenario};
-use crate::project::Project;
 use crate::testbed::{ip, run_bounded, Netns};
 
 /// Every bad start of `omdisc-tap`.
@@ -16,7 +15,7 @@ pub(super) const SMOLTCP_BAD_INPUT: Scenario = Scenario {
     name: "smoltcp-bad-input",
     about: "omdisc-tap on a missing/down/non-TAP device, bad map dir, key or options: one stderr line, non-zero exit",
     timeout: Duration::from_secs(120),
-    needs_daemon: false,
+    needs_daemon: true,
     run: smoltcp_bad_input,
 };
 
@@ -27,7 +26,7 @@ const DOWN_TAP: &str = "omtapdown";
 const NOT_A_TAP: &str = "ombr0";
 
 fn smoltcp_bad_input(ctx: &Ctx) -> Result<String, String> {
-    let program = build_omdisc_tap(&Project::from_manifest_dir())?;
+    let program = &ctx.binaries()?.omdisc_tap;
     let ns = Netns::new("tapbad")?;
     let name = ns.name();
     ip(&[
@@ -107,7 +106,7 @@ fn smoltcp_bad_input(ctx: &Ctx) -> Result<String, String> {
         let mut command = Command::new("ip");
         command
             .args(["netns", "exec", name])
-            .arg(&program)
+            .arg(program)
             .args(args);
         let output = run_bounded(&mut command, EXIT_WAIT)
             .map_err(|why| format!("{what}: accepted ({why})"))?;

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use super::smoltcp_interop::{build_omdisc_tap, TapHost, GRACE, POLL, TAP_IP};
+use super::smoltcp_interop::{TapHost, GRACE, POLL, TAP_IP};
 use super::{binaries_and_dir, step, Ctx, Scenario};
 use crate::project::{run, Project};
 use crate::testbed::{ip, node_id_of, run_bounded, wait_until, Bridge, Netns};
@@ -56,7 +56,7 @@ fn build_announce_burst(project: &Project) -> Result<PathBuf, String> {
 fn smoltcp_burst(ctx: &Ctx) -> Result<String, String> {
     let (binaries, dir) = binaries_and_dir(ctx)?;
     let project = Project::from_manifest_dir();
-    let program = build_omdisc_tap(&project)?;
+    let program = &binaries.omdisc_tap;
     let sender_program = build_announce_burst(&project)?;
 
     let segment = Bridge::new("sw")?;
@@ -71,7 +71,7 @@ fn smoltcp_burst(ctx: &Ctx) -> Result<String, String> {
         "dev",
         "omd0",
     ])?;
-    let mut tap = TapHost::new(&segment, &program, dir)?;
+    let mut tap = TapHost::new(&segment, program, dir)?;
     tap.start(&[])?;
     let tap_id = node_id_of(TAP_IP);
     wait_until(GRACE, POLL, || {

@@ -15,7 +15,6 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use super::{binaries_and_dir, step, Ctx, Scenario};
-use crate::project::{run, Project};
 use crate::testbed::{
     ip, node_id_of, tail, wait_until, Binaries, Bridge, Cluster, Membership, Netns, Port, Process,
 };
@@ -64,26 +63,6 @@ pub(super) const SMOLTCP_EXPIRES_LINUX: Scenario = Scenario {
 /// `interval × dead-after + 1 s`.
 pub(super) fn expiry_bound() -> Duration {
     Duration::from_secs_f64(INTERVAL * f64::from(DEAD_AFTER) + 1.0)
-}
-
-/// Builds `omdisc-tap` in release and returns its path.
-pub(super) fn build_omdisc_tap(project: &Project) -> Result<PathBuf, String> {
-    run(project.cargo().args([
-        "build",
-        "--release",
-        "-p",
-        "omdisc-smoltcp",
-        "--features",
-        "tap",
-        "--bin",
-        "omdisc-tap",
-    ]))?;
-    let path = project.target_dir()?.join("release").join("omdisc-tap");
-    if path.is_file() {
-        Ok(path)
-    } else {
-        Err(format!("the build made no {}", path.display()))
-    }
 }
 
 /// A host namespace on the segment whose kernel bridges a TAP device to its leg; the
@@ -310,17 +289,14 @@ pub(super) fn setup(
     daemon_args: &[&str],
 ) -> Result<(Cluster, TapHost, Binaries), String> {
     let (binaries, dir) = binaries_and_dir(ctx)?;
-    let project = Project::from_manifest_dir();
-    let built = Instant::now();
-    let program = build_omdisc_tap(&project)?;
-    step("omdisc-tap built", built.elapsed());
+    let program = &binaries.omdisc_tap;
     let mut cluster = Cluster::new(binaries, dir, base, 3, daemon_args)?;
     for i in 0..3 {
         cluster.start(i)?;
     }
     let took = cluster.wait_for_maps(&[0, 1, 2], &[0, 1, 2], GRACE)?;
     step("3 Linux nodes converged", took);
-    let tap = TapHost::new(cluster.bridge(), &program, dir)?;
+    let tap = TapHost::new(cluster.bridge(), program, dir)?;
     Ok((cluster, tap, binaries.clone()))
 }
 

@@ -7,11 +7,8 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use super::smoltcp_interop::{
-    build_omdisc_tap, TapHost, COMMON_ARGS, GRACE, JOIN_BOUND, LEAVE_BOUND, POLL,
-};
+use super::smoltcp_interop::{TapHost, COMMON_ARGS, GRACE, JOIN_BOUND, LEAVE_BOUND, POLL};
 use super::{binaries_and_dir, step, Ctx, Scenario};
-use crate::project::Project;
 use crate::testbed::{wait_until, Binaries, Bridge, Netns, Process};
 
 /// The IPv6 group (the smoltcp nodes get the shared interval options from [`TapHost`]).
@@ -52,7 +49,7 @@ fn ids_in(binaries: &Binaries, dir: &Path) -> BTreeSet<u16> {
 
 fn smoltcp_ipv6(ctx: &Ctx) -> Result<String, String> {
     let (binaries, dir) = binaries_and_dir(ctx)?;
-    let program = build_omdisc_tap(&Project::from_manifest_dir())?;
+    let program = &binaries.omdisc_tap;
     let segment = Bridge::new("sw")?;
 
     let linux = Netns::new("v6n1")?;
@@ -78,7 +75,7 @@ fn smoltcp_ipv6(ctx: &Ctx) -> Result<String, String> {
     for (i, address) in TAP_V6.iter().enumerate() {
         let label = format!("v6tap{}", i + 1);
         taps.push(TapHost::with_address(
-            &segment, &program, dir, &label, address,
+            &segment, program, dir, &label, address,
         )?);
     }
     let extra: Vec<String> = GROUP.iter().map(|s| s.to_string()).collect();

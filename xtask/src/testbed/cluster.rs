@@ -20,21 +20,30 @@ pub const NODE_IF: &str = "omd0";
 /// How often map waits look at the maps.
 const MAP_POLL: Duration = Duration::from_millis(25);
 
-/// Paths of the release `omdiscd` and `showmap`.
+/// Paths of the release `omdiscd`, `showmap` and `omdisc-tap`.
 #[derive(Debug, Clone)]
 pub struct Binaries {
     /// The daemon.
     pub omdiscd: PathBuf,
     /// The map printer.
     pub showmap: PathBuf,
+    /// The smoltcp node on a TAP device.
+    pub omdisc_tap: PathBuf,
 }
 
 impl Binaries {
-    /// `cargo build --release -p omdisc-std --bins`, then finds both binaries.
+    /// `cargo build --release -p omdisc-std --features smoltcp --bins` (one build of the
+    /// Linux shell for all three programs), then finds the binaries.
     pub fn build(project: &Project) -> Result<Binaries, String> {
-        run(project
-            .cargo()
-            .args(["build", "--release", "-p", "omdisc-std", "--bins"]))?;
+        run(project.cargo().args([
+            "build",
+            "--release",
+            "-p",
+            "omdisc-std",
+            "--features",
+            "smoltcp",
+            "--bins",
+        ]))?;
         let release = project.target_dir()?.join("release");
         let find = |name: &str| {
             let path = release.join(name);
@@ -47,6 +56,7 @@ impl Binaries {
         Ok(Binaries {
             omdiscd: find("omdiscd")?,
             showmap: find("showmap")?,
+            omdisc_tap: find("omdisc-tap")?,
         })
     }
 

@@ -12,24 +12,23 @@
 #![deny(unsafe_code)]
 
 mod cli;
-mod logger;
-mod map_output;
 mod tap_device;
 mod tap_node;
 
-use std::io::Read;
-use std::time::{Instant as StdInstant, SystemTime, UNIX_EPOCH};
+use std::time::Instant as StdInstant;
 
-use omdisc_core::NodeEntry;
+use omdisc_core::{NodeEntry, NodeIdError};
 use omdisc_smoltcp::{Node, NodeStorage, Settings};
 use omdisc_std::cli::{fail_exit, parse_or_exit, print_error_line, usage_exit};
 use omdisc_std::key_file;
+use omdisc_std::logging::{self, LogDestination};
+use omdisc_std::map_sink::MapSink;
+use omdisc_std::map_writer::MapWriter;
 use omdisc_std::signals::{self, SignalReceiver};
-use omdisc_std::startup::TABLE_CAPACITY;
+use omdisc_std::startup::{incarnation, seed, TABLE_CAPACITY};
 use smoltcp::time::Instant;
 
-use cli::{TapConfig, TapConfigError};
-use map_output::MapOutput;
+use cli::{TapArgs, TapConfig, TapValueError};
 use tap_node::TapNode;
 
 /// The program's name in messages.
@@ -45,24 +44,23 @@ const TX_SLOTS: usize = 16;
 const INGRESS_BUDGET: usize = 256;
 
 fn main() {
-    let args = parse_or_exit(PROGRAM, cli::parse_tap_args);
-    let config =
-        TapConfig::from_args(&args).unwrap_or_else(|e| usage_exit(PROGRAM, &e.to_string()));
+    let args: TapArgs = parse_or_exit(PROGRAM);
+    let config = TapConfig::from_args(args).unwrap_or_else(|e| usage_exit(PROGRAM, &e.to_string()));
     // Blocked first: a SIGTERM during startup waits for the loop, which leaves cleanly.
     signals::block_handled_signals()
         .unwrap_or_else(|e| fail_exit(PROGRAM, &format!("cannot block signals: {e}")));
-    logger::init();
+    logging::init(PROGRAM, LogDestination::Stderr);
     install_panic_hook();
 
     let keyring = config.key_file.as_ref().map(|path| {
         key_file::load_keyring(path).unwrap_or_else(|e| fail_exit(PROGRAM, &e.to_string()))
     });
-    let map = config
-        .map_dir
-        .as_ref()
-        .map(|dir| MapOutput::alpha(dir).unwrap_or_else(|e| fail_exit(PROGRAM, &e.to_string())));
-    let mut device =
-        tap_device::open(&config.tap).unwrap_or_else(|e| fail_exit(PROGRAM, &e.to_string()));
+    let map = config.map_dir.as_ref().map(|dir| {
+        let sink = MapSink::alpha(dir).unwrap_or_else(|e| fail_exit(PROGRAM, &e.to_string()));
+        MapWriter::new(sink)
+    });
+    let mut device = tap_device::open(config.tap.as_str())
+        .unwrap_or_else(|e| fail_exit(PROGRAM, &e.to_string()));
 
     let mut settings = settings(&config).unwrap_or_else(|e| usage_exit(PROGRAM, &e.to_string()));
     let authenticated = keyring.is_some();
@@ -86,8 +84,12 @@ fn main() {
         config.port,
         config.interval.as_secs_f64(),
         config.dead_after,
-        map.as_ref()
-            .map_or("not written".to_owned(), |m| m.config_path().display().to_string()),
+        map.as_ref().map_or("not written".to_owned(), |m| m
+            .sink()
+            .paths()
+            .config
+            .display()
+            .to_string()),
     );
     if authenticated {
         log::info!("cluster key loaded: messages are authenticated");
@@ -95,7 +97,14 @@ fn main() {
         log::info!("no --key-file: the cluster is unauthenticated");
     }
 
-    let mut tap_node = TapNode::new(node, device, signals, map, config.key_file.clone(), origin);
+    let mut tap_node = TapNode {
+        node,
+        device,
+        signals,
+        map,
+        key_file: config.key_file.clone(),
+        origin,
+    };
     match tap_node.run() {
         Ok(signal) => {
             log::info!("stopped ({signal})");
@@ -106,34 +115,17 @@ fn main() {
 }
 
 /// The node's settings from the validated command line.
-fn settings(config: &TapConfig) -> Result<Settings, TapConfigError> {
+fn settings(config: &TapConfig) -> Result<Settings, TapValueError> {
     let address = config.cidr.address().into();
     let mut settings = Settings::new(config.mac, config.cidr, incarnation(), seed())
-        .map_err(|e| TapConfigError::NodeId(address, e))?;
+        .map_err(|e: NodeIdError| TapValueError::NodeId(address, e))?;
     settings.group = config.group.into();
     settings.port = config.port;
     let interval_ms = u64::try_from(config.interval.as_millis()).unwrap_or(u64::MAX);
     settings.engine.interval = omdisc_core::Duration::from_millis(interval_ms);
-    settings.engine.dead_after = u16::try_from(config.dead_after).unwrap_or(u16::MAX);
+    settings.engine.dead_after = config.dead_after;
     settings.ingress_budget = INGRESS_BUDGET;
     Ok(settings)
-}
-
-/// This start's incarnation: wall-clock milliseconds, so it grows from start to start (as
-/// `omdiscd`'s).
-fn incarnation() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(1, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
-
-/// A seed for timer jitter and smoltcp: the kernel's random bytes, or clock and pid.
-fn seed() -> u64 {
-    let mut bytes = [0u8; 8];
-    match std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes)) {
-        Ok(()) => u64::from_le_bytes(bytes),
-        Err(_) => incarnation().rotate_left(20) ^ u64::from(std::process::id()),
-    }
 }
 
 /// smoltcp's TAP device panics on I/O errors (a TAP deleted or taken down under it): make

@@ -12,13 +12,13 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::Signal;
 use omdisc_core::NodeEntry;
 use omdisc_smoltcp::Node;
+use omdisc_std::event_log;
 use omdisc_std::key_file;
+use omdisc_std::logging;
+use omdisc_std::map_writer::MapWriter;
 use omdisc_std::signals::{SignalReceiver, SignalRequest};
 use smoltcp::phy::TunTapInterface;
 use smoltcp::time::{Duration, Instant};
-
-use crate::logger;
-use crate::map_output::MapOutput;
 
 /// How long the node keeps trying to put its LEAVE on the wire when stopped.
 const LEAVE_TRIES: usize = 50;
@@ -30,34 +30,21 @@ pub type Table = Box<[NodeEntry]>;
 
 /// The program's state.
 pub struct TapNode {
-    node: Node<'static, Table>,
-    device: TunTapInterface,
-    signals: SignalReceiver,
-    map: Option<MapOutput>,
-    key_file: Option<PathBuf>,
-    origin: StdInstant,
+    /// The smoltcp node, created at `origin`.
+    pub node: Node<'static, Table>,
+    /// The TAP device it runs on.
+    pub device: TunTapInterface,
+    /// SIGTERM, SIGINT, SIGUSR1 and SIGHUP.
+    pub signals: SignalReceiver,
+    /// The map files, with `--map-dir`.
+    pub map: Option<MapWriter>,
+    /// The key file, re-read on SIGHUP.
+    pub key_file: Option<PathBuf>,
+    /// The instant the node's clock counts from.
+    pub origin: StdInstant,
 }
 
 impl TapNode {
-    /// A running node; `origin` is the instant the node's clock counts from.
-    pub fn new(
-        node: Node<'static, Table>,
-        device: TunTapInterface,
-        signals: SignalReceiver,
-        map: Option<MapOutput>,
-        key_file: Option<PathBuf>,
-        origin: StdInstant,
-    ) -> TapNode {
-        TapNode {
-            node,
-            device,
-            signals,
-            map,
-            key_file,
-            origin,
-        }
-    }
-
     /// Serves the cluster until SIGTERM or SIGINT, then leaves it and returns the signal.
     pub fn run(&mut self) -> io::Result<Signal> {
         loop {
@@ -121,7 +108,7 @@ impl TapNode {
         let retry = self
             .map
             .as_ref()
-            .and_then(MapOutput::retry_at_ms)
+            .and_then(MapWriter::retry_at_ms)
             .map(|at| Duration::from_millis(at.saturating_sub(now.total_millis() as u64)));
         match (delay, retry) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -165,7 +152,7 @@ impl TapNode {
                     return Ok(Some(signal));
                 }
                 SignalRequest::ToggleDebug => {
-                    let on = logger::toggle_debug();
+                    let on = logging::toggle_debug();
                     log::info!("SIGUSR1: debug output {}", if on { "on" } else { "off" });
                     if on {
                         self.log_counters();
@@ -191,7 +178,7 @@ impl TapNode {
                     map.mark_dirty();
                 }
             }
-            omdisc_std::event_log::log_event(
+            event_log::log_event(
                 event,
                 self.node.engine().members(),
                 " and writes an empty map: give it another address",
@@ -200,18 +187,8 @@ impl TapNode {
     }
 
     fn update_map(&mut self, now: Instant) {
-        let Some(map) = &mut self.map else {
-            return;
-        };
-        let engine = self.node.engine();
-        let retry_ms = engine.config().interval.total_millis();
-        // Like omdiscd: a node that lost its id to another host writes an empty map.
-        let lost = engine.lost_id_collision();
-        map.update(
-            now.total_millis() as u64,
-            engine.node_id(),
-            engine.members().filter(|_| !lost),
-            retry_ms,
-        );
+        if let Some(map) = &mut self.map {
+            map.update(now.total_millis() as u64, self.node.engine());
+        }
     }
 }

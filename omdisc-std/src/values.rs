@@ -1,0 +1,509 @@
+//! Typed command-line values, shared by `omdiscd` and `omdisc-tap`.
+//!
+//! argh parses each option's value into one of these types (through `FromStr`, or the
+//! `from_str_fn` parsers below for values whose message names their option), so a program
+//! never holds an unchecked value and both programs accept the same values with the same
+//! messages. A refused value is a [`ValueError`], whose `Display` is the one line the user
+//! sees ([`crate::cli`] drops argh's own prefix from it).
+
+use std::fmt;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use omdisc_core::NodeId;
+
+/// Most interfaces one daemon serves (as the original).
+pub const MAX_INTERFACES: usize = 6;
+/// Longest interface name Linux accepts (`IFNAMSIZ - 1`).
+pub const MAX_INTERFACE_NAME: usize = 15;
+/// Shortest accepted announce interval.
+pub const MIN_INTERVAL: Duration = Duration::from_millis(50);
+/// Longest accepted announce interval.
+pub const MAX_INTERVAL: Duration = Duration::from_secs(3600);
+/// Smallest accepted `--dead-after` (one missed datagram must not expire a node).
+pub const MIN_DEAD_AFTER: u16 = 2;
+/// Largest accepted `--dead-after`.
+pub const MAX_DEAD_AFTER: u16 = 1000;
+/// Smallest non-zero `--bandwidth` (bits per second): less would stretch even a two-node
+/// cluster's interval past a second.
+pub const MIN_BANDWIDTH: u32 = 1_000;
+/// Largest `--bandwidth` (bits per second): 1 Gbit/s.
+pub const MAX_BANDWIDTH: u32 = 1_000_000_000;
+
+/// A refused command-line value. `Display` is one line, without the program name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ValueError {
+    /// More than [`MAX_INTERFACES`] interfaces.
+    TooManyInterfaces(usize),
+    /// An empty name in the `-i` list (e.g. `eth0,,eth1`).
+    EmptyInterfaceName,
+    /// A name Linux cannot have (too long, or with `/`, whitespace or control characters).
+    BadInterfaceName(String),
+    /// The same interface twice.
+    DuplicateInterface(String),
+    /// `--tap` is not a name Linux can give an interface.
+    BadTapName(String),
+    /// `-m` outside 1..=255 or not a number.
+    BadTtl(String),
+    /// An option that takes a path was given an empty string.
+    EmptyPath(&'static str),
+    /// `--group` is not an IP address.
+    BadGroup(String),
+    /// `--group` is an address but not a multicast one.
+    NotMulticast(IpAddr),
+    /// `--port` outside 1..=65535 or not a number.
+    BadPort(String),
+    /// `--interval` not a number of seconds within bounds.
+    BadInterval(String),
+    /// `--dead-after` not a whole number within bounds.
+    BadDeadAfter(String),
+    /// `--node-id` outside 1..=65535 or not a number.
+    BadNodeId(String),
+    /// `--bandwidth` neither 0 nor a whole number within bounds.
+    BadBandwidth(String),
+    /// `--max-nodes` outside 1..=65535 or not a number.
+    BadMaxNodes(String),
+}
+
+/// How an interface name may look, for the messages.
+const NAME_RULE: &str = "no '/', whitespace or control characters";
+
+impl fmt::Display for ValueError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ValueError::TooManyInterfaces(n) => write!(
+                f,
+                "too many interfaces for -i: {n} given, at most {MAX_INTERFACES}"
+            ),
+            ValueError::EmptyInterfaceName => f.write_str("empty interface name in the -i list"),
+            ValueError::BadInterfaceName(name) => write!(
+                f,
+                "invalid interface name {name:?}: at most {MAX_INTERFACE_NAME} characters, {NAME_RULE}"
+            ),
+            ValueError::DuplicateInterface(name) => {
+                write!(f, "interface {name:?} is named twice in -i")
+            }
+            ValueError::BadTapName(name) => write!(
+                f,
+                "invalid --tap {name:?}: at most {MAX_INTERFACE_NAME} characters, {NAME_RULE}"
+            ),
+            ValueError::BadTtl(text) => write!(
+                f,
+                "invalid multicast TTL {text:?} for -m: expected a whole number from 1 to 255"
+            ),
+            ValueError::EmptyPath(option) => write!(f, "empty path for {option}"),
+            ValueError::BadGroup(text) => write!(
+                f,
+                "invalid --group {text:?}: expected an IPv4 or IPv6 multicast address"
+            ),
+            ValueError::NotMulticast(addr) => {
+                write!(f, "--group {addr} is not a multicast address")
+            }
+            ValueError::BadPort(text) => write!(
+                f,
+                "invalid --port {text:?}: expected a whole number from 1 to 65535"
+            ),
+            ValueError::BadInterval(text) => write!(
+                f,
+                "invalid --interval {text:?}: expected seconds from {} to {} (fractions allowed, e.g. 0.2)",
+                MIN_INTERVAL.as_secs_f64(),
+                MAX_INTERVAL.as_secs()
+            ),
+            ValueError::BadDeadAfter(text) => write!(
+                f,
+                "invalid --dead-after {text:?}: expected a whole number of intervals from {MIN_DEAD_AFTER} to {MAX_DEAD_AFTER}"
+            ),
+            ValueError::BadNodeId(text) => write!(
+                f,
+                "invalid --node-id {text:?}: expected a whole number from 1 to 65535"
+            ),
+            ValueError::BadBandwidth(text) => write!(
+                f,
+                "invalid --bandwidth {text:?}: expected bits per second from {MIN_BANDWIDTH} to {MAX_BANDWIDTH}, or 0 for no limit"
+            ),
+            ValueError::BadMaxNodes(text) => write!(
+                f,
+                "invalid --max-nodes {text:?}: expected a whole number from 1 to 65535"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ValueError {}
+
+/// A name Linux can give a network interface: 1 to [`MAX_INTERFACE_NAME`] characters,
+/// none of them `/`, whitespace or a control character.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct InterfaceName(String);
+
+impl InterfaceName {
+    /// `name` if Linux can give it to an interface.
+    pub fn new(name: &str) -> Option<InterfaceName> {
+        let valid = !name.is_empty()
+            && name.len() <= MAX_INTERFACE_NAME
+            && name
+                .chars()
+                .all(|c| c != '/' && !c.is_whitespace() && !c.is_control());
+        valid.then(|| InterfaceName(name.to_owned()))
+    }
+
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// `--tap NAME`.
+    pub fn parse_tap(text: &str) -> Result<InterfaceName, ValueError> {
+        InterfaceName::new(text).ok_or_else(|| ValueError::BadTapName(text.to_owned()))
+    }
+}
+
+impl PartialEq<&str> for InterfaceName {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
+impl fmt::Display for InterfaceName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// `-i IF[,IF...]`: one to [`MAX_INTERFACES`] distinct interface names, in the order given
+/// (the first is the primary one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InterfaceList(Vec<InterfaceName>);
+
+impl InterfaceList {
+    /// The names, in command-line order.
+    pub fn names(&self) -> &[InterfaceName] {
+        &self.0
+    }
+
+    /// The names, in command-line order.
+    pub fn into_names(self) -> Vec<InterfaceName> {
+        self.0
+    }
+}
+
+impl FromStr for InterfaceList {
+    type Err = ValueError;
+
+    fn from_str(list: &str) -> Result<Self, ValueError> {
+        let names: Vec<&str> = list.split(',').collect();
+        if names.len() > MAX_INTERFACES {
+            return Err(ValueError::TooManyInterfaces(names.len()));
+        }
+        let mut interfaces: Vec<InterfaceName> = Vec::with_capacity(names.len());
+        for name in names {
+            if name.is_empty() {
+                return Err(ValueError::EmptyInterfaceName);
+            }
+            let name = InterfaceName::new(name)
+                .ok_or_else(|| ValueError::BadInterfaceName(name.to_owned()))?;
+            if interfaces.contains(&name) {
+                return Err(ValueError::DuplicateInterface(name.0));
+            }
+            interfaces.push(name);
+        }
+        Ok(InterfaceList(interfaces))
+    }
+}
+
+/// `-m TTL`: a multicast TTL (IPv4) or hop limit (IPv6), 1 to 255.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ttl(u8);
+
+impl Ttl {
+    /// The TTL.
+    pub fn get(self) -> u8 {
+        self.0
+    }
+}
+
+impl FromStr for Ttl {
+    type Err = ValueError;
+
+    fn from_str(text: &str) -> Result<Self, ValueError> {
+        match decimal(text) {
+            Some(ttl @ 1..=255) => Ok(Ttl(ttl as u8)),
+            _ => Err(ValueError::BadTtl(text.to_owned())),
+        }
+    }
+}
+
+/// `--group ADDR`: an IPv4 or IPv6 multicast address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Group(IpAddr);
+
+impl Group {
+    /// The group address.
+    pub fn get(self) -> IpAddr {
+        self.0
+    }
+}
+
+impl FromStr for Group {
+    type Err = ValueError;
+
+    fn from_str(text: &str) -> Result<Self, ValueError> {
+        let group: IpAddr = text
+            .parse()
+            .map_err(|_| ValueError::BadGroup(text.to_owned()))?;
+        if !group.is_multicast() {
+            return Err(ValueError::NotMulticast(group));
+        }
+        Ok(Group(group))
+    }
+}
+
+/// `--port N`: a UDP port, 1 to 65535.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Port(u16);
+
+impl Port {
+    /// The port.
+    pub fn get(self) -> u16 {
+        self.0
+    }
+}
+
+impl FromStr for Port {
+    type Err = ValueError;
+
+    fn from_str(text: &str) -> Result<Self, ValueError> {
+        match decimal(text) {
+            Some(port @ 1..=65535) => Ok(Port(port as u16)),
+            _ => Err(ValueError::BadPort(text.to_owned())),
+        }
+    }
+}
+
+/// `--interval SECS`: seconds as `DIGITS[.DIGITS]`, rounded to whole milliseconds, from
+/// [`MIN_INTERVAL`] to [`MAX_INTERVAL`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Interval(Duration);
+
+impl Interval {
+    /// The interval.
+    pub fn get(self) -> Duration {
+        self.0
+    }
+}
+
+impl FromStr for Interval {
+    type Err = ValueError;
+
+    fn from_str(text: &str) -> Result<Self, ValueError> {
+        let bad = || ValueError::BadInterval(text.to_owned());
+        let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
+        let digits_only = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+        if (whole.is_empty() && fraction.is_empty())
+            || !digits_only(whole)
+            || !digits_only(fraction)
+            || whole.len() > 6
+        {
+            return Err(bad());
+        }
+        let whole: u64 = if whole.is_empty() {
+            0
+        } else {
+            whole.parse().map_err(|_| bad())?
+        };
+        // Milliseconds from the first three fraction digits, rounded half up by the fourth.
+        let mut millis = 0u64;
+        for (position, digit) in fraction.bytes().take(4).enumerate() {
+            let digit = u64::from(digit - b'0');
+            millis += match position {
+                0 => digit * 100,
+                1 => digit * 10,
+                2 => digit,
+                _ => u64::from(digit >= 5),
+            };
+        }
+        let interval = Duration::from_millis(whole * 1000 + millis);
+        if interval < MIN_INTERVAL || interval > MAX_INTERVAL {
+            return Err(bad());
+        }
+        Ok(Interval(interval))
+    }
+}
+
+/// `--dead-after N`: missed intervals, [`MIN_DEAD_AFTER`] to [`MAX_DEAD_AFTER`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeadAfter(u16);
+
+impl DeadAfter {
+    /// The number of intervals.
+    pub fn get(self) -> u16 {
+        self.0
+    }
+}
+
+impl FromStr for DeadAfter {
+    type Err = ValueError;
+
+    fn from_str(text: &str) -> Result<Self, ValueError> {
+        match decimal(text) {
+            Some(n) if (u64::from(MIN_DEAD_AFTER)..=u64::from(MAX_DEAD_AFTER)).contains(&n) => {
+                Ok(DeadAfter(n as u16))
+            }
+            _ => Err(ValueError::BadDeadAfter(text.to_owned())),
+        }
+    }
+}
+
+/// `--bandwidth BITS_PER_S`: 0 (no budget) or [`MIN_BANDWIDTH`] to [`MAX_BANDWIDTH`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bandwidth(u32);
+
+impl Bandwidth {
+    /// Bits per second; 0 means no budget.
+    pub fn get(self) -> u32 {
+        self.0
+    }
+}
+
+impl FromStr for Bandwidth {
+    type Err = ValueError;
+
+    fn from_str(text: &str) -> Result<Self, ValueError> {
+        // Up to ten digits: MAX_BANDWIDTH has ten.
+        let digits =
+            !text.is_empty() && text.len() <= 10 && text.bytes().all(|b| b.is_ascii_digit());
+        match digits.then(|| text.parse::<u64>().ok()).flatten() {
+            Some(0) => Ok(Bandwidth(0)),
+            Some(bits) if (u64::from(MIN_BANDWIDTH)..=u64::from(MAX_BANDWIDTH)).contains(&bits) => {
+                Ok(Bandwidth(bits as u32))
+            }
+            _ => Err(ValueError::BadBandwidth(text.to_owned())),
+        }
+    }
+}
+
+/// `--max-nodes N`: most members the map holds, 1 to 65535.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MaxNodes(u16);
+
+impl MaxNodes {
+    /// The number of nodes.
+    pub fn get(self) -> u16 {
+        self.0
+    }
+}
+
+impl FromStr for MaxNodes {
+    type Err = ValueError;
+
+    fn from_str(text: &str) -> Result<Self, ValueError> {
+        match decimal(text) {
+            Some(n @ 1..=65535) => Ok(MaxNodes(n as u16)),
+            _ => Err(ValueError::BadMaxNodes(text.to_owned())),
+        }
+    }
+}
+
+/// `--node-id ID` (for argh's `from_str_fn`: the id type is the core's).
+pub fn node_id(text: &str) -> Result<NodeId, String> {
+    decimal(text)
+        .and_then(|id| u16::try_from(id).ok())
+        .and_then(NodeId::new)
+        .ok_or_else(|| ValueError::BadNodeId(text.to_owned()).to_string())
+}
+
+/// `--tap NAME` (for argh's `from_str_fn`: the message names `--tap`).
+pub fn tap_name(text: &str) -> Result<InterfaceName, String> {
+    InterfaceName::parse_tap(text).map_err(|e| e.to_string())
+}
+
+/// `--map-dir DIR` (for argh's `from_str_fn`).
+pub fn map_dir(text: &str) -> Result<PathBuf, String> {
+    non_empty_path("--map-dir", text)
+}
+
+/// `--pid-file PATH` (for argh's `from_str_fn`).
+pub fn pid_file(text: &str) -> Result<PathBuf, String> {
+    non_empty_path("--pid-file", text)
+}
+
+/// `--key-file PATH` (for argh's `from_str_fn`).
+pub fn key_file(text: &str) -> Result<PathBuf, String> {
+    non_empty_path("--key-file", text)
+}
+
+/// `-f FILE` of `showmap` (for argh's `from_str_fn`).
+pub fn map_file(text: &str) -> Result<PathBuf, String> {
+    non_empty_path("-f", text)
+}
+
+fn non_empty_path(option: &'static str, text: &str) -> Result<PathBuf, String> {
+    if text.is_empty() {
+        return Err(ValueError::EmptyPath(option).to_string());
+    }
+    Ok(PathBuf::from(text))
+}
+
+/// A plain unsigned decimal: ASCII digits only (no sign, no spaces), at most 9 of them.
+fn decimal(text: &str) -> Option<u64> {
+    if text.is_empty() || text.len() > 9 || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interface_names_follow_linux_rules() {
+        assert_eq!(InterfaceName::new("eth0").unwrap().as_str(), "eth0");
+        assert!(InterfaceName::new("fifteen-chars-x").is_some());
+        for bad in ["", "sixteen-chars-xx", "et h0", "../x", "a\tb"] {
+            assert!(InterfaceName::new(bad).is_none(), "{bad:?}");
+        }
+        assert!(tap_name("a/b").unwrap_err().starts_with("invalid --tap"));
+    }
+
+    #[test]
+    fn paths_must_not_be_empty() {
+        assert_eq!(map_dir(""), Err("empty path for --map-dir".to_owned()));
+        assert_eq!(key_file("/k"), Ok(PathBuf::from("/k")));
+        assert_eq!(map_file(""), Err("empty path for -f".to_owned()));
+    }
+
+    #[test]
+    fn node_ids_are_one_to_65535() {
+        assert_eq!(node_id("2780").unwrap().get(), 2780);
+        for bad in ["0", "65536", "-1", "", "1k"] {
+            assert!(node_id(bad).unwrap_err().starts_with("invalid --node-id"));
+        }
+    }
+
+    #[test]
+    fn every_error_is_one_line() {
+        let errors = [
+            ValueError::TooManyInterfaces(7),
+            ValueError::EmptyInterfaceName,
+            ValueError::BadInterfaceName("x\ny".into()),
+            ValueError::DuplicateInterface("a".into()),
+            ValueError::BadTapName("x\ny".into()),
+            ValueError::BadTtl("0".into()),
+            ValueError::EmptyPath("--pid-file"),
+            ValueError::BadGroup("x".into()),
+            ValueError::NotMulticast(IpAddr::from([127, 0, 0, 1])),
+            ValueError::BadPort("0".into()),
+            ValueError::BadInterval("0".into()),
+            ValueError::BadDeadAfter("0".into()),
+            ValueError::BadNodeId("0".into()),
+            ValueError::BadBandwidth("1".into()),
+            ValueError::BadMaxNodes("0".into()),
+        ];
+        for error in errors {
+            assert!(!error.to_string().contains('\n'), "{error:?}");
+        }
+    }
+}
