@@ -86,6 +86,7 @@
 #[macro_use]
 mod log;
 
+pub mod boot;
 mod error;
 mod igmp;
 mod node;

@@ -19,18 +19,23 @@ use virtio_drivers::transport::mmio::{MmioTransport, VirtIOHeader};
 use virtio_drivers::transport::{DeviceType, Transport};
 
 use board::{clock, console, dma::StaticDmaHal, plic::Plic, rtc, sbi, sleep};
-use omdisc_core::NodeEntry;
-use omdisc_riscv_virt::boot_config::{cluster_keys, BootConfig, DEFAULT_BOOTARGS};
-use omdisc_riscv_virt::cluster_node::{self, ClusterNode, SocketStorage, NODE_CAPACITY};
 use omdisc_riscv_virt::device_tree::MachineInfo;
 use omdisc_riscv_virt::virtio_net::{RxBuffers, VirtioNetDevice, QUEUE_SIZE, RX_BUFFER_LEN};
+use omdisc_smoltcp::boot::{cluster_keys, BootConfig, BootNode, DEFAULT_BOOTARGS};
+use omdisc_smoltcp::NodeStorage;
 
 /// Longest sleep between two polls, whatever the deadlines say.
 const MAX_SLEEP: Duration = Duration::from_secs(1);
+/// Node-table capacity: members, shadowed contenders and tombstones.
+const NODE_CAPACITY: usize = 64;
+
+/// The node this image runs.
+type ClusterNode = BootNode<'static, NODE_CAPACITY>;
 
 static RX_BUFFERS: ConstStaticCell<RxBuffers> =
     ConstStaticCell::new([[0; RX_BUFFER_LEN]; QUEUE_SIZE]);
-static SOCKET_STORAGE: ConstStaticCell<SocketStorage> = ConstStaticCell::new(SocketStorage::new());
+static SOCKET_STORAGE: ConstStaticCell<NodeStorage<'static>> =
+    ConstStaticCell::new(NodeStorage::new());
 static NODE: StaticCell<ClusterNode> = StaticCell::new();
 
 type NetDevice = VirtioNetDevice<StaticDmaHal, MmioTransport<'static>>;
@@ -48,7 +53,7 @@ extern "C" fn kernel_main(hart_id: usize, device_tree: usize) -> ! {
     let config = BootConfig::parse(DEFAULT_BOOTARGS, machine.bootargs)
         .unwrap_or_else(|e| fail(format_args!("bad boot argument: {e}")));
     let keys = cluster_keys(DEFAULT_BOOTARGS, machine.bootargs)
-        .unwrap_or_else(|e| fail(format_args!("bad boot argument: key=...: {e}")));
+        .unwrap_or_else(|e| fail(format_args!("bad boot argument: {e}")));
     log::info!(
         "config: ip={} group={} port={} interval={}ms dead_after={} {} (bootargs \"{}\")",
         config.address,
@@ -88,22 +93,15 @@ extern "C" fn kernel_main(hart_id: usize, device_tree: usize) -> ! {
     let mut mac_bytes = [0u8; 8];
     mac_bytes[..6].copy_from_slice(&mac.0);
     let seed = clock::ticks() ^ incarnation.rotate_left(17) ^ u64::from_le_bytes(mac_bytes);
-    let settings = cluster_node::settings(&config, mac, keys, incarnation, seed)
+    let settings = config
+        .settings(mac, keys, incarnation, seed)
         .unwrap_or_else(|e| fail(format_args!("no node id for {}: {e}", config.address)));
     let node = NODE.init(
-        ClusterNode::new(
-            settings,
-            &mut device,
-            clock::now(),
-            SOCKET_STORAGE.take(),
-            [NodeEntry::VACANT; NODE_CAPACITY],
-        )
-        .unwrap_or_else(|e| fail(format_args!("{e}"))),
+        ClusterNode::new(settings, &mut device, clock::now(), SOCKET_STORAGE.take())
+            .unwrap_or_else(|e| fail(format_args!("{e}"))),
     );
-    log::info!("node {} up, incarnation {incarnation}", node.node_id());
-    print_map(node);
+    node.write_map(&mut print_line);
 
-    let mut reported_first_send = false;
     loop {
         if let Some(plic) = &plic {
             while let Some(source) = plic.claim() {
@@ -112,35 +110,14 @@ extern "C" fn kernel_main(hart_id: usize, device_tree: usize) -> ! {
             }
         }
         let now = clock::now();
-        let delay = node.poll(now, &mut device).unwrap_or(MAX_SLEEP);
-        let mut map_changed = false;
-        while let Some(event) = node.poll_event() {
-            cluster_node::log_event(&event);
-            map_changed |= event.changes_map();
-        }
-        if !reported_first_send && node.engine().stats().tx_datagrams > 0 {
-            // The NIC sends synchronously: the announcement is on the wire by now.
-            reported_first_send = true;
-            log::info!(
-                "first announcement sent {} ms after machine reset",
-                clock::now().total_millis()
-            );
-        }
-        if map_changed {
-            print_map(node);
-        }
-        sleep::wait_until(deadline_ticks(now + delay.min(MAX_SLEEP)));
+        let delay = node.step(clock::now, &mut device, MAX_SLEEP, &mut print_line);
+        sleep::wait_until(deadline_ticks(now + delay));
     }
 }
 
-/// Prints the map between marker lines that tests look for.
-fn print_map(node: &ClusterNode) {
-    let members = node.engine().members().count();
-    print!("=== map: {members} members ===\n");
-    if let Err(e) = cluster_node::render_map(node, &mut console::Console) {
-        log::error!("map not shown: {e}");
-    }
-    print!("=== end of map ===\n");
+/// Prints one line of the map on the console, as it is (tests look for its marker lines).
+fn print_line(line: &str) {
+    print!("{line}\n");
 }
 
 fn deadline_ticks(at: Instant) -> u64 {

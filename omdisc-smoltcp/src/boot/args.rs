@@ -1,7 +1,7 @@
-//! The node's boot configuration: IPv4 address and prefix, multicast group,
-//! UDP port and announce interval, read from the kernel command line
-//! (`/chosen/bootargs`, e.g. `-append "ip=10.77.1.60/24 group=239.77.0.1"`)
-//! over build-time defaults.
+//! A boot image's configuration: IPv4 address and prefix, multicast group, UDP port,
+//! announce interval, dead-after and cluster key, read from the boot command line (QEMU's
+//! `-append "ip=10.77.1.60/24 group=239.77.0.1"`, through the device tree or semihosting)
+//! over build-time defaults, and turned into the node's [`Settings`].
 //!
 //! The command line is a list of `key=value` words separated by spaces.
 //! Known keys are `ip`, `group`, `port`, `interval`, `dead_after` and `key`; other words are left
@@ -12,10 +12,13 @@ use core::fmt;
 use core::str::FromStr;
 
 use omdisc_core::wire::{ClusterKey, KeyError, Keyring};
-use smoltcp::wire::{Ipv4Address, Ipv4Cidr};
+use omdisc_core::{Duration, NodeIdError};
+use smoltcp::wire::{EthernetAddress, IpAddress, IpCidr, Ipv4Address, Ipv4Cidr};
+
+use crate::settings::Settings;
 
 /// The build-time defaults, in command-line syntax. Override them when
-/// building with the `OMDISC_DEFAULT_BOOTARGS` environment variable.
+/// building the image with the `OMDISC_DEFAULT_BOOTARGS` environment variable.
 pub const DEFAULT_BOOTARGS: &str = match option_env!("OMDISC_DEFAULT_BOOTARGS") {
     Some(args) => args,
     None => "ip=10.77.1.60/24 group=239.255.77.77 port=7477 interval=1 dead_after=5",
@@ -54,6 +57,8 @@ pub enum BootArgsError<'a> {
     Interval(&'a str),
     /// `dead_after=` is not a whole number in 1..=1000.
     DeadAfter(&'a str),
+    /// `key=` is not one or two keys in hex (the value is never shown).
+    Key(KeyError),
 }
 
 impl fmt::Display for BootArgsError<'_> {
@@ -69,6 +74,7 @@ impl fmt::Display for BootArgsError<'_> {
                 "interval={v}: expected seconds above 0 and at most 3600, at most 3 decimals"
             ),
             Self::DeadAfter(v) => write!(f, "dead_after={v}: expected missed intervals 1..1000"),
+            Self::Key(e) => write!(f, "key=...: {e}"),
         }
     }
 }
@@ -115,12 +121,35 @@ impl BootConfig {
         }
         Ok(())
     }
+
+    /// The node's [`Settings`] for this configuration: Ethernet address `mac`, `keys` (from
+    /// [`cluster_keys`]), an `incarnation` that grows from one boot to the next, and a
+    /// random seed that differs between nodes and boots.
+    pub fn settings(
+        &self,
+        mac: EthernetAddress,
+        keys: Option<Keyring>,
+        incarnation: u64,
+        random_seed: u64,
+    ) -> Result<Settings, NodeIdError> {
+        let address = IpCidr::Ipv4(self.address);
+        let mut settings = Settings::new(mac, address, incarnation, random_seed)?;
+        settings.group = IpAddress::Ipv4(self.group);
+        settings.port = self.port;
+        settings.engine.interval = Duration::from_millis(u64::from(self.interval_ms));
+        settings.engine.dead_after = self.dead_after;
+        settings.keyring = keys;
+        Ok(settings)
+    }
 }
 
 /// The cluster key(s) from `key=HEX[,HEX]` (the last `key=` wins, the command line over
 /// the defaults): the first key signs, both verify, as in the daemon's key file. `Ok(None)`
 /// without a `key=`: the node runs unauthenticated. Errors never show key material.
-pub fn cluster_keys(defaults: &str, bootargs: &str) -> Result<Option<Keyring>, KeyError> {
+pub fn cluster_keys(
+    defaults: &str,
+    bootargs: &str,
+) -> Result<Option<Keyring>, BootArgsError<'static>> {
     let value = defaults
         .split_ascii_whitespace()
         .chain(bootargs.split_ascii_whitespace())
@@ -129,13 +158,17 @@ pub fn cluster_keys(defaults: &str, bootargs: &str) -> Result<Option<Keyring>, K
     let Some(value) = value else {
         return Ok(None);
     };
+    keyring(value).map(Some).map_err(BootArgsError::Key)
+}
+
+fn keyring(value: &str) -> Result<Keyring, KeyError> {
     let mut hex_keys = value.split(',');
     let signing = ClusterKey::from_hex(hex_keys.next().unwrap_or(""))?;
     let mut keyring = Keyring::new(signing);
     for hex in hex_keys {
         keyring.add_verify_key(ClusterKey::from_hex(hex)?)?;
     }
-    Ok(Some(keyring))
+    Ok(keyring)
 }
 
 fn parse_address(value: &str) -> Option<Ipv4Cidr> {
@@ -286,10 +319,39 @@ mod tests {
         );
         assert!(matches!(
             cluster_keys("", "key=abc"),
-            Err(KeyError::BadLength(1))
+            Err(BootArgsError::Key(KeyError::BadLength(1)))
         ));
-        assert!(matches!(cluster_keys("", "key=zz"), Err(KeyError::NotHex)));
+        assert!(matches!(
+            cluster_keys("", "key=zz"),
+            Err(BootArgsError::Key(KeyError::NotHex))
+        ));
         assert!(cluster_keys("", &format!("key={K1},{K2},{K1}")).is_err());
+    }
+
+    #[test]
+    fn boot_config_becomes_the_node_settings() {
+        let mac = EthernetAddress([2, 0, 0, 0, 0, 1]);
+        let config =
+            BootConfig::parse(DEFAULTS, "ip=10.77.1.60/24 interval=0.5 dead_after=3").unwrap();
+        let keys = cluster_keys("", "key=00112233445566778899aabbccddeeff").unwrap();
+        let s = config.settings(mac, keys, 7, 9).unwrap();
+        assert_eq!(s.engine.node_id.get(), 256 + 60);
+        assert_eq!(s.engine.incarnation, 7);
+        assert_eq!(s.engine.interval.total_millis(), 500);
+        assert_eq!(s.engine.dead_after, 3);
+        assert_eq!(s.port, 1000);
+        assert_eq!(s.group, IpAddress::Ipv4(Ipv4Address::new(239, 1, 1, 1)));
+        assert!(s.keyring.is_some());
+        let zero = BootConfig::parse(DEFAULTS, "ip=10.77.0.0/16").unwrap();
+        assert!(zero.settings(mac, None, 7, 9).is_err());
+    }
+
+    #[test]
+    fn a_bad_key_is_named_without_its_value() {
+        let e = cluster_keys("", "key=0011zz").unwrap_err();
+        let shown = format!("{e}");
+        assert!(shown.starts_with("key=...: "), "{shown}");
+        assert!(!shown.contains("0011zz"), "{shown}");
     }
 
     #[test]
