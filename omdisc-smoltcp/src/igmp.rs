@@ -16,8 +16,9 @@ use smoltcp::wire::{
 /// Ethernet header, IPv4 header without options, IGMPv2 message.
 pub(crate) const REPORT_FRAME_LEN: usize = 14 + 20 + 8;
 
-/// The Ethernet address an IPv4 group is sent to (RFC 1112 §6.4: its low 23 bits).
-pub(crate) fn group_mac(group: Ipv4Address) -> EthernetAddress {
+/// The Ethernet address an IPv4 group is sent to (RFC 1112 §6.4: its low 23 bits), e.g. to
+/// open a NIC's multicast filter for it.
+pub fn group_mac(group: Ipv4Address) -> EthernetAddress {
     let [_, b, c, d] = group.octets();
     EthernetAddress([0x01, 0x00, 0x5e, b & 0x7f, c, d])
 }

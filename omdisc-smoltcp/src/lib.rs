@@ -98,6 +98,7 @@ mod time;
 mod test_device;
 
 pub use error::SetupError;
+pub use igmp::group_mac;
 pub use node::{Node, NodeCounters};
 pub use settings::{
     Settings, DEFAULT_DEAD_AFTER, DEFAULT_GROUP, DEFAULT_IGMP_REPEATS, DEFAULT_IGMP_SPACING,

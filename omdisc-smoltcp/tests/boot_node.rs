@@ -3,7 +3,8 @@
 
 mod support;
 
-use omdisc_smoltcp::boot::{cluster_keys, BootConfig, BootNode, MAP_END, MAP_START};
+use omdisc_core::NodeEntry;
+use omdisc_smoltcp::boot::{cluster_keys, BootConfig, BootNode, TextMap, MAP_END, MAP_START};
 use smoltcp::time::{Duration, Instant};
 use support::{mac_for, storage, Hub, HubPort};
 
@@ -14,7 +15,9 @@ fn boot_node(args: &str, port: &mut HubPort) -> BootNode<'static, 64> {
     let keys = cluster_keys(DEFAULTS, args).unwrap();
     let mac = mac_for(config.address.address().octets());
     let settings = config.settings(mac, keys, 1000, 7).unwrap();
-    BootNode::new(settings, port, Instant::ZERO, storage::<4, 4>()).unwrap()
+    let table = Box::leak(Box::new([NodeEntry::VACANT; 64]));
+    let node = BootNode::setup(settings, port, Instant::ZERO, storage::<4, 4>(), table).unwrap();
+    BootNode::new(Box::leak(Box::new(node)))
 }
 
 #[test]
@@ -28,14 +31,13 @@ fn two_boot_nodes_list_each_other_and_write_the_map() {
     let max_sleep = Duration::from_secs(1);
     while now < Instant::from_millis(600) {
         let mut lines = Vec::new();
-        let delay = a.step(|| now, &mut port_a, max_sleep, &mut |l| {
-            lines.push(l.to_string())
-        });
+        let mut map = TextMap(|l: &str| lines.push(l.to_string()));
+        let delay = a.step(|| now, &mut port_a, max_sleep, &mut map);
         assert!(delay <= max_sleep);
         if !lines.is_empty() {
             maps_of_a.push(lines);
         }
-        let _ = b.step(|| now, &mut port_b, max_sleep, &mut |_| {});
+        let _ = b.step(|| now, &mut port_b, max_sleep, &mut TextMap(|_: &str| {}));
         now += Duration::from_millis(10);
     }
     let ids = |n: &BootNode<'static, 64>| -> Vec<u16> {
@@ -62,8 +64,18 @@ fn a_boot_node_with_a_key_ignores_one_without() {
     let mut b = boot_node("ip=10.77.1.12/24", &mut port_b);
     let mut now = Instant::ZERO;
     while now < Instant::from_secs(2) {
-        let _ = a.step(|| now, &mut port_a, Duration::from_secs(1), &mut |_| {});
-        let _ = b.step(|| now, &mut port_b, Duration::from_secs(1), &mut |_| {});
+        let _ = a.step(
+            || now,
+            &mut port_a,
+            Duration::from_secs(1),
+            &mut TextMap(|_: &str| {}),
+        );
+        let _ = b.step(
+            || now,
+            &mut port_b,
+            Duration::from_secs(1),
+            &mut TextMap(|_: &str| {}),
+        );
         now += Duration::from_millis(10);
     }
     let members: Vec<u16> = a.node().engine().members().map(|e| e.id().get()).collect();

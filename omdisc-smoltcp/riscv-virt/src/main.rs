@@ -19,9 +19,12 @@ use virtio_drivers::transport::mmio::{MmioTransport, VirtIOHeader};
 use virtio_drivers::transport::{DeviceType, Transport};
 
 use board::{clock, console, dma::StaticDmaHal, plic::Plic, rtc, sbi, sleep};
+use omdisc_core::NodeEntry;
 use omdisc_riscv_virt::device_tree::MachineInfo;
 use omdisc_riscv_virt::virtio_net::{RxBuffers, VirtioNetDevice, QUEUE_SIZE, RX_BUFFER_LEN};
-use omdisc_smoltcp::boot::{cluster_keys, BootConfig, BootNode, DEFAULT_BOOTARGS};
+use omdisc_smoltcp::boot::{
+    cluster_keys, BootConfig, BootNode, ImageNode, TextMap, DEFAULT_BOOTARGS,
+};
 use omdisc_smoltcp::NodeStorage;
 
 /// Longest sleep between two polls, whatever the deadlines say.
@@ -36,7 +39,9 @@ static RX_BUFFERS: ConstStaticCell<RxBuffers> =
     ConstStaticCell::new([[0; RX_BUFFER_LEN]; QUEUE_SIZE]);
 static SOCKET_STORAGE: ConstStaticCell<NodeStorage<'static>> =
     ConstStaticCell::new(NodeStorage::new());
-static NODE: StaticCell<ClusterNode> = StaticCell::new();
+static TABLE: ConstStaticCell<[NodeEntry; NODE_CAPACITY]> =
+    ConstStaticCell::new([NodeEntry::VACANT; NODE_CAPACITY]);
+static NODE: StaticCell<ImageNode<'static, NODE_CAPACITY>> = StaticCell::new();
 
 type NetDevice = VirtioNetDevice<StaticDmaHal, MmioTransport<'static>>;
 
@@ -97,10 +102,18 @@ extern "C" fn kernel_main(hart_id: usize, device_tree: usize) -> ! {
         .settings(mac, keys, incarnation, seed)
         .unwrap_or_else(|e| fail(format_args!("no node id for {}: {e}", config.address)));
     let node = NODE.init(
-        ClusterNode::new(settings, &mut device, clock::now(), SOCKET_STORAGE.take())
-            .unwrap_or_else(|e| fail(format_args!("{e}"))),
+        ClusterNode::setup(
+            settings,
+            &mut device,
+            clock::now(),
+            SOCKET_STORAGE.take(),
+            TABLE.take(),
+        )
+        .unwrap_or_else(|e| fail(format_args!("{e}"))),
     );
-    node.write_map(&mut print_line);
+    let mut node = ClusterNode::new(node);
+    let mut console_map = TextMap(print_line);
+    node.write_map(&mut console_map);
 
     loop {
         if let Some(plic) = &plic {
@@ -110,7 +123,7 @@ extern "C" fn kernel_main(hart_id: usize, device_tree: usize) -> ! {
             }
         }
         let now = clock::now();
-        let delay = node.step(clock::now, &mut device, MAX_SLEEP, &mut print_line);
+        let delay = node.step(clock::now, &mut device, MAX_SLEEP, &mut console_map);
         sleep::wait_until(deadline_ticks(now + delay));
     }
 }

@@ -61,21 +61,49 @@ pub enum BootArgsError<'a> {
     Key(KeyError),
 }
 
+/// Writes a [`BootArgsError`] with `$write` (`core::write!` or `defmt::write!`): one text
+/// for both backends, and with `defmt` the text stays on the host, out of the image.
+macro_rules! write_boot_args_error {
+    ($($write:ident)::+, $f:expr, $error:expr) => {
+        match $error {
+            BootArgsError::Address(v) => {
+                $($write)::+!($f, "ip={}: expected a unicast A.B.C.D/PREFIX, prefix 1..32", v)
+            }
+            BootArgsError::Group(v) => $($write)::+!($f, "group={}: expected an IPv4 multicast address", v),
+            BootArgsError::Port(v) => $($write)::+!($f, "port={}: expected a UDP port 1..65535", v),
+            BootArgsError::Interval(v) => $($write)::+!(
+                $f,
+                "interval={}: expected seconds above 0 and at most 3600, at most 3 decimals",
+                v
+            ),
+            BootArgsError::DeadAfter(v) => {
+                $($write)::+!($f, "dead_after={}: expected missed intervals 1..1000", v)
+            }
+            BootArgsError::Key(KeyError::BadLength(n)) => $($write)::+!(
+                $f,
+                "key=...: {} bytes; expected 16 to 64 bytes (32 to 128 hex digits)",
+                n
+            ),
+            BootArgsError::Key(KeyError::NotHex) => {
+                $($write)::+!($f, "key=...: expected hex digits only")
+            }
+            BootArgsError::Key(KeyError::TooManyKeys) => {
+                $($write)::+!($f, "key=...: at most two keys (the first signs, both verify)")
+            }
+        }
+    };
+}
+
 impl fmt::Display for BootArgsError<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Address(v) => {
-                write!(f, "ip={v}: expected a unicast A.B.C.D/PREFIX, prefix 1..32")
-            }
-            Self::Group(v) => write!(f, "group={v}: expected an IPv4 multicast address"),
-            Self::Port(v) => write!(f, "port={v}: expected a UDP port 1..65535"),
-            Self::Interval(v) => write!(
-                f,
-                "interval={v}: expected seconds above 0 and at most 3600, at most 3 decimals"
-            ),
-            Self::DeadAfter(v) => write!(f, "dead_after={v}: expected missed intervals 1..1000"),
-            Self::Key(e) => write!(f, "key=...: {e}"),
-        }
+        write_boot_args_error!(write, f, self)
+    }
+}
+
+#[cfg(feature = "defmt")]
+impl defmt::Format for BootArgsError<'_> {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        write_boot_args_error!(defmt::write, f, self)
     }
 }
 

@@ -1,7 +1,7 @@
 //! What every boot image runs around its [`Node`](crate::Node), whatever the board: the boot
 //! arguments (`ip=`, `group=`, `port=`, `interval=`, `dead_after=`, `key=`) and the node
 //! set up from them, and [`BootNode`], one wake-up of the drive loop that logs membership
-//! changes and writes the map. The board keeps its clock, NIC, sleep and console.
+//! changes and hands the map to a [`MapOutput`] ([`TextMap`] for a text console). The board keeps its clock, NIC, sleep and console.
 //!
 //! The RISC-V `virt` image (console through `log`) and the Cortex-M4 MPS2 image (`defmt`)
 //! both use it; the log lines go through this crate's logging backend.
@@ -12,4 +12,4 @@ mod node;
 
 pub use args::{cluster_keys, BootArgsError, BootConfig, DEFAULT_BOOTARGS, MAX_INTERVAL_MS};
 pub use map_lines::{MapLines, MAX_MAP_LINE};
-pub use node::{BootNode, MAP_END, MAP_START};
+pub use node::{BootNode, ImageNode, MapOutput, TextMap, MAP_END, MAP_START};

@@ -1,10 +1,11 @@
 //! [`BootNode`]: a boot image's [`Node`] and the work of one wake-up of its drive loop —
-//! poll, log every membership event and the first announcement, write the map after a
-//! change — so that every board's `main` is only its clock, its NIC's interrupt and `wfi`.
+//! poll, log every membership event and the first announcement, hand the map to a
+//! [`MapOutput`] after a change — so that every board's `main` is only its clock, its NIC's
+//! interrupt and `wfi`.
 
 use omdisc_core::map::setpe::{self, RenderError, RenderOptions};
 use omdisc_core::map::MapNode;
-use omdisc_core::{Event, NodeEntry};
+use omdisc_core::{Event, NodeEntry, NodeId};
 use smoltcp::phy::Device;
 use smoltcp::time::{Duration, Instant};
 
@@ -19,47 +20,56 @@ pub const MAP_START: &str = "=== map:";
 /// The line after a map.
 pub const MAP_END: &str = "=== end of map ===";
 
-/// A boot image's node: the [`Node`] with a table of `N` entries, and what its log has said.
+/// The node a boot image runs: its table of `N` entries is in the caller's memory (a
+/// `static`), so no copy of it passes through the stack.
+pub type ImageNode<'a, const N: usize> = Node<'a, &'a mut [NodeEntry; N]>;
+
+/// A boot image's node ([`ImageNode`], in the caller's memory: the engine alone is several
+/// KiB, which a microcontroller's stack should not carry) and what its log has said.
 pub struct BootNode<'a, const N: usize> {
-    node: Node<'a, [NodeEntry; N]>,
+    node: &'a mut ImageNode<'a, N>,
     first_send_logged: bool,
 }
 
 impl<'a, const N: usize> BootNode<'a, N> {
-    /// Sets up the node on `device` (see [`Node::new`]) with an empty `N`-entry table, and
-    /// logs that it is up.
-    pub fn new<D: Device + ?Sized, const RX: usize, const TX: usize>(
+    /// Sets up the node on `device` (see [`Node::new`]) with `table` (emptied first); put it
+    /// where it stays (a `static`) and hand it to [`BootNode::new`].
+    pub fn setup<D: Device + ?Sized, const RX: usize, const TX: usize>(
         settings: Settings,
         device: &mut D,
         now: Instant,
         storage: &'a mut NodeStorage<'a, RX, TX>,
-    ) -> Result<Self, SetupError> {
-        let incarnation = settings.engine.incarnation;
-        let node = Node::new(settings, device, now, storage, [NodeEntry::VACANT; N])?;
+        table: &'a mut [NodeEntry; N],
+    ) -> Result<ImageNode<'a, N>, SetupError> {
+        table.fill(NodeEntry::VACANT);
+        Node::new(settings, device, now, storage, table)
+    }
+
+    /// Drives `node`; logs that it is up.
+    pub fn new(node: &'a mut ImageNode<'a, N>) -> Self {
         node_log!(
             info,
             "node {} up, incarnation {}, table of {} nodes",
             node.node_id(),
-            incarnation,
+            node.engine().config().incarnation,
             N
         );
-        Ok(BootNode {
+        BootNode {
             node,
             first_send_logged: false,
-        })
+        }
     }
 
     /// One wake-up: polls the node at `clock()`, logs each membership event, logs the time
-    /// of the first announcement (`clock()` counts from machine reset), and writes the map
-    /// to `map_line` (see [`write_map`](Self::write_map)) if it changed. Returns how long
-    /// the board may sleep before the next wake-up unless a frame arrives: at most
-    /// `max_sleep`.
+    /// of the first announcement (`clock()` counts from machine reset), and hands the map to
+    /// `map` if it changed. Returns how long the board may sleep before the next wake-up
+    /// unless a frame arrives: at most `max_sleep`.
     pub fn step<D: Device + ?Sized>(
         &mut self,
         clock: impl Fn() -> Instant,
         device: &mut D,
         max_sleep: Duration,
-        map_line: &mut dyn FnMut(&str),
+        map: &mut impl MapOutput,
     ) -> Duration {
         let delay = self.node.poll(clock(), device).unwrap_or(max_sleep);
         let mut map_changed = false;
@@ -77,48 +87,57 @@ impl<'a, const N: usize> BootNode<'a, N> {
             );
         }
         if map_changed {
-            self.write_map(map_line);
+            self.write_map(map);
         }
         delay.min(max_sleep)
     }
 
-    /// Writes the map to `map_line`, one line per call without `\n`: a [`MAP_START`] line
-    /// with the member count, the members in `setpe` format with `#` comments, and
-    /// [`MAP_END`].
-    pub fn write_map(&self, map_line: &mut dyn FnMut(&str)) {
-        let members = self.node.engine().members().count();
-        let mut lines = MapLines::new(&mut *map_line);
+    /// Hands the current members to `map`.
+    pub fn write_map(&self, map: &mut impl MapOutput) {
+        let mut nodes: heapless::Vec<MapNode, N> = heapless::Vec::new();
+        for entry in self.node.engine().members() {
+            // Members never outnumber the table, which is the Vec's capacity.
+            let _ = nodes.push(MapNode::from_entry(entry));
+        }
+        map.write(self.node.node_id(), &nodes);
+    }
+
+    /// The node (engine, members, counters).
+    pub fn node(&self) -> &ImageNode<'a, N> {
+        self.node
+    }
+}
+
+/// Where a boot image's map goes whenever it changed.
+pub trait MapOutput {
+    /// Shows the map of node `own_id`: its members, `members`, in id order.
+    fn write(&mut self, own_id: NodeId, members: &[MapNode]);
+}
+
+/// A map as text, one line per call of the closure (without `\n`): a [`MAP_START`] line
+/// with the member count, the members in `setpe` format with `#` comments, and
+/// [`MAP_END`]. For a console; an image that logs with `defmt` formats the
+/// [`setpe::ranges`] and [`setpe::aliases`] itself instead (no `core::fmt` needed).
+pub struct TextMap<F: FnMut(&str)>(pub F);
+
+impl<F: FnMut(&str)> MapOutput for TextMap<F> {
+    fn write(&mut self, own_id: NodeId, members: &[MapNode]) {
+        let mut lines = MapLines::new(&mut self.0);
         // MapLines never fails on a whole number of lines.
         let _ = core::fmt::write(
             &mut lines,
-            format_args!("{MAP_START} {members} members ===\n"),
+            format_args!("{MAP_START} {} members ===\n", members.len()),
         );
-        let rendered = self.render(&mut lines);
+        let options = RenderOptions {
+            comments: true,
+            own_id: Some(own_id),
+        };
+        let rendered = setpe::render(members.iter(), options, &mut lines);
         lines.finish();
         if let Err(e) = rendered {
             node_log!(warn, "map not shown: {}", render_error_name(&e));
         }
-        map_line(MAP_END);
-    }
-
-    /// The node (engine, members, counters).
-    pub fn node(&self) -> &Node<'a, [NodeEntry; N]> {
-        &self.node
-    }
-
-    fn render<W: core::fmt::Write>(&self, out: &mut W) -> Result<usize, RenderError> {
-        let mut nodes: heapless::Vec<MapNode, N> = heapless::Vec::new();
-        for entry in self.node.engine().members() {
-            // Members never outnumber the table, which is the Vec's capacity.
-            nodes
-                .push(MapNode::from_entry(entry))
-                .map_err(|_| RenderError::Write)?;
-        }
-        let options = RenderOptions {
-            comments: true,
-            own_id: Some(self.node.node_id()),
-        };
-        setpe::render(nodes.iter(), options, out)
+        (self.0)(MAP_END);
     }
 }
 
