@@ -12,6 +12,7 @@ pub const WORKSPACE_FEATURES: &[&str] = &["--features", "omdisc-std/smoltcp"];
 const EXCLUDED_CRATES: &[&str] = &[
     crate::no_std::SIZE_CHECK_DIR,
     crate::no_std::SMOLTCP_SIZE_CHECK_DIR,
+    "omdisc-smoltcp/mps2-an386",
 ];
 
 /// `cargo fmt --check` over the workspace and every excluded crate that exists.
