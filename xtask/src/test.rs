@@ -40,6 +40,7 @@ const STAGES: &[Stage] = &[
     check("smoltcp-interop", "omdisc-tap (smoltcp on a TAP) with omdiscd nodes (smoltcp-*)", |p| scenarios::group_stage(p, "smoltcp")),
     check("image-checks", "RISC-V image crate: fmt, clippy (image and host), host unit tests", crate::image::checks),
     check("boot-image", "RISC-V image under QEMU joins a cluster (boot-image*)", |p| scenarios::group_stage(p, "boot-image")),
+    check("debian-service", "the .deb (lintian-clean) as a real systemd service in two containers (debian-*)", |p| scenarios::group_stage(p, "debian")),
     check("fuzz-smoke", "fuzz harness checks, then every cargo-fuzz target for 25 s at once (nightly)", crate::fuzz::smoke),
     check("leftovers", "no namespace or process of this run is left", leftovers),
 ];

@@ -13,14 +13,18 @@
 //! - [`Topology`]: several segments and multi-homed hosts (gateways, routed networks);
 //! - [`GroupListener`], [`listen`], [`CopyTally`]: passive sockets that record every datagram
 //!   on a segment, and how many copies of each message round crossed each one;
-//! - [`MulticastRouter`]: `smcrouted` with static (*,G) routes in a router namespace.
+//! - [`MulticastRouter`]: `smcrouted` with static (*,G) routes in a router namespace;
+//! - [`Container`], [`DebianRoot`]: a Debian with systemd as PID 1 booted in a namespace
+//!   (`systemd-nspawn`), from a debootstrap root cached under the target directory.
 //!
 //! Creating namespaces needs root (CAP_SYS_ADMIN and CAP_NET_ADMIN): see [`require_root`].
 
 mod bridge;
 mod cluster;
+mod container;
 mod copies;
 mod daemon_slot;
+mod debian_root;
 mod exec;
 mod listener;
 mod membership;
@@ -34,7 +38,9 @@ mod wait;
 
 pub use bridge::{Bridge, Port};
 pub use cluster::{tail, Binaries, Cluster, NodeSpec, NODE_IF};
+pub use container::{sweep_stale_cgroups, Container};
 pub use copies::{CopyTally, SegmentCopies, COPY_SETTLE};
+pub use debian_root::{DebianRoot, RootSource};
 pub use exec::{exec_in, ip, run_bounded, COMMAND_TIMEOUT};
 pub use listener::{decode_header, listen, GroupListener, Heard, MessageKey};
 pub use membership::{node_id_of, Membership, NodeEntry};
