@@ -91,7 +91,7 @@ pub fn checks(project: &Project) -> Result<String, String> {
 }
 
 /// The host's target triple, from `rustc -vV`.
-fn host_triple() -> Result<String, String> {
+pub(crate) fn host_triple() -> Result<String, String> {
     let output = Command::new("rustc")
         .arg("-vV")
         .output()
@@ -145,10 +145,14 @@ pub fn add_tap(ns: &str, name: &str) -> Result<(), String> {
 }
 
 /// `cargo xtask image`: builds the image, prints its section sizes and path.
-pub fn run_image(project: &Project, args: Args) -> ExitCode {
-    if let Err(why) = args.finish() {
+pub fn run_image(project: &Project, mut args: Args) -> ExitCode {
+    let board = board_option(&mut args);
+    if let Err(why) = args.finish().and(board.clone()) {
         eprintln!("cargo xtask image: {why}");
         return ExitCode::from(2);
+    }
+    if board == Ok(Board::Mps2An386) {
+        return report(mps2_image(project), "cargo xtask image");
     }
     match build(project).and_then(|image| Ok((size_line(&image)?, image))) {
         Ok((sizes, image)) => {
@@ -163,15 +167,58 @@ pub fn run_image(project: &Project, args: Args) -> ExitCode {
     }
 }
 
+/// The boards `--board` picks (the RISC-V one by default).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Board {
+    RiscvVirt,
+    Mps2An386,
+}
+
+fn board_option(args: &mut Args) -> Result<Board, String> {
+    match args.value("--board")?.as_deref() {
+        None | Some("riscv-virt") => Ok(Board::RiscvVirt),
+        Some(crate::mps2::BOARD) => Ok(Board::Mps2An386),
+        Some(other) => Err(format!(
+            "--board {other}: expected riscv-virt or {}",
+            crate::mps2::BOARD
+        )),
+    }
+}
+
+fn report(outcome: Result<(), String>, what: &str) -> ExitCode {
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(why) => {
+            eprintln!("{what}: {why}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `cargo xtask image --board mps2-an386`: builds the image, runs it alone in QEMU for its
+/// stack high-water mark, prints flash and RAM against the budget; fails over budget.
+fn mps2_image(project: &Project) -> Result<(), String> {
+    let (image, budget, fits) = crate::mps2::build_and_budget(project)?;
+    println!("image: {}", image.display());
+    println!("{budget}");
+    if fits {
+        Ok(())
+    } else {
+        Err("over the microcontroller budget (64 KiB flash, 64 KiB RAM)".into())
+    }
+}
+
 /// What `cargo xtask qemu` was asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct QemuOptions {
+    board: Board,
     bootargs: String,
     tap: String,
     seconds: u64,
 }
 
 fn parse_qemu_options(mut args: Args) -> Result<QemuOptions, String> {
+    let board = board_option(&mut args)?;
     let address = args.value("--ip")?;
     let tap = args
         .value("--tap")?
@@ -198,6 +245,7 @@ fn parse_qemu_options(mut args: Args) -> Result<QemuOptions, String> {
     }
     bootargs.extend(extra);
     Ok(QemuOptions {
+        board,
         bootargs: bootargs.join(" "),
         tap,
         seconds,
@@ -231,7 +279,7 @@ pub fn run_qemu(project: &Project, args: Args) -> ExitCode {
         Ok(options) => options,
         Err(why) => {
             eprintln!("cargo xtask qemu: {why}");
-            eprintln!("usage: cargo xtask qemu [--ip A.B.C.D/P] [--tap NAME] [--append \"key=value ...\"] [--seconds N]");
+            eprintln!("usage: cargo xtask qemu [--board riscv-virt|mps2-an386] [--ip A.B.C.D/P] [--tap NAME] [--append \"key=value ...\"] [--seconds N]");
             return ExitCode::from(2);
         }
     };
@@ -246,18 +294,38 @@ pub fn run_qemu(project: &Project, args: Args) -> ExitCode {
 
 fn boot_on_tap(project: &Project, options: &QemuOptions) -> Result<(), String> {
     testbed::require_root("cargo xtask qemu")?;
-    ensure::tools(&[QEMU_TOOL])?;
-    let image = build(project)?;
-    println!("sizes: {}", size_line(&image)?);
+    let scratch = project.scratch_dir("qemu")?;
+    let log = scratch.join("console.log");
     registry::install_signal_cleanup();
     let bridge = Bridge::new("qemu")?;
     let ns = bridge.namespace().to_string();
     add_tap(&ns, &options.tap)?;
-    let log = project.scratch_dir("qemu")?.join("console.log");
-    let mut command = Command::new("ip");
-    command.args(["netns", "exec", &ns]);
-    let qemu = qemu_command(&image, &options.bootargs, &options.tap);
-    command.arg(qemu.get_program()).args(qemu.get_args());
+    let (image, command, spawn_log, mut defmt) = match options.board {
+        Board::RiscvVirt => {
+            ensure::tools(&[QEMU_TOOL])?;
+            let image = build(project)?;
+            println!("sizes: {}", size_line(&image)?);
+            let qemu = qemu_command(&image, &options.bootargs, &options.tap);
+            let mut command = Command::new("ip");
+            command.args(["netns", "exec", &ns]);
+            command.arg(qemu.get_program()).args(qemu.get_args());
+            (image, command, log.clone(), None)
+        }
+        Board::Mps2An386 => {
+            ensure::tools(&[crate::mps2::QEMU_TOOL])?;
+            let (image, budget, _fits) = crate::mps2::build_and_budget(project)?;
+            println!("{budget}");
+            let frames = scratch.join("defmt.frames");
+            let _ = std::fs::remove_file(&frames);
+            let mac = crate::mps2::mac_for_bootargs(&options.bootargs);
+            let qemu =
+                crate::mps2::qemu_command(&image, &options.bootargs, Some((&options.tap, &mac)));
+            let defmt = crate::mps2::DefmtLog::start(project, &image, &frames, None)?;
+            let command = crate::mps2::in_namespace(&ns, &qemu, &log);
+            // QEMU's stdout carries the frames; its warnings go to the console log.
+            (image, command, frames, Some(defmt))
+        }
+    };
     println!(
         "booting {} on TAP {} (bridge br0 in namespace {ns}), bootargs \"{}\", for {} s",
         image.display(),
@@ -266,8 +334,13 @@ fn boot_on_tap(project: &Project, options: &QemuOptions) -> Result<(), String> {
         options.seconds
     );
     println!("attach a host: ip -n {ns} link add v0 type veth peer name v1 netns HOSTNS; ip -n {ns} link set v0 master br0 up");
-    let mut qemu = Process::spawn(command, "qemu", &log)?;
-    let status = follow(&mut qemu, &log, Duration::from_secs(options.seconds));
+    let mut qemu = Process::spawn(command, "qemu", &spawn_log)?;
+    let status = follow(
+        &mut qemu,
+        &log,
+        defmt.as_mut(),
+        Duration::from_secs(options.seconds),
+    );
     match status {
         Some(status) if !status.success() => Err(format!("QEMU ended with {status}")),
         Some(_) => Ok(()),
@@ -281,12 +354,21 @@ fn boot_on_tap(project: &Project, options: &QemuOptions) -> Result<(), String> {
 
 /// Copies what `process` writes to `log` onto stdout until it exits (its status) or
 /// `limit` passes (`None`).
-fn follow(process: &mut Process, log: &Path, limit: Duration) -> Option<std::process::ExitStatus> {
+/// With `defmt`, the image's decoded defmt log is fed along.
+fn follow(
+    process: &mut Process,
+    log: &Path,
+    mut defmt: Option<&mut crate::mps2::DefmtLog>,
+    limit: Duration,
+) -> Option<std::process::ExitStatus> {
     let end = Instant::now() + limit;
     let mut offset = 0;
     let mut stdout = std::io::stdout();
     loop {
         let status = process.try_exit();
+        if let Some(defmt) = defmt.as_mut() {
+            defmt.feed();
+        }
         if let Ok(mut file) = std::fs::File::open(log) {
             let mut fresh = Vec::new();
             if file.seek(SeekFrom::Start(offset)).is_ok() && file.read_to_end(&mut fresh).is_ok() {
@@ -315,6 +397,7 @@ mod tests {
         assert_eq!(
             options(&[]).unwrap(),
             QemuOptions {
+                board: Board::RiscvVirt,
                 bootargs: String::new(),
                 tap: DEFAULT_TAP.into(),
                 seconds: DEFAULT_SECONDS

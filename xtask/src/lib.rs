@@ -27,6 +27,7 @@ pub mod docs_check;
 pub mod ensure;
 pub mod fuzz;
 pub mod image;
+pub mod mps2;
 pub mod no_std;
 pub mod project;
 pub mod report;

@@ -45,7 +45,9 @@ static LINE_BUFFER: ConstStaticCell<[MaybeUninit<u8>; semihost::MAX_COMMAND_LINE
 /// The node table, in `.bss` (a constant initialiser would put 10 KiB of it into `.data`,
 /// that is into flash too); filled with vacant entries before use.
 static TABLE: StaticCell<[NodeEntry; NODE_CAPACITY]> = StaticCell::new();
-static STORAGE: StaticCell<NodeStorage<'static>> = StaticCell::new();
+/// The UDP socket's queues: two datagrams each way (the node hands every received datagram to
+/// the engine before it takes in the next frame, and sends one per round).
+static STORAGE: StaticCell<NodeStorage<'static, 2, 2>> = StaticCell::new();
 static DEVICE: StaticCell<Lan9118<Mmio>> = StaticCell::new();
 static NODE: StaticCell<ImageNode<'static, NODE_CAPACITY>> = StaticCell::new();
 
