@@ -44,6 +44,10 @@ pub const TOOLS: &[Tool] = &[
         command: "qemu-system-riscv64",
         package: "qemu-system-misc",
     },
+    Tool {
+        command: "qemu-system-arm",
+        package: "qemu-system-arm",
+    },
 ];
 
 /// Set once `apt-get update` has run in this process.
