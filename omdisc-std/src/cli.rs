@@ -109,6 +109,16 @@ pub struct OmdiscdArgs {
     )]
     pub node_id: Option<NodeId>,
 
+    /// write the counters as JSON to PATH (atomically) at start, on SIGUSR1 and when
+    /// stopping
+    #[argh(
+        option,
+        long = "counters-file",
+        arg_name = "PATH",
+        from_str_fn(values::counters_file)
+    )]
+    pub counters_file: Option<PathBuf>,
+
     /// print the version and the cluster-key support built in, then exit
     #[argh(switch, short = 'V')]
     pub version: bool,

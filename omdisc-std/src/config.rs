@@ -104,6 +104,8 @@ pub struct DaemonConfig {
     pub key_file: Option<PathBuf>,
     /// Node id override.
     pub node_id: Option<NodeId>,
+    /// Where the counters are written as JSON, if anywhere.
+    pub counters_file: Option<PathBuf>,
 }
 
 impl DaemonConfig {
@@ -137,6 +139,7 @@ impl DaemonConfig {
             max_nodes: args.max_nodes.map_or(DEFAULT_MAX_NODES, |m| m.get()),
             key_file: args.key_file,
             node_id: args.node_id,
+            counters_file: args.counters_file,
         })
     }
 

@@ -8,12 +8,27 @@
 //! sent=31 send-failed=0 map-writes=5 expired=0 left=1
 //! ```
 //!
-//! (one line in the log). Every field is `name=count`, so scripts (and the namespace tests)
-//! can pick the counters out; the names are stable.
+//! (one line in the log). Every field is `name=count`; the names are stable.
+//!
+//! With `--counters-file PATH` the same counters are also written as JSON, atomically, at
+//! start, on every SIGUSR1 and when the daemon stops, for scripts and the namespace tests:
+//!
+//! ```text
+//! {"reason":"SIGUSR1","sequence":3,"counters":{"received":120,"recvmmsg":97,...}}
+//! ```
+//!
+//! `reason` is `start`, `SIGUSR1` or `stop`; `sequence` counts the writes of this run (0 at
+//! start), so a reader can tell a fresh snapshot from the previous one.
+
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
 
 use omdisc_core::Stats;
+use serde_json::{json, Map, Value};
 
 use crate::daemon::DaemonCounters;
+use crate::map_sink::replace_file;
 
 /// Every counter as `(name, value)`, in the order of the line.
 pub fn counters(stats: &Stats, daemon: &DaemonCounters) -> [(&'static str, u64); 22] {
@@ -52,6 +67,104 @@ pub fn counter_line(stats: &Stats, daemon: &DaemonCounters) -> String {
     format!("counters: {}", fields.join(" "))
 }
 
+/// Why the counters file was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SnapshotReason {
+    /// The daemon started (all counters 0).
+    Start,
+    /// SIGUSR1.
+    Signal,
+    /// The daemon is stopping.
+    Stop,
+}
+
+impl SnapshotReason {
+    fn as_str(self) -> &'static str {
+        match self {
+            SnapshotReason::Start => "start",
+            SnapshotReason::Signal => "SIGUSR1",
+            SnapshotReason::Stop => "stop",
+        }
+    }
+}
+
+/// The counters as the JSON document of the counters file.
+pub fn counters_json(
+    stats: &Stats,
+    daemon: &DaemonCounters,
+    reason: SnapshotReason,
+    sequence: u64,
+) -> Value {
+    let counters: Map<String, Value> = counters(stats, daemon)
+        .iter()
+        .map(|(name, value)| ((*name).to_owned(), Value::from(*value)))
+        .collect();
+    json!({ "reason": reason.as_str(), "sequence": sequence, "counters": counters })
+}
+
+/// A counters file that cannot be written. `Display` is one line.
+#[derive(Debug)]
+pub struct CountersFileError {
+    /// The file.
+    pub path: PathBuf,
+    /// Why.
+    pub error: io::Error,
+}
+
+impl fmt::Display for CountersFileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "cannot write counters file {}: {}",
+            self.path.display(),
+            self.error
+        )
+    }
+}
+
+impl std::error::Error for CountersFileError {}
+
+/// `--counters-file PATH`: where the snapshots go, and how many were written.
+#[derive(Debug)]
+pub struct CountersFile {
+    path: PathBuf,
+    sequence: u64,
+}
+
+impl CountersFile {
+    /// Writes the start snapshot (all counters 0) to `path`, so a path that cannot be written
+    /// is refused before the daemon starts.
+    pub fn create(path: &Path) -> Result<CountersFile, CountersFileError> {
+        let mut file = CountersFile {
+            path: path.to_owned(),
+            sequence: 0,
+        };
+        file.write(
+            &Stats::default(),
+            &DaemonCounters::default(),
+            SnapshotReason::Start,
+        )?;
+        Ok(file)
+    }
+
+    /// Replaces the file with a snapshot of the counters.
+    pub fn write(
+        &mut self,
+        stats: &Stats,
+        daemon: &DaemonCounters,
+        reason: SnapshotReason,
+    ) -> Result<(), CountersFileError> {
+        let mut text = counters_json(stats, daemon, reason, self.sequence).to_string();
+        text.push('\n');
+        replace_file(&self.path, text.as_bytes()).map_err(|error| CountersFileError {
+            path: self.path.clone(),
+            error,
+        })?;
+        self.sequence += 1;
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -79,5 +192,39 @@ mod tests {
         assert!(!line.contains('\n'));
         let fields = line.trim_start_matches("counters: ").split(' ').count();
         assert_eq!(fields, counters(&stats, &daemon).len());
+    }
+
+    #[test]
+    fn the_file_holds_every_counter_by_name_and_counts_its_writes() {
+        let dir = crate::test_dir::TempDir::new("counters");
+        let path = dir.path().join("counters.json");
+        let mut file = CountersFile::create(&path).unwrap();
+        let read = || -> Value { serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap() };
+        assert_eq!(read()["reason"], "start");
+        assert_eq!(read()["sequence"], 0);
+        let stats = Stats {
+            rx_auth_failed: 7,
+            ..Stats::default()
+        };
+        let daemon = DaemonCounters {
+            receive_calls: 2,
+            ..DaemonCounters::default()
+        };
+        file.write(&stats, &daemon, SnapshotReason::Signal).unwrap();
+        let json = read();
+        assert_eq!(json["reason"], "SIGUSR1");
+        assert_eq!(json["sequence"], 1);
+        assert_eq!(json["counters"]["refused-auth"], 7);
+        assert_eq!(json["counters"]["recvmmsg"], 2);
+        let names = json["counters"].as_object().unwrap().len();
+        assert_eq!(names, counters(&stats, &daemon).len());
+    }
+
+    #[test]
+    fn a_file_that_cannot_be_written_is_refused_in_one_line() {
+        let error = CountersFile::create(Path::new("/nonexistent-dir/counters.json")).unwrap_err();
+        let text = error.to_string();
+        assert!(text.starts_with("cannot write counters file /nonexistent-dir/counters.json"));
+        assert!(!text.contains('\n'));
     }
 }

@@ -16,7 +16,7 @@ use omdisc_core::{IfaceId, Instant, RxError, MAX_DATAGRAM_LEN};
 use crate::clock::Clock;
 use crate::config::MapTarget;
 use crate::conflicts::{ConflictFile, IdConflict};
-use crate::counter_report::counter_line;
+use crate::counter_report::{counter_line, CountersFile, SnapshotReason};
 use crate::event_log;
 use crate::failure_log::FailureLog;
 use crate::key_file;
@@ -94,6 +94,9 @@ pub struct Daemon {
     transmit_buffer: Box<[u8; MAX_DATAGRAM_LEN]>,
     counters: DaemonCounters,
     refusals: RefusalLog,
+    /// `--counters-file`, written on SIGUSR1 and at stop.
+    counters_file: Option<CountersFile>,
+    counters_failures: FailureLog,
     /// Node-id conflicts beside the map, for `showmap` (alpha mode).
     conflicts: ConflictFile,
     conflicts_dirty: bool,
@@ -134,6 +137,8 @@ impl Daemon {
             transmit_buffer: Box::new([0; MAX_DATAGRAM_LEN]),
             counters: DaemonCounters::default(),
             refusals: RefusalLog::new(),
+            counters_file: prepared.counters_file,
+            counters_failures: FailureLog::default(),
             conflicts: match &prepared.config.map_target {
                 MapTarget::Alpha(dir) => ConflictFile::alpha(dir),
                 MapTarget::Live => ConflictFile::none(),
@@ -198,6 +203,20 @@ impl Daemon {
         self.flush_transmits(now);
         self.warn_about_refusals(now);
         log::info!("left the cluster; {}", self.counter_line());
+        self.write_counters(SnapshotReason::Stop);
+    }
+
+    /// Writes the counters file (`--counters-file`), if there is one.
+    fn write_counters(&mut self, reason: SnapshotReason) {
+        if let Some(file) = &mut self.counters_file {
+            let result = file.write(&self.engine.stats(), &self.counters, reason);
+            match result {
+                Ok(()) => self
+                    .counters_failures
+                    .succeeded("counters file written again"),
+                Err(error) => self.counters_failures.failed(error),
+            }
+        }
     }
 
     /// The counters as one `name=value` line (see [`crate::counter_report`]).
@@ -271,6 +290,7 @@ impl Daemon {
                     } else {
                         log::info!("SIGUSR1: debug output off; {}", self.counter_line());
                     }
+                    self.write_counters(SnapshotReason::Signal);
                 }
                 SignalRequest::Reload => self.reload_key(),
             }

@@ -11,6 +11,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use omdisc_core::{Config, Engine, Forwarding, InterfaceSpec, NodeEntry, NodeId, NodeIdError};
 
 use crate::config::{DaemonConfig, InterfaceMode, MapTarget, LIVE_DIR};
+use crate::counter_report::{CountersFile, CountersFileError};
 use crate::interfaces::{self, Interface, InterfaceError};
 use crate::key_file::{self, KeyFileError};
 use crate::map_sink::{MapSink, MapSinkError};
@@ -46,6 +47,8 @@ pub struct Prepared {
     pub sockets: Vec<MulticastSocket>,
     /// Map output.
     pub sink: MapSink,
+    /// `--counters-file`, its start snapshot written.
+    pub counters_file: Option<CountersFile>,
     /// Held pid file (pid not written yet).
     pub pid_file: Option<PidFile>,
 }
@@ -77,6 +80,8 @@ pub enum StartupError {
     Key(KeyFileError),
     /// The map cannot be written.
     Map(MapSinkError),
+    /// The counters file cannot be written.
+    Counters(CountersFileError),
     /// The pid file is held or unusable.
     PidFile(PidFileError),
     /// A socket could not be set up.
@@ -95,6 +100,7 @@ impl fmt::Display for StartupError {
             ),
             StartupError::Key(e) => e.fmt(f),
             StartupError::Map(e) => e.fmt(f),
+            StartupError::Counters(e) => e.fmt(f),
             StartupError::PidFile(e) => e.fmt(f),
             StartupError::Socket(e) => e.fmt(f),
             StartupError::Engine(e) => write!(f, "invalid configuration: {e}"),
@@ -156,6 +162,10 @@ pub fn prepare(config: DaemonConfig) -> Result<Prepared, StartupError> {
         .collect::<Result<Vec<_>, _>>()
         .map_err(StartupError::Socket)?;
 
+    let counters_file = match &config.counters_file {
+        Some(path) => Some(CountersFile::create(path).map_err(StartupError::Counters)?),
+        None => None,
+    };
     let pid_file = match &config.pid_file {
         Some(path) => Some(PidFile::acquire(path).map_err(StartupError::PidFile)?),
         None => None,
@@ -167,6 +177,7 @@ pub fn prepare(config: DaemonConfig) -> Result<Prepared, StartupError> {
         engine,
         sockets,
         sink,
+        counters_file,
         pid_file,
     })
 }

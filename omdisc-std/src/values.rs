@@ -434,6 +434,11 @@ pub fn key_file(text: &str) -> Result<PathBuf, String> {
     non_empty_path("--key-file", text)
 }
 
+/// `--counters-file PATH` (for argh's `from_str_fn`).
+pub fn counters_file(text: &str) -> Result<PathBuf, String> {
+    non_empty_path("--counters-file", text)
+}
+
 /// `-f FILE` of `showmap` (for argh's `from_str_fn`).
 pub fn map_file(text: &str) -> Result<PathBuf, String> {
     non_empty_path("-f", text)

@@ -9,9 +9,10 @@
 //! namespace runs, in turn, `omdiscd -n --key-file K` and `ingest_drain` in both modes.
 //! The sender is pinned to CPU 0 and the receiver to CPU 1.
 //!
-//! The daemon's rate comes from its own counters: SIGUSR1 makes it log them (and toggles
-//! debug output, so a second SIGUSR1 follows); two snapshots `window` seconds apart give
-//! datagrams received per second. The drains count over the same window on their clock.
+//! The daemon's rate comes from its own counters: SIGUSR1 makes it write them to its
+//! `--counters-file` (and toggles debug output, so a second SIGUSR1 follows); two snapshots
+//! `window` seconds apart give datagrams received per second. The drains count over the
+//! same window on their clock.
 //! The kernel's UDP counters of the receiver namespace (`/proc/net/snmp`) show how much the
 //! socket buffer dropped, i.e. whether the receiver was the bottleneck.
 
@@ -21,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use crate::bench_proc;
 use crate::project::{self, Project};
-use crate::testbed::{exec_in, ip, Netns, Process};
+use crate::testbed::{exec_in, ip, Counters, Netns, Process};
 
 /// Options of the ingest benchmark.
 #[derive(Debug, Clone)]
@@ -213,48 +214,16 @@ fn udp_counters(ns: &str) -> Result<(u64, u64), String> {
     Ok((get("InDatagrams")?, get("RcvbufErrors")?))
 }
 
-/// The daemon's counters `(received, accepted)` from a counters line of its log: either
-/// `received=N ... new=N` or the debug state `datagrams_received: N ... rx_accepted: N`.
-fn parse_counters(line: &str) -> Option<(u64, u64)> {
-    let number_after = |key: &str| -> Option<u64> {
-        let at = line.find(key)? + key.len();
-        let digits: String = line[at..]
-            .chars()
-            .skip_while(|c| *c == ' ')
-            .take_while(char::is_ascii_digit)
-            .collect();
-        digits.parse().ok()
-    };
-    let received = number_after("received=").or_else(|| number_after("datagrams_received:"))?;
-    let accepted = number_after(" new=").or_else(|| number_after("rx_accepted:"))?;
-    Some((received, accepted))
-}
-
-/// Makes the daemon log its counters (SIGUSR1, then SIGUSR1 again to turn debug output
-/// back off); returns them with the moment the first signal was sent.
-fn snapshot(daemon: &mut Process) -> Result<(Instant, (u64, u64)), String> {
-    let before = daemon.output().len();
+/// Makes the daemon write its counters (SIGUSR1, then SIGUSR1 again to turn debug output
+/// back off); returns `(received, accepted)` with the moment the first signal was sent.
+fn snapshot(daemon: &mut Process, counters_file: &Path) -> Result<(Instant, (u64, u64)), String> {
     let at = Instant::now();
+    let counters = Counters::fresh(counters_file, Duration::from_secs(3), || {
+        daemon.signal(libc::SIGUSR1)
+    })
+    .map_err(|why| format!("omdiscd: {why}"))?;
     daemon.signal(libc::SIGUSR1)?;
-    let deadline = at + Duration::from_secs(3);
-    let counters = loop {
-        let output = daemon.output();
-        if let Some(c) = output
-            .get(before..)
-            .and_then(|new| new.lines().find_map(parse_counters))
-        {
-            break c;
-        }
-        if Instant::now() > deadline {
-            return Err(format!(
-                "omdiscd logged no counters within 3 s of SIGUSR1: {}",
-                crate::testbed::tail(&output, 3)
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    };
-    daemon.signal(libc::SIGUSR1)?;
-    Ok((at, counters))
+    Ok((at, (counters.get("received")?, counters.get("new")?)))
 }
 
 /// Prints the hottest symbols of a `perf record` of the daemon (and keeps the report).
@@ -313,6 +282,7 @@ fn measure(
     std::fs::create_dir_all(&map_dir)
         .map_err(|e| format!("cannot create {}: {e}", map_dir.display()))?;
     let key = key_file.display().to_string();
+    let counters_file = dir.join(format!("{tag}-counters.json"));
     let receiver_args: Vec<String> = match receiver {
         Receiver::Omdiscd | Receiver::OmdiscdSmallTable => {
             let mut args: Vec<String> = vec![
@@ -323,6 +293,8 @@ fn measure(
                 map_dir.display().to_string(),
                 "--key-file".into(),
                 key.clone(),
+                "--counters-file".into(),
+                counters_file.display().to_string(),
             ];
             if receiver == Receiver::OmdiscdSmallTable {
                 args.extend(["--max-nodes".into(), "1100".into()]);
@@ -415,9 +387,9 @@ fn measure(
         } else {
             None
         };
-        let (t0, (received0, accepted0)) = snapshot(&mut receiving)?;
+        let (t0, (received0, accepted0)) = snapshot(&mut receiving, &counters_file)?;
         sleep_until(t0 + Duration::from_secs_f64(options.window));
-        let (t1, (received1, accepted1)) = snapshot(&mut receiving)?;
+        let (t1, (received1, accepted1)) = snapshot(&mut receiving, &counters_file)?;
         if let Some(perf) = &mut perf {
             perf.wait_exit(Duration::from_secs(30));
             print_profile(&perf_data, dir)?;
@@ -590,19 +562,6 @@ pub fn run(project: &Project, options: &IngestOptions) -> Result<String, String>
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn counters_are_read_from_both_log_formats() {
-        assert_eq!(
-            parse_counters("omdiscd: INFO counters: received=120 recvmmsg=97 new=14 duplicate=3"),
-            Some((120, 14))
-        );
-        assert_eq!(
-            parse_counters("omdiscd: DEBUG node 1: 3 members; engine Stats { rx_datagrams: 9, rx_accepted: 7, rx_duplicate: 0 }; daemon DaemonCounters { truncated: 0, datagrams_received: 9 }"),
-            Some((9, 7))
-        );
-        assert_eq!(parse_counters("omdiscd: INFO node 3 joined"), None);
-    }
 
     #[test]
     fn rates_are_read_from_the_programs_lines() {

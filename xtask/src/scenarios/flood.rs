@@ -15,7 +15,7 @@ use omdisc_core::rng::Rng;
 
 use super::hostile::{Cast, Hostile};
 use super::security::{give_keys, refusal_warnings, stop_all, FAST_ARGS, KEY_A, KEY_B, SETTLE};
-use super::wire_tools::{counter, cpu_time, last_counters, GroupSender, SEND_BATCH};
+use super::wire_tools::{cpu_time, GroupSender, SEND_BATCH};
 use super::{binaries_and_dir, step, Ctx, Scenario};
 use crate::testbed::{Cluster, Membership};
 
@@ -151,10 +151,10 @@ fn flood(ctx: &Ctx) -> Result<String, String> {
     let outputs = stop_all(&mut cluster, &all)?;
     let mut received = Vec::new();
     for (&i, output) in members.iter().zip(&outputs) {
-        let counters = last_counters(output)
-            .ok_or_else(|| format!("{} printed no counters line", cluster.label(i)))?;
+        let counters = cluster.counters(i)?;
+        let counter = |name: &str| counters.get(name);
         for (class, sent) in &report.per_class {
-            if *sent > 0 && counter(&counters, class.counter()) == 0 {
+            if *sent > 0 && counter(class.counter())? == 0 {
                 return Err(format!(
                     "{} counted no {} although {sent} {class:?} datagrams were sent",
                     cluster.label(i),
@@ -164,10 +164,7 @@ fn flood(ctx: &Ctx) -> Result<String, String> {
         }
         refusal_warnings(output, ran).map_err(|why| format!("{}: {why}", cluster.label(i)))?;
         // Several datagrams wait during a flood: the daemon must take them in batches.
-        let (got, calls) = (
-            counter(&counters, "received"),
-            counter(&counters, "recvmmsg"),
-        );
+        let (got, calls) = (counter("received")?, counter("recvmmsg")?);
         if got <= calls {
             return Err(format!(
                 "{} received {got} datagrams in {calls} recvmmsg calls: no batching",
@@ -177,13 +174,13 @@ fn flood(ctx: &Ctx) -> Result<String, String> {
         received.push(format!(
             "{} received {} in {} recvmmsg calls (refused: auth {}, malformed {}, oversize {}, spoofed {}, hop-limit {})",
             cluster.label(i),
-            counter(&counters, "received"),
-            counter(&counters, "recvmmsg"),
-            counter(&counters, "refused-auth"),
-            counter(&counters, "refused-malformed"),
-            counter(&counters, "refused-oversize"),
-            counter(&counters, "refused-spoofed"),
-            counter(&counters, "refused-hop-limit"),
+            got,
+            calls,
+            counter("refused-auth")?,
+            counter("refused-malformed")?,
+            counter("refused-oversize")?,
+            counter("refused-spoofed")?,
+            counter("refused-hop-limit")?,
         ));
     }
     for line in &received {

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use super::map_watch::never_listed;
 use super::security::{give_keys, stop_all, FAST_ARGS, KEY_A, SETTLE};
-use super::wire_tools::{counter, last_counters, Capture, Captured, GroupSender};
+use super::wire_tools::{Capture, Captured, GroupSender};
 use super::{binaries_and_dir, step, Ctx, Scenario};
 use crate::testbed::{ip, Cluster, NODE_IF};
 
@@ -117,19 +117,18 @@ fn replay_after_leave(ctx: &Ctx) -> Result<String, String> {
     cluster
         .wait_exit(restarted, Duration::from_secs(5))
         .ok_or("a SIGTERM'd daemon did not exit")?;
-    let before_restart = cluster.daemon_output(restarted);
+    let second = cluster.counters(restarted)?;
     cluster.start(restarted)?;
     cluster.wait_for_maps(&observers, &observers, SETTLE)?;
     let residual = restarted_receiver(&mut cluster, &spoofed, &replayed, restarted, victim_id)?;
 
-    let outputs = stop_all(&mut cluster, &[0])?;
-    let first = last_counters(&outputs[0]).ok_or("n1 printed no counters line")?;
-    let second = last_counters(&before_restart).ok_or("n2 printed no counters line")?;
+    stop_all(&mut cluster, &[0])?;
+    let first = cluster.counters(0)?;
     let mut report = Vec::new();
     for (label, counters) in [("n1", &first), ("n2", &second)] {
         let (spoofed, stale) = (
-            counter(counters, "refused-spoofed"),
-            counter(counters, "refused-stale"),
+            counters.get("refused-spoofed")?,
+            counters.get("refused-stale")?,
         );
         if spoofed == 0 || stale == 0 {
             return Err(format!(
@@ -138,7 +137,7 @@ fn replay_after_leave(ctx: &Ctx) -> Result<String, String> {
         }
         report.push(format!("{label} refused {spoofed} spoofed, {stale} stale"));
     }
-    let answered = counter(&first, "replays-answered");
+    let answered = first.get("replays-answered")?;
     if answered == 0 {
         return Err("n1 answered no replay with the victim's LEAVE".into());
     }

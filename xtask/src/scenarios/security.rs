@@ -1,13 +1,13 @@
 //! The cluster key (issue 5): keyed nodes list each other; a node with another key and a
 //! node without a key never enter their maps. The refusals are counted (the daemons'
-//! `counters:` line), warned about at most once per 10 s, and the unkeyed daemon says once
+//! counters files), warned about at most once per 10 s, and the unkeyed daemon says once
 //! that its cluster is unauthenticated.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use super::map_watch::maps_hold;
-use super::wire_tools::{counter, last_counters, write_key_file};
+use super::wire_tools::write_key_file;
 use super::{binaries_and_dir, step, Ctx, Scenario};
 use crate::testbed::Cluster;
 
@@ -50,7 +50,8 @@ pub(super) fn give_keys(
     Ok(())
 }
 
-/// Stops `hosts` with SIGTERM and returns each one's output (ending in its counters line).
+/// Stops `hosts` with SIGTERM and returns each one's output (their final counters are then
+/// in their counters files).
 pub(super) fn stop_all(cluster: &mut Cluster, hosts: &[usize]) -> Result<Vec<String>, String> {
     for &i in hosts {
         cluster.signal(i, libc::SIGTERM)?;
@@ -121,9 +122,7 @@ fn keyed_membership(ctx: &Ctx) -> Result<String, String> {
     let outputs = stop_all(&mut cluster, &[0, 1, 2, other_key, no_key])?;
     let mut refused = Vec::new();
     for (&i, output) in keyed.iter().zip(&outputs) {
-        let counters = last_counters(output)
-            .ok_or_else(|| format!("{} printed no counters line", cluster.label(i)))?;
-        let auth = counter(&counters, "refused-auth");
+        let auth = cluster.counters(i)?.get("refused-auth")?;
         if auth == 0 {
             return Err(format!(
                 "{} counted no authentication failure",

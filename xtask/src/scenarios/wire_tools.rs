@@ -1,14 +1,13 @@
 //! Wire tools of the security scenarios: code run inside a namespace, a capture of the
 //! group's datagrams (source and bytes, to replay them later), a sender that puts any bytes
 //! on the group from an address its namespace owns, key files, and readings of a running
-//! daemon (its CPU time, its `counters:` line).
+//! daemon (its CPU time).
 //!
 //! Sockets are created by a short-lived thread that enters the namespace first
 //! (`setns(CLONE_NEWNET)` moves only the calling thread); a socket stays in the namespace it
 //! was created in, so any thread may use it afterwards. Nothing here touches the root
 //! namespace's interfaces.
 
-use std::collections::BTreeMap;
 use std::fs::File;
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
@@ -255,42 +254,9 @@ pub(super) fn cpu_time(pid: i32) -> Result<Duration, String> {
     Ok(Duration::from_millis((user + system) * 1000 / hz))
 }
 
-/// The counters of the last `counters:` line in a daemon's output (see omdisc-std's
-/// `counter_report`), by name.
-pub(super) fn last_counters(output: &str) -> Option<BTreeMap<String, u64>> {
-    let line = output.lines().rev().find(|l| l.contains("counters: "))?;
-    let fields = line.split("counters: ").nth(1)?;
-    Some(
-        fields
-            .split_whitespace()
-            .filter_map(|field| {
-                let (name, value) = field.split_once('=')?;
-                Some((name.to_string(), value.parse().ok()?))
-            })
-            .collect(),
-    )
-}
-
-/// Counter `name` of a parsed counters line (0 if absent).
-pub(super) fn counter(counters: &BTreeMap<String, u64>, name: &str) -> u64 {
-    counters.get(name).copied().unwrap_or(0)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_last_counters_line_is_read_by_name() {
-        let output = "omdiscd: info: SIGUSR1: debug output off; counters: received=1 refused-auth=0\n\
-                      omdiscd: info: left the cluster; counters: received=12 refused-auth=7 sent=3\n\
-                      omdiscd: info: stopped (SIGTERM)\n";
-        let counters = last_counters(output).unwrap();
-        assert_eq!(counter(&counters, "received"), 12);
-        assert_eq!(counter(&counters, "refused-auth"), 7);
-        assert_eq!(counter(&counters, "refused-stale"), 0);
-        assert_eq!(last_counters("no such line"), None);
-    }
 
     #[test]
     fn cpu_time_of_this_process_is_readable() {

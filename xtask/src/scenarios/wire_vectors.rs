@@ -15,7 +15,7 @@ use omdisc_core::vectors::{self, Expected, Vector, WIRE_VECTORS};
 use omdisc_core::MessageKind;
 
 use super::security::{stop_all, FAST_ARGS, SETTLE};
-use super::wire_tools::{counter, last_counters, write_key_file, GroupSender};
+use super::wire_tools::{write_key_file, GroupSender};
 use super::{binaries_and_dir, step, Ctx, Scenario};
 use crate::testbed::{ip, Binaries, Cluster, MapJson, NODE_IF};
 
@@ -30,7 +30,7 @@ pub(super) const WIRE_VECTORS_DAEMON: Scenario = Scenario {
 
 /// How long a vector's node may take to show in the map.
 const SHOW: Duration = Duration::from_secs(2);
-/// Refusal counters of the daemon's `counters:` line.
+/// Refusal counters of the daemon (names of its counters file).
 const REFUSALS: &[&str] = &[
     "refused-auth",
     "refused-malformed",
@@ -140,8 +140,11 @@ fn phase(
     }
     wait_received(cluster, daemon, picked.len() as u64)?;
     let outputs = stop_all(cluster, &[daemon])?;
-    let counters = last_counters(&outputs[0]).ok_or("the daemon printed no counters line")?;
-    let counted: u64 = REFUSALS.iter().map(|name| counter(&counters, name)).sum();
+    let counters = cluster.counters(daemon)?;
+    let counted = REFUSALS
+        .iter()
+        .map(|name| counters.get(name))
+        .sum::<Result<u64, String>>()?;
     if counted != refused as u64 {
         return Err(format!(
             "{refused} vectors should be refused, the daemon counted {counted}: {}",
@@ -151,18 +154,16 @@ fn phase(
     Ok((taken, refused))
 }
 
-/// Waits until the daemon says (in the `counters:` line SIGUSR1 makes it print) that it
-/// received `sent` datagrams.
+/// Waits until the daemon says (in the counters SIGUSR1 makes it write) that it received
+/// `sent` datagrams.
 fn wait_received(cluster: &mut Cluster, daemon: usize, sent: u64) -> Result<(), String> {
     let mut received = 0;
     for _ in 0..50 {
-        cluster.signal(daemon, libc::SIGUSR1)?;
-        std::thread::sleep(Duration::from_millis(50));
-        let output = cluster.daemon_output(daemon);
-        received = last_counters(&output).map_or(0, |c| counter(&c, "received"));
+        received = cluster.fresh_counters(daemon)?.get("received")?;
         if received >= sent {
             return Ok(());
         }
+        std::thread::sleep(Duration::from_millis(50));
     }
     Err(format!("the daemon received {received} of {sent} vectors"))
 }

@@ -7,6 +7,7 @@ use std::process::{Command, ExitStatus};
 use std::time::{Duration, Instant};
 
 use super::bridge::{Bridge, Port};
+use super::counters::Counters;
 use super::daemon_slot::DaemonSlot;
 use super::exec::run_bounded;
 use super::membership::{node_id_of, Membership};
@@ -242,6 +243,17 @@ impl Cluster {
     /// Sends `signal` to host `i`'s daemon.
     pub fn signal(&mut self, i: usize, signal: i32) -> Result<(), String> {
         self.nodes[i].daemon.process()?.signal(signal)
+    }
+
+    /// The counters host `i`'s daemon wrote last (after it stopped: its final ones).
+    pub fn counters(&self, i: usize) -> Result<Counters, String> {
+        self.nodes[i].daemon.counters()
+    }
+
+    /// Asks host `i`'s daemon for its counters now (SIGUSR1, which also toggles its debug
+    /// output).
+    pub fn fresh_counters(&mut self, i: usize) -> Result<Counters, String> {
+        self.nodes[i].daemon.fresh_counters()
     }
 
     /// Waits up to `timeout` for host `i`'s daemon to exit; its status.

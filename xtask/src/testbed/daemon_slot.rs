@@ -7,7 +7,11 @@ use std::process::ExitStatus;
 use std::time::Duration;
 
 use super::cluster::{tail, Binaries};
+use super::counters::Counters;
 use super::process::Process;
+
+/// How long a daemon may take to write its counters after SIGUSR1.
+const COUNTERS_WAIT: Duration = Duration::from_secs(3);
 
 /// A host's daemon slot.
 #[derive(Debug)]
@@ -16,6 +20,8 @@ pub(crate) struct DaemonSlot {
     label: String,
     map_dir: PathBuf,
     starts: u32,
+    /// The counters file of the current (or last) start.
+    counters_file: Option<PathBuf>,
 }
 
 impl DaemonSlot {
@@ -28,6 +34,7 @@ impl DaemonSlot {
             label: label.to_string(),
             map_dir,
             starts: 0,
+            counters_file: None,
         })
     }
 
@@ -52,7 +59,8 @@ impl DaemonSlot {
         ]
     }
 
-    /// Starts `omdiscd ARGS` in namespace `ns`, logging to `LOG_DIR/LABEL-N.log`.
+    /// Starts `omdiscd ARGS` in namespace `ns`, logging to `LOG_DIR/LABEL-N.log` and writing
+    /// its counters to `LOG_DIR/LABEL-N.counters.json`.
     pub(crate) fn start(
         &mut self,
         ns: &str,
@@ -65,15 +73,41 @@ impl DaemonSlot {
         }
         self.starts += 1;
         let log = log_dir.join(format!("{}-{}.log", self.label, self.starts));
+        let counters = log_dir.join(format!("{}-{}.counters.json", self.label, self.starts));
+        let mut args = args.to_vec();
+        args.extend(["--counters-file".into(), counters.display().to_string()]);
         let label = format!("{} omdiscd", self.label);
+        self.counters_file = Some(counters);
         self.daemon = Some(Process::spawn_in(
             ns,
             &label,
             &binaries.omdiscd,
-            args,
+            &args,
             &log,
         )?);
         Ok(())
+    }
+
+    /// The counters the current (or last) daemon wrote last: after it stopped, its final
+    /// ones.
+    pub(crate) fn counters(&self) -> Result<Counters, String> {
+        let path = self.counters_path()?;
+        Counters::read(path).map_err(|why| format!("{}: {why}", self.label))
+    }
+
+    /// Asks the running daemon for its counters (SIGUSR1, which also toggles its debug
+    /// output) and returns the snapshot it writes.
+    pub(crate) fn fresh_counters(&mut self) -> Result<Counters, String> {
+        let path = self.counters_path()?.to_path_buf();
+        let process = self.process()?;
+        Counters::fresh(&path, COUNTERS_WAIT, || process.signal(libc::SIGUSR1))
+            .map_err(|why| format!("{}: {why}", self.label))
+    }
+
+    fn counters_path(&self) -> Result<&Path, String> {
+        self.counters_file
+            .as_deref()
+            .ok_or_else(|| format!("{} was never started", self.label))
     }
 
     /// Whether the daemon is running (not exited).

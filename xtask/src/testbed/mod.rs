@@ -8,6 +8,7 @@
 //! - [`registry`]: everything above is registered process-wide, so Ctrl-C/SIGTERM (and a
 //!   scenario timeout) can remove it all; namespaces left by a killed earlier run are swept;
 //! - [`wait_until`], [`exec_in`], [`IfStats`]: polling, one-shot commands, packet counters;
+//! - [`Counters`]: a daemon's own counters, from the JSON file it writes;
 //! - [`Membership`]: `showmap` output parsed back into node ids and addresses;
 //! - [`Cluster`]: omdiscd nodes on one bridge, for the scenarios and the demo;
 //! - [`Topology`]: several segments and multi-homed hosts (gateways, routed networks);
@@ -23,6 +24,7 @@ mod bridge;
 mod cluster;
 mod container;
 mod copies;
+mod counters;
 mod daemon_slot;
 mod debian_root;
 mod exec;
@@ -40,6 +42,7 @@ pub use bridge::{Bridge, Port};
 pub use cluster::{tail, Binaries, Cluster, NodeSpec, NODE_IF};
 pub use container::{sweep_stale_cgroups, Container};
 pub use copies::{CopyTally, SegmentCopies, COPY_SETTLE};
+pub use counters::Counters;
 pub use debian_root::{DebianRoot, RootSource};
 pub use exec::{exec_in, ip, run_bounded, COMMAND_TIMEOUT};
 pub use listener::{decode_header, listen, GroupListener, Heard, MessageKey};
