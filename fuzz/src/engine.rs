@@ -249,7 +249,7 @@ impl Driver {
         // Whether the datagram decodes and, with keys, verifies: the engine may answer a
         // forged copy of something it already knows (own, duplicate, stale) without paying for
         // the MAC, but nothing that fails here may change the table.
-        let authentic = Message::parse(datagram, self.engine.keyring());
+        let authentic = Message::decode(datagram, self.engine.keyring());
         let before = self.table_view();
         let result = self.engine.handle_datagram(self.now, iface, src, datagram);
         self.remember(datagram);
@@ -300,7 +300,7 @@ impl Driver {
                 tx.iface
             );
             let datagram = self.buf[..tx.len].to_vec();
-            let msg = match Message::parse(&datagram, self.engine.keyring()) {
+            let msg = match Message::decode(&datagram, self.engine.keyring()) {
                 Ok(msg) => msg,
                 Err(e) => panic!("transmitted datagram does not decode ({e}): {datagram:02x?}"),
             };
@@ -412,7 +412,7 @@ impl Driver {
 
 /// The first address a datagram claims, or `10.0.0.2` when it does not decode.
 fn claimed_source(datagram: &[u8]) -> IpAddr {
-    Message::parse(datagram, None)
+    Message::decode(datagram, None)
         .ok()
         .and_then(|m| m.addrs.first().map(|a| a.ip))
         .unwrap_or(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)))

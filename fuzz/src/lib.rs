@@ -4,7 +4,7 @@
 //! on stable (`cargo test --no-default-features`) and the targets in `fuzz_targets/` stay
 //! one line each:
 //!
-//! - [`wire`]: `wire_decode` — [`Message::parse`](omdisc_core::Message::parse) with and
+//! - [`wire`]: `wire_decode` — [`Message::decode`](omdisc_core::Message::decode) with and
 //!   without a key, and re-encoding of what decodes;
 //! - [`scenario`] and [`engine`]: `engine_datagrams` — an engine with a small table driven
 //!   through a sequence of datagrams, timeouts, leaves and key changes decoded from the

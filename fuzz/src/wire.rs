@@ -2,7 +2,7 @@
 //!
 //! For every input, [`check`] asserts:
 //!
-//! - [`Message::parse`] returns (it never panics), with and without a key;
+//! - [`Message::decode`] returns (it never panics), with and without a key;
 //! - a datagram that decodes without a key re-encodes to exactly its own bytes when it carries
 //!   no authentication trailer (and to its bytes minus the trailer, with the flag cleared,
 //!   when it does), and what is re-encoded decodes to the same message;
@@ -22,11 +22,11 @@ const FLAGS_AT: usize = 4;
 /// Runs every check on `data`; panics on a violation.
 pub fn check(data: &[u8]) {
     let keys = vector_keyring();
-    let plain = Message::parse(data, None);
+    let plain = Message::decode(data, None);
     if let Ok(msg) = &plain {
         check_reencoding(data, msg);
     }
-    let keyed = Message::parse(data, Some(keys));
+    let keyed = Message::decode(data, Some(keys));
     if let Ok(msg) = &keyed {
         assert_eq!(
             plain.as_ref(),
@@ -62,14 +62,14 @@ fn check_reencoding(data: &[u8], msg: &Message) {
         assert_eq!(&buf[..n], data, "re-encoding gives the datagram back");
     }
     assert_eq!(
-        Message::parse(&buf[..n], None).as_ref(),
+        Message::decode(&buf[..n], None).as_ref(),
         Ok(msg),
         "a re-encoded message decodes the same"
     );
 
     let n = emit(msg, &mut buf, true);
     assert_eq!(
-        Message::parse(&buf[..n], Some(vector_keyring())).as_ref(),
+        Message::decode(&buf[..n], Some(vector_keyring())).as_ref(),
         Ok(msg),
         "a signed message verifies and decodes the same"
     );

@@ -15,7 +15,7 @@ fn codec(c: &mut Criterion) {
     let message = common::announcement(17, 42);
     let plain = common::datagram(17, 42, None);
     let signed = common::datagram(17, 42, Some(&keys));
-    assert_eq!(Message::parse(&signed, Some(&keys)).as_ref(), Ok(&message));
+    assert_eq!(Message::decode(&signed, Some(&keys)).as_ref(), Ok(&message));
 
     let mut group = c.benchmark_group("codec");
     group.throughput(Throughput::Elements(1));
@@ -27,10 +27,10 @@ fn codec(c: &mut Criterion) {
         b.iter(|| black_box(&message).emit(&mut buf, Some(&keys)))
     });
     group.bench_function("decode", |b| {
-        b.iter(|| Message::parse(black_box(&plain), None))
+        b.iter(|| Message::decode(black_box(&plain), None))
     });
     group.bench_function("decode+verify", |b| {
-        b.iter(|| Message::parse(black_box(&signed), Some(&keys)))
+        b.iter(|| Message::decode(black_box(&signed), Some(&keys)))
     });
     // The HMAC over what a signed announcement covers (all but the 16-byte tag).
     let covered = &signed[..signed.len() - omdisc_core::wire::MAC_LEN];

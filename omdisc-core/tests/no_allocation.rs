@@ -101,7 +101,7 @@ fn receive_timers_transmit_and_render_never_allocate() {
     let message = common::announcement(5, 77);
     let (parsed, n) = allocations_during(|| {
         let len = message.emit(&mut buf, Some(&keys)).unwrap();
-        Message::parse(&buf[..len], Some(&keys))
+        Message::decode(&buf[..len], Some(&keys))
     });
     assert_eq!(parsed, Ok(message));
     assert_eq!(n, 0, "emit and parse allocated {n} times");

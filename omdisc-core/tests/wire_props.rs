@@ -69,8 +69,8 @@ proptest! {
 
     #[test]
     fn decoding_arbitrary_bytes_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
-        let _ = Message::parse(&bytes, None);
-        let _ = Message::parse(&bytes, Some(&key()));
+        let _ = Message::decode(&bytes, None);
+        let _ = Message::decode(&bytes, Some(&key()));
     }
 }
 
@@ -89,8 +89,8 @@ proptest! {
             buf[at % n] = value;
         }
         let len = if cut < HEADER_LEN { n } else { cut.min(n) };
-        let _ = Message::parse(&buf[..len], Some(&key()));
-        if let Ok(decoded) = Message::parse(&buf[..len], None) {
+        let _ = Message::decode(&buf[..len], Some(&key()));
+        if let Ok(decoded) = Message::decode(&buf[..len], None) {
             // Canonical: what decodes re-encodes to the same bytes.
             if buf[4] & FLAG_AUTH == 0 {
                 let mut again = [0u8; MAX_DATAGRAM_LEN];
@@ -106,7 +106,7 @@ proptest! {
         let mut buf = [0u8; MAX_DATAGRAM_LEN];
         let n = msg.emit(&mut buf, keys.as_ref()).unwrap();
         prop_assert_eq!(n, msg.buffer_len(signed));
-        prop_assert_eq!(Message::parse(&buf[..n], keys.as_ref()), Ok(msg));
+        prop_assert_eq!(Message::decode(&buf[..n], keys.as_ref()), Ok(msg));
     }
 
     #[test]

@@ -10,7 +10,7 @@ fn shared_wire_vectors_decode_and_encode_exactly() {
     for vector in vectors::parse(WIRE_VECTORS) {
         let vector = vector.unwrap_or_else(|e| panic!("{e}"));
         let keys = vector.key.clone().map(Keyring::new);
-        let parsed = Message::parse(&vector.bytes, keys.as_ref());
+        let parsed = Message::decode(&vector.bytes, keys.as_ref());
         match &vector.expected {
             Expected::Message(expected) => {
                 assert_eq!(parsed.as_ref(), Ok(expected), "vector {}", vector.name);

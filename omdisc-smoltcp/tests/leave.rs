@@ -39,13 +39,13 @@ fn leave_would_block_until_the_device_takes_the_leave_datagram() {
     assert_eq!(node.engine().phase(), Phase::Stopped);
 
     let payloads = udp_payloads(&port.sent(), DEFAULT_PORT);
-    let last = Message::parse(payloads.last().unwrap(), None).unwrap();
+    let last = Message::decode(payloads.last().unwrap(), None).unwrap();
     assert_eq!(last.kind, MessageKind::Leave);
     assert_eq!(last.origin, node.node_id());
     assert_eq!(
         payloads
             .iter()
-            .filter(|p| Message::parse(p, None).unwrap().kind == MessageKind::Leave)
+            .filter(|p| Message::decode(p, None).unwrap().kind == MessageKind::Leave)
             .count(),
         1,
         "exactly one LEAVE"

@@ -201,7 +201,7 @@ mod tests {
         let ring = parse_keyring(Path::new("k"), &text).unwrap();
         assert_eq!(ring.keys().len(), 2);
         let b = ClusterKey::from_hex(KEY_B).unwrap();
-        assert_eq!(ring.signing_key().map(|k| k.id()), Some(b.id()));
+        assert_eq!(ring.signing_key().id(), b.id());
     }
 
     #[test]

@@ -7,11 +7,11 @@ use core::net::IpAddr;
 
 use super::relay::{MessageKey, RelayJob};
 use super::{schedule, Engine, Phase};
-use crate::addr::{contains_ip, IfaceId};
+use crate::addr::{contains_ip, IfaceId, NodeAddr};
 use crate::event::Event;
 use crate::table::{NodeEntry, NodeState};
 use crate::time::Instant;
-use crate::wire::{Message, MessageKind, WireError};
+use crate::wire::{Message, MessageKind, Packet, RelayBody, Verified, WireError};
 
 /// What a datagram that was not refused did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -108,10 +108,9 @@ impl<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> Engine<S> {
     ) -> Result<Received, RxError> {
         if self.phase == Phase::Leaving && self.leave_at.is_some() {
             // Backing off before LEAVE: count the others leaving (RFC 3550 §6.3.7).
-            if let Ok(msg) = Message::parse(datagram, self.keys.as_ref()) {
-                if msg.kind == MessageKind::Leave {
-                    self.leaves_heard = self.leaves_heard.saturating_add(1);
-                }
+            let leave = Packet::new_checked(datagram).and_then(|p| p.verify(self.keys.as_ref()));
+            if leave.is_ok_and(|p| p.kind() == MessageKind::Leave) {
+                self.leaves_heard = self.leaves_heard.saturating_add(1);
             }
             return Err(RxError::NotRunning);
         }
@@ -122,20 +121,20 @@ impl<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> Engine<S> {
             return Err(RxError::InactiveInterface(iface));
         }
         // Lengths and fields first: cheap, and nothing changes yet.
-        let msg = Message::parse(datagram, None)?;
-        if self.keys.is_some() && !crate::wire::has_auth_trailer(datagram) {
+        let packet = Packet::new_checked(datagram)?;
+        if self.keys.is_some() && !packet.is_authenticated() {
             return Err(RxError::Wire(WireError::MissingAuth));
         }
-        if msg.hops > self.config.hop_limit {
-            return Err(RxError::HopLimit(msg.hops));
+        if packet.hops() > self.config.hop_limit {
+            return Err(RxError::HopLimit(packet.hops()));
         }
-        if msg.relayer == Some(self.config.node_id) {
+        if packet.relayer() == Some(self.config.node_id) {
             return Ok(Received::Own);
         }
-        if msg.hops == 0 && !source_matches(&msg, src) {
+        if packet.hops() == 0 && !source_matches(packet.addrs(), src) {
             return Err(RxError::SpoofedSource);
         }
-        let index = self.table.find(msg.origin, &msg.addrs);
+        let index = self.table.find(packet.origin(), packet.addrs());
         if let Some(i) = index {
             if self
                 .table
@@ -147,20 +146,19 @@ impl<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> Engine<S> {
         }
         // What cannot change anything (older, or a copy over a path that is no better) is
         // dropped before paying for the MAC: a replay flood costs a table lookup each.
-        if let Some(unchanged) = self.without_effect(index, &msg, iface) {
-            if unchanged == Err(RxError::Stale) && msg.kind == MessageKind::Announce {
-                self.answer_replay(index, iface, datagram);
+        if let Some(unchanged) = self.without_effect(index, &packet, iface) {
+            if unchanged == Err(RxError::Stale) && packet.kind() == MessageKind::Announce {
+                self.answer_replay(index, iface, packet);
             }
             return unchanged;
         }
         // The MAC, in constant time, before anything changes: no table slot, high-water mark
         // or statistic that steers the protocol is touched by a forged datagram.
-        if let Some(keys) = &self.keys {
-            keys.verify(datagram)?;
-        }
+        let packet = packet.verify(self.keys.as_ref())?;
+        let msg = Message::parse(&packet);
         if msg.kind == MessageKind::Announce {
             self.sched
-                .observe(schedule::wire_size(datagram.len(), Some(src)));
+                .observe(schedule::wire_size(packet.len(), Some(src)));
         }
         let received = match msg.kind {
             MessageKind::Announce => self.receive_announce(index, &msg, iface)?,
@@ -170,26 +168,27 @@ impl<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> Engine<S> {
             if msg.kind == MessageKind::Announce && msg.join {
                 self.schedule_reply(iface);
             }
-            self.relay(&msg, iface);
+            self.relay(&packet, &msg, iface);
         }
         Ok(received)
     }
 
-    /// `Some` outcome if `msg` cannot change anything: older than what is known (or than
-    /// a tombstone), or the same round over a path that is neither shorter nor the current
-    /// one. Reads the table only.
+    /// `Some` outcome if `packet` cannot change anything: older than what is known (or
+    /// than a tombstone), or the same round over a path that is neither shorter nor the
+    /// current one. Reads the table only.
     fn without_effect(
         &self,
         index: Option<usize>,
-        msg: &Message,
+        packet: &Packet<'_>,
         iface: IfaceId,
     ) -> Option<Result<Received, RxError>> {
         let entry = self.table.get(index?)?;
-        let order = (msg.incarnation, msg.sequence).cmp(&(entry.incarnation, entry.sequence));
-        match (entry.state, msg.kind, order) {
+        let order =
+            (packet.incarnation(), packet.sequence()).cmp(&(entry.incarnation, entry.sequence));
+        match (entry.state, packet.kind(), order) {
             (_, _, Ordering::Greater) => None,
             (NodeState::Alive, MessageKind::Announce, Ordering::Equal) => {
-                if msg.hops < entry.hops || same_path(entry, msg, iface) {
+                if packet.hops() < entry.hops || same_path(entry, packet.relayer(), iface) {
                     None
                 } else {
                     Some(Ok(Received::Duplicate))
@@ -205,7 +204,7 @@ impl<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> Engine<S> {
     /// node remembers it (relayed form, re-signed), at most once per advertised interval per
     /// node, and only for an authentic replay. The LEAVE is newer than anything recorded
     /// before the node left, so those receivers drop it at once; everyone else finds it stale.
-    fn answer_replay(&mut self, index: Option<usize>, iface: IfaceId, datagram: &[u8]) {
+    fn answer_replay(&mut self, index: Option<usize>, iface: IfaceId, packet: Packet<'_>) {
         let now = self.now;
         let Some(entry) = index.and_then(|i| self.table.get(i)) else {
             return;
@@ -222,10 +221,8 @@ impl<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> Engine<S> {
             return;
         }
         // Answer only what is authentic: forged stale datagrams must not make us send.
-        if let Some(keys) = &self.keys {
-            if keys.verify(datagram).is_err() {
-                return;
-            }
+        if packet.verify(self.keys.as_ref()).is_err() {
+            return;
         }
         let message = Message {
             kind: MessageKind::Leave,
@@ -240,11 +237,14 @@ impl<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> Engine<S> {
             addrs: entry.addrs.clone(),
         };
         let id = message.origin.get();
-        let job = RelayJob {
-            message,
-            pending: iface.bit(),
-        };
-        if self.relay_queue.push_back(job).is_err() {
+        let queued = RelayBody::of_message(&message).ok().and_then(|body| {
+            let job = RelayJob {
+                body,
+                pending: iface.bit(),
+            };
+            self.relay_queue.push_back(job).ok()
+        });
+        if queued.is_none() {
             self.stats.relay_dropped = self.stats.relay_dropped.wrapping_add(1);
             return;
         }
@@ -298,7 +298,7 @@ impl<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> Engine<S> {
                         let id = entry.id();
                         self.events.push(Event::Changed(id));
                     }
-                } else if same_path(entry, msg, iface) {
+                } else if same_path(entry, msg.relayer, iface) {
                     entry.set_path_seen(now);
                 }
                 Ok(Received::Duplicate)
@@ -311,7 +311,7 @@ impl<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> Engine<S> {
                 // or the current one has gone quiet: two equal gateways must not make the
                 // path (and the map) flip every round.
                 let take = msg.hops < entry.hops
-                    || same_path(entry, msg, iface)
+                    || same_path(entry, msg.relayer, iface)
                     || path_stale
                     || restarted
                     || !same_ips(&entry.addrs, &msg.addrs);
@@ -466,7 +466,9 @@ impl<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> Engine<S> {
         }
     }
 
-    fn relay(&mut self, msg: &Message, ingress: IfaceId) {
+    /// Queues `packet` (`msg` parsed) to be relayed out of the other active interfaces:
+    /// the received bytes with one more hop and this node as the relayer, re-signed.
+    fn relay(&mut self, packet: &Verified<'_>, msg: &Message, ingress: IfaceId) {
         // A message about this node's own id (an id-collision contender, or a forgery)
         // cannot be relayed: its relayer would equal its origin, which receivers refuse.
         if !self.is_gateway()
@@ -479,17 +481,14 @@ impl<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> Engine<S> {
         if targets == 0 || !self.duplicates.insert(MessageKey::of(msg)) {
             return;
         }
-        let mut relayed = msg.clone();
-        relayed.hops = msg.hops.saturating_add(1);
-        relayed.relayer = Some(self.config.node_id);
-        if self
-            .relay_queue
-            .push_back(RelayJob {
-                message: relayed,
+        let queued = RelayBody::relayed(packet, self.config.node_id).and_then(|body| {
+            let job = RelayJob {
+                body,
                 pending: targets,
-            })
-            .is_err()
-        {
+            };
+            self.relay_queue.push_back(job).ok()
+        });
+        if queued.is_none() {
             self.stats.relay_dropped = self.stats.relay_dropped.wrapping_add(1);
             core_log!(
                 warn,
@@ -502,8 +501,8 @@ impl<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> Engine<S> {
 
 /// Whether a directly received message comes from an address it claims. IPv6 link-local
 /// sources are accepted (multicast to a link-local group is sent from one).
-fn source_matches(msg: &Message, src: IpAddr) -> bool {
-    if contains_ip(&msg.addrs, src) {
+fn source_matches(addrs: &[NodeAddr], src: IpAddr) -> bool {
+    if contains_ip(addrs, src) {
         return true;
     }
     match src {
@@ -519,9 +518,10 @@ fn map_view(entry: &NodeEntry) -> MapView {
     (entry.addrs.clone(), entry.gateway, entry.via)
 }
 
-/// Whether `msg` came over the entry's current path: same interface, same last gateway.
-fn same_path(entry: &NodeEntry, msg: &Message, iface: IfaceId) -> bool {
-    entry.iface == iface && entry.via == msg.relayer
+/// Whether a message relayed by `relayer` (`None`: direct) that came in on `iface` came
+/// over the entry's current path: same interface, same last gateway.
+fn same_path(entry: &NodeEntry, relayer: Option<crate::id::NodeId>, iface: IfaceId) -> bool {
+    entry.iface == iface && entry.via == relayer
 }
 
 /// Whether two address lists hold the same addresses (roles aside).

@@ -2,7 +2,7 @@
 //! two gateways on the same pair of networks from relaying each other's copies forever.
 
 use crate::addr::MAX_IFACES;
-use crate::wire::{Message, MessageKind};
+use crate::wire::{Message, MessageKind, RelayBody};
 
 /// How many recent messages the duplicate cache remembers.
 pub(crate) const DUPLICATE_CACHE_LEN: usize = 128;
@@ -70,10 +70,10 @@ impl DuplicateCache {
     }
 }
 
-/// One message waiting to be relayed, with the interfaces it still has to go out on.
+/// One datagram waiting to be relayed, with the interfaces it still has to go out on.
 #[derive(Clone, Debug)]
 pub(crate) struct RelayJob {
-    pub(crate) message: Message,
+    pub(crate) body: RelayBody,
     pub(crate) pending: u8,
 }
 

@@ -109,7 +109,7 @@ fn nothing_happens_before_start_and_the_first_announcement_asks_to_join() {
     assert_eq!(e.poll_timeout(), Some(now));
     let tx = e.poll_transmit(now, &mut buf).unwrap();
     assert_eq!(tx.iface, IfaceId::FIRST);
-    let msg = Message::parse(&buf[..tx.len], None).unwrap();
+    let msg = Message::decode(&buf[..tx.len], None).unwrap();
     assert!(msg.join);
     assert_eq!(msg.sequence, 1);
     assert_eq!(msg.addrs[0].ip, ip(1));
@@ -139,7 +139,7 @@ fn a_join_is_answered_within_the_reply_window() {
     assert!(reply_at <= t1 + Duration::from_millis(200));
     e.handle_timeout(reply_at);
     let tx = e.poll_transmit(reply_at, &mut buf).unwrap();
-    let msg = Message::parse(&buf[..tx.len], None).unwrap();
+    let msg = Message::decode(&buf[..tx.len], None).unwrap();
     assert!(!msg.join);
     assert_eq!(msg.sequence, 2);
 }
@@ -272,7 +272,7 @@ fn a_gateway_announces_each_leg_as_primary_on_its_own_network() {
     for (iface, primary, alias) in [(0, ip(1), ip(101)), (1, ip(101), ip(1))] {
         let tx = e.poll_transmit(now, &mut buf).unwrap();
         assert_eq!(tx.iface.index(), iface);
-        let msg = Message::parse(&buf[..tx.len], None).unwrap();
+        let msg = Message::decode(&buf[..tx.len], None).unwrap();
         assert!(msg.gateway);
         assert_eq!(
             (msg.addrs[0].ip, msg.addrs[0].role),
@@ -310,7 +310,7 @@ fn a_gateway_never_relays_a_message_about_its_own_node_id() {
         msg.relayer = NodeId::new(2);
         let _ = e.handle_datagram(now, IfaceId::FIRST, ip(2), &bytes(&msg));
         while let Some(tx) = e.poll_transmit(now, &mut buf) {
-            let sent = Message::parse(&buf[..tx.len], None);
+            let sent = Message::decode(&buf[..tx.len], None);
             assert!(sent.is_ok(), "sent an invalid datagram: {sent:?}");
             assert_eq!(
                 sent.unwrap().origin,
@@ -350,7 +350,7 @@ fn a_replay_of_a_departed_contender_for_this_nodes_id_is_not_answered() {
         Err(RxError::Stale)
     );
     while let Some(tx) = e.poll_transmit(now, &mut buf) {
-        let sent = Message::parse(&buf[..tx.len], None);
+        let sent = Message::decode(&buf[..tx.len], None);
         assert!(sent.is_ok(), "sent an invalid datagram: {sent:?}");
     }
 }
@@ -370,7 +370,7 @@ fn leave_sends_leave_on_every_interface_and_stops() {
     assert_eq!(e.phase(), Phase::Leaving);
     let mut sent = 0;
     while let Some(tx) = e.poll_transmit(now, &mut buf) {
-        let msg = Message::parse(&buf[..tx.len], None).unwrap();
+        let msg = Message::decode(&buf[..tx.len], None).unwrap();
         assert_eq!(msg.kind, MessageKind::Leave);
         sent += 1;
     }

@@ -16,12 +16,16 @@ pub(crate) const FAMILY_IPV6: u8 = 6;
 pub(crate) const TAG_ALIAS: u8 = 0x80;
 /// Tag bits that must be zero.
 const TAG_RESERVED: u8 = 0x70;
+/// Length of an IPv4 entry: tag, interface, 4 address bytes.
+pub(crate) const IPV4_ENTRY_LEN: usize = 2 + 4;
+/// Length of an IPv6 entry: tag, interface, 16 address bytes.
+pub(crate) const IPV6_ENTRY_LEN: usize = 2 + 16;
 
 /// Encoded length of an address entry whose tag byte is `tag`.
 pub(crate) fn entry_len(tag: u8) -> Result<usize, WireError> {
     match tag & 0x0f {
-        FAMILY_IPV4 => Ok(2 + 4),
-        FAMILY_IPV6 => Ok(2 + 16),
+        FAMILY_IPV4 => Ok(IPV4_ENTRY_LEN),
+        FAMILY_IPV6 => Ok(IPV6_ENTRY_LEN),
         other => Err(WireError::UnknownFamily(other)),
     }
 }
@@ -29,8 +33,8 @@ pub(crate) fn entry_len(tag: u8) -> Result<usize, WireError> {
 /// Encoded length of `addr`.
 pub(crate) const fn encoded_len(addr: &NodeAddr) -> usize {
     match addr.ip {
-        IpAddr::V4(_) => 6,
-        IpAddr::V6(_) => 18,
+        IpAddr::V4(_) => IPV4_ENTRY_LEN,
+        IpAddr::V6(_) => IPV6_ENTRY_LEN,
     }
 }
 
@@ -63,24 +67,29 @@ pub(crate) fn decode(buf: &[u8]) -> Result<(NodeAddr, usize), WireError> {
     Ok((NodeAddr { ip, role, iface }, len))
 }
 
-/// Writes `addr` at the start of `buf`; returns the bytes written, or `None` if `buf` is short.
+/// Writes `addr` at the start of `buf`; returns the bytes written, or `None` (and writes
+/// nothing) if `buf` is shorter than the entry.
 pub(crate) fn encode(addr: &NodeAddr, buf: &mut [u8]) -> Option<usize> {
-    let len = encoded_len(addr);
-    let out = buf.get_mut(..len)?;
-    let (family, ip_bytes): (u8, &[u8]) = match &addr.ip {
-        IpAddr::V4(v4) => (FAMILY_IPV4, &v4.octets()[..]),
-        IpAddr::V6(v6) => (FAMILY_IPV6, &v6.octets()[..]),
-    };
-    let role = match addr.role {
+    let tag = match addr.role {
         AddrRole::Primary => 0,
         AddrRole::Alias => TAG_ALIAS,
     };
-    let (head, tail) = out.split_at_mut(2);
-    head.copy_from_slice(&[family | role, addr.iface.index() as u8]);
-    // `ip_bytes` is 4 or 16 bytes, matching `len - 2` by construction of `encoded_len`.
-    let n = tail.len().min(ip_bytes.len());
-    tail.get_mut(..n)?.copy_from_slice(ip_bytes.get(..n)?);
-    Some(len)
+    let iface = addr.iface.index() as u8;
+    match addr.ip {
+        IpAddr::V4(v4) => {
+            let [a, b, c, d] = v4.octets();
+            let out = buf.first_chunk_mut::<IPV4_ENTRY_LEN>()?;
+            *out = [FAMILY_IPV4 | tag, iface, a, b, c, d];
+            Some(IPV4_ENTRY_LEN)
+        }
+        IpAddr::V6(v6) => {
+            let out = buf.first_chunk_mut::<IPV6_ENTRY_LEN>()?;
+            let (head, ip) = out.split_at_mut(2);
+            head.copy_from_slice(&[FAMILY_IPV6 | tag, iface]);
+            ip.copy_from_slice(&v6.octets());
+            Some(IPV6_ENTRY_LEN)
+        }
+    }
 }
 
 #[cfg(test)]

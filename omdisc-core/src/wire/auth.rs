@@ -145,42 +145,43 @@ fn hex_value(c: u8) -> Result<u8, KeyError> {
 /// Up to [`MAX_KEYS`] cluster keys: the first signs, every key verifies.
 #[derive(Clone, Debug)]
 pub struct Keyring {
-    keys: heapless::Vec<ClusterKey, MAX_KEYS>,
+    /// The keys, signing key first; slots from `len` on repeat the signing key.
+    keys: [ClusterKey; MAX_KEYS],
+    len: usize,
 }
 
 impl Keyring {
     /// A keyring that signs and verifies with `key`.
     pub fn new(key: ClusterKey) -> Keyring {
-        let mut keys = heapless::Vec::new();
-        // Capacity is MAX_KEYS >= 1, so the first push always fits.
-        let _ = keys.push(key);
-        Keyring { keys }
+        Keyring {
+            keys: core::array::from_fn(|_| key.clone()),
+            len: 1,
+        }
     }
 
     /// Adds a key that verifies but does not sign (the old or the next key during a roll).
     pub fn add_verify_key(&mut self, key: ClusterKey) -> Result<(), KeyError> {
-        self.keys.push(key).map_err(|_| KeyError::TooManyKeys)
+        let slot = self.keys.get_mut(self.len).ok_or(KeyError::TooManyKeys)?;
+        *slot = key;
+        self.len += 1;
+        Ok(())
     }
 
     /// The key that signs.
-    pub fn signing_key(&self) -> Option<&ClusterKey> {
-        self.keys.first()
+    pub fn signing_key(&self) -> &ClusterKey {
+        let [signing, ..] = &self.keys;
+        signing
     }
 
     /// The keys, signing key first.
     pub fn keys(&self) -> &[ClusterKey] {
-        &self.keys
+        self.keys.get(..self.len).unwrap_or(&self.keys)
     }
 
-    /// Writes the trailer for `message` (everything before the trailer) into `trailer`
-    /// (exactly [`TRAILER_LEN`] bytes).
-    pub(crate) fn sign(&self, message: &[u8], trailer: &mut [u8]) -> bool {
-        let Some(key) = self.signing_key() else {
-            return false;
-        };
-        let Some((id_byte, mac_out)) = trailer.split_first_mut() else {
-            return false;
-        };
+    /// Writes the trailer for `message` (everything before the trailer) into `trailer`.
+    pub(crate) fn sign(&self, message: &[u8], trailer: &mut [u8; TRAILER_LEN]) {
+        let key = self.signing_key();
+        let [id_byte, mac_out @ ..] = trailer;
         *id_byte = key.id;
         // The MAC covers the message and the key id byte.
         let mut mac = key.mac.clone();
@@ -190,7 +191,6 @@ impl Keyring {
         for (o, b) in mac_out.iter_mut().zip(full.iter()) {
             *o = *b;
         }
-        mac_out.len() == MAC_LEN
     }
 
     /// Checks the trailer of `datagram` (whose last [`TRAILER_LEN`] bytes are the trailer).
@@ -202,7 +202,7 @@ impl Keyring {
         let (signed, tag) = datagram.split_at(split);
         let key_id = *signed.last().ok_or(WireError::Truncated)?;
         let mut known = false;
-        for key in self.keys.iter().filter(|k| k.id == key_id) {
+        for key in self.keys().iter().filter(|k| k.id == key_id) {
             known = true;
             if key.verify(signed, tag) {
                 return Ok(());
@@ -216,8 +216,8 @@ impl Keyring {
     }
 
     /// The full-length MAC of `data` under the signing key (for tests and tools).
-    pub fn mac(&self, data: &[u8]) -> Option<[u8; MAC_LEN]> {
-        self.signing_key().map(|k| k.tag(data))
+    pub fn mac(&self, data: &[u8]) -> [u8; MAC_LEN] {
+        self.signing_key().tag(data)
     }
 }
 
@@ -251,7 +251,7 @@ mod tests {
         let mut dgram = [0u8; 10 + TRAILER_LEN];
         dgram[..10].copy_from_slice(b"0123456789");
         let (msg, trailer) = dgram.split_at_mut(10);
-        assert!(ring.sign(msg, trailer));
+        ring.sign(msg, trailer.try_into().unwrap());
         assert_eq!(ring.verify(&dgram), Ok(()));
         dgram[3] ^= 1;
         assert_eq!(ring.verify(&dgram), Err(WireError::BadMac));
@@ -265,7 +265,7 @@ mod tests {
         let mut receiver = Keyring::new(old);
         let mut dgram = [7u8; 4 + TRAILER_LEN];
         let (msg, trailer) = dgram.split_at_mut(4);
-        assert!(signer.sign(msg, trailer));
+        signer.sign(msg, trailer.try_into().unwrap());
         assert_eq!(
             receiver.verify(&dgram),
             Err(WireError::UnknownKey(new.id()))

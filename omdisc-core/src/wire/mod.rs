@@ -1,11 +1,19 @@
 //! The wire codec: omdisc's versioned binary message format (documented byte by byte in
-//! `docs/protocol.md`).
+//! `docs/protocol.md`), in smoltcp's shape.
 //!
-//! [`Message`] is the decoded form of a datagram (smoltcp calls this a *repr*):
-//! [`Message::parse`] validates a datagram completely — lengths first, then the MAC when a
-//! [`Keyring`] is given, then every field — and [`Message::emit`] writes one into a caller
-//! buffer. Neither panics or reads past a buffer; every failure is a [`WireError`] or
-//! [`EmitError`].
+//! * [`Packet`] is a checked view over a received datagram: [`Packet::new_checked`]
+//!   validates its lengths and every field once, after which no accessor can fail or panic.
+//! * [`Packet::verify`] checks the MAC against a [`Keyring`] (or, for a cluster that runs
+//!   without a key, nothing) and yields a [`Verified`] view.
+//! * [`Message`] (smoltcp would call it a *repr*) is parsed only from a [`Verified`] view
+//!   ([`Message::parse`]), so code that acts on a message cannot skip authentication;
+//!   [`Message::decode`] runs the three steps on a byte slice. [`Message::emit`] writes one
+//!   into a caller buffer.
+//! * A gateway relays a datagram by rewriting its hop count and relayer in a copy of the
+//!   verified bytes and re-signing them, not by decoding and encoding it again.
+//!
+//! Nothing here panics or reads past a buffer, and nothing is written partly: a buffer too
+//! short is an [`EmitError`], a bad datagram a [`WireError`].
 //!
 //! ```text
 //!  0      2    3    4     5    6        8        10    11   12            20      24       28
@@ -17,17 +25,20 @@
 mod address;
 pub mod auth;
 mod error;
+mod message;
+mod packet;
 
 pub use auth::{ClusterKey, KeyError, Keyring, MAC_LEN, TRAILER_LEN};
 pub use error::{EmitError, WireError};
+pub use message::Message;
+pub use packet::{Packet, Verified};
 
 pub(crate) use address::{
     decode as decode_address, encode as encode_address, encoded_len as address_len,
 };
+pub(crate) use packet::RelayBody;
 
-use crate::addr::{AddrList, AddrRole, NodeAddr, MAX_ADDRS};
-use crate::id::NodeId;
-use crate::time::Duration;
+use crate::addr::MAX_ADDRS;
 
 /// The magic bytes every datagram starts with: `"OM"`.
 pub const MAGIC: [u8; 2] = *b"OM";
@@ -35,8 +46,10 @@ pub const MAGIC: [u8; 2] = *b"OM";
 pub const VERSION: u8 = 1;
 /// Length of the fixed header.
 pub const HEADER_LEN: usize = field::ADDRS_START;
+/// Longest address list: six IPv6 entries.
+const MAX_ADDRS_LEN: usize = MAX_ADDRS * address::IPV6_ENTRY_LEN;
 /// Longest datagram: header, six IPv6 addresses, trailer.
-pub const MAX_DATAGRAM_LEN: usize = HEADER_LEN + MAX_ADDRS * 18 + TRAILER_LEN;
+pub const MAX_DATAGRAM_LEN: usize = HEADER_LEN + MAX_ADDRS_LEN + TRAILER_LEN;
 /// Longest announce interval a message may carry (one day).
 pub const MAX_INTERVAL_MS: u32 = 86_400_000;
 
@@ -68,6 +81,7 @@ const FLAGS_KNOWN: u8 = FLAG_JOIN | FLAG_GATEWAY | FLAG_AUTH;
 
 /// What a message says.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum MessageKind {
     /// "I am here" — periodic, on start (with [`FLAG_JOIN`]) and in answer to a join.
     Announce,
@@ -89,234 +103,6 @@ impl MessageKind {
             2 => Ok(MessageKind::Leave),
             other => Err(WireError::UnknownKind(other)),
         }
-    }
-}
-
-/// A decoded message.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Message {
-    /// Announce or leave.
-    pub kind: MessageKind,
-    /// The sender has just started and asks for quick answers.
-    pub join: bool,
-    /// The sender relays between networks.
-    pub gateway: bool,
-    /// How many gateways relayed this message (0 = heard from the origin itself).
-    pub hops: u8,
-    /// The last gateway that relayed it (`None` iff `hops == 0`).
-    pub relayer: Option<NodeId>,
-    /// The node the message is about.
-    pub origin: NodeId,
-    /// Changes on every start of the origin; a higher incarnation replaces a lower one.
-    pub incarnation: u64,
-    /// Increases with every message round of one incarnation.
-    pub sequence: u32,
-    /// The origin's current announce interval; receivers derive its expiry from it.
-    pub interval: Duration,
-    /// The origin's addresses (at least one primary for an announcement).
-    pub addrs: AddrList,
-}
-
-impl Message {
-    /// Encoded length, with or without an authentication trailer.
-    pub fn buffer_len(&self, authenticated: bool) -> usize {
-        let addrs: usize = self.addrs.iter().map(address_len).sum();
-        HEADER_LEN + addrs + if authenticated { TRAILER_LEN } else { 0 }
-    }
-
-    /// Decodes and validates `datagram`.
-    ///
-    /// Checks run cheapest first: header and lengths, then — when `keys` is given — the
-    /// MAC (a message without a valid MAC is refused before any field is interpreted),
-    /// then every field. Without `keys`, a trailer, if present, is skipped unverified.
-    pub fn parse(datagram: &[u8], keys: Option<&Keyring>) -> Result<Message, WireError> {
-        let header = datagram.get(..HEADER_LEN).ok_or(WireError::Truncated)?;
-        if header.get(field::MAGIC) != Some(&MAGIC[..]) {
-            return Err(WireError::BadMagic);
-        }
-        let version = byte(header, field::VERSION)?;
-        if version != VERSION {
-            return Err(WireError::UnsupportedVersion(version));
-        }
-        let kind = MessageKind::from_code(byte(header, field::KIND)?)?;
-        let flags = byte(header, field::FLAGS)?;
-        if flags & !FLAGS_KNOWN != 0 {
-            return Err(WireError::ReservedFlags(flags & !FLAGS_KNOWN));
-        }
-        if byte(header, field::RESERVED)? != 0 {
-            return Err(WireError::ReservedNonZero);
-        }
-        let count = byte(header, field::ADDR_COUNT)?;
-        if usize::from(count) > MAX_ADDRS {
-            return Err(WireError::TooManyAddresses(count));
-        }
-
-        // Lengths: walk the address tags (bounded by MAX_ADDRS) to find where the body ends.
-        let mut end = HEADER_LEN;
-        for _ in 0..count {
-            let tag = *datagram.get(end).ok_or(WireError::Truncated)?;
-            end = end.saturating_add(address::entry_len(tag)?);
-        }
-        let authenticated = flags & FLAG_AUTH != 0;
-        let total = if authenticated {
-            end.saturating_add(TRAILER_LEN)
-        } else {
-            end
-        };
-        if datagram.len() < total {
-            return Err(WireError::Truncated);
-        }
-        if datagram.len() > total {
-            return Err(WireError::TrailingBytes);
-        }
-
-        // Authentication before any field is interpreted.
-        if let Some(keys) = keys {
-            if !authenticated {
-                return Err(WireError::MissingAuth);
-            }
-            keys.verify(datagram)?;
-        }
-
-        // Fields.
-        let hops = byte(header, field::HOPS)?;
-        let relayer = NodeId::new(u16_at(header, field::RELAYER)?);
-        let origin = NodeId::new(u16_at(header, field::ORIGIN)?).ok_or(WireError::ZeroNodeId)?;
-        match (hops, relayer) {
-            (0, None) => {}
-            (0, Some(_)) | (_, None) => return Err(WireError::BadRelayer),
-            (_, Some(r)) if r == origin => return Err(WireError::BadRelayer),
-            (_, Some(_)) => {}
-        }
-        let incarnation = u64::from_be_bytes(array_at(header, field::INCARNATION)?);
-        let sequence = u32::from_be_bytes(array_at(header, field::SEQUENCE)?);
-        let interval_ms = u32::from_be_bytes(array_at(header, field::INTERVAL)?);
-        if interval_ms == 0 || interval_ms > MAX_INTERVAL_MS {
-            return Err(WireError::BadInterval(interval_ms));
-        }
-
-        let mut addrs = AddrList::new();
-        let mut at = HEADER_LEN;
-        for _ in 0..count {
-            let rest = datagram.get(at..end).ok_or(WireError::Truncated)?;
-            let (addr, len) = address::decode(rest)?;
-            if addrs.iter().any(|a: &NodeAddr| a.ip == addr.ip) {
-                return Err(WireError::DuplicateAddress);
-            }
-            addrs
-                .push(addr)
-                .map_err(|_| WireError::TooManyAddresses(count))?;
-            at = at.saturating_add(len);
-        }
-        if kind == MessageKind::Announce && !addrs.iter().any(|a| a.role == AddrRole::Primary) {
-            return Err(WireError::NoPrimaryAddress);
-        }
-
-        Ok(Message {
-            kind,
-            join: flags & FLAG_JOIN != 0,
-            gateway: flags & FLAG_GATEWAY != 0,
-            hops,
-            relayer,
-            origin,
-            incarnation,
-            sequence,
-            interval: crate::time::Duration::from_millis(u64::from(interval_ms)),
-            addrs,
-        })
-    }
-
-    /// Encodes the message into `buf`, signed with `keys`' signing key when given.
-    /// Returns the number of bytes written.
-    ///
-    /// The interval is written in whole milliseconds, clamped to `1..=MAX_INTERVAL_MS`.
-    pub fn emit(&self, buf: &mut [u8], keys: Option<&Keyring>) -> Result<usize, EmitError> {
-        let authenticated = keys.is_some();
-        let len = self.buffer_len(authenticated);
-        let too_small = EmitError::BufferTooSmall { needed: len };
-        let out = buf.get_mut(..len).ok_or(too_small)?;
-
-        let mut flags = 0;
-        if self.join {
-            flags |= FLAG_JOIN;
-        }
-        if self.gateway {
-            flags |= FLAG_GATEWAY;
-        }
-        if authenticated {
-            flags |= FLAG_AUTH;
-        }
-        let interval = self
-            .interval
-            .total_millis()
-            .clamp(1, u64::from(MAX_INTERVAL_MS)) as u32;
-        let relayer = self.relayer.map_or(0, NodeId::get);
-
-        let header = out.get_mut(..HEADER_LEN).ok_or(too_small)?;
-        put(header, field::MAGIC, &MAGIC);
-        put_byte(header, field::VERSION, VERSION);
-        put_byte(header, field::KIND, self.kind.code());
-        put_byte(header, field::FLAGS, flags);
-        put_byte(header, field::HOPS, self.hops);
-        put(header, field::RELAYER, &relayer.to_be_bytes());
-        put(header, field::ORIGIN, &self.origin.get().to_be_bytes());
-        put_byte(header, field::ADDR_COUNT, self.addrs.len() as u8);
-        put_byte(header, field::RESERVED, 0);
-        put(header, field::INCARNATION, &self.incarnation.to_be_bytes());
-        put(header, field::SEQUENCE, &self.sequence.to_be_bytes());
-        put(header, field::INTERVAL, &interval.to_be_bytes());
-
-        let mut at = HEADER_LEN;
-        for addr in &self.addrs {
-            let rest = out.get_mut(at..).ok_or(too_small)?;
-            at += encode_address(addr, rest).ok_or(too_small)?;
-        }
-        if let Some(keys) = keys {
-            let (message, trailer) = out.split_at_mut(at);
-            if !keys.sign(message, trailer) {
-                return Err(too_small);
-            }
-        }
-        Ok(len)
-    }
-}
-
-/// Whether `datagram` says it carries an authentication trailer (its AUTH flag). Only
-/// meaningful for a datagram that [`Message::parse`] accepted.
-pub fn has_auth_trailer(datagram: &[u8]) -> bool {
-    datagram
-        .get(field::FLAGS)
-        .is_some_and(|flags| flags & FLAG_AUTH != 0)
-}
-
-fn byte(buf: &[u8], at: usize) -> Result<u8, WireError> {
-    buf.get(at).copied().ok_or(WireError::Truncated)
-}
-
-fn array_at<const N: usize>(
-    buf: &[u8],
-    range: core::ops::Range<usize>,
-) -> Result<[u8; N], WireError> {
-    buf.get(range)
-        .and_then(|s| <[u8; N]>::try_from(s).ok())
-        .ok_or(WireError::Truncated)
-}
-
-fn u16_at(buf: &[u8], range: core::ops::Range<usize>) -> Result<u16, WireError> {
-    array_at(buf, range).map(u16::from_be_bytes)
-}
-
-fn put(buf: &mut [u8], range: core::ops::Range<usize>, bytes: &[u8]) {
-    if let Some(dst) = buf.get_mut(range) {
-        if dst.len() == bytes.len() {
-            dst.copy_from_slice(bytes);
-        }
-    }
-}
-
-fn put_byte(buf: &mut [u8], at: usize, value: u8) {
-    if let Some(b) = buf.get_mut(at) {
-        *b = value;
     }
 }
 

@@ -1,5 +1,7 @@
 use super::*;
-use crate::addr::IfaceId;
+use crate::addr::{AddrList, IfaceId, NodeAddr};
+use crate::id::NodeId;
+use crate::time::Duration;
 use core::net::{IpAddr, Ipv4Addr};
 
 /// An announcement from node 2780 (192.168.10.220), joining, not relayed.
@@ -37,7 +39,7 @@ fn announce() -> Message {
 
 #[test]
 fn test_parse() {
-    assert_eq!(Message::parse(&ANNOUNCE_BYTES, None), Ok(announce()));
+    assert_eq!(Message::decode(&ANNOUNCE_BYTES, None), Ok(announce()));
 }
 
 #[test]
@@ -51,7 +53,7 @@ fn test_emit() {
 fn every_truncation_is_refused() {
     for len in 0..ANNOUNCE_BYTES.len() {
         assert_eq!(
-            Message::parse(&ANNOUNCE_BYTES[..len], None),
+            Message::decode(&ANNOUNCE_BYTES[..len], None),
             Err(WireError::Truncated),
             "length {len}"
         );
@@ -62,7 +64,7 @@ fn every_truncation_is_refused() {
 fn trailing_bytes_are_refused() {
     let mut long = [0u8; 35];
     long[..34].copy_from_slice(&ANNOUNCE_BYTES);
-    assert_eq!(Message::parse(&long, None), Err(WireError::TrailingBytes));
+    assert_eq!(Message::decode(&long, None), Err(WireError::TrailingBytes));
 }
 
 #[test]
@@ -79,7 +81,7 @@ fn header_fields_are_checked() {
     for (at, value, expected) in cases {
         let mut bytes = ANNOUNCE_BYTES;
         bytes[at] = value;
-        assert_eq!(Message::parse(&bytes, None), Err(expected), "byte {at}");
+        assert_eq!(Message::decode(&bytes, None), Err(expected), "byte {at}");
     }
 }
 
@@ -88,10 +90,13 @@ fn zero_origin_and_bad_interval_are_refused() {
     let mut bytes = ANNOUNCE_BYTES;
     bytes[8] = 0;
     bytes[9] = 0;
-    assert_eq!(Message::parse(&bytes, None), Err(WireError::ZeroNodeId));
+    assert_eq!(Message::decode(&bytes, None), Err(WireError::ZeroNodeId));
     let mut bytes = ANNOUNCE_BYTES;
     bytes[24..28].copy_from_slice(&[0, 0, 0, 0]);
-    assert_eq!(Message::parse(&bytes, None), Err(WireError::BadInterval(0)));
+    assert_eq!(
+        Message::decode(&bytes, None),
+        Err(WireError::BadInterval(0))
+    );
 }
 
 #[test]
@@ -100,9 +105,9 @@ fn relayer_must_differ_from_origin() {
     bytes[5] = 1;
     bytes[6] = 0x0a;
     bytes[7] = 0xdc;
-    assert_eq!(Message::parse(&bytes, None), Err(WireError::BadRelayer));
+    assert_eq!(Message::decode(&bytes, None), Err(WireError::BadRelayer));
     bytes[7] = 0x01;
-    assert!(Message::parse(&bytes, None).is_ok());
+    assert!(Message::decode(&bytes, None).is_ok());
 }
 
 #[test]
@@ -110,11 +115,11 @@ fn announcement_without_primary_is_refused() {
     let mut bytes = ANNOUNCE_BYTES;
     bytes[28] = 0x84;
     assert_eq!(
-        Message::parse(&bytes, None),
+        Message::decode(&bytes, None),
         Err(WireError::NoPrimaryAddress)
     );
     bytes[3] = 2; // a leave may carry only aliases
-    assert!(Message::parse(&bytes, None).is_ok());
+    assert!(Message::decode(&bytes, None).is_ok());
 }
 
 #[test]
@@ -124,7 +129,7 @@ fn duplicate_addresses_are_refused() {
     let mut buf = [0u8; MAX_DATAGRAM_LEN];
     let n = msg.emit(&mut buf, None).unwrap();
     assert_eq!(
-        Message::parse(&buf[..n], None),
+        Message::decode(&buf[..n], None),
         Err(WireError::DuplicateAddress)
     );
 }
@@ -146,17 +151,17 @@ fn authenticated_round_trip_and_refusals() {
     let n = announce().emit(&mut buf, Some(&ring)).unwrap();
     assert_eq!(n, 34 + TRAILER_LEN);
     assert_eq!(buf[4] & FLAG_AUTH, FLAG_AUTH);
-    assert_eq!(Message::parse(&buf[..n], Some(&ring)), Ok(announce()));
+    assert_eq!(Message::decode(&buf[..n], Some(&ring)), Ok(announce()));
     // An unkeyed receiver skips the trailer.
-    assert_eq!(Message::parse(&buf[..n], None), Ok(announce()));
+    assert_eq!(Message::decode(&buf[..n], None), Ok(announce()));
     // A keyed receiver refuses unsigned and tampered messages.
     assert_eq!(
-        Message::parse(&ANNOUNCE_BYTES, Some(&ring)),
+        Message::decode(&ANNOUNCE_BYTES, Some(&ring)),
         Err(WireError::MissingAuth)
     );
     buf[20] ^= 0x80;
     assert_eq!(
-        Message::parse(&buf[..n], Some(&ring)),
+        Message::decode(&buf[..n], Some(&ring)),
         Err(WireError::BadMac)
     );
 }
@@ -181,4 +186,97 @@ fn max_datagram_len_fits_six_ipv6_addresses_and_a_trailer() {
             .unwrap();
     }
     assert_eq!(msg.buffer_len(true), MAX_DATAGRAM_LEN);
+}
+
+#[test]
+fn the_checked_view_reads_every_field() {
+    let packet = Packet::new_checked(&ANNOUNCE_BYTES).unwrap();
+    assert_eq!(packet.kind(), MessageKind::Announce);
+    assert!(packet.join() && !packet.gateway() && !packet.is_authenticated());
+    assert_eq!((packet.hops(), packet.relayer()), (0, None));
+    assert_eq!(packet.origin().get(), 2780);
+    assert_eq!((packet.incarnation(), packet.sequence()), (42, 7));
+    assert_eq!(packet.interval(), Duration::from_secs(1));
+    assert_eq!(packet.addrs(), &announce().addrs[..]);
+    assert_eq!(packet.body(), &ANNOUNCE_BYTES[..]);
+    assert_eq!(packet.len(), ANNOUNCE_BYTES.len());
+    let verified = packet.verify(None).unwrap();
+    assert_eq!(Message::parse(&verified), announce());
+}
+
+#[test]
+fn a_keyed_verify_needs_the_trailer_and_an_unkeyed_one_ignores_it() {
+    let ring = Keyring::new(ClusterKey::from_hex("000102030405060708090a0b0c0d0e0f").unwrap());
+    let packet = Packet::new_checked(&ANNOUNCE_BYTES).unwrap();
+    assert_eq!(
+        packet.clone().verify(Some(&ring)),
+        Err(WireError::MissingAuth)
+    );
+    let mut buf = [0u8; MAX_DATAGRAM_LEN];
+    let n = announce().emit(&mut buf, Some(&ring)).unwrap();
+    let signed = Packet::new_checked(&buf[..n]).unwrap();
+    assert!(signed.is_authenticated());
+    assert_eq!(signed.body(), &buf[..n - TRAILER_LEN]);
+    assert!(signed.clone().verify(Some(&ring)).is_ok());
+    assert!(signed.verify(None).is_ok());
+}
+
+/// What a relay used to send: the decoded message, one more hop, re-encoded.
+fn relayed_by_reencoding(
+    datagram: &[u8],
+    relayer: u16,
+    keys: Option<&Keyring>,
+) -> heapless::Vec<u8, MAX_DATAGRAM_LEN> {
+    let mut msg = Message::decode(datagram, None).unwrap();
+    msg.hops += 1;
+    msg.relayer = NodeId::new(relayer);
+    let mut buf = [0u8; MAX_DATAGRAM_LEN];
+    let n = msg.emit(&mut buf, keys).unwrap();
+    heapless::Vec::from_slice(&buf[..n]).unwrap()
+}
+
+#[test]
+fn a_relay_rewrites_hops_and_relayer_in_place_and_re_signs() {
+    let ring = Keyring::new(ClusterKey::from_hex("000102030405060708090a0b0c0d0e0f").unwrap());
+    let other = Keyring::new(ClusterKey::from_hex("0f0e0d0c0b0a09080706050403020100").unwrap());
+    let mut signed = [0u8; MAX_DATAGRAM_LEN];
+    let signed_len = announce().emit(&mut signed, Some(&other)).unwrap();
+    // Unsigned in, unsigned or signed out; signed (with another key) in, either out.
+    for (datagram, verify_with) in [
+        (&ANNOUNCE_BYTES[..], None),
+        (&signed[..signed_len], Some(&other)),
+    ] {
+        let verified = Packet::new_checked(datagram)
+            .unwrap()
+            .verify(verify_with)
+            .unwrap();
+        let body = RelayBody::relayed(&verified, NodeId::new(9).unwrap()).unwrap();
+        for keys in [None, Some(&ring)] {
+            let mut out = [0u8; MAX_DATAGRAM_LEN];
+            let n = body.emit(&mut out, keys).unwrap();
+            assert_eq!(&out[..n], &relayed_by_reencoding(datagram, 9, keys)[..]);
+            let relayed = Message::decode(&out[..n], keys).unwrap();
+            assert_eq!((relayed.hops, relayed.relayer), (1, NodeId::new(9)));
+        }
+    }
+}
+
+#[test]
+fn a_short_buffer_is_an_error_and_nothing_is_written() {
+    let mut buf = [0xeeu8; 33];
+    assert_eq!(
+        announce().emit(&mut buf, None),
+        Err(EmitError::BufferTooSmall { needed: 34 })
+    );
+    assert!(buf.iter().all(|b| *b == 0xee));
+    let verified = Packet::new_checked(&ANNOUNCE_BYTES)
+        .unwrap()
+        .verify(None)
+        .unwrap();
+    let body = RelayBody::relayed(&verified, NodeId::new(9).unwrap()).unwrap();
+    assert_eq!(
+        body.emit(&mut buf, None),
+        Err(EmitError::BufferTooSmall { needed: 34 })
+    );
+    assert!(buf.iter().all(|b| *b == 0xee));
 }

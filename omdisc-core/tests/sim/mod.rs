@@ -188,7 +188,7 @@ impl Sim {
             let segment = h.segments[tx.iface.index()];
             let src = h.addrs[tx.iface.index()];
             let bytes = buf[..tx.len].to_vec();
-            if let Ok(msg) = Message::parse(&bytes, None) {
+            if let Ok(msg) = Message::decode(&bytes, None) {
                 let kind = match msg.kind {
                     omdisc_core::MessageKind::Announce => 1,
                     _ => 2,

@@ -342,7 +342,7 @@ mod tests {
             .unwrap();
         assert_eq!(two.keys().len(), 2);
         assert_eq!(
-            two.signing_key().unwrap().id(),
+            two.signing_key().id(),
             ClusterKey::from_hex(K1).unwrap().id()
         );
         assert!(matches!(

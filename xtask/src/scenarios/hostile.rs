@@ -229,9 +229,7 @@ fn signed(id: u16, ip: Ipv4Addr, round: (u64, u32), keys: &Keyring) -> Vec<u8> {
 /// Signs `datagram` again after its header was changed: the key id and the MAC over
 /// everything before the MAC (docs/protocol.md, authentication trailer).
 pub(super) fn resign(datagram: &mut [u8], keys: &Keyring) {
-    let Some(key_id) = keys.signing_key().map(ClusterKey::id) else {
-        return;
-    };
+    let key_id = keys.signing_key().id();
     let Some(mac_at) = datagram.len().checked_sub(MAC_LEN) else {
         return;
     };
@@ -239,9 +237,8 @@ pub(super) fn resign(datagram: &mut [u8], keys: &Keyring) {
         return;
     }
     datagram[mac_at - 1] = key_id;
-    if let Some(mac) = keys.mac(&datagram[..mac_at]) {
-        datagram[mac_at..].copy_from_slice(&mac);
-    }
+    let mac = keys.mac(&datagram[..mac_at]);
+    datagram[mac_at..].copy_from_slice(&mac);
 }
 
 #[cfg(test)]
@@ -272,7 +269,7 @@ mod tests {
         for class in Hostile::ALL {
             for _ in 0..200 {
                 let bytes = class.make(&cast, &mut rng);
-                let parsed = Message::parse(&bytes, Some(&cast.cluster));
+                let parsed = Message::decode(&bytes, Some(&cast.cluster));
                 match class.counter() {
                     "refused-oversize" => assert!(bytes.len() > MAX_DATAGRAM_LEN),
                     "refused-auth" => {
@@ -304,12 +301,12 @@ mod tests {
         let mut bytes = signed(99, Ipv4Addr::new(10, 0, 0, 99), (5, 6), &cast.cluster);
         bytes[ORIGIN + 1] = 98;
         assert_eq!(
-            Message::parse(&bytes, Some(&cast.cluster)),
+            Message::decode(&bytes, Some(&cast.cluster)),
             Err(WireError::BadMac)
         );
         resign(&mut bytes, &cast.cluster);
         assert_eq!(
-            Message::parse(&bytes, Some(&cast.cluster)).map(|m| m.origin.get()),
+            Message::decode(&bytes, Some(&cast.cluster)).map(|m| m.origin.get()),
             Ok(98)
         );
     }
