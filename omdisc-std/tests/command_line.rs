@@ -50,6 +50,25 @@ fn help_goes_to_stdout_with_exit_0() {
 }
 
 #[test]
+fn version_is_one_line_on_stdout_with_exit_0() {
+    let cases = [
+        ("omdiscd", omdiscd(&["-V"])),
+        ("omdiscd", omdiscd(&["--version"])),
+        ("showmap", showmap(&["-V"])),
+        ("showmap", showmap(&["--version"])),
+    ];
+    for (program, output) in cases {
+        assert_eq!(output.status.code(), Some(0));
+        let text = String::from_utf8_lossy(&output.stdout);
+        assert_eq!(text.lines().count(), 1, "{text}");
+        let expected = format!("{program} {} ", env!("CARGO_PKG_VERSION"));
+        assert!(text.starts_with(&expected), "{text}");
+        assert!(text.contains("cluster key: HMAC-SHA-256"), "{text}");
+        assert!(output.stderr.is_empty());
+    }
+}
+
+#[test]
 fn usage_errors_exit_2_with_one_line() {
     let cases: &[&[&str]] = &[
         &["-i", "a,b,c,d,e,f,g"],
