@@ -342,25 +342,25 @@ fn drive(ctx: &Ctx, nodes: &[Node], package: &Package) -> Result<String, String>
         started.elapsed(),
     );
 
-    // Roll to a new key with two reloads on every node; the cluster stays.
+    // Roll to a new key as omdiscd(8) says, each round on every node before the next:
+    // old+new (old signs, both verify), new+old (new signs), new alone. The cluster stays.
     let started = Instant::now();
     let main_pid_one = unit_state(&one.container, "MainPID")?;
     let new_key = one.container.sh("openssl rand -hex 32")?;
     let new_key = new_key.trim();
-    for (round, (keys, count)) in [
-        (format!("{new_key} {key}"), "2 keys"),
-        (new_key.to_string(), "1 key"),
-    ]
-    .iter()
-    .enumerate()
-    {
+    let rounds = [
+        (format!("{key} {new_key}"), "2 keys", 1),
+        (format!("{new_key} {key}"), "2 keys", 2),
+        (new_key.to_string(), "1 key", 1),
+    ];
+    for (round, (keys, count, times)) in rounds.iter().enumerate() {
         for node in nodes {
             let c = &node.container;
             c.sh(&format!(
                 "printf '%s\\n' {keys} | {INSTALL_KEY} && systemctl reload omdiscd"
             ))?;
             let reloaded = format!("SIGHUP: reloaded {KEY_FILE} ({count})");
-            wait_for_journal_count(c, &reloaded, 1)
+            wait_for_journal_count(c, &reloaded, *times)
                 .map_err(|e| format!("key roll round {}: {e}", round + 1))?;
         }
     }
@@ -385,7 +385,7 @@ fn drive(ctx: &Ctx, nodes: &[Node], package: &Package) -> Result<String, String>
         return Err("systemctl reload restarted omdiscd instead of reloading it".into());
     }
     step(
-        "key rolled with systemctl reload (new+old, then new): both still list both, same PID",
+        "key rolled in three systemctl reloads (old+new, new+old, new): both still list both, same PID",
         started.elapsed(),
     );
 
