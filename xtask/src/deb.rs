@@ -2,10 +2,10 @@
 //! built by cargo-deb from the metadata in `omdisc-std/Cargo.toml` and the files in
 //! `omdisc-std/debian/`, with stripped binaries, then checked by lintian.
 //!
-//! cargo-deb is installed when missing (a pinned version, `--locked`), and so are the
-//! Debian tools it and the check run. lintian must report no error and no warning that the
-//! package does not override with a reason (`omdisc-std/debian/lintian-overrides`); its
-//! informational tags are printed.
+//! cargo-deb is installed when missing or of another version (pinned, `--locked`, a debug
+//! build: see [`build`]), and so are the Debian tools it and the check run. lintian must
+//! report no error and no warning that the package does not override with a reason
+//! (`omdisc-std/debian/lintian-overrides`); its informational tags are printed.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
@@ -85,8 +85,17 @@ pub fn run(project: &Project, mut args: Args) -> ExitCode {
 /// Builds the package (release binaries, stripped) and checks it with lintian.
 pub fn build(project: &Project) -> Result<Package, String> {
     ensure::tools(TOOLS)?;
-    let spec = ["cargo-deb", "--version", CARGO_DEB_VERSION, "--locked"];
-    let cargo_deb = ensure::cargo_subcommand(|| project.cargo(), "deb", &spec)?;
+    // A debug build: it compiles in a third of the time of a release build (about 50 s
+    // instead of 2.5 min on 2 cores) and still packs this small package in 2 s.
+    let spec = [
+        "cargo-deb",
+        "--version",
+        CARGO_DEB_VERSION,
+        "--locked",
+        "--debug",
+    ];
+    let cargo_deb =
+        ensure::cargo_subcommand(|| project.cargo(), "deb", &spec, Some(CARGO_DEB_VERSION))?;
     println!("{cargo_deb}");
     let out_dir = project.target_dir()?.join("debian");
     let mut command = project.cargo();

@@ -131,12 +131,14 @@ pub fn tools(tools: &[Tool]) -> Result<String, String> {
 }
 
 /// A cargo subcommand (`cargo NAME`) from crates.io, installed with `cargo install` when
-/// `cargo NAME --version` fails. `cargo` makes the `cargo` command to use; `spec` is what
+/// `cargo NAME --version` fails or, with `want`, does not print that version (then
+/// reinstalled with `--force`). `cargo` makes the `cargo` command to use; `spec` is what
 /// follows `cargo install` (crate name, `--version`, `--locked`). Returns the version line.
 pub fn cargo_subcommand(
     cargo: impl Fn() -> Command,
     name: &str,
     spec: &[&str],
+    want: Option<&str>,
 ) -> Result<String, String> {
     let version = || {
         cargo()
@@ -148,11 +150,25 @@ pub fn cargo_subcommand(
             .filter(|o| o.status.success())
             .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
     };
-    if let Some(v) = version() {
-        return Ok(v);
+    let wanted = |line: &str| want.is_none_or(|w| names_version(line, w));
+    let installed = version();
+    if let Some(line) = installed.as_ref().filter(|line| wanted(line)) {
+        return Ok(line.clone());
     }
-    run(cargo().arg("install").args(spec).stdin(Stdio::null()))?;
-    version().ok_or_else(|| format!("`cargo {name} --version` still fails after installing it"))
+    let mut install = cargo();
+    install.arg("install").args(spec).stdin(Stdio::null());
+    if installed.is_some() {
+        install.arg("--force");
+    }
+    run(&mut install)?;
+    version().filter(|line| wanted(line)).ok_or_else(|| {
+        format!("`cargo {name} --version` is not the one installed (wanted {want:?})")
+    })
+}
+
+/// Whether a `--version` line (`cargo-deb 3.8.0`) names `version` as one of its words.
+fn names_version(line: &str, version: &str) -> bool {
+    line.split_whitespace().any(|word| word == version)
 }
 
 /// `apt-get ARGS` that never asks a question.
@@ -195,6 +211,13 @@ mod tests {
     fn finds_a_command_that_exists_and_not_one_that_does_not() {
         assert!(find_command("sh").is_some());
         assert!(find_command("omdisc-no-such-command").is_none());
+    }
+
+    #[test]
+    fn a_version_line_names_its_version_exactly() {
+        assert!(names_version("cargo-deb 3.8.0", "3.8.0"));
+        assert!(!names_version("cargo-deb 3.8.01", "3.8.0"));
+        assert!(!names_version("cargo-deb 2.12.1", "3.8.0"));
     }
 
     #[test]

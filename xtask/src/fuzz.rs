@@ -234,7 +234,7 @@ fn ensure_cargo_fuzz() -> Result<String, String> {
         ]))
         .map_err(|e| format!("the nightly toolchain is missing and could not be installed: {e}"))?;
     }
-    crate::ensure::cargo_subcommand(rustup_cargo, "fuzz", &["cargo-fuzz", "--locked"])
+    crate::ensure::cargo_subcommand(rustup_cargo, "fuzz", &["cargo-fuzz", "--locked"], None)
 }
 
 /// The rustup proxy `cargo` (so that `+nightly` works), without the variables the running
