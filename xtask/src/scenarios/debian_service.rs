@@ -129,6 +129,9 @@ fn debian_service(ctx: &Ctx) -> Result<String, String> {
     for node in &nodes {
         node.container.wait_running()?;
         only_the_test_network(&node.container)?;
+        // systemd logs every notification it gets at debug level: the proof of what
+        // omdiscd told it (see `notifications`).
+        node.container.sh("systemd-analyze log-level debug")?;
     }
     let boot = started.elapsed();
     step(
@@ -370,7 +373,7 @@ fn drive(ctx: &Ctx, nodes: &[Node], package: &Package) -> Result<String, String>
     wait_for_maps(nodes, &[one.id, two.id], Duration::ZERO)?;
     for node in nodes {
         let c = &node.container;
-        let log = c.sh("journalctl -u omdiscd -o cat --no-pager")?;
+        let log = c.sh("journalctl -t omdiscd -o cat --no-pager")?;
         if let Some(line) = log
             .lines()
             .find(|l| l.contains(" left") || l.contains("expired") || l.contains("refused"))
@@ -424,6 +427,34 @@ fn drive(ctx: &Ctx, nodes: &[Node], package: &Package) -> Result<String, String>
     step(
         &format!("systemctl stop on node 2: gone from node 1's map after {}; watchdog ({WATCHDOG_SEC} s) never fired", duration(left)),
         started.elapsed(),
+    );
+
+    // What omdiscd told systemd, as systemd logged it.
+    let told_one = notifications(&one.container)?;
+    let told_two = notifications(&two.container)?;
+    let two_members = format!("STATUS=node {}: 2 members", one.id);
+    let reload = told_one
+        .iter()
+        .position(|n| n.starts_with("RELOADING=1, MONOTONIC_USEC="));
+    let ready_again =
+        reload.and_then(|at| told_one.iter().skip(at).find(|n| n.starts_with("READY=1")));
+    if !told_one
+        .iter()
+        .any(|n| n.starts_with("READY=1, STATUS=node "))
+        || ready_again.is_none()
+        || !told_one.iter().any(|n| n.contains(&two_members))
+    {
+        return Err(format!("node 1 told systemd {told_one:?}: no READY=1 with the member count, or no RELOADING=1 followed by READY=1"));
+    }
+    let stopping = told_two.iter().any(|n| n.starts_with("STOPPING=1"));
+    if !stopping || !told_two.iter().any(|n| n == "WATCHDOG=1") {
+        return Err(format!(
+            "node 2 told systemd {told_two:?}: no WATCHDOG=1 or no STOPPING=1"
+        ));
+    }
+    step(
+        "systemd got READY=1 and STATUS= with the member count, RELOADING=1 then READY=1, WATCHDOG=1, STOPPING=1",
+        Duration::ZERO,
     );
 
     // The security score of the unit as installed.
@@ -559,6 +590,18 @@ fn wait_for_journal_count(container: &Container, text: &str, count: usize) -> Re
     })
     .map(drop)
     .map_err(|_| format!("{}: {seen} journal lines with {text:?}", container.name()))
+}
+
+/// The notifications systemd got from omdiscd, oldest first, as its debug log has them
+/// (`omdiscd.service: Got notification message from PID 97 (READY=1, STATUS=...)`).
+fn notifications(container: &Container) -> Result<Vec<String>, String> {
+    let log = container.sh("journalctl -u omdiscd -o cat --no-pager")?;
+    Ok(log
+        .lines()
+        .filter_map(|line| line.split_once("Got notification message from PID "))
+        .filter_map(|(_, rest)| rest.split_once(" ("))
+        .map(|(_, tags)| tags.trim_end_matches(')').to_string())
+        .collect())
 }
 
 /// The overall exposure in `systemd-analyze security` output
