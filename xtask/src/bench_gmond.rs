@@ -18,10 +18,12 @@ use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::bench_proc;
+use nix::sys::signal::Signal;
+
 use crate::ensure;
+use crate::proc_stats;
 use crate::project::Project;
-use crate::testbed::{wait_until, Binaries, Bridge, Cluster, Netns, Port, Process};
+use crate::testbed::{in_namespace, wait_until, Binaries, Bridge, Cluster, Netns, Port, Process};
 
 /// Hosts in the comparison.
 const HOSTS: usize = 16;
@@ -99,16 +101,16 @@ fn measure(daemons: &mut dyn Daemons) -> Result<Figures, String> {
     let pids: Vec<i32> = all.iter().filter_map(|&i| daemons.pid(i)).collect();
     let cpu_before: f64 = pids
         .iter()
-        .map(|&p| bench_proc::cpu_seconds(p))
+        .map(|&p| proc_stats::cpu_seconds(p))
         .sum::<Result<f64, String>>()?;
     std::thread::sleep(WINDOW);
     let cpu_after: f64 = pids
         .iter()
-        .map(|&p| bench_proc::cpu_seconds(p))
+        .map(|&p| proc_stats::cpu_seconds(p))
         .sum::<Result<f64, String>>()?;
     let peak_rss_kib = pids
         .iter()
-        .map(|&p| bench_proc::peak_rss_kib(p))
+        .map(|&p| proc_stats::peak_rss_kib(p))
         .collect::<Result<Vec<u64>, String>>()?
         .into_iter()
         .max()
@@ -139,7 +141,7 @@ impl Daemons for Omdiscd {
         self.cluster.start(i)
     }
     fn kill(&mut self, i: usize) -> Result<(), String> {
-        self.cluster.signal(i, libc::SIGKILL)
+        self.cluster.signal(i, Signal::SIGKILL)
     }
     /// From the observer's log (`-n`: stderr), which it writes in the same loop turn as
     /// the map: reading 15 logs is as quick as reading 15 gmond XML ports, where running
@@ -275,33 +277,19 @@ impl Gmond {
 /// The XML state of the gmond listening on 127.0.0.1:8649 in namespace `ns` (read from a
 /// thread that enters the namespace, so no helper process is needed).
 fn gmond_xml(ns: &str) -> Result<String, String> {
-    let path = format!("/var/run/netns/{ns}");
-    std::thread::scope(|scope| {
-        scope
-            .spawn(|| -> Result<String, String> {
-                let file =
-                    std::fs::File::open(&path).map_err(|e| format!("cannot open {path}: {e}"))?;
-                use std::os::fd::AsRawFd;
-                // SAFETY: setns on a namespace fd we hold; it changes only this thread's
-                // network namespace, and the thread ends after this read.
-                if unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-                    return Err(format!("setns {ns}: {}", std::io::Error::last_os_error()));
-                }
-                let address = std::net::SocketAddr::from(([127, 0, 0, 1], GMOND_PORT));
-                let mut stream =
-                    std::net::TcpStream::connect_timeout(&address, Duration::from_secs(2))
-                        .map_err(|e| format!("gmond XML port in {ns}: {e}"))?;
-                stream
-                    .set_read_timeout(Some(Duration::from_secs(2)))
-                    .map_err(|e| e.to_string())?;
-                let mut xml = String::new();
-                stream
-                    .read_to_string(&mut xml)
-                    .map_err(|e| format!("gmond XML in {ns}: {e}"))?;
-                Ok(xml)
-            })
-            .join()
-            .unwrap_or_else(|_| Err("the XML reader panicked".into()))
+    let label = ns.to_owned();
+    in_namespace(ns, move || {
+        let address = std::net::SocketAddr::from(([127, 0, 0, 1], GMOND_PORT));
+        let mut stream = std::net::TcpStream::connect_timeout(&address, Duration::from_secs(2))
+            .map_err(|e| format!("gmond XML port in {label}: {e}"))?;
+        stream
+            .set_read_timeout(Some(Duration::from_secs(2)))
+            .map_err(|e| e.to_string())?;
+        let mut xml = String::new();
+        stream
+            .read_to_string(&mut xml)
+            .map_err(|e| format!("gmond XML in {label}: {e}"))?;
+        Ok(xml)
     })
 }
 
@@ -324,7 +312,7 @@ impl Daemons for Gmond {
             .daemon
             .as_mut()
             .ok_or("not started")?
-            .signal(libc::SIGKILL)
+            .signal(Signal::SIGKILL)
     }
     fn knows(&mut self, observer: usize, i: usize) -> Result<bool, String> {
         let xml = gmond_xml(self.hosts[observer].ns.name())?;

@@ -20,7 +20,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::bench_proc;
+use nix::sys::signal::Signal;
+
+use crate::proc_stats;
 use crate::project::{self, Project};
 use crate::testbed::{exec_in, ip, Counters, Netns, Process};
 
@@ -219,10 +221,10 @@ fn udp_counters(ns: &str) -> Result<(u64, u64), String> {
 fn snapshot(daemon: &mut Process, counters_file: &Path) -> Result<(Instant, (u64, u64)), String> {
     let at = Instant::now();
     let counters = Counters::fresh(counters_file, Duration::from_secs(3), || {
-        daemon.signal(libc::SIGUSR1)
+        daemon.signal(Signal::SIGUSR1)
     })
     .map_err(|why| format!("omdiscd: {why}"))?;
-    daemon.signal(libc::SIGUSR1)?;
+    daemon.signal(Signal::SIGUSR1)?;
     Ok((at, (counters.get("received")?, counters.get("new")?)))
 }
 
@@ -331,7 +333,7 @@ fn measure(
     )?;
     std::thread::sleep(Duration::from_millis(700));
     let rss_idle = if daemon {
-        Some(bench_proc::peak_rss_kib(receiving.pid())?)
+        Some(proc_stats::peak_rss_kib(receiving.pid())?)
     } else {
         None
     };
@@ -362,9 +364,9 @@ fn measure(
     let pid = receiving.pid();
     let cpu_thread = std::thread::spawn(move || -> Result<f64, String> {
         sleep_until(window_start);
-        let (t0, c0) = (Instant::now(), bench_proc::cpu_seconds(pid)?);
+        let (t0, c0) = (Instant::now(), proc_stats::cpu_seconds(pid)?);
         sleep_until(window_end);
-        let (t1, c1) = (Instant::now(), bench_proc::cpu_seconds(pid)?);
+        let (t1, c1) = (Instant::now(), proc_stats::cpu_seconds(pid)?);
         Ok((c1 - c0) / (t1 - t0).as_secs_f64())
     });
     if daemon {
@@ -415,7 +417,7 @@ fn measure(
     measurement.sent_per_s = rate_after(&sender_output, "s: ").unwrap_or(0.0);
     match receiver {
         Receiver::Omdiscd | Receiver::OmdiscdSmallTable => {
-            let peak = bench_proc::peak_rss_kib(receiving.pid())?;
+            let peak = proc_stats::peak_rss_kib(receiving.pid())?;
             let members = Command::new(&programs.showmap)
                 .args(["--map-dir", &map_dir.display().to_string(), "--json"])
                 .output()

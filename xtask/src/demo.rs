@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+use nix::sys::signal::Signal;
+
 use crate::args::Args;
 use crate::project::Project;
 use crate::report::{duration, Report};
@@ -78,7 +80,7 @@ pub fn run(project: &Project, mut args: Args) -> ExitCode {
         converge(&mut cluster, &all, &all)
     });
     report.stage("SIGTERM n3, until the other 5 maps list 5", || {
-        cluster.signal(LEAVER, libc::SIGTERM)?;
+        cluster.signal(LEAVER, Signal::SIGTERM)?;
         let note = converge(&mut cluster, &rest, &rest)?;
         match cluster.wait_exit(LEAVER, Duration::from_secs(5)) {
             Some(status) => Ok(format!("{note}; n3 exited: {status}")),

@@ -184,8 +184,7 @@ fn apt_get(args: &[&str]) -> Command {
 
 /// Whether this process runs as root.
 pub fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    unsafe { libc::geteuid() == 0 }
+    nix::unistd::geteuid().is_root()
 }
 
 /// Finds `command` on `PATH`, or in the sbin directories that a non-login `PATH` may lack.

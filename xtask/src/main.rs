@@ -1,4 +1,5 @@
-//! `cargo xtask`: the project's automation (tests, demo, cross builds, boot image, benchmarks).
+//! `cargo xtask`: the project's automation (tests and scenarios, demo, Debian package, benchmarks,
+//! boot images, fuzzing).
 //!
 //! This file only dispatches: every subcommand lives in its own module of the `xtask`
 //! library and is one row of [`COMMANDS`]. To add one, write `pub mod NAME;` in `lib.rs`
@@ -16,8 +17,8 @@ struct Command {
     name: &'static str,
     /// One-line description for `cargo xtask help`.
     about: &'static str,
-    /// Entry point, or `None` while another issue still has to build it (the text says which).
-    run: Result<fn(&Project, Args) -> ExitCode, &'static str>,
+    /// Entry point.
+    run: fn(&Project, Args) -> ExitCode,
 }
 
 /// Every subcommand, in the order `help` lists them.
@@ -26,47 +27,42 @@ const COMMANDS: &[Command] = &[
         name: "test",
         about:
             "everything CI checks: fmt, clippy, tests, no_std builds, sizes, namespace scenarios",
-        run: Ok(test::run),
+        run: test::run,
     },
     Command {
         name: "scenario",
         about: "run namespace scenarios by name (--list, --all)",
-        run: Ok(scenarios::run),
+        run: scenarios::run,
     },
     Command {
         name: "demo",
         about: "a real 6-node cluster in network namespaces, converging (root)",
-        run: Ok(demo::run),
+        run: demo::run,
     },
     Command {
         name: "deb",
         about: "the Debian package target/debian/omdisc_*.deb (cargo-deb), checked by lintian",
-        run: Ok(deb::run),
+        run: deb::run,
     },
     Command {
         name: "bench",
         about: "ingest and protocol benchmarks against their baselines (--peer gmond)",
-        run: Ok(bench::run),
+        run: bench::run,
     },
     Command {
         name: "image",
         about: "build the bare-metal RISC-V boot image and print its size",
-        run: Ok(image::run_image),
+        run: image::run_image,
     },
     Command {
         name: "qemu",
         about: "boot the RISC-V image under QEMU on a TAP",
-        run: Ok(image::run_qemu),
+        run: image::run_qemu,
     },
     Command {
         name: "fuzz",
         about: "run the cargo-fuzz targets for N seconds each (--seconds N, --target NAME)",
-        run: Ok(fuzz::run),
-    },
-    Command {
-        name: "cross",
-        about: "cross builds of the no_std crates with their sizes",
-        run: Err("issue 6"),
+        run: fuzz::run,
     },
 ];
 
@@ -84,13 +80,7 @@ fn main() -> ExitCode {
         eprintln!("cargo xtask: unknown subcommand `{name}` (see `cargo xtask help`)");
         return ExitCode::from(2);
     };
-    match command.run {
-        Ok(run) => run(&Project::from_manifest_dir(), Args::new(argv.collect())),
-        Err(issue) => {
-            eprintln!("cargo xtask {name}: not implemented yet ({issue})");
-            ExitCode::from(2)
-        }
-    }
+    (command.run)(&Project::from_manifest_dir(), Args::new(argv.collect()))
 }
 
 fn print_help() {
@@ -98,10 +88,6 @@ fn print_help() {
         "usage: cargo xtask <command> [options]   (cargo xtask <command> --help for options)\n"
     );
     for command in COMMANDS {
-        let pending = match command.run {
-            Ok(_) => String::new(),
-            Err(issue) => format!("  [not implemented yet: {issue}]"),
-        };
-        println!("  {:<9} {}{pending}", command.name, command.about);
+        println!("  {:<9} {}", command.name, command.about);
     }
 }

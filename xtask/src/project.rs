@@ -66,28 +66,18 @@ impl Project {
             let stderr = String::from_utf8_lossy(&output.stderr);
             return Err(format!("cargo metadata failed: {}", stderr.trim()));
         }
-        let json = String::from_utf8_lossy(&output.stdout);
-        json_string_field(&json, "target_directory")
-            .map(PathBuf::from)
-            .ok_or_else(|| "cargo metadata printed no target_directory".to_string())
+        target_directory(&output.stdout)
     }
 }
 
-/// Extracts the string value of the first `"field":"..."` in a JSON text (enough for
-/// cargo metadata's `target_directory`; handles `\"` and `\\` escapes).
-fn json_string_field(json: &str, field: &str) -> Option<String> {
-    let key = format!("\"{field}\":\"");
-    let start = json.find(&key)? + key.len();
-    let mut value = String::new();
-    let mut chars = json[start..].chars();
-    while let Some(c) = chars.next() {
-        match c {
-            '"' => return Some(value),
-            '\\' => value.push(chars.next()?),
-            c => value.push(c),
-        }
-    }
-    None
+/// `target_directory` of `cargo metadata --format-version 1` output.
+fn target_directory(metadata: &[u8]) -> Result<PathBuf, String> {
+    let json: serde_json::Value = serde_json::from_slice(metadata)
+        .map_err(|e| format!("cargo metadata printed no JSON: {e}"))?;
+    json.get("target_directory")
+        .and_then(serde_json::Value::as_str)
+        .map(PathBuf::from)
+        .ok_or_else(|| "cargo metadata printed no target_directory".to_string())
 }
 
 /// Runs `command` with inherited stdio, echoing it first; a non-zero exit is an error
@@ -124,16 +114,13 @@ mod tests {
 
     #[test]
     fn target_directory_is_read_from_metadata_json() {
-        let json = r#"{"packages":[],"target_directory":"/work/t\\x \"q\"","version":1}"#;
+        let json = br#"{"packages":[],"target_directory":"/work/t\\x \"q\"","version":1}"#;
         assert_eq!(
-            json_string_field(json, "target_directory").as_deref(),
-            Some(r#"/work/t\x "q""#)
+            target_directory(json),
+            Ok(PathBuf::from(r#"/work/t\x "q""#))
         );
-        assert_eq!(json_string_field(json, "workspace_root"), None);
-        assert_eq!(
-            json_string_field(r#"{"target_directory":"/unterminated"#, "target_directory"),
-            None
-        );
+        assert!(target_directory(br#"{"workspace_root":"/w"}"#).is_err());
+        assert!(target_directory(br#"{"target_directory":"/unterminated"#).is_err());
     }
 
     #[test]

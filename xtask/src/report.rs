@@ -81,12 +81,6 @@ impl Report {
         passed
     }
 
-    /// Records a stage that is not run, saying why (e.g. "not implemented yet (issue 6)").
-    pub fn not_run(&mut self, name: &str, why: &str) {
-        println!("\n==> {name}: not run ({why})");
-        self.record(name, Outcome::NotRun(why.into()), Duration::ZERO);
-    }
-
     fn record(&mut self, name: &str, outcome: Outcome, took: Duration) {
         self.records.push(Record {
             name: name.to_string(),
@@ -202,12 +196,5 @@ mod tests {
             report.records[0].outcome,
             Outcome::Failed("panicked: boom".into())
         );
-    }
-
-    #[test]
-    fn not_run_stages_do_not_fail_the_run() {
-        let mut report = Report::new("t", false);
-        report.not_run("later", "issue 6");
-        assert_eq!(report.finish(), ExitCode::SUCCESS);
     }
 }

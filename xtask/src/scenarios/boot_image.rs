@@ -12,8 +12,11 @@ use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use nix::sys::signal::Signal;
+
 use super::{binaries_and_dir, step, Ctx, Scenario};
 use crate::image::{self, add_tap};
+use crate::proc_stats::cpu_time;
 use crate::project::Project;
 use crate::testbed::{node_id_of, wait_until, Cluster, Membership, Process};
 
@@ -166,7 +169,7 @@ fn boot_image(ctx: &Ctx, keyed: bool) -> Result<String, String> {
 
     // QEMU killed: the image sends nothing more and expires from every Linux map.
     let killed = Instant::now();
-    qemu.signal(libc::SIGKILL)?;
+    qemu.signal(Signal::SIGKILL)?;
     qemu.wait_exit(Duration::from_secs(5))
         .ok_or("QEMU did not die on SIGKILL")?;
     let bound = expiry_bound();
@@ -192,18 +195,10 @@ fn boot_image(ctx: &Ctx, keyed: bool) -> Result<String, String> {
 
 /// CPU time (user + system) of process `pid` over `sample`, in percent of one core.
 fn cpu_percent(pid: i32, sample: Duration) -> Option<f64> {
-    let ticks = || -> Option<u64> {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-        // Fields after the command name (which may contain spaces) start at field 3.
-        let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-        Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
-    };
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    let before = ticks()?;
+    let before = cpu_time(pid).ok()?;
     std::thread::sleep(sample);
-    let after = ticks()?;
-    Some(100.0 * (after - before) as f64 / hz as f64 / sample.as_secs_f64())
+    let after = cpu_time(pid).ok()?;
+    Some(100.0 * after.saturating_sub(before).as_secs_f64() / sample.as_secs_f64())
 }
 
 /// The primaries of the last complete map the image printed between its

@@ -4,7 +4,10 @@
 use std::process::Command;
 use std::time::Duration;
 
+use nix::sys::signal::Signal;
+
 use super::{binaries_and_dir, step, Ctx, Scenario};
+use crate::proc_stats;
 use crate::testbed::{run_bounded, wait_until, Adopted, Cluster, NODE_IF};
 
 /// The daemon arguments every node gets.
@@ -101,7 +104,7 @@ fn daemon_mode(ctx: &Ctx) -> Result<String, String> {
         ));
     }
 
-    daemon.signal(libc::SIGTERM)?;
+    daemon.signal(Signal::SIGTERM)?;
     let gone = cluster.wait_for_maps(&[0], &[0], CHANGE_WAIT)?;
     step("SIGTERM'd detached daemon gone from the other map", gone);
     if !daemon.wait_gone(Duration::from_secs(5)) {
@@ -140,10 +143,10 @@ fn sigusr1_debug(ctx: &Ctx) -> Result<String, String> {
         ));
     }
     // Full debug: membership changes (a leave and a join) are logged at debug level.
-    cluster.signal(0, libc::SIGUSR1)?;
+    cluster.signal(0, Signal::SIGUSR1)?;
     std::thread::sleep(Duration::from_millis(200));
     let toggled = debug_lines(&cluster.daemon_output(0));
-    cluster.signal(2, libc::SIGTERM)?;
+    cluster.signal(2, Signal::SIGTERM)?;
     cluster
         .wait_exit(2, CHANGE_WAIT)
         .ok_or("n3 did not exit on SIGTERM")?;
@@ -164,10 +167,10 @@ fn sigusr1_debug(ctx: &Ctx) -> Result<String, String> {
         Duration::ZERO,
     );
     // Off again: the same changes log nothing at debug level.
-    cluster.signal(0, libc::SIGUSR1)?;
+    cluster.signal(0, Signal::SIGUSR1)?;
     std::thread::sleep(Duration::from_millis(200));
     let after_off = debug_lines(&cluster.daemon_output(0));
-    cluster.signal(2, libc::SIGTERM)?;
+    cluster.signal(2, Signal::SIGTERM)?;
     cluster
         .wait_exit(2, CHANGE_WAIT)
         .ok_or("n3 did not exit on SIGTERM")?;
@@ -190,30 +193,10 @@ fn sigusr1_debug(ctx: &Ctx) -> Result<String, String> {
 
 /// CPU ticks (user + system) and voluntary context switches of `pid` so far.
 fn activity(pid: i32) -> Result<(u64, u64), String> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map_err(|e| format!("pid {pid}: {e}"))?;
-    let fields: Vec<&str> = stat
-        .rsplit(')')
-        .next()
-        .unwrap_or("")
-        .split_whitespace()
-        .collect();
-    // After the command name: state is field 3, utime 14, stime 15 (1-based).
-    let tick = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<u64>().ok())
-            .ok_or("bad /proc stat".to_string())
-    };
-    let ticks = tick(11)? + tick(12)?;
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .map_err(|e| format!("pid {pid}: {e}"))?;
-    let switches = status
-        .lines()
-        .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
-        .and_then(|v| v.trim().parse().ok())
-        .ok_or("no voluntary_ctxt_switches in /proc status")?;
-    Ok((ticks, switches))
+    Ok((
+        proc_stats::cpu_ticks(pid)?,
+        proc_stats::status_value(pid, "voluntary_ctxt_switches")?,
+    ))
 }
 
 /// Observation window for the idle check.

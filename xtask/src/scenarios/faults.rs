@@ -17,6 +17,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use nix::sys::signal::Signal;
+
 use super::security::{FAST_ARGS, SETTLE};
 use super::{binaries_and_dir, step, Ctx, Scenario};
 use crate::testbed::{run_bounded, wait_until, Cluster, Membership, Process, NODE_IF};
@@ -227,7 +229,7 @@ fn map_dir_faults(ctx: &Ctx) -> Result<String, String> {
 
     // Read-only: a membership change cannot be written.
     tmpfs.set_read_only(true)?;
-    cluster.signal(other, libc::SIGTERM)?;
+    cluster.signal(other, Signal::SIGTERM)?;
     cluster.wait_for_maps(&[planted], &[writer, planted], SETTLE)?;
     wait_for_lines(&daemon, WRITE_FAILED, 1)?;
     // Several retries (every 0.5 s) go by; they must not log again.
@@ -281,7 +283,7 @@ fn map_dir_faults(ctx: &Ctx) -> Result<String, String> {
         .ok_or("temporary files left in the map dir")?;
 
     for i in [planted, other] {
-        cluster.signal(i, libc::SIGTERM)?;
+        cluster.signal(i, Signal::SIGTERM)?;
         cluster.wait_exit(i, Duration::from_secs(5));
     }
     let status = daemon.stop(Duration::from_secs(5));
@@ -350,7 +352,7 @@ fn sigkill_any_moment(ctx: &Ctx) -> Result<String, String> {
         // Moments spread over the window, in an order that is not monotonic.
         let delay = (k * 167) % KILL_WINDOW_MS;
         std::thread::sleep(Duration::from_millis(delay));
-        cluster.signal(victim, libc::SIGKILL)?;
+        cluster.signal(victim, Signal::SIGKILL)?;
         cluster
             .wait_exit(victim, Duration::from_secs(5))
             .ok_or("a SIGKILL'd daemon did not exit")?;

@@ -11,12 +11,14 @@ use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use nix::sys::signal::Signal;
 use omdisc_core::rng::Rng;
 
 use super::hostile::{Cast, Hostile};
 use super::security::{give_keys, refusal_warnings, stop_all, FAST_ARGS, KEY_A, KEY_B, SETTLE};
-use super::wire_tools::{cpu_time, GroupSender, SEND_BATCH};
+use super::wire_tools::{GroupSender, SEND_BATCH};
 use super::{binaries_and_dir, step, Ctx, Scenario};
+use crate::proc_stats::cpu_time;
 use crate::testbed::{Cluster, Membership};
 
 /// The cluster keeps its map and its responsiveness through a flood.
@@ -98,7 +100,7 @@ fn flood(ctx: &Ctx) -> Result<String, String> {
 
     // One daemon floods its log at debug level, within the per-second cap.
     let debug_node = 1;
-    cluster.signal(debug_node, libc::SIGUSR1)?;
+    cluster.signal(debug_node, Signal::SIGUSR1)?;
     let started = Instant::now();
     let stop = AtomicBool::new(false);
     let (reports, watched) = std::thread::scope(|scope| {
@@ -113,7 +115,7 @@ fn flood(ctx: &Ctx) -> Result<String, String> {
     let report = reports
         .map(FloodReport::sum)
         .map_err(|_| "a flood thread panicked".to_string())?;
-    cluster.signal(debug_node, libc::SIGUSR1)?;
+    cluster.signal(debug_node, Signal::SIGUSR1)?;
     let debug_for = started.elapsed();
     let cpu_after = pids
         .iter()

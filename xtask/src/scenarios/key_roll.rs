@@ -13,6 +13,8 @@
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
+use nix::sys::signal::Signal;
+
 use super::map_watch::maps_hold;
 use super::security::{give_keys, stop_all, KEY_A, KEY_B, SETTLE};
 use super::wire_tools::write_key_file;
@@ -55,7 +57,7 @@ fn key_roll(ctx: &Ctx) -> Result<String, String> {
         for i in members {
             let path = dir.join(format!("{}.key", cluster.label(i)));
             write_key_file(&path, keys)?;
-            cluster.signal(i, libc::SIGHUP)?;
+            cluster.signal(i, Signal::SIGHUP)?;
             polls += maps_hold(&mut cluster, &members, &members, PAUSE).map_err(|why| {
                 format!("round {what}, after {}'s SIGHUP: {why}", cluster.label(i))
             })?;
@@ -71,7 +73,7 @@ fn key_roll(ctx: &Ctx) -> Result<String, String> {
     write_key_file(&path, &[KEY_A])?;
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640))
         .map_err(|e| format!("cannot chmod {}: {e}", path.display()))?;
-    cluster.signal(0, libc::SIGHUP)?;
+    cluster.signal(0, Signal::SIGHUP)?;
     polls += maps_hold(&mut cluster, &members, &members, PAUSE)
         .map_err(|why| format!("after a refused key file: {why}"))?;
     if !cluster
@@ -91,7 +93,7 @@ fn key_roll(ctx: &Ctx) -> Result<String, String> {
     cluster.start(newcomer)?;
     polls += maps_hold(&mut cluster, &members, &members, PAUSE)
         .map_err(|why| format!("a node on the retired key A: {why}"))?;
-    cluster.signal(newcomer, libc::SIGTERM)?;
+    cluster.signal(newcomer, Signal::SIGTERM)?;
     cluster
         .wait_exit(newcomer, Duration::from_secs(5))
         .ok_or("the node on key A did not exit")?;

@@ -8,6 +8,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use nix::sys::signal::Signal;
+
 use super::{binaries_and_dir, step, Ctx, Scenario};
 use crate::testbed::{Binaries, Cluster, Membership};
 
@@ -94,7 +96,7 @@ fn map_never_torn(ctx: &Ctx) -> Result<String, String> {
     }
 
     // A SIGKILL at any moment leaves a complete map: kill the observer and read its map.
-    cluster.signal(0, libc::SIGKILL)?;
+    cluster.signal(0, Signal::SIGKILL)?;
     cluster
         .wait_exit(0, Duration::from_secs(5))
         .ok_or("the SIGKILL'd daemon did not exit")?;
@@ -119,7 +121,7 @@ fn churn(cluster: &mut Cluster) -> Result<(), String> {
     for _ in 0..CYCLES {
         for node in 1..cluster.len() {
             let others: Vec<usize> = (0..cluster.len()).filter(|&i| i != node).collect();
-            cluster.signal(node, libc::SIGTERM)?;
+            cluster.signal(node, Signal::SIGTERM)?;
             cluster
                 .wait_exit(node, Duration::from_secs(5))
                 .ok_or("a SIGTERM'd daemon did not exit")?;

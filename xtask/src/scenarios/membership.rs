@@ -4,6 +4,8 @@
 
 use std::time::{Duration, Instant};
 
+use nix::sys::signal::Signal;
+
 use super::{binaries_and_dir, step, Ctx, Scenario};
 use crate::testbed::Cluster;
 
@@ -127,7 +129,7 @@ fn sigterm_leaves(ctx: &Ctx) -> Result<String, String> {
     let leaver = 3;
     let pid_file = cluster.map_dir(leaver).join("omdiscd.pid");
     let had_pid_file = pid_file.exists();
-    cluster.signal(leaver, libc::SIGTERM)?;
+    cluster.signal(leaver, Signal::SIGTERM)?;
     let gone = cluster.wait_for_maps(&[0, 1, 2], &[0, 1, 2], LEAVE_BOUND + GRACE)?;
     step("SIGTERM'd node gone from the 3 other maps", gone);
     let status = cluster
@@ -160,7 +162,7 @@ fn sigterm_leaves(ctx: &Ctx) -> Result<String, String> {
 fn sigkill_expires(ctx: &Ctx) -> Result<String, String> {
     let mut cluster = converged_cluster(ctx, 4, [10, 77, 3])?;
     let victim = 3;
-    cluster.signal(victim, libc::SIGKILL)?;
+    cluster.signal(victim, Signal::SIGKILL)?;
     let bound = expiry_bound();
     let gone = cluster.wait_for_maps(&[0, 1, 2], &[0, 1, 2], bound + GRACE)?;
     step("SIGKILL'd node expired from the 3 other maps", gone);
@@ -190,7 +192,7 @@ fn restart_rejoins(ctx: &Ctx) -> Result<String, String> {
     let node = 3;
 
     // Graceful stop, then start again: gone, then back everywhere.
-    cluster.signal(node, libc::SIGTERM)?;
+    cluster.signal(node, Signal::SIGTERM)?;
     cluster.wait_for_maps(&[0, 1, 2], &[0, 1, 2], LEAVE_BOUND + GRACE)?;
     cluster
         .wait_exit(node, Duration::from_secs(5))
@@ -207,7 +209,7 @@ fn restart_rejoins(ctx: &Ctx) -> Result<String, String> {
 
     // Crash and restart at once: the new incarnation must be taken, and must not be expired
     // with the old one's silence.
-    cluster.signal(node, libc::SIGKILL)?;
+    cluster.signal(node, Signal::SIGKILL)?;
     cluster
         .wait_exit(node, Duration::from_secs(5))
         .ok_or("the SIGKILL'd daemon did not exit")?;

@@ -11,6 +11,8 @@
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
+use nix::sys::signal::Signal;
+
 use super::map_watch::never_listed;
 use super::security::{give_keys, stop_all, FAST_ARGS, KEY_A, SETTLE};
 use super::wire_tools::{Capture, Captured, GroupSender};
@@ -63,7 +65,7 @@ fn replay_after_leave(ctx: &Ctx) -> Result<String, String> {
     }
     cluster.wait_for_maps(&members, &members, SETTLE)?;
     std::thread::sleep(RECORD);
-    cluster.signal(victim, libc::SIGTERM)?;
+    cluster.signal(victim, Signal::SIGTERM)?;
     let gone = cluster.wait_for_maps(&observers, &observers, SETTLE)?;
     step("victim left (SIGTERM, LEAVE)", gone);
     let heard = capture.finish();
@@ -113,7 +115,7 @@ fn replay_after_leave(ctx: &Ctx) -> Result<String, String> {
 
     // The residual risk: a receiver restarted since the victim left has no tombstone.
     let restarted = 1;
-    cluster.signal(restarted, libc::SIGTERM)?;
+    cluster.signal(restarted, Signal::SIGTERM)?;
     cluster
         .wait_exit(restarted, Duration::from_secs(5))
         .ok_or("a SIGTERM'd daemon did not exit")?;

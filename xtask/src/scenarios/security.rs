@@ -6,6 +6,8 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use nix::sys::signal::Signal;
+
 use super::map_watch::maps_hold;
 use super::wire_tools::write_key_file;
 use super::{binaries_and_dir, step, Ctx, Scenario};
@@ -54,7 +56,7 @@ pub(super) fn give_keys(
 /// in their counters files).
 pub(super) fn stop_all(cluster: &mut Cluster, hosts: &[usize]) -> Result<Vec<String>, String> {
     for &i in hosts {
-        cluster.signal(i, libc::SIGTERM)?;
+        cluster.signal(i, Signal::SIGTERM)?;
     }
     let mut outputs = Vec::new();
     for &i in hosts {

@@ -14,6 +14,8 @@ use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use nix::sys::signal::Signal;
+
 use super::{binaries_and_dir, step, Ctx, Scenario};
 use crate::testbed::{
     ip, node_id_of, tail, wait_until, Binaries, Bridge, Cluster, Membership, Netns, Port, Process,
@@ -352,7 +354,7 @@ fn smoltcp_interop(ctx: &Ctx) -> Result<String, String> {
 
     // SIGTERM: LEAVE, gone from every Linux map at once, exit 0.
     let only_linux = expected(&cluster, &linux, false);
-    tap.process()?.signal(libc::SIGTERM)?;
+    tap.process()?.signal(Signal::SIGTERM)?;
     let (left, _) = wait_for_all(
         &mut cluster,
         &mut tap,
@@ -388,7 +390,7 @@ fn smoltcp_interop(ctx: &Ctx) -> Result<String, String> {
 
     // SIGKILL: no LEAVE; the Linux nodes expire it.
     let killed = Instant::now();
-    tap.process()?.signal(libc::SIGKILL)?;
+    tap.process()?.signal(Signal::SIGKILL)?;
     tap.process()?
         .wait_exit(Duration::from_secs(5))
         .ok_or("omdisc-tap did not die on SIGKILL")?;
@@ -427,7 +429,7 @@ fn smoltcp_expires_linux(ctx: &Ctx) -> Result<String, String> {
     join(&mut cluster, &mut tap, &binaries, "start", &[])?;
 
     // n3 stops with SIGTERM: its LEAVE reaches the smoltcp node too.
-    cluster.signal(2, libc::SIGTERM)?;
+    cluster.signal(2, Signal::SIGTERM)?;
     let two = expected(&cluster, &[0, 1], true);
     let (_, left) = wait_for_all(
         &mut cluster,
@@ -449,7 +451,7 @@ fn smoltcp_expires_linux(ctx: &Ctx) -> Result<String, String> {
 
     // n2 is SIGKILL'd: the smoltcp node expires it.
     let killed = Instant::now();
-    cluster.signal(1, libc::SIGKILL)?;
+    cluster.signal(1, Signal::SIGKILL)?;
     cluster
         .wait_exit(1, Duration::from_secs(5))
         .ok_or("the SIGKILL'd daemon did not exit")?;

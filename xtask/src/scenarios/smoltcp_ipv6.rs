@@ -7,9 +7,11 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use nix::sys::signal::Signal;
+
 use super::smoltcp_interop::{TapHost, COMMON_ARGS, GRACE, JOIN_BOUND, LEAVE_BOUND, POLL};
 use super::{binaries_and_dir, step, Ctx, Scenario};
-use crate::testbed::{wait_until, Binaries, Bridge, Netns, Process};
+use crate::testbed::{wait_until, Binaries, Bridge, MapJson, Netns, Process};
 
 /// The IPv6 group (the smoltcp nodes get the shared interval options from [`TapHost`]).
 const GROUP: &[&str] = &["--group", "ff05::4d"];
@@ -27,23 +29,13 @@ pub(super) const SMOLTCP_IPV6: Scenario = Scenario {
     run: smoltcp_ipv6,
 };
 
-/// The node ids in `showmap --json` output (every `"id":N`).
-fn json_ids(json: &str) -> BTreeSet<u16> {
-    json.split("\"id\":")
-        .skip(1)
-        .filter_map(|rest| {
-            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
-            digits.parse().ok()
-        })
-        .collect()
-}
-
 /// The ids in the map written to `dir` (empty if there is none yet).
 fn ids_in(binaries: &Binaries, dir: &Path) -> BTreeSet<u16> {
     let dir = dir.display().to_string();
     binaries
         .showmap(&["--map-dir", &dir, "--json"])
-        .map(|json| json_ids(&json))
+        .and_then(|json| MapJson::parse(&json))
+        .map(|map| map.ids())
         .unwrap_or_default()
 }
 
@@ -117,7 +109,7 @@ fn smoltcp_ipv6(ctx: &Ctx) -> Result<String, String> {
     }
 
     // The second smoltcp node leaves: the other two drop it at once.
-    taps[1].process()?.signal(libc::SIGTERM)?;
+    taps[1].process()?.signal(Signal::SIGTERM)?;
     let remaining: BTreeSet<u16> = [17, 81].into_iter().collect();
     let left = wait_until(LEAVE_BOUND + GRACE, POLL, || {
         everyone_sees(&remaining, &taps[..1], true)
@@ -141,16 +133,4 @@ fn smoltcp_ipv6(ctx: &Ctx) -> Result<String, String> {
         joined.as_secs_f64(),
         left.as_secs_f64()
     ))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ids_are_read_from_showmap_json() {
-        let json = r#"{"node_count":2,"node_id":81,"nodes":[{"id":17,"via":null},{"id":81}]}"#;
-        assert_eq!(json_ids(json), [17, 81].into_iter().collect());
-        assert!(json_ids("").is_empty());
-    }
 }

@@ -8,6 +8,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use nix::sys::signal::Signal;
+
 use super::smoltcp_interop::{
     expected, join, setup, wait_for_all, TapHost, COMMON_ARGS, GRACE, POLL, TAP_IP,
 };
@@ -90,7 +92,7 @@ fn smoltcp_key(ctx: &Ctx) -> Result<String, String> {
 /// Stops the smoltcp node with SIGTERM.
 fn stop(tap: &mut TapHost) -> Result<(), String> {
     let process = tap.process()?;
-    process.signal(libc::SIGTERM)?;
+    process.signal(Signal::SIGTERM)?;
     process
         .wait_exit(Duration::from_secs(5))
         .ok_or_else(|| "omdisc-tap did not exit on SIGTERM".to_string())

@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use nix::sys::signal::Signal;
+
 use super::{Ctx, Scenario};
 use crate::testbed::{exec_in, ip, wait_until, Bridge, Netns, Process};
 
@@ -119,7 +121,7 @@ fn process_guard(ctx: &Ctx) -> Result<String, String> {
         .stop(Duration::from_secs(3))
         .ok_or("sleep did not end")?;
     use std::os::unix::process::ExitStatusExt;
-    if status.signal() != Some(libc::SIGTERM) {
+    if status.signal() != Some(Signal::SIGTERM as i32) {
         return Err(format!("sleep ended with {status}, not by SIGTERM"));
     }
     drop(sleeper);

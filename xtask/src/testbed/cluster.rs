@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus};
 use std::time::{Duration, Instant};
 
+use nix::sys::signal::Signal;
+
 use super::bridge::{Bridge, Port};
 use super::counters::Counters;
 use super::daemon_slot::DaemonSlot;
@@ -241,7 +243,7 @@ impl Cluster {
     }
 
     /// Sends `signal` to host `i`'s daemon.
-    pub fn signal(&mut self, i: usize, signal: i32) -> Result<(), String> {
+    pub fn signal(&mut self, i: usize, signal: Signal) -> Result<(), String> {
         self.nodes[i].daemon.process()?.signal(signal)
     }
 

@@ -23,6 +23,9 @@ use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
 use super::exec::run_bounded;
 use super::netns::{Netns, NETNS_PREFIX};
 use super::process::Process;
@@ -221,8 +224,10 @@ impl Container {
             if children(self.nspawn.pid()).contains(&self.init_pid)
                 && comm(self.init_pid).as_deref() == Some("systemd")
             {
+                // SIGRTMIN+3 asks systemd to power off. nix's `Signal` has no real-time
+                // signals, so this one call goes to libc (through nix's re-export).
                 // SAFETY: kill has no memory-safety preconditions.
-                unsafe { libc::kill(self.init_pid, libc::SIGRTMIN() + 3) };
+                unsafe { nix::libc::kill(self.init_pid, nix::libc::SIGRTMIN() + 3) };
             }
             orderly = self.nspawn.wait_exit(SHUTDOWN_TIMEOUT).is_some();
             if !orderly {
@@ -289,8 +294,8 @@ fn kill_cgroups(cgroups: &[PathBuf]) {
         for dir in subtree(cgroup) {
             let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
             for pid in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
-                // SAFETY: kill has no memory-safety preconditions; the PID is in our cgroup.
-                unsafe { libc::kill(pid, libc::SIGKILL) };
+                // The PID is in our cgroup.
+                let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
             }
         }
     }

@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitStatus;
 use std::time::Duration;
 
+use nix::sys::signal::Signal;
+
 use super::cluster::{tail, Binaries};
 use super::counters::Counters;
 use super::process::Process;
@@ -100,7 +102,7 @@ impl DaemonSlot {
     pub(crate) fn fresh_counters(&mut self) -> Result<Counters, String> {
         let path = self.counters_path()?.to_path_buf();
         let process = self.process()?;
-        Counters::fresh(&path, COUNTERS_WAIT, || process.signal(libc::SIGUSR1))
+        Counters::fresh(&path, COUNTERS_WAIT, || process.signal(Signal::SIGUSR1))
             .map_err(|why| format!("{}: {why}", self.label))
     }
 

@@ -9,10 +9,11 @@
 //! xtask runs sharing one target directory.
 
 use std::fs::{self, File};
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
+
+use nix::fcntl::{Flock, FlockArg};
 
 use super::exec::run_bounded;
 use crate::report::duration;
@@ -248,17 +249,10 @@ fn run_ok(command: &mut Command, timeout: Duration) -> Result<(), String> {
 }
 
 /// An exclusive `flock` on `path`, held until the file is dropped.
-fn lock(path: &Path) -> Result<File, String> {
+fn lock(path: &Path) -> Result<Flock<File>, String> {
     let file = File::create(path).map_err(|e| format!("cannot create {}: {e}", path.display()))?;
-    // SAFETY: flock only reads the descriptor, which `file` keeps open.
-    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
-        return Err(format!(
-            "cannot lock {}: {}",
-            path.display(),
-            std::io::Error::last_os_error()
-        ));
-    }
-    Ok(file)
+    Flock::lock(file, FlockArg::LockExclusive)
+        .map_err(|(_, e)| format!("cannot lock {}: {e}", path.display()))
 }
 
 #[cfg(test)]

@@ -8,10 +8,16 @@
 //! (`setns(CLONE_NEWNET)` affects only the calling thread); a socket stays in the namespace
 //! it was created in, so it can be read from any thread afterwards.
 
-use std::fs::File;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
-use std::os::fd::AsRawFd;
+use std::net::{IpAddr, Ipv6Addr, SocketAddr, UdpSocket};
+use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::net::if_::if_nametoindex;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use socket2::{InterfaceIndexOrAddress, SockRef};
+
+use super::netns::in_namespace;
 
 /// The identity of one message round: the same key on two datagrams means copies of one
 /// message (the original and relayed copies).
@@ -81,12 +87,8 @@ impl GroupListener {
     pub fn open(ns: &str, ifname: &str, group: IpAddr, port: u16) -> Result<Self, String> {
         let label = format!("listener on {ifname} in {ns}");
         let (ns_owned, if_owned) = (ns.to_string(), ifname.to_string());
-        let socket = std::thread::spawn(move || -> Result<UdpSocket, String> {
-            enter_namespace(&ns_owned)?;
-            open_socket(&if_owned, group, port)
-        })
-        .join()
-        .map_err(|_| format!("{label}: the setup thread panicked"))??;
+        let socket = in_namespace(&ns_owned, move || open_socket(&if_owned, group, port))
+            .map_err(|why| format!("{label}: {why}"))?;
         socket
             .set_nonblocking(true)
             .map_err(|e| format!("{label}: cannot make it nonblocking: {e}"))?;
@@ -99,33 +101,18 @@ impl GroupListener {
     }
 }
 
-/// Moves the calling thread into network namespace `ns` (as made by `ip netns add`).
-fn enter_namespace(ns: &str) -> Result<(), String> {
-    let path = format!("/run/netns/{ns}");
-    let file = File::open(&path).map_err(|e| format!("cannot open {path}: {e}"))?;
-    // SAFETY: setns on a valid namespace fd; it changes only this thread's namespace.
-    if unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-        return Err(format!(
-            "cannot enter namespace {ns}: {}",
-            std::io::Error::last_os_error()
-        ));
-    }
-    Ok(())
-}
-
 /// Binds the group's port and joins the group on `ifname` (in the current namespace).
 fn open_socket(ifname: &str, group: IpAddr, port: u16) -> Result<UdpSocket, String> {
-    let name = std::ffi::CString::new(ifname).map_err(|_| "bad interface name".to_string())?;
-    // SAFETY: if_nametoindex reads a NUL-terminated string.
-    let index = unsafe { libc::if_nametoindex(name.as_ptr()) };
-    if index == 0 {
-        return Err(format!("no interface {ifname} in the listener's namespace"));
-    }
+    let index = if_nametoindex(ifname)
+        .map_err(|_| format!("no interface {ifname} in the listener's namespace"))?;
     match group {
         IpAddr::V4(group) => {
             let socket = UdpSocket::bind(SocketAddr::new(group.into(), port))
                 .map_err(|e| format!("cannot bind {group}:{port}: {e}"))?;
-            join_v4_by_index(&socket, group, index)?;
+            // By interface index (ip_mreqn): the leg needs no IPv4 address.
+            SockRef::from(&socket)
+                .join_multicast_v4_n(&group, &InterfaceIndexOrAddress::Index(index))
+                .map_err(|e| format!("cannot join {group} on {ifname}: {e}"))?;
             Ok(socket)
         }
         IpAddr::V6(group) => {
@@ -137,34 +124,6 @@ fn open_socket(ifname: &str, group: IpAddr, port: u16) -> Result<UdpSocket, Stri
             Ok(socket)
         }
     }
-}
-
-/// `IP_ADD_MEMBERSHIP` with `ip_mreqn` (by interface index: the leg needs no IPv4 address).
-fn join_v4_by_index(socket: &UdpSocket, group: Ipv4Addr, index: u32) -> Result<(), String> {
-    let request = libc::ip_mreqn {
-        imr_multiaddr: libc::in_addr {
-            s_addr: u32::from(group).to_be(),
-        },
-        imr_address: libc::in_addr { s_addr: 0 },
-        imr_ifindex: i32::try_from(index).map_err(|_| "interface index out of range")?,
-    };
-    // SAFETY: setsockopt reads `size_of::<ip_mreqn>()` bytes from a live ip_mreqn.
-    let result = unsafe {
-        libc::setsockopt(
-            socket.as_raw_fd(),
-            libc::IPPROTO_IP,
-            libc::IP_ADD_MEMBERSHIP,
-            std::ptr::from_ref(&request).cast(),
-            std::mem::size_of::<libc::ip_mreqn>() as libc::socklen_t,
-        )
-    };
-    if result != 0 {
-        return Err(format!(
-            "cannot join {group}: {}",
-            std::io::Error::last_os_error()
-        ));
-    }
-    Ok(())
 }
 
 /// Reads every listener for `duration` (bounded: it returns when the time is up) and
@@ -179,23 +138,15 @@ pub fn listen(listeners: &[GroupListener], duration: Duration) -> Result<Vec<Hea
         if now >= deadline {
             return Ok(heard);
         }
-        let mut fds: Vec<libc::pollfd> = listeners
+        let mut fds: Vec<PollFd<'_>> = listeners
             .iter()
-            .map(|l| libc::pollfd {
-                fd: l.socket.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            })
+            .map(|l| PollFd::new(l.socket.as_fd(), PollFlags::POLLIN))
             .collect();
-        let wait_ms = i32::try_from((deadline - now).as_millis().max(1)).unwrap_or(i32::MAX);
-        // SAFETY: poll writes only the `revents` of the `fds.len()` entries it is given.
-        let ready = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, wait_ms) };
-        if ready < 0 {
-            let error = std::io::Error::last_os_error();
-            if error.kind() == std::io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(format!("poll on the listeners failed: {error}"));
+        let wait = PollTimeout::try_from((deadline - now).max(Duration::from_millis(1)))
+            .unwrap_or(PollTimeout::MAX);
+        match poll(&mut fds, wait) {
+            Ok(_) | Err(Errno::EINTR) => {}
+            Err(error) => return Err(format!("poll on the listeners failed: {error}")),
         }
         for (index, listener) in listeners.iter().enumerate() {
             loop {

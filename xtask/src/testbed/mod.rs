@@ -47,7 +47,7 @@ pub use debian_root::{DebianRoot, RootSource};
 pub use exec::{exec_in, ip, run_bounded, COMMAND_TIMEOUT};
 pub use listener::{decode_header, listen, GroupListener, Heard, MessageKey};
 pub use membership::{node_id_of, Membership, NodeEntry};
-pub use netns::{leftover_namespaces, Netns, NETNS_PREFIX};
+pub use netns::{in_namespace, leftover_namespaces, Netns, NETNS_PREFIX};
 pub use process::{Adopted, Process};
 pub use router::{MulticastRoute, MulticastRouter};
 pub use stats::IfStats;

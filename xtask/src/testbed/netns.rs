@@ -1,6 +1,9 @@
 //! [`Netns`]: a network namespace that exists as long as its guard.
 
+use std::fs::File;
 use std::sync::atomic::{AtomicU32, Ordering};
+
+use nix::sched::{setns, CloneFlags};
 
 use super::exec::ip;
 use super::registry;
@@ -10,6 +13,29 @@ pub const NETNS_PREFIX: &str = "omdt-";
 
 /// Distinguishes namespaces created by this process.
 static NEXT: AtomicU32 = AtomicU32::new(1);
+
+/// Moves the calling thread into network namespace `ns` (as made by `ip netns add`); the
+/// rest of the process stays where it is.
+fn enter(ns: &str) -> Result<(), String> {
+    let path = format!("/run/netns/{ns}");
+    let file = File::open(&path).map_err(|e| format!("cannot open {path}: {e}"))?;
+    setns(&file, CloneFlags::CLONE_NEWNET).map_err(|e| format!("cannot enter {path}: {e}"))
+}
+
+/// Runs `f` on a thread of its own inside network namespace `ns`; sockets it creates stay
+/// in that namespace, whichever thread uses them afterwards.
+pub fn in_namespace<T: Send + 'static>(
+    ns: &str,
+    f: impl FnOnce() -> Result<T, String> + Send + 'static,
+) -> Result<T, String> {
+    let ns = ns.to_owned();
+    std::thread::spawn(move || {
+        enter(&ns)?;
+        f()
+    })
+    .join()
+    .map_err(|_| "a namespace thread panicked".to_string())?
+}
 
 /// A named network namespace with `lo` up. Dropping the guard deletes it (its veth ends go
 /// with it); deletion also happens on Ctrl-C through the [`registry`].

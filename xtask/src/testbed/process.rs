@@ -6,6 +6,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+use nix::sys::prctl::set_pdeathsig;
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
 use super::registry;
 
 /// How long a dropped process gets between SIGTERM and SIGKILL.
@@ -47,12 +51,10 @@ impl Process {
             .try_clone()
             .map_err(|e| format!("cannot share {}: {e}", log.display()))?;
         command.stdin(Stdio::null()).stdout(file).stderr(err_file);
-        // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
+        // SAFETY: the hook only makes the prctl system call, which is async-signal-safe
+        // and touches no memory of the parent.
         unsafe {
-            command.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
-                Ok(())
-            });
+            command.pre_exec(|| set_pdeathsig(Signal::SIGTERM).map_err(std::io::Error::from));
         }
         let shown = crate::project::show(&command);
         // Registered under the lock together with the spawn, so a concurrent cleanup sees it.
@@ -82,8 +84,8 @@ impl Process {
         &self.label
     }
 
-    /// Sends `signal` (e.g. `libc::SIGTERM`) if the process has not been reaped yet.
-    pub fn signal(&mut self, signal: i32) -> Result<(), String> {
+    /// Sends `signal` if the process has not been reaped yet.
+    pub fn signal(&mut self, signal: Signal) -> Result<(), String> {
         if self.try_exit().is_some() {
             return Err(format!(
                 "{} (pid {}) has already exited",
@@ -141,9 +143,9 @@ impl Process {
     /// Ends the process: SIGTERM, SIGKILL after `grace`; returns its exit status.
     pub fn stop(&mut self, grace: Duration) -> Option<ExitStatus> {
         if self.try_exit().is_none() {
-            registry::lock().signal(self.pid, libc::SIGTERM);
+            registry::lock().signal(self.pid, Signal::SIGTERM);
             if self.wait_exit(grace).is_none() {
-                registry::lock().signal(self.pid, libc::SIGKILL);
+                registry::lock().signal(self.pid, Signal::SIGKILL);
                 self.wait_exit(Duration::from_secs(5));
             }
         }
@@ -205,10 +207,9 @@ impl Adopted {
     }
 
     /// Sends `signal` if it still runs its program.
-    pub fn signal(&self, signal: i32) -> Result<(), String> {
+    pub fn signal(&self, signal: Signal) -> Result<(), String> {
         let _registry = registry::lock();
-        // SAFETY: kill has no memory-safety preconditions; the PID runs our program.
-        if runs(self.pid, &self.exe) && unsafe { libc::kill(self.pid, signal) } == 0 {
+        if runs(self.pid, &self.exe) && kill(Pid::from_raw(self.pid), signal).is_ok() {
             Ok(())
         } else {
             Err(format!(
@@ -258,12 +259,11 @@ fn runs(pid: i32, exe: &Path) -> bool {
 
 /// SIGTERM, then SIGKILL after `grace`, to a process that still runs `exe`.
 pub(super) fn end_adopted(pid: i32, exe: &Path, grace: Duration) {
-    for signal in [libc::SIGTERM, libc::SIGKILL] {
+    for signal in [Signal::SIGTERM, Signal::SIGKILL] {
         if !runs(pid, exe) {
             return;
         }
-        // SAFETY: kill has no memory-safety preconditions; the PID runs our program.
-        unsafe { libc::kill(pid, signal) };
+        let _ = kill(Pid::from_raw(pid), signal);
         let deadline = Instant::now() + grace;
         while runs(pid, exe) && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(5));
@@ -325,7 +325,7 @@ mod tests {
         let mut process = Process::spawn(Command::new("true"), "true", &log).unwrap();
         process.wait_exit(Duration::from_secs(10)).unwrap();
         assert!(process
-            .signal(libc::SIGTERM)
+            .signal(Signal::SIGTERM)
             .unwrap_err()
             .contains("already exited"));
         let _ = std::fs::remove_file(log);

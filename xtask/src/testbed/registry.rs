@@ -11,6 +11,11 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, Once};
 use std::time::{Duration, Instant};
 
+use nix::sys::signal::{kill, Signal};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+use signal_hook::consts::{SIGINT, SIGTERM};
+
 use super::exec::ip;
 use super::netns::NETNS_PREFIX;
 
@@ -61,10 +66,10 @@ impl Registry {
         take(&mut self.pids, |p| *p == pid)
     }
 
-    /// Sends `signal` to `pid` if it is registered; true if sent.
-    pub fn signal(&self, pid: i32, signal: i32) -> bool {
-        // SAFETY: kill has no memory-safety preconditions; the PID is our unreaped child.
-        self.has_pid(pid) && unsafe { libc::kill(pid, signal) == 0 }
+    /// Sends `signal` to `pid` if it is registered (our unreaped child); true if sent.
+    /// (`None`: only check that it could be signalled.)
+    pub fn signal(&self, pid: i32, signal: impl Into<Option<Signal>>) -> bool {
+        self.has_pid(pid) && kill(Pid::from_raw(pid), signal).is_ok()
     }
 
     /// Records a process we caused but that is not our child (a daemon that detached
@@ -109,17 +114,17 @@ pub fn cleanup_all(grace: Duration) -> (usize, usize) {
     let mut registry = lock();
     let pids = registry.pids.clone();
     for &pid in &pids {
-        registry.signal(pid, libc::SIGTERM);
+        registry.signal(pid, Signal::SIGTERM);
     }
     let deadline = Instant::now() + grace;
     let mut alive = pids.clone();
     while !alive.is_empty() && Instant::now() < deadline {
-        alive.retain(|&pid| !reaped(pid, libc::WNOHANG));
+        alive.retain(|&pid| !reaped(pid, Some(WaitPidFlag::WNOHANG)));
         std::thread::sleep(Duration::from_millis(20));
     }
     for &pid in &alive {
-        registry.signal(pid, libc::SIGKILL);
-        reaped(pid, 0);
+        registry.signal(pid, Signal::SIGKILL);
+        reaped(pid, None);
     }
     registry.pids.clear();
     let adopted = std::mem::take(&mut registry.adopted);
@@ -135,11 +140,11 @@ pub fn cleanup_all(grace: Duration) -> (usize, usize) {
 }
 
 /// `waitpid(pid, flags)`: true once the process is reaped (or was already).
-fn reaped(pid: i32, flags: i32) -> bool {
-    let mut status = 0;
-    // SAFETY: waitpid writes only to `status`.
-    let r = unsafe { libc::waitpid(pid, &mut status, flags) };
-    r == pid || r == -1
+fn reaped(pid: i32, flags: Option<WaitPidFlag>) -> bool {
+    !matches!(
+        waitpid(Pid::from_raw(pid), flags),
+        Ok(WaitStatus::StillAlive)
+    )
 }
 
 /// Installs (once) a handler thread that, on SIGINT or SIGTERM, removes everything
@@ -147,7 +152,7 @@ fn reaped(pid: i32, flags: i32) -> bool {
 pub fn install_signal_cleanup() {
     static INSTALLED: Once = Once::new();
     INSTALLED.call_once(|| {
-        let signals = signal_hook::iterator::Signals::new([libc::SIGINT, libc::SIGTERM]);
+        let signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]);
         let Ok(mut signals) = signals else {
             eprintln!("xtask: cannot install the Ctrl-C cleanup handler");
             return;
@@ -218,7 +223,7 @@ mod tests {
         assert!(registry.take_pid(7));
         assert!(!registry.take_pid(7));
         assert!(
-            !registry.signal(7, 0),
+            !registry.signal(7, None),
             "an unregistered PID is never signalled"
         );
     }

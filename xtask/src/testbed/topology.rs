@@ -8,6 +8,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use nix::sys::signal::Signal;
 use serde_json::Value;
 
 use super::bridge::{Bridge, Port};
@@ -183,7 +184,7 @@ impl Topology {
     pub fn stop(&mut self, h: usize) -> Result<(), String> {
         let label = self.label(h).to_string();
         let daemon = self.hosts[h].daemon.process()?;
-        daemon.signal(libc::SIGTERM)?;
+        daemon.signal(Signal::SIGTERM)?;
         match daemon.wait_exit(STOP_GRACE) {
             Some(status) if status.success() => Ok(()),
             Some(status) => Err(format!(

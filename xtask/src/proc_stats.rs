@@ -1,0 +1,85 @@
+//! What xtask reads about a running process from `/proc`: CPU time, memory and wakeups
+//! (for the benchmarks, and for the scenarios that bound a daemon's CPU use).
+
+use std::time::Duration;
+
+use nix::unistd::{sysconf, SysconfVar};
+
+/// Clock ticks per second of `/proc/PID/stat` times (100 on Linux).
+pub fn ticks_per_second() -> u64 {
+    sysconf(SysconfVar::CLK_TCK)
+        .ok()
+        .flatten()
+        .and_then(|ticks| u64::try_from(ticks).ok())
+        .filter(|&ticks| ticks > 0)
+        .unwrap_or(100)
+}
+
+/// User + system CPU time used by `pid` so far, in clock ticks.
+pub fn cpu_ticks(pid: i32) -> Result<u64, String> {
+    let path = format!("/proc/{pid}/stat");
+    let stat = std::fs::read_to_string(&path).map_err(|e| format!("cannot read {path}: {e}"))?;
+    // The command name (field 2) may hold spaces: count fields after its closing ')'.
+    let rest = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest)
+        .ok_or(format!("unexpected {path}"))?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // After ')': state is field 3, so utime (14) and stime (15) are at 11 and 12.
+    let field = |i: usize| -> Result<u64, String> {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<u64>().ok())
+            .ok_or(format!("unexpected {path}"))
+    };
+    Ok(field(11)? + field(12)?)
+}
+
+/// User + system CPU time used by `pid` so far.
+pub fn cpu_time(pid: i32) -> Result<Duration, String> {
+    let ticks = cpu_ticks(pid)?;
+    Ok(Duration::from_nanos(
+        ticks.saturating_mul(1_000_000_000) / ticks_per_second(),
+    ))
+}
+
+/// User + system CPU seconds used by `pid` so far.
+pub fn cpu_seconds(pid: i32) -> Result<f64, String> {
+    Ok(cpu_time(pid)?.as_secs_f64())
+}
+
+/// A number of `/proc/PID/status` (e.g. `VmHWM` in KiB, `voluntary_ctxt_switches`).
+pub fn status_value(pid: i32, name: &str) -> Result<u64, String> {
+    let path = format!("/proc/{pid}/status");
+    let status = std::fs::read_to_string(&path).map_err(|e| format!("cannot read {path}: {e}"))?;
+    status
+        .lines()
+        .find_map(|line| {
+            let value = line.strip_prefix(name)?.strip_prefix(':')?;
+            value.trim().trim_end_matches("kB").trim().parse().ok()
+        })
+        .ok_or(format!("no {name} in {path}"))
+}
+
+/// Peak resident set size of `pid` (`VmHWM`), in KiB.
+pub fn peak_rss_kib(pid: i32) -> Result<u64, String> {
+    status_value(pid, "VmHWM")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn own_process_has_cpu_time_memory_and_wakeups() {
+        let pid = std::process::id() as i32;
+        assert!(cpu_seconds(pid).unwrap() >= 0.0);
+        assert_eq!(
+            cpu_time(pid).unwrap().as_millis() / 10,
+            u128::from(cpu_ticks(pid).unwrap()) * 1000 / u128::from(ticks_per_second()) / 10
+        );
+        assert!(peak_rss_kib(pid).unwrap() > 0);
+        assert!(status_value(pid, "voluntary_ctxt_switches").is_ok());
+        assert!(status_value(pid, "NoSuchField").is_err());
+    }
+}
