@@ -140,6 +140,14 @@ fn debian_service(ctx: &Ctx) -> Result<String, String> {
     );
 
     let result = drive(ctx, &nodes, &package);
+    if result.is_err() {
+        // For the post-mortem: each container's journal beside its console log.
+        for (i, node) in nodes.iter().enumerate() {
+            if let Ok(journal) = node.container.sh("journalctl -b --no-pager") {
+                let _ = std::fs::write(ctx.dir.join(format!("n{}-journal.txt", i + 1)), journal);
+            }
+        }
+    }
     let started = Instant::now();
     let mut shutdowns = Vec::new();
     for node in nodes {
