@@ -52,8 +52,8 @@ pub struct Config {
     /// others expire it.
     pub max_leave_delay: Duration,
     /// How long departed nodes are remembered (tombstones) to refuse replays of their old
-    /// messages (default 10 min). Tombstones are also evicted, oldest first, when a live node
-    /// needs the slot.
+    /// messages (default 10 min, at most [`MAX_TOMBSTONE_LIFETIME`]). Tombstones are also
+    /// evicted, oldest first, when a live node needs the slot.
     pub tombstone_lifetime: Duration,
 }
 
@@ -82,6 +82,9 @@ impl Config {
         if self.dead_after == 0 {
             return Err(ConfigError::BadDeadAfter);
         }
+        if self.tombstone_lifetime > MAX_TOMBSTONE_LIFETIME {
+            return Err(ConfigError::BadTombstoneLifetime);
+        }
         Ok(())
     }
 }
@@ -101,6 +104,9 @@ pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
 pub const DEFAULT_DEAD_AFTER: u16 = 5;
 /// Default aggregate announce budget: 128 kbit/s (about 250 nodes at a 1 s interval).
 pub const DEFAULT_BANDWIDTH: u32 = 128_000;
+
+/// Longest [`Config::tombstone_lifetime`] accepted: 30 days.
+pub const MAX_TOMBSTONE_LIFETIME: Duration = Duration::from_secs(30 * 24 * 3600);
 
 /// Shortest announce interval accepted (10 ms).
 pub const MIN_INTERVAL_MS: u64 = 10;
@@ -139,6 +145,8 @@ pub enum ConfigError {
     BadInterval,
     /// `dead_after` is 0.
     BadDeadAfter,
+    /// `tombstone_lifetime` is longer than [`MAX_TOMBSTONE_LIFETIME`].
+    BadTombstoneLifetime,
     /// The node table storage has no room (it needs at least one slot, for this node).
     NoStorage,
 }
@@ -163,6 +171,9 @@ impl fmt::Display for ConfigError {
             ),
             ConfigError::BadInterval => f.write_str("announce interval must be 10 ms to 1 day"),
             ConfigError::BadDeadAfter => f.write_str("dead-after must be at least 1 interval"),
+            ConfigError::BadTombstoneLifetime => {
+                f.write_str("tombstones can be remembered for at most 30 days")
+            }
             ConfigError::NoStorage => f.write_str("node table storage is empty"),
         }
     }

@@ -13,10 +13,13 @@
 
 use core::fmt;
 use core::net::IpAddr;
+use core::num::NonZeroU32;
 
 use crate::addr::{lowest_ip, shares_address, AddrList, IfaceId, NodeAddr};
+use crate::config::Config;
 use crate::id::NodeId;
 use crate::time::{Duration, Instant};
+use crate::wire::Message;
 
 /// Whether an entry is this node, another live node, or a departed one (tombstone).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -39,7 +42,9 @@ pub struct NodeEntry {
     pub(crate) addrs: AddrList,
     pub(crate) incarnation: u64,
     pub(crate) sequence: u32,
-    pub(crate) interval: Duration,
+    /// The advertised interval in milliseconds (at most a day, as on the wire; 4 bytes
+    /// instead of a [`Duration`]'s 8 keep the entry at 160 bytes).
+    interval_ms: u32,
     pub(crate) last_seen: Instant,
     pub(crate) iface: IfaceId,
     pub(crate) via: Option<NodeId>,
@@ -47,11 +52,18 @@ pub struct NodeEntry {
     pub(crate) gateway: bool,
     pub(crate) state: NodeState,
     pub(crate) shadowed: bool,
-    /// For a live entry, when its current (shortest) path was last confirmed; for a
-    /// tombstone, when this node last answered a replay of it ([`Instant::ZERO`]: never).
-    /// One field for both keeps the entry small.
+    /// For a live entry: when its current (shortest) path was last confirmed.
     pub(crate) path_seen: Instant,
+    /// For a tombstone: when this node last answered a replay of it.
+    replay_answered: ReplayAnswered,
 }
+
+/// When a replay of a departed node was last answered, as milliseconds after its departure
+/// plus one (`None`: never), saturating after 49 days — longer than a tombstone lives
+/// ([`MAX_TOMBSTONE_LIFETIME`](crate::config::MAX_TOMBSTONE_LIFETIME)). Four bytes, so the
+/// entry stays at 160.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct ReplayAnswered(Option<NonZeroU32>);
 
 impl NodeEntry {
     /// An unused slot, to fill storage with: `[NodeEntry::VACANT; N]`. All zero bytes.
@@ -60,7 +72,7 @@ impl NodeEntry {
         addrs: AddrList::new(),
         incarnation: 0,
         sequence: 0,
-        interval: Duration::ZERO,
+        interval_ms: 0,
         last_seen: Instant::ZERO,
         iface: IfaceId::FIRST,
         via: None,
@@ -69,7 +81,42 @@ impl NodeEntry {
         state: NodeState::Departed,
         shadowed: false,
         path_seen: Instant::ZERO,
+        replay_answered: ReplayAnswered(None),
     };
+
+    /// A live entry for the node `msg` is about, heard at `now` on `iface`.
+    pub(crate) fn heard(msg: &Message, iface: IfaceId, now: Instant) -> NodeEntry {
+        let mut entry = NodeEntry {
+            id: msg.origin.get(),
+            addrs: msg.addrs.clone(),
+            incarnation: msg.incarnation,
+            sequence: msg.sequence,
+            last_seen: now,
+            iface,
+            via: msg.relayer,
+            hops: msg.hops,
+            gateway: msg.gateway,
+            state: NodeState::Alive,
+            path_seen: now,
+            ..NodeEntry::VACANT
+        };
+        entry.set_interval(msg.interval);
+        entry
+    }
+
+    /// This node's own entry: its id, incarnation and first interface's addresses.
+    pub(crate) fn local(config: &Config, addrs: AddrList, gateway: bool) -> NodeEntry {
+        let mut entry = NodeEntry {
+            id: config.node_id.get(),
+            addrs,
+            incarnation: config.incarnation,
+            gateway,
+            state: NodeState::Local,
+            ..NodeEntry::VACANT
+        };
+        entry.set_interval(config.interval);
+        entry
+    }
 
     /// The node id.
     pub fn id(&self) -> NodeId {
@@ -89,7 +136,11 @@ impl NodeEntry {
     }
     /// The announce interval the node advertises.
     pub fn interval(&self) -> Duration {
-        self.interval
+        Duration::from_millis(u64::from(self.interval_ms))
+    }
+    pub(crate) fn set_interval(&mut self, interval: Duration) {
+        // Intervals on the wire and this node's own are at most a day.
+        self.interval_ms = u32::try_from(interval.total_millis()).unwrap_or(u32::MAX);
     }
     /// When the node was last heard (or, for a tombstone, when it departed).
     pub fn last_seen(&self) -> Instant {
@@ -123,17 +174,18 @@ impl NodeEntry {
     pub(crate) fn depart(&mut self, now: Instant) {
         self.state = NodeState::Departed;
         self.last_seen = now;
-        self.path_seen = Instant::ZERO;
+        self.replay_answered = ReplayAnswered(None);
     }
     /// For a tombstone: when a replay of it was last answered, if ever.
     pub(crate) fn replay_answered(&self) -> Option<Instant> {
-        (self.path_seen != Instant::ZERO).then_some(self.path_seen)
+        let after = self.replay_answered.0?.get() - 1;
+        Some(self.last_seen + Duration::from_millis(u64::from(after)))
     }
-    pub(crate) fn path_seen(&self) -> Instant {
-        self.path_seen
-    }
-    pub(crate) fn set_path_seen(&mut self, now: Instant) {
-        self.path_seen = now;
+    /// For a tombstone: a replay of it was answered at `now`.
+    pub(crate) fn set_replay_answered(&mut self, now: Instant) {
+        let after = now.saturating_since(self.last_seen).total_millis();
+        let mark = u32::try_from(after.saturating_add(1)).unwrap_or(u32::MAX);
+        self.replay_answered = ReplayAnswered(NonZeroU32::new(mark));
     }
     /// Whether it belongs in the map: alive or local, and not shadowed.
     pub fn is_member(&self) -> bool {
@@ -141,7 +193,7 @@ impl NodeEntry {
     }
     /// The instant after which it expires if not heard again: `last_seen + interval × dead_after`.
     pub fn expires_at(&self, dead_after: u16) -> Instant {
-        self.last_seen + self.interval.saturating_mul(u64::from(dead_after))
+        self.last_seen + self.interval().saturating_mul(u64::from(dead_after))
     }
 }
 

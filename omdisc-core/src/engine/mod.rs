@@ -12,11 +12,13 @@
 //! | [`Engine::poll_event`] | likewise, to learn about membership changes |
 //! | [`Engine::leave`] | on shutdown; then drain `poll_transmit` to send the LEAVE |
 
+mod leave;
 mod receive;
 mod relay;
 mod schedule;
 mod stats;
 mod sweep;
+mod timer;
 mod transmit;
 
 pub use receive::{Received, RxError};
@@ -32,8 +34,10 @@ use crate::table::{NodeEntry, NodeState, NodeTable};
 use crate::time::Instant;
 use crate::wire::Keyring;
 
+use leave::LeaveBackoff;
 use relay::{DuplicateCache, RelayQueue};
-use schedule::Scheduler;
+use schedule::{ReplyWindow, Scheduler};
+use timer::{Timer, TimerTable};
 
 pub use relay::RELAY_QUEUE_LEN;
 pub use schedule::{advertised_interval, deterministic_interval, LEAVE_BACKOFF_MEMBERS};
@@ -83,12 +87,12 @@ pub struct Engine<S> {
     phase: Phase,
     now: Instant,
     sequence: u32,
-    next_announce: Option<Instant>,
+    /// Every deadline: announce, reply, sweep, leave.
+    timers: TimerTable,
     own_round: Option<Round>,
     leave_round: Option<Round>,
-    reply_at: Option<Instant>,
-    reply_mask: u8,
-    next_sweep: Option<Instant>,
+    /// Answers owed to joining nodes, sent when [`Timer::Reply`] fires.
+    replies: ReplyWindow,
     /// Bandwidth-scaled announce scheduling (RFC 3550 style).
     sched: Scheduler,
     /// Entries that are not departed (this node, alive and shadowed ones): the group size
@@ -96,10 +100,9 @@ pub struct Engine<S> {
     live: usize,
     /// The interval advertised in this node's announcements.
     advertised: crate::time::Duration,
-    /// LEAVE back-off in a large cluster: when it started, when to send, LEAVEs heard since.
-    leave_started: Option<Instant>,
-    leave_at: Option<Instant>,
-    leaves_heard: usize,
+    /// LEAVE back-off in a large cluster, while it lasts ([`Timer::Leave`] says when to
+    /// reconsider).
+    leave_backoff: Option<LeaveBackoff>,
     relay_queue: RelayQueue,
     duplicates: DuplicateCache,
     events: EventQueue<EVENT_QUEUE_LEN>,
@@ -162,21 +165,11 @@ impl<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> Engine<S> {
                 crate::wire::HEADER_LEN + l.iter().map(crate::wire::address_len).sum::<usize>();
             schedule::wire_size(payload, l.first().map(|a| a.ip))
         });
-        let local = NodeEntry {
-            id: config.node_id.get(),
-            addrs: announce_addrs.first().cloned().unwrap_or_default(),
-            incarnation: config.incarnation,
-            sequence: 0,
-            interval: config.interval,
-            last_seen: Instant::ZERO,
-            iface: IfaceId::FIRST,
-            via: None,
-            hops: 0,
-            gateway: active.count_ones() > 1,
-            state: NodeState::Local,
-            shadowed: false,
-            path_seen: Instant::ZERO,
-        };
+        let local = NodeEntry::local(
+            &config,
+            announce_addrs.first().cloned().unwrap_or_default(),
+            active.count_ones() > 1,
+        );
         let mut engine = Engine {
             keys: None,
             announce_addrs,
@@ -186,18 +179,14 @@ impl<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> Engine<S> {
             phase: Phase::Idle,
             now: Instant::ZERO,
             sequence: 0,
-            next_announce: None,
+            timers: TimerTable::default(),
             own_round: None,
             leave_round: None,
-            reply_at: None,
-            reply_mask: 0,
-            next_sweep: None,
+            replies: ReplyWindow::default(),
             sched: Scheduler::new(initial_size),
             live: 1,
             advertised: schedule::advertised_interval(config.interval),
-            leave_started: None,
-            leave_at: None,
-            leaves_heard: 0,
+            leave_backoff: None,
             relay_queue: RelayQueue::new(),
             duplicates: DuplicateCache::new(),
             events: EventQueue::new(),
@@ -238,89 +227,14 @@ impl<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> Engine<S> {
         self.sched.last_sent = Some(now);
         let td = self.sched.deterministic(&self.config, self.live);
         self.advertised = schedule::advertised_interval(td);
-        self.next_announce = Some(now + schedule::randomized(td, &mut self.rng));
+        let first = now + schedule::randomized(td, &mut self.rng);
+        self.timers.set(Timer::Announce, first);
         core_log!(
             info,
             "node {} starting (incarnation {})",
             self.config.node_id.get(),
             self.config.incarnation
         );
-    }
-
-    /// Begins a graceful stop: LEAVE goes out on every active interface through
-    /// [`poll_transmit`](Self::poll_transmit), after which the phase is [`Phase::Stopped`].
-    /// Pending announcements and relays are dropped.
-    pub fn leave(&mut self, now: Instant) {
-        if matches!(self.phase, Phase::Leaving | Phase::Stopped) {
-            return;
-        }
-        self.now = now;
-        if self.phase == Phase::Idle {
-            self.phase = Phase::Stopped;
-            return;
-        }
-        self.phase = Phase::Leaving;
-        self.own_round = None;
-        self.reply_at = None;
-        self.reply_mask = 0;
-        self.next_announce = None;
-        self.relay_queue.clear();
-        if self.live > LEAVE_BACKOFF_MEMBERS {
-            // RFC 3550 §6.3.7: start as if alone, count the LEAVEs heard, reconsider.
-            self.leave_started = Some(now);
-            self.leaves_heard = 0;
-            let td = self.sched.deterministic(&self.config, 1);
-            self.leave_at = Some(now + schedule::randomized(td, &mut self.rng));
-            core_log!(
-                info,
-                "node {} leaving a cluster of {} nodes: backing off",
-                self.config.node_id.get(),
-                self.live
-            );
-        } else {
-            self.send_leave();
-        }
-    }
-
-    fn send_leave(&mut self) {
-        self.leave_at = None;
-        self.sequence = self.sequence.wrapping_add(1);
-        self.leave_round = Some(Round {
-            sequence: self.sequence,
-            join: false,
-            pending: self.active,
-        });
-        core_log!(info, "node {} leaving", self.config.node_id.get());
-    }
-
-    /// The LEAVE back-off timer fired: send now, wait longer, or give up.
-    fn leave_timer(&mut self, now: Instant) {
-        let (Some(started), Some(at)) = (self.leave_started, self.leave_at) else {
-            return;
-        };
-        if at > now {
-            return;
-        }
-        let td = self
-            .sched
-            .deterministic(&self.config, 1usize.saturating_add(self.leaves_heard));
-        let t = schedule::randomized(td, &mut self.rng);
-        let due = started + t;
-        if due > started + self.config.max_leave_delay {
-            self.leave_at = None;
-            self.phase = Phase::Stopped;
-            self.stats.left_silently = true;
-            core_log!(
-                info,
-                "node {} stops without LEAVE ({} nodes leaving at once); the others will expire it",
-                self.config.node_id.get(),
-                self.leaves_heard
-            );
-        } else if due > now {
-            self.leave_at = Some(due);
-        } else {
-            self.send_leave();
-        }
     }
 
     /// When the engine next needs [`handle_timeout`](Self::handle_timeout) (or, if datagrams
@@ -334,15 +248,7 @@ impl<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> Engine<S> {
         if self.has_pending_transmit() {
             return Some(self.now);
         }
-        [
-            self.next_announce,
-            self.reply_at,
-            self.next_sweep,
-            self.leave_at,
-        ]
-        .into_iter()
-        .flatten()
-        .min()
+        self.timers.next()
     }
 
     /// Runs the timers due at `now`: periodic announcements, answers to joining nodes,
@@ -357,16 +263,15 @@ impl<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> Engine<S> {
         if self.phase != Phase::Running {
             return;
         }
-        if self.next_announce.is_some_and(|t| t <= now) {
+        if self.timers.is_due(Timer::Announce, now) {
             self.announce_timer(now);
         }
-        if self.reply_at.is_some_and(|t| t <= now) {
-            let mask = self.reply_mask;
-            self.reply_at = None;
-            self.reply_mask = 0;
-            self.begin_round(mask, false);
+        if self.timers.is_due(Timer::Reply, now) {
+            self.timers.stop(Timer::Reply);
+            let ifaces = self.replies.take();
+            self.begin_round(ifaces, false);
         }
-        if self.next_sweep.is_some_and(|t| t <= now) {
+        if self.timers.is_due(Timer::Sweep, now) {
             self.sweep(now);
         }
     }
@@ -379,7 +284,7 @@ impl<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> Engine<S> {
         let t = schedule::randomized(td, &mut self.rng);
         if let Some(last) = self.sched.last_sent {
             if last + t > now {
-                self.next_announce = Some(last + t);
+                self.timers.set(Timer::Announce, last + t);
                 return;
             }
         }
@@ -387,15 +292,16 @@ impl<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> Engine<S> {
         self.begin_round(self.active, false);
         self.sched.last_sent = Some(now);
         self.sched.pmembers = self.live;
-        self.next_announce = Some(now + schedule::randomized(td, &mut self.rng));
+        let next = now + schedule::randomized(td, &mut self.rng);
+        self.timers.set(Timer::Announce, next);
         let advertised = self.advertised;
         if let Some(local) = self.local_entry_mut() {
             local.last_seen = now;
-            local.interval = advertised;
+            local.set_interval(advertised);
         }
         // A periodic round answers pending joins too.
-        self.reply_at = None;
-        self.reply_mask = 0;
+        self.timers.stop(Timer::Reply);
+        self.replies.clear();
     }
 
     /// Members left or expired: pull the timers in proportionally (reverse
@@ -406,8 +312,9 @@ impl<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> Engine<S> {
             return;
         }
         let now = self.now;
-        if let Some(next) = self.next_announce {
-            self.next_announce = Some(now + (next - now).mul_ratio(members, pmembers));
+        if let Some(next) = self.timers.get(Timer::Announce) {
+            let pulled_in = now + (next - now).mul_ratio(members, pmembers);
+            self.timers.set(Timer::Announce, pulled_in);
         }
         if let Some(last) = self.sched.last_sent {
             let back = (now - last).mul_ratio(members, pmembers);

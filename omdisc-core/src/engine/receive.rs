@@ -6,6 +6,7 @@ use core::fmt;
 use core::net::IpAddr;
 
 use super::relay::{MessageKey, RelayJob};
+use super::timer::Timer;
 use super::{schedule, Engine, Phase};
 use crate::addr::{contains_ip, IfaceId, NodeAddr};
 use crate::event::Event;
@@ -106,11 +107,11 @@ impl<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> Engine<S> {
         src: IpAddr,
         datagram: &[u8],
     ) -> Result<Received, RxError> {
-        if self.phase == Phase::Leaving && self.leave_at.is_some() {
+        if let Some(backoff) = self.leave_backoff.as_mut() {
             // Backing off before LEAVE: count the others leaving (RFC 3550 §6.3.7).
             let leave = Packet::new_checked(datagram).and_then(|p| p.verify(self.keys.as_ref()));
             if leave.is_ok_and(|p| p.kind() == MessageKind::Leave) {
-                self.leaves_heard = self.leaves_heard.saturating_add(1);
+                backoff.heard_leave();
             }
             return Err(RxError::NotRunning);
         }
@@ -216,7 +217,7 @@ impl<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> Engine<S> {
             || entry.id() == self.config.node_id
             || entry
                 .replay_answered()
-                .is_some_and(|t| now < t + entry.interval)
+                .is_some_and(|t| now < t + entry.interval())
         {
             return;
         }
@@ -233,7 +234,7 @@ impl<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> Engine<S> {
             origin: entry.id(),
             incarnation: entry.incarnation,
             sequence: entry.sequence,
-            interval: entry.interval,
+            interval: entry.interval(),
             addrs: entry.addrs.clone(),
         };
         let id = message.origin.get();
@@ -249,7 +250,7 @@ impl<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> Engine<S> {
             return;
         }
         if let Some(entry) = index.and_then(|i| self.table.get_mut(i)) {
-            entry.set_path_seen(now.max(Instant::from_millis(1)));
+            entry.set_replay_answered(now);
         }
         self.stats.replays_answered = self.stats.replays_answered.wrapping_add(1);
         core_log!(
@@ -278,7 +279,7 @@ impl<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> Engine<S> {
                 return Err(RxError::Stale);
             }
             // Back after expiring, or restarted after leaving.
-            *entry = entry_from(msg, iface, now);
+            *entry = NodeEntry::heard(msg, iface, now);
             let id = entry.id();
             let expiry = entry.expires_at(self.config.dead_after);
             self.live = self.live.saturating_add(1);
@@ -299,14 +300,14 @@ impl<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> Engine<S> {
                         self.events.push(Event::Changed(id));
                     }
                 } else if same_path(entry, msg.relayer, iface) {
-                    entry.set_path_seen(now);
+                    entry.path_seen = now;
                 }
                 Ok(Received::Duplicate)
             }
             Ordering::Greater => {
                 let restarted = msg.incarnation != entry.incarnation;
                 let path_stale =
-                    now.saturating_since(entry.path_seen()) > entry.interval.saturating_mul(2);
+                    now.saturating_since(entry.path_seen) > entry.interval().saturating_mul(2);
                 // Keep the current path unless this copy's is shorter, is the current one,
                 // or the current one has gone quiet: two equal gateways must not make the
                 // path (and the map) flip every round.
@@ -323,7 +324,7 @@ impl<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> Engine<S> {
                 }
                 entry.incarnation = msg.incarnation;
                 entry.sequence = msg.sequence;
-                entry.interval = msg.interval;
+                entry.set_interval(msg.interval);
                 entry.gateway = msg.gateway;
                 entry.last_seen = now;
                 let id = entry.id();
@@ -344,7 +345,7 @@ impl<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> Engine<S> {
 
     fn add_node(&mut self, msg: &Message, iface: IfaceId) -> Result<Received, RxError> {
         let now = self.now;
-        let entry = entry_from(msg, iface, now);
+        let entry = NodeEntry::heard(msg, iface, now);
         let id = entry.id();
         let expiry = entry.expires_at(self.config.dead_after);
         if self.table.insert_evicting(entry).is_err() {
@@ -391,7 +392,7 @@ impl<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> Engine<S> {
         let Some(entry) = index.and_then(|i| self.table.get_mut(i)) else {
             // Unknown node: remember the departure so older announcements cannot revive it.
             if !msg.addrs.is_empty() {
-                let mut tomb = entry_from(msg, crate::addr::IfaceId::FIRST, now);
+                let mut tomb = NodeEntry::heard(msg, crate::addr::IfaceId::FIRST, now);
                 tomb.depart(now);
                 let _ = self.table.insert_evicting(tomb);
             }
@@ -454,14 +455,14 @@ impl<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> Engine<S> {
     }
 
     fn schedule_reply(&mut self, iface: IfaceId) {
-        self.reply_mask |= iface.bit();
-        if self.reply_at.is_none() {
+        self.replies.owe(iface);
+        if self.timers.get(Timer::Reply).is_none() {
             let td = self.sched.deterministic(&self.config, self.live);
             let delay = schedule::reply_delay(&self.config, td, &mut self.rng);
             let at = self.now + delay;
             // No need to answer separately if the periodic round comes first.
-            if self.next_announce.is_none_or(|t| at < t) {
-                self.reply_at = Some(at);
+            if self.timers.get(Timer::Announce).is_none_or(|t| at < t) {
+                self.timers.set(Timer::Reply, at);
             }
         }
     }
@@ -536,25 +537,5 @@ fn take_path(entry: &mut NodeEntry, msg: &Message, iface: IfaceId, now: Instant)
     entry.iface = iface;
     entry.hops = msg.hops;
     entry.via = msg.relayer;
-    entry.set_path_seen(now);
-}
-
-fn entry_from(msg: &Message, iface: IfaceId, now: Instant) -> NodeEntry {
-    let mut entry = NodeEntry {
-        id: msg.origin.get(),
-        addrs: msg.addrs.clone(),
-        incarnation: msg.incarnation,
-        sequence: msg.sequence,
-        interval: msg.interval,
-        last_seen: now,
-        iface,
-        via: msg.relayer,
-        hops: msg.hops,
-        gateway: msg.gateway,
-        state: NodeState::Alive,
-        shadowed: false,
-        path_seen: now,
-    };
-    entry.set_path_seen(now);
-    entry
+    entry.path_seen = now;
 }

@@ -108,6 +108,32 @@ pub fn advertised_interval(td: Duration) -> Duration {
     Duration::from_millis(ms.div_ceil(COMPENSATION))
 }
 
+/// Answers owed to nodes that joined since the last answer: the interfaces their joins came
+/// in on. One round of announcements on those interfaces answers them all, when the reply
+/// timer (drawn with [`reply_delay`]) fires or with the next periodic round if that is
+/// sooner.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct ReplyWindow {
+    ifaces: u8,
+}
+
+impl ReplyWindow {
+    /// Notes a join heard on `iface`.
+    pub(crate) fn owe(&mut self, iface: crate::addr::IfaceId) {
+        self.ifaces |= iface.bit();
+    }
+
+    /// The interfaces to answer on (a bitmask), forgetting them.
+    pub(crate) fn take(&mut self) -> u8 {
+        core::mem::take(&mut self.ifaces)
+    }
+
+    /// Forgets the answers owed (a periodic round answered them, or this node leaves).
+    pub(crate) fn clear(&mut self) {
+        self.ifaces = 0;
+    }
+}
+
 /// Delay before answering a joining node: uniform in `[0, window]`, where the window is
 /// the configured reply window or, in a large cluster, `Td` — so the answers of all
 /// members together stay within the bandwidth budget.

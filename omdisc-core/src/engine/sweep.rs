@@ -1,5 +1,6 @@
 //! Expiry: removing nodes that stopped announcing, and forgetting old tombstones.
 
+use super::timer::Timer;
 use super::Engine;
 use crate::event::Event;
 use crate::table::{NodeEntry, NodeState};
@@ -55,11 +56,14 @@ impl<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> Engine<S> {
             .filter(|e| e.state == NodeState::Departed)
             .map(|e| e.last_seen + lifetime)
             .min();
-        self.next_sweep = [next_expiry, next_purge].into_iter().flatten().min();
+        match next_expiry.into_iter().chain(next_purge).min() {
+            Some(at) => self.timers.set(Timer::Sweep, at),
+            None => self.timers.stop(Timer::Sweep),
+        }
     }
 
     /// Makes sure a sweep runs no later than `at` (the expiry of a node just heard).
     pub(super) fn sweep_by(&mut self, at: Instant) {
-        self.next_sweep = Some(self.next_sweep.map_or(at, |t| t.min(at)));
+        self.timers.set_no_later(Timer::Sweep, at);
     }
 }

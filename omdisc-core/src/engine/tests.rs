@@ -470,3 +470,95 @@ fn a_node_that_lost_its_id_knows_it() {
     ));
     assert!(e.members().all(|m| m.state() != NodeState::Local));
 }
+
+/// An engine with 64 slots that has heard `members - 1` other nodes (10.0.0.2 upwards).
+fn engine_in_a_cluster_of(members: u8, bandwidth: u32) -> (ArrayEngine<64>, Instant) {
+    let mut config = Config::new(NodeId::new(1).unwrap(), 7);
+    config.bandwidth = bandwidth;
+    let ifaces = [InterfaceSpec::with_address(ip(1))];
+    let mut e: ArrayEngine<64> = Engine::new(config, &ifaces, [NodeEntry::VACANT; 64], 3).unwrap();
+    let now = Instant::from_millis(1_000);
+    e.start(now);
+    for d in 2..=members {
+        e.handle_datagram(now, IfaceId::FIRST, ip(d), &bytes(&announce_from(d)))
+            .unwrap();
+    }
+    let mut buf = [0u8; MAX_DATAGRAM_LEN];
+    while e.poll_transmit(now, &mut buf).is_some() {}
+    while e.poll_event().is_some() {}
+    assert_eq!(e.group_size(), usize::from(members));
+    (e, now)
+}
+
+#[test]
+fn leaving_a_large_cluster_backs_off_then_sends_leave_and_never_spins() {
+    let (mut e, heard) = engine_in_a_cluster_of(60, crate::config::DEFAULT_BANDWIDTH);
+    let mut buf = [0u8; MAX_DATAGRAM_LEN];
+    // The others would expire 5 x 1.232 s after they were heard: 0.16 s into the back-off,
+    // before the LEAVE is due (0.41 s at the earliest). A leaving node expires nobody, so
+    // that deadline must not hold `poll_timeout` in the past.
+    let t0 = heard + Duration::from_millis(6_000);
+    e.leave(t0);
+    assert_eq!(e.phase(), Phase::Leaving);
+    assert!(
+        e.poll_transmit(t0, &mut buf).is_none(),
+        "LEAVE waits its turn"
+    );
+    let mut now = t0;
+    let mut leave = None;
+    while e.phase() == Phase::Leaving {
+        let next = e.poll_timeout().unwrap();
+        assert!(next > now, "deadline {next:?} is not after {now:?}");
+        now = next;
+        e.handle_timeout(now);
+        if let Some(tx) = e.poll_transmit(now, &mut buf) {
+            leave = Some(Message::decode(&buf[..tx.len], None).unwrap());
+        }
+        assert!(
+            now <= t0 + Duration::from_secs(2),
+            "LEAVE later than max_leave_delay"
+        );
+    }
+    assert_eq!(leave.map(|m| m.kind), Some(MessageKind::Leave));
+    assert!(!e.stats().left_silently);
+    assert_eq!(e.poll_timeout(), None);
+}
+
+#[test]
+fn a_mass_shutdown_over_budget_stops_without_leave() {
+    // 2 kbit/s: 60 members x ~62 bytes need ~15 s per round, longer than max_leave_delay.
+    let (mut e, t0) = engine_in_a_cluster_of(60, 2_000);
+    let mut buf = [0u8; MAX_DATAGRAM_LEN];
+    e.leave(t0);
+    for d in 2..=60 {
+        let mut leave = announce_from(d);
+        leave.kind = MessageKind::Leave;
+        leave.sequence = 2;
+        assert_eq!(
+            e.handle_datagram(t0, IfaceId::FIRST, ip(d), &bytes(&leave)),
+            Err(RxError::NotRunning)
+        );
+    }
+    let mut now = t0;
+    while let Some(next) = e.poll_timeout() {
+        assert!(next > now, "deadline {next:?} is not after {now:?}");
+        now = next;
+        e.handle_timeout(now);
+        assert!(e.poll_transmit(now, &mut buf).is_none(), "no LEAVE");
+    }
+    assert_eq!(e.phase(), Phase::Stopped);
+    assert!(e.stats().left_silently);
+}
+
+#[test]
+fn a_tombstone_lifetime_over_thirty_days_is_refused() {
+    let mut config = Config::new(NodeId::new(1).unwrap(), 1);
+    config.tombstone_lifetime = crate::config::MAX_TOMBSTONE_LIFETIME;
+    let ifaces = [InterfaceSpec::with_address(ip(1))];
+    assert!(Engine::new(config.clone(), &ifaces, [NodeEntry::VACANT; 2], 0).is_ok());
+    config.tombstone_lifetime = config.tombstone_lifetime + Duration::from_millis(1);
+    assert_eq!(
+        Engine::new(config, &ifaces, [NodeEntry::VACANT; 2], 0).map(|_| ()),
+        Err(ConfigError::BadTombstoneLifetime)
+    );
+}

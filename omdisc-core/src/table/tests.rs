@@ -151,3 +151,28 @@ fn an_entry_stays_small() {
         core::mem::size_of::<NodeEntry>()
     );
 }
+
+#[test]
+fn a_tombstone_remembers_when_a_replay_of_it_was_answered() {
+    let mut e = entry(7, 7);
+    e.path_seen = Instant::from_millis(4_000);
+    e.depart(Instant::from_millis(5_000));
+    assert_eq!(e.replay_answered(), None);
+    e.set_replay_answered(Instant::from_millis(5_000));
+    assert_eq!(e.replay_answered(), Some(Instant::from_millis(5_000)));
+    e.set_replay_answered(Instant::from_millis(65_000));
+    assert_eq!(e.replay_answered(), Some(Instant::from_millis(65_000)));
+    // Its own field: the path a live entry was last confirmed on is another.
+    assert_eq!(e.path_seen, Instant::from_millis(4_000));
+    e.depart(Instant::from_millis(70_000));
+    assert_eq!(e.replay_answered(), None);
+}
+
+#[test]
+fn the_interval_is_kept_to_the_millisecond() {
+    let mut e = entry(7, 7);
+    for ms in [1, 1232, 86_400_000] {
+        e.set_interval(Duration::from_millis(ms));
+        assert_eq!(e.interval(), Duration::from_millis(ms));
+    }
+}
