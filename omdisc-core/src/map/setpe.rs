@@ -12,11 +12,12 @@
 //! setpe cannot express IPv6, so IPv6 addresses appear as comments. [`parse_line`] reads
 //! lines back.
 
+use core::borrow::Borrow;
 use core::fmt::{self, Write};
 use core::net::{IpAddr, Ipv4Addr};
 
 use super::MapNode;
-use crate::addr::display_ip;
+use crate::addr::{display_ip, MAX_ADDRS};
 use crate::id::NodeId;
 
 /// Most range and alias lines the openMosix kernel table holds.
@@ -184,15 +185,19 @@ fn range_ip(node: &MapNode) -> Option<Ipv4Addr> {
     }
 }
 
-/// The range lines for `nodes` (sorted by id), merged.
-pub fn ranges<'a, I>(nodes: I) -> impl Iterator<Item = SetpeLine> + 'a
+/// The range lines for `nodes` (sorted by id), merged. The nodes may be borrowed
+/// (`&MapNode`) or made one at a time (`MapNode`), so no list of them needs to exist.
+pub fn ranges<I>(nodes: I) -> impl Iterator<Item = SetpeLine>
 where
-    I: IntoIterator<Item = &'a MapNode>,
-    I::IntoIter: 'a,
+    I: IntoIterator,
+    I::Item: Borrow<MapNode>,
 {
     let mut nodes = nodes
         .into_iter()
-        .filter_map(|n| range_ip(n).map(|ip| (n.id, ip)))
+        .filter_map(|n| {
+            let n = n.borrow();
+            range_ip(n).map(|ip| (n.id, ip))
+        })
         .peekable();
     core::iter::from_fn(move || {
         let (first, ip) = nodes.next()?;
@@ -210,31 +215,39 @@ where
     })
 }
 
-/// The alias lines for `nodes`: every IPv4 address but the one in the range line.
-pub fn aliases<'a, I>(nodes: I) -> impl Iterator<Item = SetpeLine> + 'a
+/// The alias lines for `nodes`: every IPv4 address but the one in the range line. Borrowed
+/// or owned nodes, as for [`ranges`].
+pub fn aliases<I>(nodes: I) -> impl Iterator<Item = SetpeLine>
 where
-    I: IntoIterator<Item = &'a MapNode>,
-    I::IntoIter: 'a,
+    I: IntoIterator,
+    I::Item: Borrow<MapNode>,
 {
     nodes.into_iter().flat_map(|node| {
+        let node = node.borrow();
         let shown = range_ip(node);
-        node.addrs.iter().filter_map(move |a| match a.ip {
-            IpAddr::V4(v4) if Some(v4) != shown => Some(SetpeLine::Alias {
-                id: node.id,
-                ip: v4,
-            }),
-            _ => None,
-        })
+        let mut extra: heapless::Vec<Ipv4Addr, MAX_ADDRS> = heapless::Vec::new();
+        for a in &node.addrs {
+            match a.ip {
+                // A node has at most MAX_ADDRS addresses: the push cannot fail.
+                IpAddr::V4(v4) if Some(v4) != shown => {
+                    let _ = extra.push(v4);
+                }
+                _ => {}
+            }
+        }
+        let id = node.id;
+        extra.into_iter().map(move |ip| SetpeLine::Alias { id, ip })
     })
 }
 
 /// Writes the setpe map of `nodes` (sorted by id) to `out`. Returns the number of map
 /// lines (comments not counted). Fails without writing anything if the map needs more than
 /// [`MAX_MAP_LINES`] lines.
-pub fn render<'a, I, W>(nodes: I, options: RenderOptions, out: &mut W) -> Result<usize, RenderError>
+pub fn render<I, W>(nodes: I, options: RenderOptions, out: &mut W) -> Result<usize, RenderError>
 where
-    I: IntoIterator<Item = &'a MapNode>,
-    I::IntoIter: Clone + 'a,
+    I: IntoIterator,
+    I::Item: Borrow<MapNode>,
+    I::IntoIter: Clone,
     W: Write,
 {
     let nodes = nodes.into_iter();
@@ -251,8 +264,8 @@ where
     Ok(lines)
 }
 
-fn write_comments<'a, W: Write>(
-    nodes: impl Iterator<Item = &'a MapNode> + Clone,
+fn write_comments<W: Write>(
+    nodes: impl Iterator<Item = impl Borrow<MapNode>> + Clone,
     options: RenderOptions,
     lines: usize,
     out: &mut W,
@@ -268,7 +281,8 @@ fn write_comments<'a, W: Write>(
         if count == 1 { "" } else { "s" },
         if lines == 1 { "" } else { "s" }
     )?;
-    for node in nodes.clone().filter(|n| n.gateway) {
+    for node in nodes.clone().filter(|n| n.borrow().gateway) {
+        let node = node.borrow();
         write!(out, "# gateway: node {}", node.id)?;
         for a in &node.addrs {
             write!(out, " {}", a.ip)?;
@@ -276,11 +290,13 @@ fn write_comments<'a, W: Write>(
         writeln!(out)?;
     }
     for node in nodes.clone() {
+        let node = node.borrow();
         if let Some(via) = node.via {
             writeln!(out, "# node {} reached via gateway {via}", node.id)?;
         }
     }
     for node in nodes {
+        let node = node.borrow();
         let shown = range_ip(node);
         for a in node.addrs.iter().filter(|a| a.ip.is_ipv6()) {
             let what = if shown.is_none() && display_ip(&node.addrs) == Some(a.ip) {

@@ -50,6 +50,34 @@ fn consecutive_nodes_merge_into_ranges_and_aliases_follow() {
 }
 
 #[test]
+fn nodes_made_one_at_a_time_render_as_a_list_of_them_does() {
+    let list = sample();
+    let options = RenderOptions {
+        comments: true,
+        own_id: NodeId::new(2),
+    };
+    let (mut from_list, mut made) = (
+        heapless::String::<1024>::new(),
+        heapless::String::<1024>::new(),
+    );
+    setpe::render(list.iter(), options, &mut from_list).unwrap();
+    let one_at_a_time = (0..list.len()).map(|i| sample()[i].clone());
+    setpe::render(one_at_a_time.clone(), options, &mut made).unwrap();
+    assert_eq!(made, from_list);
+    let lines: heapless::Vec<SetpeLine, 8> = setpe::ranges(one_at_a_time.clone())
+        .chain(setpe::aliases(one_at_a_time))
+        .collect();
+    assert_eq!(lines.len(), 4);
+    assert_eq!(
+        lines[3],
+        SetpeLine::Alias {
+            id: NodeId::new(3).unwrap(),
+            ip: Ipv4Addr::new(10, 9, 0, 3)
+        }
+    );
+}
+
+#[test]
 fn comments_name_this_node_gateways_paths_and_ipv6() {
     let mut nodes = sample();
     nodes[3].via = NodeId::new(3);
