@@ -2,6 +2,7 @@
 //! port, driven by [`Node::poll`] with any `smoltcp::phy::Device`.
 
 use core::convert::Infallible;
+use core::mem::MaybeUninit;
 use core::net::IpAddr;
 
 use omdisc_core::{
@@ -63,6 +64,14 @@ pub struct Node<'a, S> {
     counters: NodeCounters,
 }
 
+/// The smoltcp side of a node being set up (small: the engine travels apart).
+struct Parts<'a> {
+    iface: Interface,
+    sockets: SocketSet<'a>,
+    udp: SocketHandle,
+    reports: Option<ReportSchedule>,
+}
+
 impl<S> core::fmt::Debug for Node<'_, S> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Node")
@@ -77,6 +86,10 @@ impl<'a, S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> Node<'a, S> {
     /// Sets up the interface on `device` with `settings`' addresses, binds the group port,
     /// joins the group (IGMP, or MLD for an IPv6 group) and starts the engine: the first
     /// announcement goes out on the first [`poll`](Self::poll).
+    ///
+    /// The node is returned by value, and its engine alone is several KiB (its relay queue
+    /// and duplicate cache): where the stack is small, build it in its final place with
+    /// [`new_in`](Self::new_in) instead.
     pub fn new<D: Device + ?Sized, const RX: usize, const TX: usize>(
         settings: Settings,
         device: &mut D,
@@ -84,6 +97,36 @@ impl<'a, S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> Node<'a, S> {
         storage: &'a mut NodeStorage<'a, RX, TX>,
         table: S,
     ) -> Result<Self, SetupError> {
+        let (engine, parts) = Self::set_up(&settings, device, now, storage, table)?;
+        Ok(Self::from_parts(&settings, engine, parts))
+    }
+
+    /// Sets up the node as [`new`](Self::new) does, but writes it into `slot` (a `static`'s
+    /// memory on a microcontroller) instead of returning it: the stack holds no copy of the
+    /// node, only the engine while it is made. On an error `slot` is left as it was.
+    pub fn new_in<'s, D: Device + ?Sized, const RX: usize, const TX: usize>(
+        slot: &'s mut MaybeUninit<Self>,
+        settings: Settings,
+        device: &mut D,
+        now: Instant,
+        storage: &'a mut NodeStorage<'a, RX, TX>,
+        table: S,
+    ) -> Result<&'s mut Self, SetupError> {
+        let (engine, parts) = Self::set_up(&settings, device, now, storage, table)?;
+        Ok(slot.write(Self::from_parts(&settings, engine, parts)))
+    }
+
+    /// Everything [`new`](Self::new) does but putting the node together: checks the settings
+    /// and the device, makes the engine, the interface and the socket, joins the group, and
+    /// starts the engine.
+    #[inline(never)]
+    fn set_up<D: Device + ?Sized, const RX: usize, const TX: usize>(
+        settings: &Settings,
+        device: &mut D,
+        now: Instant,
+        storage: &'a mut NodeStorage<'a, RX, TX>,
+        table: S,
+    ) -> Result<(Engine<S>, Parts<'a>), SetupError> {
         let primary = settings.addresses.first().ok_or(SetupError::NoAddress)?;
         let group = settings.group;
         if !group.is_multicast() {
@@ -155,20 +198,33 @@ impl<'a, S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> Node<'a, S> {
             group,
             settings.port
         );
-        Ok(Node {
+        let parts = Parts {
             iface,
             sockets,
             udp,
-            engine,
-            group: IpEndpoint::new(group, settings.port),
-            mac: settings.mac,
             reports,
+        };
+        Ok((engine, parts))
+    }
+
+    /// The node from what [`set_up`](Self::set_up) made, written straight into its
+    /// destination when inlined into it.
+    #[inline(always)]
+    fn from_parts(settings: &Settings, engine: Engine<S>, parts: Parts<'a>) -> Self {
+        Node {
+            iface: parts.iface,
+            sockets: parts.sockets,
+            udp: parts.udp,
+            engine,
+            group: IpEndpoint::new(settings.group, settings.port),
+            mac: settings.mac,
+            reports: parts.reports,
             ingress_budget: settings.ingress_budget.max(1),
             transmit_buffer: [0; MAX_DATAGRAM_LEN],
             pending: None,
             left_group: false,
             counters: NodeCounters::default(),
-        })
+        }
     }
 
     /// Does everything due at `now`: takes in received frames (at most the ingress budget)

@@ -3,6 +3,8 @@
 
 mod support;
 
+use std::mem::MaybeUninit;
+
 use omdisc_core::NodeEntry;
 use omdisc_smoltcp::boot::{cluster_keys, BootConfig, BootNode, TextMap, MAP_END, MAP_START};
 use smoltcp::time::{Duration, Instant};
@@ -16,8 +18,16 @@ fn boot_node(args: &str, port: &mut HubPort) -> BootNode<'static, 64> {
     let mac = mac_for(config.address.address().octets());
     let settings = config.settings(mac, keys, 1000, 7).unwrap();
     let table = Box::leak(Box::new([NodeEntry::VACANT; 64]));
-    let node = BootNode::setup(settings, port, Instant::ZERO, storage::<4, 4>(), table).unwrap();
-    BootNode::new(Box::leak(Box::new(node)))
+    let slot = Box::leak(Box::new(MaybeUninit::uninit()));
+    BootNode::setup(
+        slot,
+        settings,
+        port,
+        Instant::ZERO,
+        storage::<4, 4>(),
+        table,
+    )
+    .unwrap()
 }
 
 #[test]

@@ -101,17 +101,15 @@ extern "C" fn kernel_main(hart_id: usize, device_tree: usize) -> ! {
     let settings = config
         .settings(mac, keys, incarnation, seed)
         .unwrap_or_else(|e| fail(format_args!("no node id for {}: {e}", config.address)));
-    let node = NODE.init(
-        ClusterNode::setup(
-            settings,
-            &mut device,
-            clock::now(),
-            SOCKET_STORAGE.take(),
-            TABLE.take(),
-        )
-        .unwrap_or_else(|e| fail(format_args!("{e}"))),
-    );
-    let mut node = ClusterNode::new(node);
+    let mut node = ClusterNode::setup(
+        NODE.uninit(),
+        settings,
+        &mut device,
+        clock::now(),
+        SOCKET_STORAGE.take(),
+        TABLE.take(),
+    )
+    .unwrap_or_else(|e| fail(format_args!("{e}")));
     let mut console_map = TextMap(print_line);
     node.write_map(&mut console_map);
 

@@ -3,6 +3,8 @@
 //! [`MapOutput`] after a change — so that every board's `main` is only its clock, its NIC's
 //! interrupt and `wfi`.
 
+use core::mem::MaybeUninit;
+
 use omdisc_core::map::setpe::{self, RenderError, RenderOptions};
 use omdisc_core::map::MapNode;
 use omdisc_core::{Event, NodeEntry, NodeId};
@@ -32,21 +34,18 @@ pub struct BootNode<'a, const N: usize> {
 }
 
 impl<'a, const N: usize> BootNode<'a, N> {
-    /// Sets up the node on `device` (see [`Node::new`]) with `table` (emptied first); put it
-    /// where it stays (a `static`) and hand it to [`BootNode::new`].
+    /// Sets up the node on `device` (see [`Node::new`]) with `table` (emptied first), built
+    /// in `slot` (a `static`'s memory: see [`Node::new_in`]), and logs that it is up.
     pub fn setup<D: Device + ?Sized, const RX: usize, const TX: usize>(
+        slot: &'a mut MaybeUninit<ImageNode<'a, N>>,
         settings: Settings,
         device: &mut D,
         now: Instant,
         storage: &'a mut NodeStorage<'a, RX, TX>,
         table: &'a mut [NodeEntry; N],
-    ) -> Result<ImageNode<'a, N>, SetupError> {
+    ) -> Result<Self, SetupError> {
         table.fill(NodeEntry::VACANT);
-        Node::new(settings, device, now, storage, table)
-    }
-
-    /// Drives `node`; logs that it is up.
-    pub fn new(node: &'a mut ImageNode<'a, N>) -> Self {
+        let node = Node::new_in(slot, settings, device, now, storage, table)?;
         node_log!(
             info,
             "node {} up, incarnation {}, table of {} nodes",
@@ -54,10 +53,10 @@ impl<'a, const N: usize> BootNode<'a, N> {
             node.engine().config().incarnation,
             N
         );
-        BootNode {
+        Ok(BootNode {
             node,
             first_send_logged: false,
-        }
+        })
     }
 
     /// One wake-up: polls the node at `clock()`, logs each membership event, logs the time
@@ -92,14 +91,11 @@ impl<'a, const N: usize> BootNode<'a, N> {
         delay.min(max_sleep)
     }
 
-    /// Hands the current members to `map`.
+    /// Hands the current members to `map`, made one at a time from the node table (a list
+    /// of all of them would be N × 122 bytes of stack).
     pub fn write_map(&self, map: &mut impl MapOutput) {
-        let mut nodes: heapless::Vec<MapNode, N> = heapless::Vec::new();
-        for entry in self.node.engine().members() {
-            // Members never outnumber the table, which is the Vec's capacity.
-            let _ = nodes.push(MapNode::from_entry(entry));
-        }
-        map.write(self.node.node_id(), &nodes);
+        let members = self.node.engine().members().map(MapNode::from_entry);
+        map.write(self.node.node_id(), members);
     }
 
     /// The node (engine, members, counters).
@@ -110,8 +106,9 @@ impl<'a, const N: usize> BootNode<'a, N> {
 
 /// Where a boot image's map goes whenever it changed.
 pub trait MapOutput {
-    /// Shows the map of node `own_id`: its members, `members`, in id order.
-    fn write(&mut self, own_id: NodeId, members: &[MapNode]);
+    /// Shows the map of node `own_id`: its members, `members`, in id order (clone the
+    /// iterator to walk them more than once).
+    fn write(&mut self, own_id: NodeId, members: impl Iterator<Item = MapNode> + Clone);
 }
 
 /// A map as text, one line per call of the closure (without `\n`): a [`MAP_START`] line
@@ -121,18 +118,18 @@ pub trait MapOutput {
 pub struct TextMap<F: FnMut(&str)>(pub F);
 
 impl<F: FnMut(&str)> MapOutput for TextMap<F> {
-    fn write(&mut self, own_id: NodeId, members: &[MapNode]) {
+    fn write(&mut self, own_id: NodeId, members: impl Iterator<Item = MapNode> + Clone) {
         let mut lines = MapLines::new(&mut self.0);
         // MapLines never fails on a whole number of lines.
         let _ = core::fmt::write(
             &mut lines,
-            format_args!("{MAP_START} {} members ===\n", members.len()),
+            format_args!("{MAP_START} {} members ===\n", members.clone().count()),
         );
         let options = RenderOptions {
             comments: true,
             own_id: Some(own_id),
         };
-        let rendered = setpe::render(members.iter(), options, &mut lines);
+        let rendered = setpe::render(members, options, &mut lines);
         lines.finish();
         if let Err(e) = rendered {
             node_log!(warn, "map not shown: {}", render_error_name(&e));
