@@ -6,6 +6,8 @@
 //! filter takes the node's own address, broadcast, and the multicast addresses given to
 //! [`Lan9118::accept_multicast`] (the chip's 64-bin hash filter).
 
+use core::mem::MaybeUninit;
+
 use smoltcp::phy::{self, Device, DeviceCapabilities, Medium};
 use smoltcp::time::Instant;
 use smoltcp::wire::EthernetAddress;
@@ -139,7 +141,26 @@ impl<R: Registers> Lan9118<R> {
     /// Resets the chip and sets it up: transmitter and receiver on, receive filter for its
     /// own address (from its EEPROM) and broadcast, the interrupt line active-high and
     /// raised while a received frame waits (enable it at the interrupt controller).
-    pub fn new(mut regs: R) -> Result<Self, InitError> {
+    ///
+    /// The driver holds a frame buffer each way (3 KiB): where the stack is small, build it
+    /// in its final place with [`new_in`](Self::new_in).
+    pub fn new(regs: R) -> Result<Self, InitError> {
+        let mut chip = Self::reset(regs)?;
+        chip.configure()?;
+        Ok(chip)
+    }
+
+    /// Sets the chip up as [`new`](Self::new) does, with the driver written into `slot`
+    /// (a `static`'s memory) instead of passing through the stack.
+    pub fn new_in(slot: &mut MaybeUninit<Self>, regs: R) -> Result<&mut Self, InitError> {
+        let chip = slot.write(Self::reset(regs)?);
+        chip.configure()?;
+        Ok(chip)
+    }
+
+    /// Checks that the chip is there and resets it: the driver with empty buffers.
+    #[inline(always)]
+    fn reset(mut regs: R) -> Result<Self, InitError> {
         let byte_test = regs.read(reg::BYTE_TEST);
         if byte_test != BYTE_TEST_VALUE {
             return Err(InitError::NotFound(byte_test));
@@ -149,31 +170,34 @@ impl<R: Registers> Lan9118<R> {
             regs.read(reg::HW_CFG) & HW_CFG_SRST == 0
                 && regs.read(reg::PMT_CTRL) & PMT_CTRL_READY != 0
         })?;
-        let mut chip = Lan9118 {
+        Ok(Lan9118 {
             regs,
             mac: EthernetAddress([0; 6]),
             hash: [0; 2],
             rx: [0; MAX_FRAME_LEN],
             tx: [0; MAX_FRAME_LEN],
             counters: Lan9118Counters::default(),
-        };
-        let low = chip.mac_read(mac_reg::ADDRL)?.to_le_bytes();
-        let high = chip.mac_read(mac_reg::ADDRH)?.to_le_bytes();
-        chip.mac = EthernetAddress([low[0], low[1], low[2], low[3], high[0], high[1]]);
-        chip.regs.write(reg::INT_EN, 0);
-        chip.regs.write(reg::INT_STS, u32::MAX);
-        chip.regs
+        })
+    }
+
+    /// Reads the MAC address, sets up the interrupt, the transmitter and the receiver.
+    fn configure(&mut self) -> Result<(), InitError> {
+        let low = self.mac_read(mac_reg::ADDRL)?.to_le_bytes();
+        let high = self.mac_read(mac_reg::ADDRH)?.to_le_bytes();
+        self.mac = EthernetAddress([low[0], low[1], low[2], low[3], high[0], high[1]]);
+        self.regs.write(reg::INT_EN, 0);
+        self.regs.write(reg::INT_STS, u32::MAX);
+        self.regs
             .write(reg::IRQ_CFG, IRQ_CFG_EN | IRQ_CFG_ACTIVE_HIGH);
-        chip.regs.write(reg::INT_EN, INT_RSFL);
-        chip.regs.write(reg::TX_CFG, TX_CFG_TX_ON | TX_CFG_TXSAO);
-        chip.mac_write(mac_reg::HASHH, 0)?;
-        chip.mac_write(mac_reg::HASHL, 0)?;
+        self.regs.write(reg::INT_EN, INT_RSFL);
+        self.regs.write(reg::TX_CFG, TX_CFG_TX_ON | TX_CFG_TXSAO);
+        self.mac_write(mac_reg::HASHH, 0)?;
+        self.mac_write(mac_reg::HASHL, 0)?;
         // Writing MAC_CR also ends the promiscuous mode the chip starts in.
-        chip.mac_write(
+        self.mac_write(
             mac_reg::MAC_CR,
             MAC_CR_RXEN | MAC_CR_TXEN | MAC_CR_FDPX | MAC_CR_HPFILT,
-        )?;
-        Ok(chip)
+        )
     }
 
     /// The chip's Ethernet address (from its EEPROM, or QEMU's `mac=`).
@@ -588,6 +612,19 @@ mod tests {
         assert_ne!(chip.regs.mac_cr & MAC_CR_TXEN, 0);
         assert_ne!(chip.regs.tx_cfg & TX_CFG_TX_ON, 0);
         assert!(!chip.regs.irq_line(), "no interrupt before a frame");
+    }
+
+    #[test]
+    fn built_in_place_it_is_set_up_the_same() {
+        let mut slot = MaybeUninit::uninit();
+        let chip = Lan9118::new_in(&mut slot, Model::new()).unwrap();
+        assert_eq!(chip.regs.resets, 1);
+        assert_eq!(
+            chip.mac_address(),
+            EthernetAddress([0x52, 0x54, 0, 0x12, 0x34, 0x56])
+        );
+        assert_ne!(chip.regs.mac_cr & MAC_CR_TXEN, 0);
+        assert_eq!(chip.regs.int_en, INT_RSFL);
     }
 
     #[test]

@@ -20,7 +20,7 @@ use smoltcp::wire::{EthernetAddress, Ipv4Address};
 use board::{clock, semihost, stack, wakeup};
 use omdisc_core::map::setpe::{self, SetpeLine};
 use omdisc_core::map::MapNode;
-use omdisc_core::{NodeEntry, NodeId};
+use omdisc_core::{Keyring, NodeEntry, NodeId};
 use omdisc_mps2_an386::command_line::boot_arguments;
 use omdisc_mps2_an386::lan9118::{InitError, Lan9118, Mmio};
 use omdisc_mps2_an386::stack_paint::stack_with_margin;
@@ -63,7 +63,26 @@ fn main() -> ! {
         "omdisc mps2-an386: Cortex-M4F, SysTick at {=u32} Hz",
         clock::CORE_HZ
     );
+    let (config, keys) = boot_config();
+    let device = start_nic(config.group);
+    wakeup::enable(peripherals.NVIC);
+    let mut node = start_node(config, keys, device);
+    node.write_map(&mut LoggedMap);
 
+    loop {
+        device.ack_interrupt();
+        wakeup::clear();
+        let delay = node.step(clock::now, device, MAX_SLEEP, &mut LoggedMap);
+        clock::sleep_for(delay);
+    }
+}
+
+// The set-up steps are functions of their own, never inlined into `main`: their stack frames
+// are gone before the drive loop starts, instead of all adding up in `main`'s.
+
+/// The boot arguments from semihosting's command line, logged; a bad one ends the boot.
+#[inline(never)]
+fn boot_config() -> (BootConfig, Option<Keyring>) {
     let command_line = semihost::command_line(LINE_BUFFER.take()).unwrap_or_else(|e| match e {
         semihost::CommandLineError::Refused => {
             fail("cannot read the command line through semihosting (is it on, and the line under 512 bytes?)")
@@ -89,10 +108,15 @@ fn main() -> ! {
         if keys.is_some() { "authenticated" } else { "unauthenticated" },
         bootargs
     );
+    (config, keys)
+}
 
+/// The LAN9118, reset and receiving the group's frames (and IGMP queries), in its static.
+#[inline(never)]
+fn start_nic(group: Ipv4Address) -> &'static mut Lan9118<Mmio> {
     // SAFETY: the AN386 maps a LAN9118 at this address; nothing else drives it.
     let registers = unsafe { Mmio::new(LAN9118_BASE) };
-    let device = DEVICE.init(Lan9118::new(registers).unwrap_or_else(|e| {
+    let device = Lan9118::new_in(DEVICE.uninit(), registers).unwrap_or_else(|e| {
         match e {
             InitError::NotFound(v) => defmt::error!(
                 "no LAN9118 at {=usize:#x} (BYTE_TEST {=u32:#x})",
@@ -102,9 +126,8 @@ fn main() -> ! {
             InitError::Timeout => defmt::error!("the LAN9118 did not come out of reset"),
         }
         semihost::exit(false)
-    }));
-    let mac = device.mac_address();
-    for group in [config.group, Ipv4Address::new(224, 0, 0, 1)] {
+    });
+    for group in [group, Ipv4Address::new(224, 0, 0, 1)] {
         if device.accept_multicast(group_mac(group)).is_err() {
             fail("the LAN9118's hash filter cannot be written");
         }
@@ -112,35 +135,34 @@ fn main() -> ! {
     defmt::info!(
         "LAN9118 (ID {=u32:#x}): MAC {}, interrupt {=u16}",
         device.id_rev(),
-        mac,
+        device.mac_address(),
         wakeup::ETHERNET_IRQ
     );
-    wakeup::enable(peripherals.NVIC);
+    device
+}
 
+/// The node, built in its static, announcing from the first step on.
+#[inline(never)]
+fn start_node(
+    config: BootConfig,
+    keys: Option<Keyring>,
+    device: &mut Lan9118<Mmio>,
+) -> ClusterNode {
+    let mac = device.mac_address();
     let incarnation = incarnation(mac);
     let seed = clock::now().total_micros() as u64 ^ incarnation.rotate_left(17);
     let settings = config
         .settings(mac, keys, incarnation, seed)
         .unwrap_or_else(|_| fail("the address gives no node id (its last two octets are 0)"));
-    let node = NODE.init(
-        ClusterNode::setup(
-            settings,
-            device,
-            clock::now(),
-            STORAGE.init(NodeStorage::new()),
-            vacant_table(),
-        )
-        .unwrap_or_else(|e| fail(setup_error_name(&e))),
-    );
-    let mut node = ClusterNode::new(node);
-    node.write_map(&mut LoggedMap);
-
-    loop {
-        device.ack_interrupt();
-        wakeup::clear();
-        let delay = node.step(clock::now, device, MAX_SLEEP, &mut LoggedMap);
-        clock::sleep_for(delay);
-    }
+    ClusterNode::setup(
+        NODE.uninit(),
+        settings,
+        device,
+        clock::now(),
+        STORAGE.init(NodeStorage::new()),
+        vacant_table(),
+    )
+    .unwrap_or_else(|e| fail(setup_error_name(&e)))
 }
 
 /// The map in the log: one defmt frame per `setpe` line between the marker lines that
@@ -149,10 +171,10 @@ fn main() -> ! {
 struct LoggedMap;
 
 impl MapOutput for LoggedMap {
-    fn write(&mut self, own_id: NodeId, members: &[MapNode]) {
-        defmt::info!("=== map: {=usize} members ===", members.len());
+    fn write(&mut self, own_id: NodeId, members: impl Iterator<Item = MapNode> + Clone) {
+        defmt::info!("=== map: {=usize} members ===", members.clone().count());
         defmt::info!("# this node is {}", own_id);
-        for line in setpe::ranges(members.iter()).chain(setpe::aliases(members.iter())) {
+        for line in setpe::ranges(members.clone()).chain(setpe::aliases(members)) {
             match line {
                 SetpeLine::Range { first, ip, count } => {
                     defmt::info!("{} {} {=u16}", first, ip, count)
@@ -210,6 +232,15 @@ fn setup_error_name(error: &SetupError) -> &'static str {
 /// Logs `why` as an error and ends QEMU with a failure status.
 fn fail(why: &str) -> ! {
     defmt::error!("{=str}", why);
+    semihost::exit(false)
+}
+
+/// A fault (a bad address, an undefined instruction) ends QEMU with a failure status and a
+/// log line instead of a silent loop. (A stack overflow faults while the exception is being
+/// entered, on the stack region's lower end: the core locks up and the log just stops.)
+#[cortex_m_rt::exception]
+unsafe fn HardFault(frame: &cortex_m_rt::ExceptionFrame) -> ! {
+    defmt::error!("hard fault at pc {=u32:#x}", frame.pc());
     semihost::exit(false)
 }
 
