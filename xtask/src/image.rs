@@ -169,9 +169,68 @@ pub fn run_image(project: &Project, mut args: Args) -> ExitCode {
 
 /// The boards `--board` picks (the RISC-V one by default).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Board {
+pub(crate) enum Board {
+    /// QEMU's RISC-V `virt` machine (`omdisc-smoltcp/riscv-virt`), console on a UART.
     RiscvVirt,
+    /// QEMU's Cortex-M4F MPS2 AN386 board (`omdisc-smoltcp/mps2-an386`), defmt log.
     Mps2An386,
+}
+
+/// QEMU booting an image on a TAP inside a namespace, and where its output goes.
+pub(crate) struct TapLaunch {
+    /// `ip netns exec NS qemu-system-...`, ready for [`Process::spawn`].
+    pub(crate) command: Command,
+    /// Where [`Process::spawn`] sends QEMU's output: the console (RISC-V) or the image's
+    /// defmt frames (MPS2).
+    pub(crate) output: PathBuf,
+    /// QEMU's text: the console (RISC-V), or QEMU's own warnings (MPS2).
+    pub(crate) text_log: PathBuf,
+    /// The MPS2 image's defmt decoder, fed from `output`.
+    pub(crate) defmt: Option<crate::mps2::DefmtLog>,
+}
+
+/// How QEMU boots `image` (of `board`) with `bootargs` on TAP `tap` in namespace `ns`,
+/// its logs in `dir`; the MPS2 image's decoded log goes to `decoded` (a file) or stdout.
+pub(crate) fn launch_on_tap(
+    project: &Project,
+    board: Board,
+    image: &Path,
+    bootargs: &str,
+    (ns, tap): (&str, &str),
+    dir: &Path,
+    decoded: Option<&Path>,
+) -> Result<TapLaunch, String> {
+    let console = dir.join("console.log");
+    match board {
+        Board::RiscvVirt => {
+            ensure::tools(&[QEMU_TOOL])?;
+            let qemu = qemu_command(image, bootargs, tap);
+            let mut command = Command::new("ip");
+            command.args(["netns", "exec", ns]);
+            command.arg(qemu.get_program()).args(qemu.get_args());
+            Ok(TapLaunch {
+                command,
+                output: console.clone(),
+                text_log: console,
+                defmt: None,
+            })
+        }
+        Board::Mps2An386 => {
+            ensure::tools(&[crate::mps2::QEMU_TOOL])?;
+            let frames = dir.join("defmt.frames");
+            let _ = std::fs::remove_file(&frames);
+            let mac = crate::mps2::mac_for_bootargs(bootargs);
+            let qemu = crate::mps2::qemu_command(image, bootargs, Some((tap, &mac)));
+            let defmt = crate::mps2::DefmtLog::start(project, image, &frames, decoded)?;
+            // QEMU's stdout carries the frames; its warnings go to the console log.
+            Ok(TapLaunch {
+                command: crate::mps2::in_namespace(ns, &qemu, &console),
+                output: frames,
+                text_log: console,
+                defmt: Some(defmt),
+            })
+        }
+    }
 }
 
 fn board_option(args: &mut Args) -> Result<Board, String> {
@@ -295,37 +354,32 @@ pub fn run_qemu(project: &Project, args: Args) -> ExitCode {
 fn boot_on_tap(project: &Project, options: &QemuOptions) -> Result<(), String> {
     testbed::require_root("cargo xtask qemu")?;
     let scratch = project.scratch_dir("qemu")?;
-    let log = scratch.join("console.log");
     registry::install_signal_cleanup();
     let bridge = Bridge::new("qemu")?;
     let ns = bridge.namespace().to_string();
     add_tap(&ns, &options.tap)?;
-    let (image, command, spawn_log, mut defmt) = match options.board {
+    let image = match options.board {
         Board::RiscvVirt => {
-            ensure::tools(&[QEMU_TOOL])?;
             let image = build(project)?;
             println!("sizes: {}", size_line(&image)?);
-            let qemu = qemu_command(&image, &options.bootargs, &options.tap);
-            let mut command = Command::new("ip");
-            command.args(["netns", "exec", &ns]);
-            command.arg(qemu.get_program()).args(qemu.get_args());
-            (image, command, log.clone(), None)
+            image
         }
         Board::Mps2An386 => {
-            ensure::tools(&[crate::mps2::QEMU_TOOL])?;
             let (image, budget, _fits) = crate::mps2::build_and_budget(project)?;
             println!("{budget}");
-            let frames = scratch.join("defmt.frames");
-            let _ = std::fs::remove_file(&frames);
-            let mac = crate::mps2::mac_for_bootargs(&options.bootargs);
-            let qemu =
-                crate::mps2::qemu_command(&image, &options.bootargs, Some((&options.tap, &mac)));
-            let defmt = crate::mps2::DefmtLog::start(project, &image, &frames, None)?;
-            let command = crate::mps2::in_namespace(&ns, &qemu, &log);
-            // QEMU's stdout carries the frames; its warnings go to the console log.
-            (image, command, frames, Some(defmt))
+            image
         }
     };
+    let launch = launch_on_tap(
+        project,
+        options.board,
+        &image,
+        &options.bootargs,
+        (&ns, &options.tap),
+        &scratch,
+        None,
+    )?;
+    let mut defmt = launch.defmt;
     println!(
         "booting {} on TAP {} (bridge br0 in namespace {ns}), bootargs \"{}\", for {} s",
         image.display(),
@@ -334,10 +388,10 @@ fn boot_on_tap(project: &Project, options: &QemuOptions) -> Result<(), String> {
         options.seconds
     );
     println!("attach a host: ip -n {ns} link add v0 type veth peer name v1 netns HOSTNS; ip -n {ns} link set v0 master br0 up");
-    let mut qemu = Process::spawn(command, "qemu", &spawn_log)?;
+    let mut qemu = Process::spawn(launch.command, "qemu", &launch.output)?;
     let status = follow(
         &mut qemu,
-        &log,
+        &launch.text_log,
         defmt.as_mut(),
         Duration::from_secs(options.seconds),
     );

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use crate::ensure;
 use crate::project::{run, Project};
-use crate::sizes::section_sizes;
+use crate::sizes::{section_sizes, symbol_addresses, BUDGET_SECTIONS};
 
 /// The board's name for `--board`.
 pub const BOARD: &str = "mps2-an386";
@@ -93,6 +93,32 @@ pub fn checks(project: &Project) -> Result<String, String> {
     Ok(format!(
         "fmt, clippy ({IMAGE_TARGET} and {host}), unit tests on {host}"
     ))
+}
+
+/// The `mcu-image` stage of `cargo xtask test`: the crate's own checks, the image within
+/// its budget (stack measured alone in QEMU), then the `mcu-image*` scenarios.
+pub fn stage(project: &Project) -> Result<String, String> {
+    let started = Instant::now();
+    let checks = checks(project)?;
+    println!(
+        "    checks ({checks}): {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    let started = Instant::now();
+    let (_, budget, fits) = build_and_budget(project)?;
+    println!("    {}", budget.replace('\n', "\n    "));
+    println!(
+        "    image built and measured: {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    if !fits {
+        return Err(format!(
+            "over the microcontroller budget: {}",
+            budget.replace('\n', "; ")
+        ));
+    }
+    let scenarios = crate::scenarios::group_stage(project, "mcu-image")?;
+    Ok(format!("{checks}; within budget; {scenarios}"))
 }
 
 /// Installs `defmt-print` with `cargo install` when it is not on the path.
@@ -271,10 +297,11 @@ pub fn message(line: &str) -> &str {
     rest.map(str::trim_start).unwrap_or("")
 }
 
-/// The deepest stack the decoded log reports (`stack high-water mark N B ...`).
+/// The deepest stack the log reports (`stack high-water mark N B ...`), in decoded lines or
+/// their messages.
 pub fn stack_high_water(log: &str) -> Option<u64> {
     log.lines()
-        .filter_map(|l| message(l).strip_prefix("stack high-water mark "))
+        .filter_map(|l| l.split("stack high-water mark ").nth(1))
         .filter_map(|rest| rest.split_whitespace().next()?.parse().ok())
         .max()
 }
@@ -285,29 +312,84 @@ pub fn stack_with_margin(high_water: u64) -> u64 {
     (high_water + (high_water / 4).max(1024)).div_ceil(8) * 8
 }
 
-/// The image's budget report: flash and RAM, what each part costs, and whether both fit.
-/// `high_water` is the measured stack high-water mark.
+/// The image's budget report: flash and RAM, what each part costs, and whether everything
+/// fits: flash and RAM (the stack's region of its own, `.data`, `.bss`) in the budget, and
+/// the measured stack high-water mark `high_water`, with its margin, in the stack's region.
 pub fn budget(image: &Path, high_water: u64) -> Result<(String, bool), String> {
-    let sizes = section_sizes(
-        image,
-        &[".vector_table", ".text", ".rodata", ".data", ".bss"],
-    )?;
-    let size = |name: &str| sizes.iter().find(|(n, _)| n == name).map_or(0, |(_, s)| *s);
-    let flash = size(".vector_table") + size(".text") + size(".rodata") + size(".data");
-    let stack = stack_with_margin(high_water);
-    let ram = size(".data") + size(".bss") + stack;
-    let fits = flash <= FLASH_BUDGET && ram <= RAM_BUDGET;
+    let layout = Layout::read(image)?;
+    let needed = stack_with_margin(high_water);
+    let fits =
+        layout.flash() <= FLASH_BUDGET && layout.ram() <= RAM_BUDGET && needed <= layout.stack;
     let text = format!(
-        "flash {flash} B of {FLASH_BUDGET} (.vector_table {}, .text {}, .rodata {}, .data {})\n\
-         RAM {ram} B of {RAM_BUDGET} (.data {}, .bss {}, stack {stack}: high-water mark {high_water} B + margin)",
-        size(".vector_table"),
-        size(".text"),
-        size(".rodata"),
-        size(".data"),
-        size(".data"),
-        size(".bss"),
+        "{}\nRAM {} B of {RAM_BUDGET} (stack region {}: high-water mark {high_water} B + margin = {needed} B; .data {}, .bss {})",
+        layout.flash_text(),
+        layout.ram(),
+        layout.stack,
+        layout.data,
+        layout.bss,
     );
     Ok((text, fits))
+}
+
+/// One line of the image's flash and RAM, without a stack measurement.
+pub fn flash_line(image: &Path) -> Result<String, String> {
+    let layout = Layout::read(image)?;
+    Ok(format!(
+        "{}; RAM {} B (stack region {}, .data {}, .bss {})",
+        layout.flash_text(),
+        layout.ram(),
+        layout.stack,
+        layout.data,
+        layout.bss
+    ))
+}
+
+/// What the image's sections and its stack region take, in bytes.
+struct Layout {
+    vector_table: u64,
+    text: u64,
+    rodata: u64,
+    data: u64,
+    bss: u64,
+    /// From the linker's `_stack_end` up to `_stack_start` (`memory.x`).
+    stack: u64,
+}
+
+impl Layout {
+    fn read(image: &Path) -> Result<Layout, String> {
+        let sizes = section_sizes(image, BUDGET_SECTIONS)?;
+        let size = |name: &str| sizes.iter().find(|(n, _)| n == name).map_or(0, |(_, s)| *s);
+        let stack = symbol_addresses(image, &["_stack_end", "_stack_start"])?;
+        Ok(Layout {
+            vector_table: size(".vector_table"),
+            text: size(".text"),
+            rodata: size(".rodata"),
+            data: size(".data"),
+            bss: size(".bss"),
+            stack: stack[1].saturating_sub(stack[0]),
+        })
+    }
+
+    /// `.vector_table` + `.text` + `.rodata` + `.data` (its initial values).
+    fn flash(&self) -> u64 {
+        self.vector_table + self.text + self.rodata + self.data
+    }
+
+    /// The stack's region + `.data` + `.bss`.
+    fn ram(&self) -> u64 {
+        self.stack + self.data + self.bss
+    }
+
+    fn flash_text(&self) -> String {
+        format!(
+            "flash {} B of {FLASH_BUDGET} (.vector_table {}, .text {}, .rodata {}, .data {})",
+            self.flash(),
+            self.vector_table,
+            self.text,
+            self.rodata,
+            self.data
+        )
+    }
 }
 
 /// The Ethernet address for the image with these boot arguments (from its `ip=`), so that

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use object::{Object, ObjectSection};
+use object::{Object, ObjectSection, ObjectSymbol};
 
 /// The sections a flash/RAM budget is made of.
 pub const BUDGET_SECTIONS: &[&str] = &[".vector_table", ".text", ".rodata", ".data", ".bss"];
@@ -19,6 +19,23 @@ pub fn section_sizes(path: &Path, names: &[&str]) -> Result<Vec<(String, u64)>, 
             (name.to_string(), size)
         })
         .collect())
+}
+
+/// The addresses of the named symbols of the ELF file at `path` (e.g. the linker's
+/// `_stack_start`); an error names the first one missing.
+pub fn symbol_addresses(path: &Path, names: &[&str]) -> Result<Vec<u64>, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let file = object::File::parse(&*bytes)
+        .map_err(|e| format!("{} is not an object file: {e}", path.display()))?;
+    names
+        .iter()
+        .map(|name| {
+            file.symbols()
+                .find(|s| s.name() == Ok(*name))
+                .map(|s| s.address())
+                .ok_or_else(|| format!("{} has no symbol {name}", path.display()))
+        })
+        .collect()
 }
 
 /// One line like `.text 1234  .rodata 56  .data 0  .bss 789  (flash 1290, RAM 789)`.
@@ -44,6 +61,16 @@ mod tests {
         assert_eq!(sizes[0].0, ".text");
         assert!(sizes[0].1 > 1000, "a test binary has code: {sizes:?}");
         assert_eq!(sizes[1], (".no-such-section".to_string(), 0));
+    }
+
+    #[test]
+    fn reads_symbol_addresses_and_names_a_missing_one() {
+        let exe = std::env::current_exe().unwrap();
+        let found = symbol_addresses(&exe, &["main"]).unwrap();
+        assert_ne!(found[0], 0);
+        assert!(symbol_addresses(&exe, &["main", "no_such_symbol_anywhere"])
+            .unwrap_err()
+            .contains("no_such_symbol_anywhere"));
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 mod bad_input;
 mod boot_image;
+mod booted_image;
 mod collision;
 mod daemon;
 mod debian_service;
@@ -121,6 +122,8 @@ pub const SCENARIOS: &[Scenario] = &[
     smoltcp_bad_input::SMOLTCP_BAD_INPUT,
     boot_image::BOOT_IMAGE,
     boot_image::BOOT_IMAGE_KEY,
+    boot_image::MCU_IMAGE,
+    boot_image::MCU_IMAGE_KEY,
     debian_service::DEBIAN_SERVICE,
 ];
 
@@ -175,7 +178,7 @@ pub fn run(project: &Project, mut args: Args) -> ExitCode {
 
 /// Name prefixes of scenario groups that `cargo xtask test` runs as stages of their own
 /// (see [`group_stage`]); the `scenarios` stage runs all the others.
-pub const OWN_STAGE_PREFIXES: &[&str] = &["boot-image", "smoltcp", "debian"];
+pub const OWN_STAGE_PREFIXES: &[&str] = &["boot-image", "mcu-image", "smoltcp", "debian"];
 
 /// The `scenarios` stage of `cargo xtask test`: every scenario not in an own-stage group.
 pub fn stage(project: &Project) -> Result<String, String> {
