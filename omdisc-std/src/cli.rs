@@ -8,13 +8,11 @@
 use std::io::Write;
 use std::process;
 
-use std::path::PathBuf;
-
 use argh::FromArgs;
-use omdisc_core::NodeId;
 
 use crate::values::{
-    self, Bandwidth, DeadAfter, Group, InterfaceList, Interval, MaxNodes, Port, Ttl,
+    Bandwidth, CountersFilePath, DeadAfter, Group, InterfaceList, Interval, KeyFilePath, MapDir,
+    MapFile, MaxNodes, NodeIdValue, PidFilePath, Port, Ttl,
 };
 
 /// Exit status for a command-line (usage) error.
@@ -43,26 +41,16 @@ pub struct OmdiscdArgs {
     pub multicast_ttl: Option<Ttl>,
 
     /// alpha-mode output directory (default /tmp): DIR/om_mospe, DIR/om_config
-    #[argh(
-        option,
-        long = "map-dir",
-        arg_name = "DIR",
-        from_str_fn(values::map_dir)
-    )]
-    pub map_dir: Option<PathBuf>,
+    #[argh(option, long = "map-dir", arg_name = "DIR")]
+    pub map_dir: Option<MapDir>,
 
     /// write the map to /proc/hpc/admin/{mospe,config} (openMosix kernel)
     #[argh(switch)]
     pub live: bool,
 
     /// pid file (default /var/run/omdiscd.pid when daemonised; none with -n)
-    #[argh(
-        option,
-        long = "pid-file",
-        arg_name = "PATH",
-        from_str_fn(values::pid_file)
-    )]
-    pub pid_file: Option<PathBuf>,
+    #[argh(option, long = "pid-file", arg_name = "PATH")]
+    pub pid_file: Option<PidFilePath>,
 
     /// multicast group, IPv4 or IPv6 (default 239.255.77.77)
     #[argh(option, arg_name = "ADDR")]
@@ -92,32 +80,17 @@ pub struct OmdiscdArgs {
     pub max_nodes: Option<MaxNodes>,
 
     /// cluster key file (hex); without it the cluster is unauthenticated
-    #[argh(
-        option,
-        long = "key-file",
-        arg_name = "PATH",
-        from_str_fn(values::key_file)
-    )]
-    pub key_file: Option<PathBuf>,
+    #[argh(option, long = "key-file", arg_name = "PATH")]
+    pub key_file: Option<KeyFilePath>,
 
     /// node id 1-65535 (default: the last two octets of the first interface's address)
-    #[argh(
-        option,
-        long = "node-id",
-        arg_name = "ID",
-        from_str_fn(values::node_id)
-    )]
-    pub node_id: Option<NodeId>,
+    #[argh(option, long = "node-id", arg_name = "ID")]
+    pub node_id: Option<NodeIdValue>,
 
     /// write the counters as JSON to PATH (atomically) at start, on SIGUSR1 and when
     /// stopping
-    #[argh(
-        option,
-        long = "counters-file",
-        arg_name = "PATH",
-        from_str_fn(values::counters_file)
-    )]
-    pub counters_file: Option<PathBuf>,
+    #[argh(option, long = "counters-file", arg_name = "PATH")]
+    pub counters_file: Option<CountersFilePath>,
 
     /// print the version and the cluster-key support built in, then exit
     #[argh(switch, short = 'V')]
@@ -130,17 +103,12 @@ pub struct OmdiscdArgs {
 pub struct ShowmapArgs {
     /// directory holding om_config and om_mospe (default: /run/omdisc, the omdiscd
     /// service's, if it holds a map, else /tmp)
-    #[argh(
-        option,
-        long = "map-dir",
-        arg_name = "DIR",
-        from_str_fn(values::map_dir)
-    )]
-    pub map_dir: Option<PathBuf>,
+    #[argh(option, long = "map-dir", arg_name = "DIR")]
+    pub map_dir: Option<MapDir>,
 
     /// read this map file (om_config format) instead
-    #[argh(option, short = 'f', arg_name = "FILE", from_str_fn(values::map_file))]
-    pub file: Option<PathBuf>,
+    #[argh(option, short = 'f', arg_name = "FILE")]
+    pub file: Option<MapFile>,
 
     /// read /proc/hpc/admin/{config,mospe}
     #[argh(switch)]
@@ -319,7 +287,10 @@ mod tests {
     #[test]
     fn showmap_options() {
         let args = parse_showmap_args(&["-f", "/tmp/om_config", "--json"]).unwrap();
-        assert_eq!(args.file, Some(PathBuf::from("/tmp/om_config")));
+        assert_eq!(
+            args.file.map(MapFile::into_path),
+            Some(std::path::PathBuf::from("/tmp/om_config"))
+        );
         assert!(args.json);
         assert!(!args.live);
     }

@@ -27,7 +27,7 @@ use std::time::Duration;
 use omdisc_core::NodeId;
 
 use crate::cli::OmdiscdArgs;
-use crate::values::InterfaceName;
+use crate::values::{CountersFilePath, InterfaceName, KeyFilePath, NodeIdValue};
 
 /// Default multicast group (IPv4 Local Scope, RFC 2365): the core's.
 pub const DEFAULT_GROUP: IpAddr = IpAddr::V4(omdisc_core::DEFAULT_GROUP_V4);
@@ -114,14 +114,15 @@ impl DaemonConfig {
     pub fn from_args(args: OmdiscdArgs) -> Result<Self, ConfigError> {
         let map_target = match (args.map_dir, args.live) {
             (Some(_), true) => return Err(ConfigError::LiveWithMapDir),
-            (Some(dir), false) => MapTarget::Alpha(dir),
+            (Some(dir), false) => MapTarget::Alpha(dir.into_path()),
             (None, true) => MapTarget::Live,
             (None, false) => MapTarget::Alpha(PathBuf::from(DEFAULT_MAP_DIR)),
         };
         let daemonize = !args.nodaemon;
         let pid_file = match args.pid_file {
+            Some(path) => Some(path.into_path()),
             None if daemonize => Some(PathBuf::from(DEFAULT_PID_FILE)),
-            given => given,
+            None => None,
         };
         Ok(DaemonConfig {
             interfaces: args.interface.map(|l| l.into_names()).unwrap_or_default(),
@@ -137,9 +138,9 @@ impl DaemonConfig {
             dead_after: args.dead_after.map_or(DEFAULT_DEAD_AFTER, |d| d.get()),
             bandwidth: args.bandwidth.map_or(DEFAULT_BANDWIDTH, |b| b.get()),
             max_nodes: args.max_nodes.map_or(DEFAULT_MAX_NODES, |m| m.get()),
-            key_file: args.key_file,
-            node_id: args.node_id,
-            counters_file: args.counters_file,
+            key_file: args.key_file.map(KeyFilePath::into_path),
+            node_id: args.node_id.map(NodeIdValue::get),
+            counters_file: args.counters_file.map(CountersFilePath::into_path),
         })
     }
 

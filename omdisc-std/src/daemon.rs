@@ -20,12 +20,11 @@ use crate::counter_report::{counter_line, CountersFile, SnapshotReason};
 use crate::event_log;
 use crate::failure_log::FailureLog;
 use crate::key_file;
-use crate::logging;
 use crate::map_sink::PublishOutcome;
 use crate::map_writer::MapWriter;
 use crate::refusal_log::{DebugLine, RefusalCounts, RefusalLog};
 use crate::sd_notify::{self, Notifier, ServiceNotifier};
-use crate::signals::{SignalReceiver, SignalRequest};
+use crate::signals::{SignalHandler, SignalReceiver};
 use crate::socket::{Datagram, MulticastSocket, ReceiveBatch};
 use crate::startup::{DaemonEngine, Prepared};
 
@@ -275,29 +274,6 @@ impl Daemon {
         Ok((signal_ready, sockets_ready))
     }
 
-    /// Handles pending signals; returns the signal that asks to stop, if any.
-    fn handle_signals(&mut self) -> io::Result<Option<Signal>> {
-        while let Some(request) = self.signals.next_request()? {
-            match request {
-                SignalRequest::Stop(signal) => {
-                    log::info!("{signal} received: leaving the cluster");
-                    return Ok(Some(signal));
-                }
-                SignalRequest::ToggleDebug => {
-                    if logging::toggle_debug() {
-                        log::info!("SIGUSR1: full debug output on; {}", self.counter_line());
-                        self.log_state();
-                    } else {
-                        log::info!("SIGUSR1: debug output off; {}", self.counter_line());
-                    }
-                    self.write_counters(SnapshotReason::Signal);
-                }
-                SignalRequest::Reload => self.reload_key(),
-            }
-        }
-        Ok(None)
-    }
-
     fn reload_key(&mut self) {
         self.service.on_reload_started(sd_notify::monotonic_usec());
         if let Some(keyring) = key_file::reload_on_sighup(self.key_file.as_deref()) {
@@ -438,5 +414,25 @@ impl Daemon {
             self.service
                 .on_map_written(self.engine.node_id().get(), self.map.node_count());
         }
+    }
+}
+
+impl SignalHandler for Daemon {
+    fn signal_receiver(&self) -> &SignalReceiver {
+        &self.signals
+    }
+
+    fn debug_toggled(&mut self, on: bool) {
+        if on {
+            log::info!("SIGUSR1: full debug output on; {}", self.counter_line());
+            self.log_state();
+        } else {
+            log::info!("SIGUSR1: debug output off; {}", self.counter_line());
+        }
+        self.write_counters(SnapshotReason::Signal);
+    }
+
+    fn reload(&mut self) {
+        self.reload_key();
     }
 }

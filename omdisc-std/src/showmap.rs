@@ -49,8 +49,8 @@ impl MapSource {
     pub fn from_args(args: &ShowmapArgs) -> Result<MapSource, SourceConflict> {
         Ok(match (&args.map_dir, &args.file, args.live) {
             (None, None, false) => MapSource::Default,
-            (Some(dir), None, false) => MapSource::Dir(dir.clone()),
-            (None, Some(file), false) => MapSource::File(file.clone()),
+            (Some(dir), None, false) => MapSource::Dir(dir.clone().into_path()),
+            (None, Some(file), false) => MapSource::File(file.clone().into_path()),
             (None, None, true) => MapSource::Live,
             _ => return Err(SourceConflict),
         })
@@ -518,7 +518,7 @@ mod tests {
     #[test]
     fn sources_exclude_each_other() {
         let args = ShowmapArgs {
-            map_dir: Some("/tmp".into()),
+            map_dir: Some("/tmp".parse().unwrap()),
             live: true,
             ..ShowmapArgs::default()
         };

@@ -23,6 +23,39 @@ pub enum SignalRequest {
     Reload,
 }
 
+/// A program that takes requests by signal (`omdiscd`, `omdisc-tap`): what it does on
+/// SIGUSR1 and SIGHUP; [`SignalHandler::handle_signals`] does the rest.
+pub trait SignalHandler {
+    /// Where the signals are read.
+    fn signal_receiver(&self) -> &SignalReceiver;
+
+    /// SIGUSR1 has just switched full debug output on (`true`) or off.
+    fn debug_toggled(&mut self, on: bool);
+
+    /// SIGHUP: re-read the key file.
+    fn reload(&mut self);
+
+    /// Handles every pending signal: SIGUSR1 toggles the debug output
+    /// ([`crate::logging::toggle_debug`]), SIGHUP reloads. Returns the signal that asks to
+    /// stop (SIGTERM, SIGINT), if one came, after logging it.
+    fn handle_signals(&mut self) -> io::Result<Option<Signal>> {
+        while let Some(request) = self.signal_receiver().next_request()? {
+            match request {
+                SignalRequest::Stop(signal) => {
+                    log::info!("{signal} received: leaving the cluster");
+                    return Ok(Some(signal));
+                }
+                SignalRequest::ToggleDebug => {
+                    let on = crate::logging::toggle_debug();
+                    self.debug_toggled(on);
+                }
+                SignalRequest::Reload => self.reload(),
+            }
+        }
+        Ok(None)
+    }
+}
+
 /// The signals the daemon handles, readable from a file descriptor.
 #[derive(Debug)]
 pub struct SignalReceiver {

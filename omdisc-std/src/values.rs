@@ -1,9 +1,8 @@
 //! Typed command-line values, shared by `omdiscd` and `omdisc-tap`.
 //!
-//! argh parses each option's value into one of these types (through `FromStr`, or the
-//! `from_str_fn` parsers below for values whose message names their option), so a program
-//! never holds an unchecked value and both programs accept the same values with the same
-//! messages. A refused value is a [`ValueError`], whose `Display` is the one line the user
+//! argh parses each option's value into one of these types (through `FromStr`), so a
+//! program never holds an unchecked value and both programs accept the same values with
+//! the same messages. A refused value is a [`ValueError`], whose `Display` is the one line the user
 //! sees ([`crate::cli`] drops argh's own prefix from it).
 
 use std::fmt;
@@ -152,11 +151,6 @@ impl InterfaceName {
     /// The name.
     pub fn as_str(&self) -> &str {
         &self.0
-    }
-
-    /// `--tap NAME`.
-    pub fn parse_tap(text: &str) -> Result<InterfaceName, ValueError> {
-        InterfaceName::new(text).ok_or_else(|| ValueError::BadTapName(text.to_owned()))
     }
 }
 
@@ -406,50 +400,102 @@ impl FromStr for MaxNodes {
     }
 }
 
-/// `--node-id ID` (for argh's `from_str_fn`: the id type is the core's).
-pub fn node_id(text: &str) -> Result<NodeId, String> {
-    decimal(text)
-        .and_then(|id| u16::try_from(id).ok())
-        .and_then(NodeId::new)
-        .ok_or_else(|| ValueError::BadNodeId(text.to_owned()).to_string())
-}
+/// `--node-id ID`: a node id, 1 to 65535.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NodeIdValue(NodeId);
 
-/// `--tap NAME` (for argh's `from_str_fn`: the message names `--tap`).
-pub fn tap_name(text: &str) -> Result<InterfaceName, String> {
-    InterfaceName::parse_tap(text).map_err(|e| e.to_string())
-}
-
-/// `--map-dir DIR` (for argh's `from_str_fn`).
-pub fn map_dir(text: &str) -> Result<PathBuf, String> {
-    non_empty_path("--map-dir", text)
-}
-
-/// `--pid-file PATH` (for argh's `from_str_fn`).
-pub fn pid_file(text: &str) -> Result<PathBuf, String> {
-    non_empty_path("--pid-file", text)
-}
-
-/// `--key-file PATH` (for argh's `from_str_fn`).
-pub fn key_file(text: &str) -> Result<PathBuf, String> {
-    non_empty_path("--key-file", text)
-}
-
-/// `--counters-file PATH` (for argh's `from_str_fn`).
-pub fn counters_file(text: &str) -> Result<PathBuf, String> {
-    non_empty_path("--counters-file", text)
-}
-
-/// `-f FILE` of `showmap` (for argh's `from_str_fn`).
-pub fn map_file(text: &str) -> Result<PathBuf, String> {
-    non_empty_path("-f", text)
-}
-
-fn non_empty_path(option: &'static str, text: &str) -> Result<PathBuf, String> {
-    if text.is_empty() {
-        return Err(ValueError::EmptyPath(option).to_string());
+impl NodeIdValue {
+    /// The node id.
+    pub fn get(self) -> NodeId {
+        self.0
     }
-    Ok(PathBuf::from(text))
 }
+
+impl FromStr for NodeIdValue {
+    type Err = ValueError;
+
+    fn from_str(text: &str) -> Result<Self, ValueError> {
+        decimal(text)
+            .and_then(|id| u16::try_from(id).ok())
+            .and_then(NodeId::new)
+            .map(NodeIdValue)
+            .ok_or_else(|| ValueError::BadNodeId(text.to_owned()))
+    }
+}
+
+/// `--tap NAME`: the name of the TAP device of `omdisc-tap`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TapName(InterfaceName);
+
+impl TapName {
+    /// The name.
+    pub fn into_name(self) -> InterfaceName {
+        self.0
+    }
+}
+
+impl FromStr for TapName {
+    type Err = ValueError;
+
+    fn from_str(text: &str) -> Result<Self, ValueError> {
+        InterfaceName::new(text)
+            .map(TapName)
+            .ok_or_else(|| ValueError::BadTapName(text.to_owned()))
+    }
+}
+
+/// Defines a path option's type: a path that is not empty.
+macro_rules! path_option {
+    ($(#[$doc:meta])* $name:ident, $option:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq)]
+        pub struct $name(PathBuf);
+
+        impl $name {
+            /// The path.
+            pub fn into_path(self) -> PathBuf {
+                self.0
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = ValueError;
+
+            fn from_str(text: &str) -> Result<Self, ValueError> {
+                if text.is_empty() {
+                    return Err(ValueError::EmptyPath($option));
+                }
+                Ok($name(PathBuf::from(text)))
+            }
+        }
+    };
+}
+
+path_option!(
+    /// `--map-dir DIR`.
+    MapDir,
+    "--map-dir"
+);
+path_option!(
+    /// `--pid-file PATH`.
+    PidFilePath,
+    "--pid-file"
+);
+path_option!(
+    /// `--key-file PATH`.
+    KeyFilePath,
+    "--key-file"
+);
+path_option!(
+    /// `--counters-file PATH`.
+    CountersFilePath,
+    "--counters-file"
+);
+path_option!(
+    /// `-f FILE` of `showmap`.
+    MapFile,
+    "-f"
+);
 
 /// A plain unsigned decimal: ASCII digits only (no sign, no spaces), at most 9 of them.
 fn decimal(text: &str) -> Option<u64> {
@@ -470,21 +516,31 @@ mod tests {
         for bad in ["", "sixteen-chars-xx", "et h0", "../x", "a\tb"] {
             assert!(InterfaceName::new(bad).is_none(), "{bad:?}");
         }
-        assert!(tap_name("a/b").unwrap_err().starts_with("invalid --tap"));
+        let error = "a/b".parse::<TapName>().unwrap_err().to_string();
+        assert!(error.starts_with("invalid --tap"), "{error}");
     }
 
     #[test]
     fn paths_must_not_be_empty() {
-        assert_eq!(map_dir(""), Err("empty path for --map-dir".to_owned()));
-        assert_eq!(key_file("/k"), Ok(PathBuf::from("/k")));
-        assert_eq!(map_file(""), Err("empty path for -f".to_owned()));
+        assert_eq!(
+            "".parse::<MapDir>(),
+            Err(ValueError::EmptyPath("--map-dir"))
+        );
+        assert_eq!(
+            "/k".parse::<KeyFilePath>().map(KeyFilePath::into_path),
+            Ok(PathBuf::from("/k"))
+        );
+        let error = "".parse::<MapFile>().unwrap_err().to_string();
+        assert_eq!(error, "empty path for -f");
     }
 
     #[test]
     fn node_ids_are_one_to_65535() {
-        assert_eq!(node_id("2780").unwrap().get(), 2780);
+        let id = "2780".parse::<NodeIdValue>().unwrap();
+        assert_eq!(id.get().get(), 2780);
         for bad in ["0", "65536", "-1", "", "1k"] {
-            assert!(node_id(bad).unwrap_err().starts_with("invalid --node-id"));
+            let error = bad.parse::<NodeIdValue>().unwrap_err().to_string();
+            assert!(error.starts_with("invalid --node-id"), "{error}");
         }
     }
 

@@ -23,6 +23,7 @@ use nix::sys::signal::Signal;
 use crate::ensure;
 use crate::proc_stats;
 use crate::project::Project;
+use crate::testbed::DaemonHosts;
 use crate::testbed::{in_namespace, wait_until, Binaries, Bridge, Cluster, Netns, Port, Process};
 
 /// Hosts in the comparison.

@@ -12,6 +12,7 @@ use nix::sys::signal::Signal;
 use crate::args::Args;
 use crate::project::Project;
 use crate::report::{duration, Report};
+use crate::testbed::DaemonHosts;
 use crate::testbed::{self, registry, Binaries, Cluster};
 
 /// Hosts in the demo.

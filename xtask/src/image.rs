@@ -35,59 +35,91 @@ const DEFAULT_TAP: &str = "omdtap0";
 const DEFAULT_SECONDS: u64 = 600;
 const MAX_SECONDS: u64 = 24 * 3600;
 
-/// Builds the image (release) and returns the path of the ELF file. The image crate has its
-/// own `.cargo/config.toml`, so cargo runs in its directory; its target directory is
-/// `<workspace target dir>/riscv-virt`.
-pub fn build(project: &Project) -> Result<PathBuf, String> {
-    ensure::rust_targets(&[IMAGE_TARGET])?;
-    let crate_dir = project.root().join(IMAGE_CRATE);
-    let target_dir = project.target_dir()?.join("riscv-virt");
-    run(project
-        .cargo()
-        .current_dir(&crate_dir)
-        .args(["build", "--release", "--target-dir"])
-        .arg(&target_dir))?;
-    let image = target_dir
-        .join(IMAGE_TARGET)
-        .join("release")
-        .join(IMAGE_BINARY);
-    if image.is_file() {
-        Ok(image)
-    } else {
-        Err(format!("the build made no {}", image.display()))
+/// A boot image crate: outside the host workspace, with its own `.cargo/config.toml` (so
+/// cargo runs in its directory) and its own target directory under the workspace's.
+#[derive(Debug, Clone, Copy)]
+pub struct ImageCrate {
+    /// The crate, relative to the project root.
+    pub dir: &'static str,
+    /// Its target triple.
+    pub target: &'static str,
+    /// Its binary.
+    pub binary: &'static str,
+    /// Its target directory: `<workspace target dir>/SUBDIR`.
+    pub target_subdir: &'static str,
+}
+
+/// The RISC-V `virt` image.
+pub const RISCV_VIRT: ImageCrate = ImageCrate {
+    dir: IMAGE_CRATE,
+    target: IMAGE_TARGET,
+    binary: IMAGE_BINARY,
+    target_subdir: "riscv-virt",
+};
+
+impl ImageCrate {
+    /// Builds the image (release) and returns the path of the ELF file.
+    pub fn build(&self, project: &Project) -> Result<PathBuf, String> {
+        ensure::rust_targets(&[self.target])?;
+        let target_dir = project.target_dir()?.join(self.target_subdir);
+        run(project
+            .cargo()
+            .current_dir(project.root().join(self.dir))
+            .args(["build", "--release", "--target-dir"])
+            .arg(&target_dir))?;
+        let image = target_dir
+            .join(self.target)
+            .join("release")
+            .join(self.binary);
+        if image.is_file() {
+            Ok(image)
+        } else {
+            Err(format!("the build made no {}", image.display()))
+        }
+    }
+
+    /// The crate's own checks (it is outside the workspace, so the workspace-wide ones
+    /// miss it): `cargo fmt --check`, clippy for the image target and for the host-tested
+    /// library with its tests (`-D warnings`), and the library's unit tests on the host.
+    pub fn checks(&self, project: &Project) -> Result<String, String> {
+        ensure::rust_targets(&[self.target])?;
+        let crate_dir = project.root().join(self.dir);
+        let target_dir = project.target_dir()?.join(self.target_subdir);
+        let host = host_triple()?;
+        let cargo = |args: &[&str]| {
+            let mut command = project.cargo();
+            command.current_dir(&crate_dir).args(args);
+            command
+        };
+        run(&mut cargo(&["fmt", "--check"]))?;
+        let mut clippy_image = cargo(&["clippy", "--release", "--target-dir"]);
+        run(clippy_image.arg(&target_dir).args(["--", "-D", "warnings"]))?;
+        let mut clippy_lib = cargo(&[
+            "clippy",
+            "--lib",
+            "--tests",
+            "--target",
+            &host,
+            "--target-dir",
+        ]);
+        run(clippy_lib.arg(&target_dir).args(["--", "-D", "warnings"]))?;
+        let mut tests = cargo(&["test", "--lib", "--target", &host, "--target-dir"]);
+        run(tests.arg(&target_dir))?;
+        Ok(format!(
+            "fmt, clippy ({} and {host}), unit tests on {host}",
+            self.target
+        ))
     }
 }
 
-/// The image crate's own checks (it is outside the workspace, so the workspace-wide ones
-/// miss it): `cargo fmt --check`, clippy for the image target and for the host-tested
-/// library with its tests (`-D warnings`), and the library's unit tests on the host.
+/// Builds the RISC-V image (release) and returns the path of the ELF file.
+pub fn build(project: &Project) -> Result<PathBuf, String> {
+    RISCV_VIRT.build(project)
+}
+
+/// The RISC-V image crate's own checks ([`ImageCrate::checks`]).
 pub fn checks(project: &Project) -> Result<String, String> {
-    ensure::rust_targets(&[IMAGE_TARGET])?;
-    let crate_dir = project.root().join(IMAGE_CRATE);
-    let target_dir = project.target_dir()?.join("riscv-virt");
-    let host = host_triple()?;
-    let cargo = |args: &[&str]| {
-        let mut command = project.cargo();
-        command.current_dir(&crate_dir).args(args);
-        command
-    };
-    run(&mut cargo(&["fmt", "--check"]))?;
-    let mut clippy_image = cargo(&["clippy", "--release", "--target-dir"]);
-    run(clippy_image.arg(&target_dir).args(["--", "-D", "warnings"]))?;
-    let mut clippy_lib = cargo(&[
-        "clippy",
-        "--lib",
-        "--tests",
-        "--target",
-        &host,
-        "--target-dir",
-    ]);
-    run(clippy_lib.arg(&target_dir).args(["--", "-D", "warnings"]))?;
-    let mut tests = cargo(&["test", "--lib", "--target", &host, "--target-dir"]);
-    run(tests.arg(&target_dir))?;
-    Ok(format!(
-        "fmt, clippy ({IMAGE_TARGET} and {host}), unit tests on {host}"
-    ))
+    RISCV_VIRT.checks(project)
 }
 
 /// The host's target triple, from `rustc -vV`.

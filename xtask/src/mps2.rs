@@ -14,6 +14,7 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::ensure;
+use crate::image::ImageCrate;
 use crate::project::{run, Project};
 use crate::sizes::{section_sizes, symbol_addresses, BUDGET_SECTIONS};
 
@@ -43,56 +44,23 @@ pub const RAM_BUDGET: u64 = 64 * 1024;
 /// How long the image runs alone in QEMU to report its stack high-water mark.
 const MEASURE_RUN: Duration = Duration::from_millis(1500);
 
+/// The MPS2 image crate.
+pub const MPS2_AN386: ImageCrate = ImageCrate {
+    dir: IMAGE_CRATE,
+    target: IMAGE_TARGET,
+    binary: IMAGE_BINARY,
+    target_subdir: BOARD,
+};
+
 /// Builds the image (release) and returns its ELF file; `<target dir>/mps2-an386`.
 pub fn build(project: &Project) -> Result<PathBuf, String> {
-    ensure::rust_targets(&[IMAGE_TARGET])?;
-    let crate_dir = project.root().join(IMAGE_CRATE);
-    let target_dir = project.target_dir()?.join(BOARD);
-    run(project
-        .cargo()
-        .current_dir(&crate_dir)
-        .args(["build", "--release", "--target-dir"])
-        .arg(&target_dir))?;
-    let image = target_dir
-        .join(IMAGE_TARGET)
-        .join("release")
-        .join(IMAGE_BINARY);
-    if image.is_file() {
-        Ok(image)
-    } else {
-        Err(format!("the build made no {}", image.display()))
-    }
+    MPS2_AN386.build(project)
 }
 
 /// The image crate's own checks: `cargo fmt --check`, clippy for the image and for the
 /// host-tested library with its tests (`-D warnings`), the library's unit tests on the host.
 pub fn checks(project: &Project) -> Result<String, String> {
-    ensure::rust_targets(&[IMAGE_TARGET])?;
-    let crate_dir = project.root().join(IMAGE_CRATE);
-    let target_dir = project.target_dir()?.join(BOARD);
-    let host = crate::image::host_triple()?;
-    let cargo = |args: &[&str]| {
-        let mut command = project.cargo();
-        command.current_dir(&crate_dir).args(args);
-        command
-    };
-    run(&mut cargo(&["fmt", "--check"]))?;
-    let mut clippy_image = cargo(&["clippy", "--release", "--target-dir"]);
-    run(clippy_image.arg(&target_dir).args(["--", "-D", "warnings"]))?;
-    let mut clippy_lib = cargo(&[
-        "clippy",
-        "--lib",
-        "--tests",
-        "--target",
-        &host,
-        "--target-dir",
-    ]);
-    run(clippy_lib.arg(&target_dir).args(["--", "-D", "warnings"]))?;
-    let mut tests = cargo(&["test", "--lib", "--target", &host, "--target-dir"]);
-    run(tests.arg(&target_dir))?;
-    Ok(format!(
-        "fmt, clippy ({IMAGE_TARGET} and {host}), unit tests on {host}"
-    ))
+    MPS2_AN386.checks(project)
 }
 
 /// The `mcu-image` stage of `cargo xtask test`: the crate's own checks, the image within

@@ -9,15 +9,15 @@
 //! the same with a cluster key on every node (`--key-file` for the daemons, `key=` for the
 //! image).
 
-use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};
 
 use super::booted_image::{first_announcement_ms, last_map, stack_high_water, BootedImage};
+use super::wire_tools::write_key_file;
 use super::{binaries_and_dir, step, Ctx, Scenario};
 use crate::image::Board;
 use crate::proc_stats::cpu_time;
 use crate::project::Project;
-use crate::testbed::{node_id_of, wait_until, Cluster};
+use crate::testbed::{node_id_of, wait_until, Cluster, DaemonHosts};
 
 /// Announce interval of every node, in seconds (daemons and image alike).
 const INTERVAL: f64 = 0.5;
@@ -95,12 +95,7 @@ fn boot_image(ctx: &Ctx, board: Board, keyed: bool) -> Result<String, String> {
     let mut daemon_args: Vec<String> = DAEMON_ARGS.iter().map(|s| s.to_string()).collect();
     let mut bootargs = format!("ip={IMAGE_IP}/24 interval={INTERVAL} dead_after={DEAD_AFTER}");
     if keyed {
-        let key_file = dir.join("cluster.key");
-        std::fs::write(&key_file, format!("{TEST_KEY}\n"))
-            .and_then(|()| {
-                std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600))
-            })
-            .map_err(|e| format!("cannot write {}: {e}", key_file.display()))?;
+        let key_file = write_key_file(&dir.join("cluster.key"), &[TEST_KEY])?;
         daemon_args.extend(["--key-file".to_string(), key_file.display().to_string()]);
         bootargs.push_str(&format!(" key={TEST_KEY}"));
     }

@@ -12,7 +12,8 @@ use std::time::Duration;
 
 use super::gateways::{start_all, GRACE};
 use super::{binaries_and_dir, step, Ctx, Scenario};
-use crate::testbed::{wait_until, Leg, Topology};
+use crate::testbed::DaemonHosts;
+use crate::testbed::{addr_of, node_id_in, wait_until, Leg, Topology};
 
 /// The contested id: 5 × 256 + 7.
 const CONTESTED: u16 = 1287;
@@ -32,14 +33,6 @@ pub(super) const COLLISION_ACROSS: Scenario = Scenario {
     needs_daemon: true,
     run: collision_across,
 };
-
-fn v4(address: &str) -> Ipv4Addr {
-    address
-        .split('/')
-        .next()
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(Ipv4Addr::UNSPECIFIED)
-}
 
 /// What every observer should show.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,8 +67,8 @@ fn shows(topo: &Topology, h: usize, ids: &BTreeSet<u16>, expect: Expect) -> Resu
     }
     let line = format!(
         "# CONFLICT: node id {CONTESTED} is claimed by two hosts: {} keeps it, {} is left out",
-        v4(WINNER),
-        v4(LOSER)
+        addr_of::<Ipv4Addr>(WINNER),
+        addr_of::<Ipv4Addr>(LOSER)
     );
     let in_text = text.lines().any(|l| l.starts_with(&line));
     let conflicts = json.raw["conflicts"]
@@ -83,8 +76,8 @@ fn shows(topo: &Topology, h: usize, ids: &BTreeSet<u16>, expect: Expect) -> Resu
         .ok_or(format!("{label}: showmap --json has no conflicts array"))?;
     let in_json = conflicts.len() == 1
         && conflicts[0]["id"] == CONTESTED
-        && conflicts[0]["winner"] == v4(WINNER).to_string()
-        && conflicts[0]["loser"] == v4(LOSER).to_string();
+        && conflicts[0]["winner"] == addr_of::<Ipv4Addr>(WINNER).to_string()
+        && conflicts[0]["loser"] == addr_of::<Ipv4Addr>(LOSER).to_string();
     let stray = !expect.conflict && !conflicts.is_empty();
     if in_text != expect.conflict || in_json != expect.conflict || stray {
         return Err(format!(
@@ -149,9 +142,9 @@ fn collision_across(ctx: &Ctx) -> Result<String, String> {
     )?;
     let ids: BTreeSet<u16> = [OTHER_A, OTHER_B, GATEWAY[0], WINNER]
         .iter()
-        .map(|a| crate::testbed::node_id_of(v4(a)))
+        .map(|a| node_id_in(a))
         .collect();
-    if !ids.contains(&CONTESTED) || crate::testbed::node_id_of(v4(LOSER)) != CONTESTED {
+    if !ids.contains(&CONTESTED) || node_id_in(LOSER) != CONTESTED {
         return Err("the scenario's addresses do not collide".into());
     }
     start_all(
@@ -166,7 +159,7 @@ fn collision_across(ctx: &Ctx) -> Result<String, String> {
     )?;
     let everyone = [winner, loser, other_a, other_b, gateway];
     let contested = Expect {
-        holder: v4(WINNER),
+        holder: addr_of::<Ipv4Addr>(WINNER),
         conflict: true,
         left_out: Some(loser),
     };
@@ -181,13 +174,13 @@ fn collision_across(ctx: &Ctx) -> Result<String, String> {
     // Every omdiscd logged it plainly; the loser says it is the one left out.
     let logged = format!(
         "node id {CONTESTED} conflict: {} keeps it, {} is left out",
-        v4(WINNER),
-        v4(LOSER)
+        addr_of::<Ipv4Addr>(WINNER),
+        addr_of::<Ipv4Addr>(LOSER)
     );
     let own = format!(
         "node id {CONTESTED} conflict: {} keeps it, this node ({}) is left out",
-        v4(WINNER),
-        v4(LOSER)
+        addr_of::<Ipv4Addr>(WINNER),
+        addr_of::<Ipv4Addr>(LOSER)
     );
     for h in everyone {
         let needle = if h == loser { &own } else { &logged };
@@ -212,7 +205,7 @@ fn collision_across(ctx: &Ctx) -> Result<String, String> {
         &rest,
         &ids,
         Expect {
-            holder: v4(WINNER),
+            holder: addr_of::<Ipv4Addr>(WINNER),
             conflict: false,
             left_out: None,
         },
@@ -237,7 +230,7 @@ fn collision_across(ctx: &Ctx) -> Result<String, String> {
         &remaining,
         &ids,
         Expect {
-            holder: v4(LOSER),
+            holder: addr_of::<Ipv4Addr>(LOSER),
             conflict: false,
             left_out: None,
         },
@@ -258,8 +251,8 @@ mod tests {
 
     #[test]
     fn the_scenario_addresses_collide() {
-        assert_eq!(crate::testbed::node_id_of(v4(WINNER)), CONTESTED);
-        assert_eq!(crate::testbed::node_id_of(v4(LOSER)), CONTESTED);
-        assert!(IpAddr::V4(v4(WINNER)) < IpAddr::V4(v4(LOSER)));
+        assert_eq!(node_id_in(WINNER), CONTESTED);
+        assert_eq!(node_id_in(LOSER), CONTESTED);
+        assert!(IpAddr::V4(addr_of::<Ipv4Addr>(WINNER)) < IpAddr::V4(addr_of::<Ipv4Addr>(LOSER)));
     }
 }

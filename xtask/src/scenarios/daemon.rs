@@ -8,6 +8,7 @@ use nix::sys::signal::Signal;
 
 use super::{binaries_and_dir, step, Ctx, Scenario};
 use crate::proc_stats;
+use crate::testbed::DaemonHosts;
 use crate::testbed::{run_bounded, wait_until, Adopted, Cluster, NODE_IF};
 
 /// The daemon arguments every node gets.
@@ -126,6 +127,22 @@ fn debug_lines(text: &str) -> usize {
         .count()
 }
 
+/// Sends SIGUSR1 to n1 and returns how many debug lines it has printed then; n3 then
+/// leaves (SIGTERM) and joins again, and n1's map follows.
+fn toggle_then_leave_and_join(cluster: &mut Cluster) -> Result<usize, String> {
+    cluster.signal(0, Signal::SIGUSR1)?;
+    std::thread::sleep(Duration::from_millis(200));
+    let lines = debug_lines(&cluster.daemon_output(0));
+    cluster.signal(2, Signal::SIGTERM)?;
+    cluster
+        .wait_exit(2, CHANGE_WAIT)
+        .ok_or("n3 did not exit on SIGTERM")?;
+    cluster.wait_for_maps(&[0], &[0, 1], CHANGE_WAIT)?;
+    cluster.start(2)?;
+    cluster.wait_for_maps(&[0], &[0, 1, 2], CHANGE_WAIT)?;
+    Ok(lines)
+}
+
 fn sigusr1_debug(ctx: &Ctx) -> Result<String, String> {
     let (binaries, dir) = binaries_and_dir(ctx)?;
     let mut cluster = Cluster::new(binaries, dir, [10, 77, 8], 3, DAEMON_ARGS)?;
@@ -143,16 +160,7 @@ fn sigusr1_debug(ctx: &Ctx) -> Result<String, String> {
         ));
     }
     // Full debug: membership changes (a leave and a join) are logged at debug level.
-    cluster.signal(0, Signal::SIGUSR1)?;
-    std::thread::sleep(Duration::from_millis(200));
-    let toggled = debug_lines(&cluster.daemon_output(0));
-    cluster.signal(2, Signal::SIGTERM)?;
-    cluster
-        .wait_exit(2, CHANGE_WAIT)
-        .ok_or("n3 did not exit on SIGTERM")?;
-    cluster.wait_for_maps(&[0], &[0, 1], CHANGE_WAIT)?;
-    cluster.start(2)?;
-    cluster.wait_for_maps(&[0], &[0, 1, 2], CHANGE_WAIT)?;
+    let toggled = toggle_then_leave_and_join(&mut cluster)?;
     let on = wait_until(CHANGE_WAIT, Duration::from_millis(20), || {
         debug_lines(&cluster.daemon_output(0)) >= toggled + 2
     });
@@ -167,16 +175,7 @@ fn sigusr1_debug(ctx: &Ctx) -> Result<String, String> {
         Duration::ZERO,
     );
     // Off again: the same changes log nothing at debug level.
-    cluster.signal(0, Signal::SIGUSR1)?;
-    std::thread::sleep(Duration::from_millis(200));
-    let after_off = debug_lines(&cluster.daemon_output(0));
-    cluster.signal(2, Signal::SIGTERM)?;
-    cluster
-        .wait_exit(2, CHANGE_WAIT)
-        .ok_or("n3 did not exit on SIGTERM")?;
-    cluster.wait_for_maps(&[0], &[0, 1], CHANGE_WAIT)?;
-    cluster.start(2)?;
-    cluster.wait_for_maps(&[0], &[0, 1, 2], CHANGE_WAIT)?;
+    let after_off = toggle_then_leave_and_join(&mut cluster)?;
     std::thread::sleep(Duration::from_millis(500));
     let later = debug_lines(&cluster.daemon_output(0));
     if later != after_off {

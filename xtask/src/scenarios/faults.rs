@@ -21,6 +21,7 @@ use nix::sys::signal::Signal;
 
 use super::security::{FAST_ARGS, SETTLE};
 use super::{binaries_and_dir, step, Ctx, Scenario};
+use crate::testbed::DaemonHosts;
 use crate::testbed::{run_bounded, wait_until, Cluster, Membership, Process, NODE_IF};
 
 /// The map dir fails (read-only, then full) and recovers.

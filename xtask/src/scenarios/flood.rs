@@ -19,6 +19,7 @@ use super::security::{give_keys, refusal_warnings, stop_all, FAST_ARGS, KEY_A, K
 use super::wire_tools::{GroupSender, SEND_BATCH};
 use super::{binaries_and_dir, step, Ctx, Scenario};
 use crate::proc_stats::cpu_time;
+use crate::testbed::DaemonHosts;
 use crate::testbed::{Cluster, Membership};
 
 /// The cluster keeps its map and its responsiveness through a flood.

@@ -9,7 +9,10 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
 use super::{binaries_and_dir, step, Ctx, Scenario};
-use crate::testbed::{listen, CopyTally, GroupListener, Leg, Topology, COPY_SETTLE};
+use crate::testbed::DaemonHosts;
+use crate::testbed::{
+    addr_of, listen, node_id_in, CopyTally, GroupListener, Leg, Topology, COPY_SETTLE,
+};
 
 /// Announce interval of these scenarios, as given to `--interval`.
 pub(super) const INTERVAL: &str = "0.3";
@@ -72,33 +75,22 @@ pub(super) const GATEWAY_RING: Scenario = Scenario {
     run: gateway_ring,
 };
 
-/// openMosix node id of an IPv4 address (last two octets).
-pub(super) fn id_of(address: &str) -> u16 {
-    let ip: Ipv4Addr = address
-        .split('/')
-        .next()
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(Ipv4Addr::UNSPECIFIED);
-    crate::testbed::node_id_of(ip)
-}
-
-/// The address part of `A.B.C.D/P`.
-pub(super) fn ip_of(address: &str) -> IpAddr {
-    address
-        .split('/')
-        .next()
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
-}
-
-/// Starts `omdiscd -i IFS COMMON_ARGS` on each `(host, interfaces)`.
-pub(super) fn start_all(topo: &mut Topology, hosts: &[(usize, &str)]) -> Result<(), String> {
+/// Starts `omdiscd -i IFS COMMON_ARGS` on each `(host, interfaces)`; returns the hosts.
+pub(super) fn start_all(
+    topo: &mut Topology,
+    hosts: &[(usize, &str)],
+) -> Result<Vec<usize>, String> {
     for &(h, interfaces) in hosts {
         let mut args = vec!["-i", interfaces];
         args.extend_from_slice(COMMON_ARGS);
         topo.start(h, &args)?;
     }
-    Ok(())
+    Ok(hosts.iter().map(|&(h, _)| h).collect())
+}
+
+/// The node ids of `addresses` (`ADDR/PREFIX`).
+fn ids_in<'a>(addresses: impl IntoIterator<Item = &'a str>) -> BTreeSet<u16> {
+    addresses.into_iter().map(node_id_in).collect()
 }
 
 /// Waits for all `observers` to list exactly `ids`, and fails if that took over the bound.
@@ -205,6 +197,40 @@ fn listeners(
     Ok((hosts, sockets))
 }
 
+/// Counts the copies of every round on every segment (`listeners`, one per segment named in
+/// `segments`) over the count window of a cluster of `hosts` converged to `ids` in `took`:
+/// at most two per segment, no more hops than `gateways`, the announce rate of its nodes,
+/// and every map unchanged. The scenario's summary line.
+fn steady_relays(
+    topo: &mut Topology,
+    hosts: &[usize],
+    ids: &BTreeSet<u16>,
+    listeners: &[GroupListener],
+    segments: &[&str],
+    gateways: usize,
+    took: Duration,
+) -> Result<String, String> {
+    let changes_before = changed_events(topo, hosts);
+    let tally = count_copies(listeners)?;
+    let changes = changed_events(topo, hosts) - changes_before;
+    step(
+        &format!("relay counts over {COUNT_WINDOW:?}: {tally}"),
+        Duration::ZERO,
+    );
+    tally.check(segments, 2)?;
+    check_hops(&tally, gateways)?;
+    check_rate(&tally, ids.len())?;
+    still_converged(topo, hosts, ids)?;
+    topo.check_running(hosts)?;
+    Ok(format!(
+        "converged in {:.2}s; {} rounds, at most {} copies per segment, max hops {}; {changes} 'changed' events in the steady window",
+        took.as_secs_f64(),
+        tally.rounds,
+        tally.max_copies(),
+        tally.max_hops
+    ))
+}
+
 /// Listens for the count window (plus settling time) and tallies the copies per round.
 fn count_copies(sockets: &[GroupListener]) -> Result<CopyTally, String> {
     let started = Instant::now();
@@ -253,14 +279,13 @@ fn gateway_relay(ctx: &Ctx) -> Result<String, String> {
         nodes_b.push(topo.add_host(&format!("b{}", i + 1), &[Leg::v4(b, "omdB", address)])?);
     }
     let gateway = topo.add_host("gw", &[Leg::v4(a, "omdA", gw_a), Leg::v4(b, "omdB", gw_b)])?;
-    let gateway_id = id_of(gw_a);
+    let gateway_id = node_id_in(gw_a);
 
     let mut plan: Vec<(usize, &str)> = nodes_a.iter().map(|&h| (h, "omdA")).collect();
     plan.extend(nodes_b.iter().map(|&h| (h, "omdB")));
     plan.push((gateway, "omdA,omdB"));
-    start_all(&mut topo, &plan)?;
-    let all: Vec<usize> = plan.iter().map(|p| p.0).collect();
-    let mut ids: BTreeSet<u16> = side_a.iter().chain(&side_b).map(|a| id_of(a)).collect();
+    let all = start_all(&mut topo, &plan)?;
+    let mut ids = ids_in(side_a.iter().chain(&side_b).copied());
     ids.insert(gateway_id);
     let took = converge(
         &mut topo,
@@ -283,11 +308,13 @@ fn gateway_relay(ctx: &Ctx) -> Result<String, String> {
             let entry = map
                 .get(gateway_id)
                 .ok_or(format!("{label}: no gateway {gateway_id} in {map}"))?;
-            if entry.primary != Some(ip_v4(near)) || entry.aliases != [ip_of(far)] {
+            if entry.primary != Some(addr_of::<Ipv4Addr>(near))
+                || entry.aliases != [addr_of::<IpAddr>(far)]
+            {
                 return Err(format!(
                     "{label}: gateway {gateway_id} should be `{gateway_id} {} 1` plus `{gateway_id} {} ALIAS`; the map is:\n{text}",
-                    ip_of(near),
-                    ip_of(far)
+                    addr_of::<IpAddr>(near),
+                    addr_of::<IpAddr>(far)
                 ));
             }
             if !text
@@ -299,8 +326,8 @@ fn gateway_relay(ctx: &Ctx) -> Result<String, String> {
                 ));
             }
             for address in remote_addrs.iter().chain(local_addrs.iter()) {
-                let id = id_of(address);
-                if map.get(id).and_then(|e| e.primary) != Some(ip_v4(address)) {
+                let id = node_id_in(address);
+                if map.get(id).and_then(|e| e.primary) != Some(addr_of::<Ipv4Addr>(address)) {
                     return Err(format!(
                         "{label}: node {id} is not at {address} in its map:\n{text}"
                     ));
@@ -316,24 +343,18 @@ fn gateway_relay(ctx: &Ctx) -> Result<String, String> {
                     gw.gateway, gw.via
                 ));
             }
-            for address in remote_addrs.iter() {
-                let id = id_of(address);
-                let node = json.node(id).ok_or(format!("{label}: JSON has no {id}"))?;
-                if node.via != Some(gateway_id) || node.gateway {
-                    return Err(format!(
-                        "{label}: remote node {id} has via={:?} gateway={}, expected via={gateway_id}",
-                        node.via, node.gateway
-                    ));
-                }
-            }
-            for address in local_addrs.iter() {
-                let id = id_of(address);
-                let node = json.node(id).ok_or(format!("{label}: JSON has no {id}"))?;
-                if node.via.is_some() {
-                    return Err(format!(
-                        "{label}: same-segment node {id} has via={:?}, expected null",
-                        node.via
-                    ));
+            // Remote nodes are reached via the gateway, same-segment ones directly; neither
+            // is a gateway.
+            for (addresses, expected) in [(remote_addrs, Some(gateway_id)), (local_addrs, None)] {
+                for address in addresses.iter() {
+                    let id = node_id_in(address);
+                    let node = json.node(id).ok_or(format!("{label}: JSON has no {id}"))?;
+                    if node.via != expected || node.gateway {
+                        return Err(format!(
+                            "{label}: node {id} has via={:?} gateway={}, expected via={expected:?} gateway=false",
+                            node.via, node.gateway
+                        ));
+                    }
                 }
             }
         }
@@ -360,7 +381,7 @@ fn gateway_relay(ctx: &Ctx) -> Result<String, String> {
     let leaver = nodes_b[1];
     topo.stop(leaver)?;
     let mut remaining = ids.clone();
-    remaining.remove(&id_of(side_b[1]));
+    remaining.remove(&node_id_in(side_b[1]));
     let others: Vec<usize> = all.iter().copied().filter(|&h| h != leaver).collect();
     let gone = topo.wait_for_ids(&others, &remaining, LEAVE_BOUND + GRACE)?;
     step(
@@ -379,14 +400,6 @@ fn gateway_relay(ctx: &Ctx) -> Result<String, String> {
         took.as_secs_f64(),
         gone.as_secs_f64()
     ))
-}
-
-/// The IPv4 address of `A.B.C.D/P`.
-fn ip_v4(address: &str) -> Ipv4Addr {
-    match ip_of(address) {
-        IpAddr::V4(v4) => v4,
-        IpAddr::V6(_) => Ipv4Addr::UNSPECIFIED,
-    }
 }
 
 fn gateway_redundant(ctx: &Ctx) -> Result<String, String> {
@@ -418,10 +431,9 @@ fn gateway_redundant(ctx: &Ctx) -> Result<String, String> {
     }
     let (_listener_hosts, sockets) = listeners(&mut topo, &["10.72.1.250/24", "10.72.2.250/24"])?;
 
-    start_all(&mut topo, &plan)?;
-    let all: Vec<usize> = plan.iter().map(|p| p.0).collect();
-    let mut ids: BTreeSet<u16> = side_a.iter().chain(&side_b).map(|a| id_of(a)).collect();
-    let gateway_ids: BTreeSet<u16> = gateways.iter().map(|g| id_of(g.0)).collect();
+    let all = start_all(&mut topo, &plan)?;
+    let mut ids = ids_in(side_a.iter().chain(&side_b).copied());
+    let gateway_ids = ids_in(gateways.iter().map(|g| g.0));
     ids.extend(&gateway_ids);
     let took = converge(&mut topo, &all, &ids, "8 maps list all 8 nodes")?;
 
@@ -429,36 +441,26 @@ fn gateway_redundant(ctx: &Ctx) -> Result<String, String> {
     for &(h, _) in plan.iter().take(side_a.len()) {
         let json = topo.map_json(h)?;
         for address in &side_b {
-            let via = json.node(id_of(address)).and_then(|n| n.via);
+            let via = json.node(node_id_in(address)).and_then(|n| n.via);
             if !via.is_some_and(|v| gateway_ids.contains(&v)) {
                 return Err(format!(
                     "{}: node {} has via={via:?}, expected one of {gateway_ids:?}",
                     topo.label(h),
-                    id_of(address)
+                    node_id_in(address)
                 ));
             }
         }
     }
 
-    let changes_before = changed_events(&topo, &all);
-    let tally = count_copies(&sockets)?;
-    let changes = changed_events(&topo, &all) - changes_before;
-    step(
-        &format!("relay counts over {COUNT_WINDOW:?}: {tally}"),
-        Duration::ZERO,
-    );
-    tally.check(&["A", "B"], 2)?;
-    check_hops(&tally, gateways.len())?;
-    check_rate(&tally, ids.len())?;
-    still_converged(&mut topo, &all, &ids)?;
-    topo.check_running(&all)?;
-    Ok(format!(
-        "converged in {:.2}s; {} rounds, at most {} copies per segment, max hops {}; {changes} 'changed' events in the steady window",
-        took.as_secs_f64(),
-        tally.rounds,
-        tally.max_copies(),
-        tally.max_hops
-    ))
+    steady_relays(
+        &mut topo,
+        &all,
+        &ids,
+        &sockets,
+        &["A", "B"],
+        gateways.len(),
+        took,
+    )
 }
 
 fn gateway_ring(ctx: &Ctx) -> Result<String, String> {
@@ -508,10 +510,9 @@ fn gateway_ring(ctx: &Ctx) -> Result<String, String> {
         &["10.73.1.250/24", "10.73.2.250/24", "10.73.3.250/24"],
     )?;
 
-    start_all(&mut topo, &plan)?;
-    let all: Vec<usize> = plan.iter().map(|p| p.0).collect();
-    let mut ids: BTreeSet<u16> = members.iter().flatten().map(|a| id_of(a)).collect();
-    ids.extend(gateways.iter().map(|g| id_of(g.0)));
+    let all = start_all(&mut topo, &plan)?;
+    let mut ids = ids_in(members.iter().flatten().copied());
+    ids.extend(gateways.iter().map(|g| node_id_in(g.0)));
     let took = converge(
         &mut topo,
         &all,
@@ -519,25 +520,15 @@ fn gateway_ring(ctx: &Ctx) -> Result<String, String> {
         "9 maps list all 9 nodes around the ring",
     )?;
 
-    let changes_before = changed_events(&topo, &all);
-    let tally = count_copies(&sockets)?;
-    let changes = changed_events(&topo, &all) - changes_before;
-    step(
-        &format!("relay counts over {COUNT_WINDOW:?}: {tally}"),
-        Duration::ZERO,
-    );
-    tally.check(&["A", "B", "C"], 2)?;
-    check_rate(&tally, ids.len())?;
-    still_converged(&mut topo, &all, &ids)?;
-    check_hops(&tally, gateways.len())?;
-    topo.check_running(&all)?;
-    Ok(format!(
-        "converged in {:.2}s; {} rounds, at most {} copies per segment, max hops {}; {changes} 'changed' events in the steady window",
-        took.as_secs_f64(),
-        tally.rounds,
-        tally.max_copies(),
-        tally.max_hops
-    ))
+    steady_relays(
+        &mut topo,
+        &all,
+        &ids,
+        &sockets,
+        &["A", "B", "C"],
+        gateways.len(),
+        took,
+    )
 }
 
 fn gateway_six_legs(ctx: &Ctx) -> Result<String, String> {
@@ -570,10 +561,9 @@ fn gateway_six_legs(ctx: &Ctx) -> Result<String, String> {
     let gateway = topo.add_host("gw", &gateway_legs)?;
     let all_ifs = names.join(",");
     plan.push((gateway, all_ifs.as_str()));
-    start_all(&mut topo, &plan)?;
-    let all: Vec<usize> = plan.iter().map(|p| p.0).collect();
-    let gateway_id = id_of(&legs[0]);
-    let mut ids: BTreeSet<u16> = node_addresses.iter().map(|a| id_of(a)).collect();
+    let all = start_all(&mut topo, &plan)?;
+    let gateway_id = node_id_in(&legs[0]);
+    let mut ids = ids_in(node_addresses.iter().map(String::as_str));
     ids.insert(gateway_id);
     let took = converge(
         &mut topo,
@@ -595,23 +585,23 @@ fn gateway_six_legs(ctx: &Ctx) -> Result<String, String> {
             .iter()
             .enumerate()
             .filter(|(k, _)| *k != i)
-            .map(|(_, a)| ip_of(a))
+            .map(|(_, a)| addr_of::<IpAddr>(a))
             .collect();
         expected.sort();
-        if entry.primary != Some(ip_v4(&legs[i])) || aliases != expected {
+        if entry.primary != Some(addr_of::<Ipv4Addr>(&legs[i])) || aliases != expected {
             return Err(format!(
                 "{label}: gateway {gateway_id} should be at {} with the five other legs as ALIAS lines:\n{text}",
-                ip_of(&legs[i])
+                addr_of::<IpAddr>(&legs[i])
             ));
         }
         let json = topo.map_json(h)?;
         for (k, address) in node_addresses.iter().enumerate() {
-            let via = json.node(id_of(address)).and_then(|n| n.via);
+            let via = json.node(node_id_in(address)).and_then(|n| n.via);
             let expected = (k != i).then_some(gateway_id);
             if via != expected {
                 return Err(format!(
                     "{label}: node {} has via={via:?}, expected {expected:?}",
-                    id_of(address)
+                    node_id_in(address)
                 ));
             }
         }

@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use super::gateways::{converge, still_converged, INTERVAL};
 use super::{binaries_and_dir, step, Ctx, Scenario};
-use crate::testbed::{Leg, Membership, Topology};
+use crate::testbed::DaemonHosts;
+use crate::testbed::{addr_of, node_id_in, Leg, Membership, Topology};
 
 /// The link-local-scope group of the scenario.
 const GROUP_V6: &str = "ff02::4d:4d";
@@ -27,21 +28,6 @@ pub(super) const IPV6_SEGMENTS: Scenario = Scenario {
     needs_daemon: true,
     run: ipv6_segments,
 };
-
-/// The address part of `X::Y/P`.
-fn ip6(address: &str) -> Ipv6Addr {
-    address
-        .split('/')
-        .next()
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(Ipv6Addr::UNSPECIFIED)
-}
-
-/// Node id of an IPv6 address: its last two bytes.
-fn id6(address: &str) -> u16 {
-    let octets = ip6(address).octets();
-    u16::from_be_bytes([octets[14], octets[15]])
-}
 
 fn ipv6_segments(ctx: &Ctx) -> Result<String, String> {
     let (binaries, dir) = binaries_and_dir(ctx)?;
@@ -98,7 +84,10 @@ fn ipv6_segments(ctx: &Ctx) -> Result<String, String> {
         )?;
     }
     let all: Vec<usize> = plan.iter().map(|p| p.0).collect();
-    let ids: BTreeSet<u16> = homes.iter().map(|(_, address)| id6(address)).collect();
+    let ids: BTreeSet<u16> = homes
+        .iter()
+        .map(|(_, address)| node_id_in(address))
+        .collect();
     let took = converge(
         &mut topo,
         &all,
@@ -106,29 +95,29 @@ fn ipv6_segments(ctx: &Ctx) -> Result<String, String> {
         "4 maps list all 4 IPv6-only nodes across the gateway",
     )?;
 
-    let gateway_id = id6(GATEWAY[0]);
+    let gateway_id = node_id_in(GATEWAY[0]);
     for &(h, own) in &homes {
         let label = topo.label(h).to_string();
         let json = topo.map_json(h)?;
-        if json.node_id != Some(id6(own)) {
+        if json.node_id != Some(node_id_in(own)) {
             return Err(format!(
                 "{label} at {own} says it is node {:?}, not {} (last two bytes)",
                 json.node_id,
-                id6(own)
+                node_id_in(own)
             ));
         }
         // Every node at its own IPv6 address.
         for &(_, address) in &homes {
-            let id = id6(address);
+            let id = node_id_in(address);
             let node = json
                 .node(id)
                 .ok_or(format!("{label}: JSON lacks node {id}"))?;
             let primaries = node.addresses_with_role("primary");
             let gateway_leg_here = id == gateway_id && h != gateway;
-            if !gateway_leg_here && primaries != [IpAddr::V6(ip6(address))] {
+            if !gateway_leg_here && primaries != [IpAddr::V6(addr_of::<Ipv6Addr>(address))] {
                 return Err(format!(
                     "{label}: node {id} has primary addresses {primaries:?}, expected {}",
-                    ip6(address)
+                    addr_of::<Ipv6Addr>(address)
                 ));
             }
         }
@@ -137,7 +126,10 @@ fn ipv6_segments(ctx: &Ctx) -> Result<String, String> {
             .node(gateway_id)
             .ok_or(format!("{label}: JSON lacks the gateway {gateway_id}"))?;
         let legs: BTreeSet<IpAddr> = gw.addresses.iter().map(|(ip, _)| *ip).collect();
-        let expected: BTreeSet<IpAddr> = GATEWAY.iter().map(|g| IpAddr::V6(ip6(g))).collect();
+        let expected: BTreeSet<IpAddr> = GATEWAY
+            .iter()
+            .map(|g| IpAddr::V6(addr_of::<Ipv6Addr>(g)))
+            .collect();
         if !gw.gateway || legs != expected || gw.addresses_with_role("alias").len() != 1 {
             return Err(format!(
                 "{label}: gateway {gateway_id} should be a gateway with both legs, one an alias: {:?}",
@@ -148,7 +140,7 @@ fn ipv6_segments(ctx: &Ctx) -> Result<String, String> {
             for &(other, address) in &homes {
                 let far = plan.iter().find(|p| p.0 == other).map(|p| p.1)
                     != plan.iter().find(|p| p.0 == h).map(|p| p.1);
-                let id = id6(address);
+                let id = node_id_in(address);
                 let via = json.node(id).and_then(|n| n.via);
                 if other != gateway && far && via != Some(gateway_id) {
                     return Err(format!(

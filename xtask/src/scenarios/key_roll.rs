@@ -20,6 +20,7 @@ use super::security::{give_keys, stop_all, KEY_A, KEY_B, SETTLE};
 use super::wire_tools::write_key_file;
 use super::{binaries_and_dir, step, Ctx, Scenario};
 use crate::testbed::Cluster;
+use crate::testbed::DaemonHosts;
 
 /// The cluster rolls from key A to key B without losing a member.
 pub(super) const KEY_ROLL: Scenario = Scenario {

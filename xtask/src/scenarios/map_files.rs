@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::Signal;
 
 use super::{binaries_and_dir, step, Ctx, Scenario};
+use crate::testbed::DaemonHosts;
 use crate::testbed::{Binaries, Cluster, Membership};
 
 /// Membership churns while a reader loop checks every version of the map it sees.

@@ -5,7 +5,8 @@
 
 use std::time::{Duration, Instant};
 
-use crate::testbed::Cluster;
+use crate::testbed::DaemonHosts;
+use crate::testbed::{Cluster, Membership};
 
 /// How often the watches look at the maps.
 pub(super) const WATCH_POLL: Duration = Duration::from_millis(25);
@@ -20,26 +21,9 @@ pub(super) fn maps_hold(
     period: Duration,
 ) -> Result<u32, String> {
     let expected = cluster.expected(hosts);
-    let started = Instant::now();
-    let mut polls = 0;
-    loop {
-        cluster.check_running(observers)?;
-        for &o in observers {
-            let map = cluster.map(o)?;
-            if map.primaries() != expected.primaries() {
-                return Err(format!(
-                    "after {:.2}s {}'s map is {map}, not {expected}",
-                    started.elapsed().as_secs_f64(),
-                    cluster.label(o)
-                ));
-            }
-        }
-        polls += 1;
-        if started.elapsed() >= period {
-            return Ok(polls);
-        }
-        std::thread::sleep(WATCH_POLL);
-    }
+    watch(cluster, observers, period, |map| {
+        (map.primaries() != expected.primaries()).then(|| format!("is {map}, not {expected}"))
+    })
 }
 
 /// Checks the maps of `observers` every [`WATCH_POLL`] for `period`: none may list node id
@@ -50,15 +34,28 @@ pub(super) fn never_listed(
     id: u16,
     period: Duration,
 ) -> Result<u32, String> {
+    watch(cluster, observers, period, |map| {
+        map.contains(id).then(|| format!("lists node {id}: {map}"))
+    })
+}
+
+/// Polls the maps of `observers` every [`WATCH_POLL`] for `period`; `wrong` says what is
+/// wrong with a map (`None`: nothing). Returns the number of polls.
+fn watch(
+    cluster: &mut Cluster,
+    observers: &[usize],
+    period: Duration,
+    wrong: impl Fn(&Membership) -> Option<String>,
+) -> Result<u32, String> {
     let started = Instant::now();
     let mut polls = 0;
     loop {
         cluster.check_running(observers)?;
         for &o in observers {
             let map = cluster.map(o)?;
-            if map.contains(id) {
+            if let Some(why) = wrong(&map) {
                 return Err(format!(
-                    "after {:.2}s {}'s map lists node {id}: {map}",
+                    "after {:.2}s {}'s map {why}",
                     started.elapsed().as_secs_f64(),
                     cluster.label(o)
                 ));

@@ -8,6 +8,7 @@ use nix::sys::signal::Signal;
 
 use super::{binaries_and_dir, step, Ctx, Scenario};
 use crate::testbed::Cluster;
+use crate::testbed::DaemonHosts;
 
 /// Announce interval used by these scenarios, in seconds.
 const INTERVAL: f64 = 0.5;

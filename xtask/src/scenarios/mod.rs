@@ -72,6 +72,18 @@ pub(crate) fn step(what: &str, took: Duration) {
     }
 }
 
+/// Prints the timed step `what` (it took `took`) and fails if that is more than `bound`.
+pub(crate) fn step_within(what: &str, took: Duration, bound: Duration) -> Result<(), String> {
+    step(what, took);
+    if took > bound {
+        return Err(format!(
+            "{what}: {:.2}s (bound {bound:?})",
+            took.as_secs_f64()
+        ));
+    }
+    Ok(())
+}
+
 /// One scenario.
 pub struct Scenario {
     /// Name used on the command line.

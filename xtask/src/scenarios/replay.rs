@@ -17,6 +17,7 @@ use super::map_watch::never_listed;
 use super::security::{give_keys, stop_all, FAST_ARGS, KEY_A, SETTLE};
 use super::wire_tools::{Capture, Captured, GroupSender};
 use super::{binaries_and_dir, step, Ctx, Scenario};
+use crate::testbed::DaemonHosts;
 use crate::testbed::{ip, Cluster, NODE_IF};
 
 /// Replayed announcements do not bring a departed node back.

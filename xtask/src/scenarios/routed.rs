@@ -6,13 +6,15 @@
 //! announces the second as an ALIAS.
 
 use std::collections::BTreeSet;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
-use super::gateways::{converge, id_of, ip_of, still_converged, GROUP, INTERVAL, PORT};
+use super::gateways::{converge, still_converged, GROUP, INTERVAL, PORT};
 use super::{binaries_and_dir, step, Ctx, Scenario};
+use crate::testbed::DaemonHosts;
 use crate::testbed::{
-    listen, GroupListener, Heard, Leg, MulticastRoute, MulticastRouter, Topology,
+    addr_of, listen, node_id_in, GroupListener, Heard, Leg, MulticastRoute, MulticastRouter,
+    Topology,
 };
 
 /// How long `-m 1` nodes run before their maps are checked: about seven announce intervals,
@@ -62,24 +64,53 @@ impl Plan {
     }
 }
 
-/// Starts every node with `-m TTL`.
-fn start_with_ttl(topo: &mut Topology, plan: &Plan, ttl: &str) -> Result<(), String> {
-    for (h, interfaces) in plan.nodes() {
-        topo.start(
-            h,
-            &[
-                "-i",
-                interfaces,
-                "-m",
-                ttl,
-                "--interval",
-                INTERVAL,
-                "--dead-after",
-                "3",
-            ],
-        )?;
+/// Starts `omdiscd -i IFS -m TTL EXTRA --interval INTERVAL --dead-after 3` on each
+/// `(host, IFS)`.
+pub(super) fn start_with_ttl(
+    topo: &mut Topology,
+    nodes: &[(usize, &str)],
+    ttl: &str,
+    extra: &[&str],
+) -> Result<(), String> {
+    for &(h, interfaces) in nodes {
+        let mut args = vec!["-i", interfaces, "-m", ttl];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["--interval", INTERVAL, "--dead-after", "3"]);
+        topo.start(h, &args)?;
     }
     Ok(())
+}
+
+/// Two segments `swA` and `swB` joined by the router host `rt` (legs `r0` and `r1` at
+/// `router`), and on each segment a host per address of `sides` (`a1`, `a2`, ... on leg
+/// `omdA`; `b1`, ... on `omdB`) whose default route is the router. Returns the router and
+/// each side's hosts.
+pub(super) fn routed_segments(
+    topo: &mut Topology,
+    router: [&'static str; 2],
+    sides: [&[&'static str]; 2],
+) -> Result<(usize, [Vec<usize>; 2]), String> {
+    let segments = [topo.add_segment("swA")?, topo.add_segment("swB")?];
+    let leg = |segment: usize, ifname, address: &'static str| -> Leg<'static> {
+        if address.contains(':') {
+            Leg::v6(segments[segment], ifname, address)
+        } else {
+            Leg::v4(segments[segment], ifname, address)
+        }
+    };
+    let rt = topo.add_host("rt", &[leg(0, "r0", router[0]), leg(1, "r1", router[1])])?;
+    let mut hosts = [Vec::new(), Vec::new()];
+    for (side, (label, ifname)) in [("a", "omdA"), ("b", "omdB")].into_iter().enumerate() {
+        let gateway = addr_of::<IpAddr>(router[side]);
+        let family = if gateway.is_ipv4() { "-4" } else { "-6" };
+        for (i, address) in sides[side].iter().enumerate() {
+            let h = topo.add_host(&format!("{label}{}", i + 1), &[leg(side, ifname, address)])?;
+            let via = gateway.to_string();
+            topo.ip_in(h, &[family, "route", "add", "default", "via", &via])?;
+            hosts[side].push(h);
+        }
+    }
+    Ok((rt, hosts))
 }
 
 /// Whether `source` is on segment `10.74.S.0/24`.
@@ -122,48 +153,15 @@ fn heard_from(heard: &[Heard], listener: usize, segment: u8) -> usize {
 fn routed_ttl(ctx: &Ctx) -> Result<String, String> {
     let (binaries, dir) = binaries_and_dir(ctx)?;
     let mut topo = Topology::new(binaries, dir);
-    let a = topo.add_segment("swA")?;
-    let b = topo.add_segment("swB")?;
-    let router = topo.add_host(
-        "rt",
-        &[Leg::v4(a, "r0", ROUTER[0]), Leg::v4(b, "r1", ROUTER[1])],
-    )?;
+    let (router, [side_a, side_b]) = routed_segments(&mut topo, ROUTER, [&SIDE_A, &SIDE_B])?;
     let mut plan = Plan {
-        side_a: Vec::new(),
-        side_b: Vec::new(),
+        side_a,
+        side_b,
         multi: 0,
     };
-    for (i, address) in SIDE_A.iter().enumerate() {
-        let h = topo.add_host(&format!("a{}", i + 1), &[Leg::v4(a, "omdA", address)])?;
-        topo.ip_in(
-            h,
-            &[
-                "route",
-                "add",
-                "default",
-                "via",
-                &ip_of(ROUTER[0]).to_string(),
-            ],
-        )?;
-        plan.side_a.push(h);
-    }
-    for (i, address) in SIDE_B.iter().enumerate() {
-        let h = topo.add_host(&format!("b{}", i + 1), &[Leg::v4(b, "omdB", address)])?;
-        topo.ip_in(
-            h,
-            &[
-                "route",
-                "add",
-                "default",
-                "via",
-                &ip_of(ROUTER[1]).to_string(),
-            ],
-        )?;
-        plan.side_b.push(h);
-    }
     plan.multi = topo.add_host(
         "m",
-        &[Leg::v4(a, "mA", MULTI[0]), Leg::v4(b, "mB", MULTI[1])],
+        &[Leg::v4(0, "mA", MULTI[0]), Leg::v4(1, "mB", MULTI[1])],
     )?;
     let listeners = [0, 1].map(|segment| Leg::v4(segment, "lst0", LISTENERS[segment]));
     let (sockets, mut smcroute) = listeners_and_router(&mut topo, router, GROUP.into(), listeners)?;
@@ -172,13 +170,17 @@ fn routed_ttl(ctx: &Ctx) -> Result<String, String> {
         Duration::ZERO,
     );
 
-    let ids_a: BTreeSet<u16> = SIDE_A.iter().chain(&MULTI[..1]).map(|s| id_of(s)).collect();
-    let ids_b: BTreeSet<u16> = SIDE_B.iter().map(|s| id_of(s)).collect();
+    let ids_a: BTreeSet<u16> = SIDE_A
+        .iter()
+        .chain(&MULTI[..1])
+        .map(|s| node_id_in(s))
+        .collect();
+    let ids_b: BTreeSet<u16> = SIDE_B.iter().map(|s| node_id_in(s)).collect();
     let all_ids: BTreeSet<u16> = ids_a.union(&ids_b).copied().collect();
     let all_nodes: Vec<usize> = plan.nodes().iter().map(|n| n.0).collect();
 
     // Phase 1: TTL 1. Each segment only knows itself; nothing crossed the router.
-    start_with_ttl(&mut topo, &plan, "1")?;
+    start_with_ttl(&mut topo, &plan.nodes(), "1", &[])?;
     let started = Instant::now();
     let heard = listen(&sockets, ISOLATION_WAIT)?;
     let waited = started.elapsed();
@@ -214,7 +216,7 @@ fn routed_ttl(ctx: &Ctx) -> Result<String, String> {
     }
 
     // Phase 2: TTL 2, same router: everyone lists everyone.
-    start_with_ttl(&mut topo, &plan, "2")?;
+    start_with_ttl(&mut topo, &plan.nodes(), "2", &[])?;
     let took = converge(
         &mut topo,
         &all_nodes,
@@ -223,7 +225,7 @@ fn routed_ttl(ctx: &Ctx) -> Result<String, String> {
     )?;
     let heard = listen(&sockets, LISTEN_WINDOW)?;
     let (crossed_ab, crossed_ba) = (heard_from(&heard, 1, 1), heard_from(&heard, 0, 2));
-    let multi_b = ip_of(MULTI[1]);
+    let multi_b = addr_of::<IpAddr>(MULTI[1]);
     let from_second_leg = heard.iter().filter(|h| h.source == multi_b).count();
     if crossed_ab == 0 || crossed_ba == 0 || from_second_leg > 0 {
         return Err(format!(
@@ -239,18 +241,20 @@ fn routed_ttl(ctx: &Ctx) -> Result<String, String> {
     );
 
     // The multi-homed node: primary on its first interface, second as ALIAS, no gateway.
-    let multi_id = id_of(MULTI[0]);
+    let multi_id = node_id_in(MULTI[0]);
     for &h in plan.side_a.iter().chain(&plan.side_b) {
         let label = topo.label(h).to_string();
         let map = topo.map(h)?;
         let entry = map
             .get(multi_id)
             .ok_or(format!("{label}: no node {multi_id} in {map}"))?;
-        if entry.primary != Some(v4(MULTI[0])) || entry.aliases != [ip_of(MULTI[1])] {
+        if entry.primary != Some(addr_of::<Ipv4Addr>(MULTI[0]))
+            || entry.aliases != [addr_of::<IpAddr>(MULTI[1])]
+        {
             return Err(format!(
                 "{label}: node {multi_id} should be `{multi_id} {} 1` plus `{multi_id} {} ALIAS`: {:?}",
-                ip_of(MULTI[0]),
-                ip_of(MULTI[1]),
+                addr_of::<IpAddr>(MULTI[0]),
+                addr_of::<IpAddr>(MULTI[1]),
                 topo.map_text(h)?
             ));
         }
@@ -281,12 +285,4 @@ fn routed_ttl(ctx: &Ctx) -> Result<String, String> {
         took.as_secs_f64(),
         LISTEN_WINDOW.as_secs_f64()
     ))
-}
-
-/// The IPv4 address of `A.B.C.D/P`.
-fn v4(address: &str) -> std::net::Ipv4Addr {
-    match ip_of(address) {
-        IpAddr::V4(v4) => v4,
-        IpAddr::V6(_) => std::net::Ipv4Addr::UNSPECIFIED,
-    }
 }

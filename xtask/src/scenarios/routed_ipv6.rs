@@ -6,10 +6,13 @@ use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv6Addr};
 use std::time::{Duration, Instant};
 
-use super::gateways::{converge, still_converged, INTERVAL};
-use super::routed::{listeners_and_router, ISOLATION_WAIT, LISTEN_WINDOW};
+use super::gateways::{converge, still_converged};
+use super::routed::{
+    listeners_and_router, routed_segments, start_with_ttl, ISOLATION_WAIT, LISTEN_WINDOW,
+};
 use super::{binaries_and_dir, step, Ctx, Scenario};
-use crate::testbed::{listen, Heard, Leg, Topology};
+use crate::testbed::DaemonHosts;
+use crate::testbed::{addr_of, listen, node_id_in, Heard, Leg, Topology};
 
 /// The site-local group of the scenario.
 const GROUP_V6: Ipv6Addr = Ipv6Addr::new(0xff05, 0, 0, 0, 0, 0, 0x4d, 0x74);
@@ -27,21 +30,6 @@ pub(super) const ROUTED_IPV6: Scenario = Scenario {
     run: routed_ipv6,
 };
 
-/// The address part of `X::Y/P`.
-fn ip6(address: &str) -> Ipv6Addr {
-    address
-        .split('/')
-        .next()
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(Ipv6Addr::UNSPECIFIED)
-}
-
-/// Node id of an IPv6 address: its last two bytes.
-fn id6(address: &str) -> u16 {
-    let octets = ip6(address).octets();
-    u16::from_be_bytes([octets[14], octets[15]])
-}
-
 /// Datagrams listener `listener` heard from `fd00:74:SEGMENT::/48`.
 fn heard_from(heard: &[Heard], listener: usize, segment: u16) -> usize {
     heard
@@ -53,78 +41,26 @@ fn heard_from(heard: &[Heard], listener: usize, segment: u16) -> usize {
         .count()
 }
 
-fn start_with_hop_limit(
-    topo: &mut Topology,
-    nodes: &[(usize, &str)],
-    hops: &str,
-) -> Result<(), String> {
-    let group = GROUP_V6.to_string();
-    for &(h, interface) in nodes {
-        topo.start(
-            h,
-            &[
-                "-i",
-                interface,
-                "-m",
-                hops,
-                "--group",
-                &group,
-                "--interval",
-                INTERVAL,
-                "--dead-after",
-                "3",
-            ],
-        )?;
-    }
-    Ok(())
-}
-
 fn routed_ipv6(ctx: &Ctx) -> Result<String, String> {
     let (binaries, dir) = binaries_and_dir(ctx)?;
     let mut topo = Topology::new(binaries, dir);
-    let a = topo.add_segment("swA")?;
-    let b = topo.add_segment("swB")?;
-    let router = topo.add_host(
-        "rt",
-        &[Leg::v6(a, "r0", ROUTER[0]), Leg::v6(b, "r1", ROUTER[1])],
-    )?;
-    let mut nodes = Vec::new();
-    for (segment, (addresses, gateway, ifname)) in
-        [(SIDE_A, ROUTER[0], "omdA"), (SIDE_B, ROUTER[1], "omdB")]
-            .into_iter()
-            .enumerate()
-    {
-        for (i, address) in addresses.iter().enumerate() {
-            let h = topo.add_host(
-                &format!("{}{}", ["a", "b"][segment], i + 1),
-                &[Leg::v6(segment, ifname, address)],
-            )?;
-            topo.ip_in(
-                h,
-                &[
-                    "-6",
-                    "route",
-                    "add",
-                    "default",
-                    "via",
-                    &ip6(gateway).to_string(),
-                ],
-            )?;
-            nodes.push((h, ifname));
-        }
-    }
+    let (router, [side_a, side_b]) = routed_segments(&mut topo, ROUTER, [&SIDE_A, &SIDE_B])?;
+    let nodes: Vec<(usize, &str)> = side_a
+        .iter()
+        .map(|&h| (h, "omdA"))
+        .chain(side_b.iter().map(|&h| (h, "omdB")))
+        .collect();
     let listeners = [0, 1].map(|segment| Leg::v6(segment, "lst0", LISTENERS[segment]));
     let (sockets, mut smcroute) =
         listeners_and_router(&mut topo, router, GROUP_V6.into(), listeners)?;
 
     let all: Vec<usize> = nodes.iter().map(|n| n.0).collect();
-    let side_a: Vec<usize> = all[..SIDE_A.len()].to_vec();
-    let side_b: Vec<usize> = all[SIDE_A.len()..].to_vec();
-    let ids_a: BTreeSet<u16> = SIDE_A.iter().map(|s| id6(s)).collect();
-    let ids_b: BTreeSet<u16> = SIDE_B.iter().map(|s| id6(s)).collect();
+    let ids_a: BTreeSet<u16> = SIDE_A.iter().map(|s| node_id_in(s)).collect();
+    let ids_b: BTreeSet<u16> = SIDE_B.iter().map(|s| node_id_in(s)).collect();
     let all_ids: BTreeSet<u16> = ids_a.union(&ids_b).copied().collect();
 
-    start_with_hop_limit(&mut topo, &nodes, "1")?;
+    let group = GROUP_V6.to_string();
+    start_with_ttl(&mut topo, &nodes, "1", &["--group", &group])?;
     let started = Instant::now();
     let heard = listen(&sockets, ISOLATION_WAIT)?;
     let waited = started.elapsed();
@@ -156,7 +92,7 @@ fn routed_ipv6(ctx: &Ctx) -> Result<String, String> {
         topo.stop(h)?;
     }
 
-    start_with_hop_limit(&mut topo, &nodes, "2")?;
+    start_with_ttl(&mut topo, &nodes, "2", &["--group", &group])?;
     let took = converge(
         &mut topo,
         &all,
@@ -173,19 +109,19 @@ fn routed_ipv6(ctx: &Ctx) -> Result<String, String> {
     for &h in &all {
         let json = topo.map_json(h)?;
         for address in SIDE_A.iter().chain(&SIDE_B) {
-            let node = json.node(id6(address)).ok_or(format!(
+            let node = json.node(node_id_in(address)).ok_or(format!(
                 "{}: no node {}",
                 topo.label(h),
-                id6(address)
+                node_id_in(address)
             ))?;
-            if node.addresses_with_role("primary") != [IpAddr::V6(ip6(address))]
+            if node.addresses_with_role("primary") != [IpAddr::V6(addr_of::<Ipv6Addr>(address))]
                 || node.via.is_some()
             {
                 return Err(format!(
                     "{}: node {} is {node:?}, expected {} heard directly",
                     topo.label(h),
-                    id6(address),
-                    ip6(address)
+                    node_id_in(address),
+                    addr_of::<Ipv6Addr>(address)
                 ));
             }
         }

@@ -12,6 +12,7 @@ use super::map_watch::maps_hold;
 use super::wire_tools::write_key_file;
 use super::{binaries_and_dir, step, Ctx, Scenario};
 use crate::testbed::Cluster;
+use crate::testbed::DaemonHosts;
 
 /// Test keys (32 bytes in hex); test material only.
 pub(super) const KEY_A: &str = "7365637572697479207363656e6172696f206b65792041202d2d2d2d2d2d2d41";

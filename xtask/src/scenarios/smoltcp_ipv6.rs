@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::Signal;
 
 use super::smoltcp_interop::{TapHost, COMMON_ARGS, GRACE, JOIN_BOUND, LEAVE_BOUND, POLL};
-use super::{binaries_and_dir, step, Ctx, Scenario};
+use super::{binaries_and_dir, step_within, Ctx, Scenario};
 use crate::testbed::{wait_until, Binaries, Bridge, MapJson, Netns, Process};
 
 /// The IPv6 group (the smoltcp nodes get the shared interval options from [`TapHost`]).
@@ -97,16 +97,10 @@ fn smoltcp_ipv6(ctx: &Ctx) -> Result<String, String> {
             ids_in(binaries, taps[1].map_dir())
         )
     })?;
-    step("all 3 IPv6 maps list all 3 nodes", joined);
     if daemon.try_exit().is_some() {
         return Err(format!("omdiscd exited: {}", daemon.output()));
     }
-    if joined > JOIN_BOUND {
-        return Err(format!(
-            "maps complete {:.2}s after start (bound {JOIN_BOUND:?})",
-            joined.as_secs_f64()
-        ));
-    }
+    step_within("all 3 IPv6 maps list all 3 nodes", joined, JOIN_BOUND)?;
 
     // The second smoltcp node leaves: the other two drop it at once.
     taps[1].process()?.signal(Signal::SIGTERM)?;
@@ -121,13 +115,11 @@ fn smoltcp_ipv6(ctx: &Ctx) -> Result<String, String> {
             ids_in(binaries, taps[0].map_dir())
         )
     })?;
-    step("SIGTERM'd smoltcp node gone from the other 2 maps", left);
-    if left > LEAVE_BOUND {
-        return Err(format!(
-            "the leaver stayed {:.2}s (bound {LEAVE_BOUND:?})",
-            left.as_secs_f64()
-        ));
-    }
+    step_within(
+        "SIGTERM'd smoltcp node gone from the other 2 maps",
+        left,
+        LEAVE_BOUND,
+    )?;
     Ok(format!(
         "IPv6 maps complete in {:.2}s; LEAVE took {:.2}s",
         joined.as_secs_f64(),

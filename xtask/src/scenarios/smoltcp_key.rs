@@ -4,17 +4,18 @@
 //! holds only itself; without a key it may list the keyed nodes (an unkeyed node checks
 //! nothing: the key protects the maps of the nodes that have it).
 
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
 
+use super::map_watch::never_listed;
 use super::smoltcp_interop::{
-    expected, join, setup, wait_for_all, TapHost, COMMON_ARGS, GRACE, POLL, TAP_IP,
+    expected, gone_from_linux, join, setup, TapHost, COMMON_ARGS, GRACE, TAP_IP,
 };
+use super::wire_tools::write_key_file;
 use super::{step, Ctx, Scenario};
-use crate::testbed::{node_id_of, wait_until, Binaries, Cluster};
+use crate::testbed::DaemonHosts;
+use crate::testbed::{node_id_of, Binaries, Cluster};
 
 /// Cluster keys (32 bytes in hex); test material only.
 const KEY: &str = "6f6d646973632d736d6f6c7463702d696e7465726f702d6b65792d3030303031";
@@ -32,18 +33,9 @@ pub(super) const SMOLTCP_KEY: Scenario = Scenario {
     run: smoltcp_key,
 };
 
-/// Writes `key` to `dir/name` with mode 0600 and returns its path.
-fn key_file(dir: &Path, name: &str, key: &str) -> Result<PathBuf, String> {
-    let path = dir.join(name);
-    std::fs::write(&path, format!("{key}\n"))
-        .and_then(|()| std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)))
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-    Ok(path)
-}
-
 fn smoltcp_key(ctx: &Ctx) -> Result<String, String> {
-    let key = key_file(&ctx.dir, "cluster.key", KEY)?;
-    let other_key = key_file(&ctx.dir, "other.key", OTHER_KEY)?;
+    let key = write_key_file(&ctx.dir.join("cluster.key"), &[KEY])?;
+    let other_key = write_key_file(&ctx.dir.join("other.key"), &[OTHER_KEY])?;
     let key_arg = key.display().to_string();
     let mut daemon_args = COMMON_ARGS.to_vec();
     daemon_args.extend(["--key-file", &key_arg]);
@@ -60,16 +52,7 @@ fn smoltcp_key(ctx: &Ctx) -> Result<String, String> {
         return Err("omdisc-tap did not report running authenticated".into());
     }
     stop(&mut tap)?;
-    let only_linux = expected(&cluster, &linux, false);
-    wait_for_all(
-        &mut cluster,
-        &mut tap,
-        &binaries,
-        &linux,
-        &only_linux,
-        false,
-        GRACE,
-    )?;
+    gone_from_linux(&mut cluster, &mut tap, &binaries, &linux, GRACE)?;
 
     let wrong_key = ["--key-file".to_string(), other_key.display().to_string()];
     stays_out(
@@ -89,14 +72,10 @@ fn smoltcp_key(ctx: &Ctx) -> Result<String, String> {
     ))
 }
 
-/// Stops the smoltcp node with SIGTERM.
+/// Stops the smoltcp node with SIGTERM: it leaves and exits 0.
 fn stop(tap: &mut TapHost) -> Result<(), String> {
-    let process = tap.process()?;
-    process.signal(Signal::SIGTERM)?;
-    process
-        .wait_exit(Duration::from_secs(5))
-        .ok_or_else(|| "omdisc-tap did not exit on SIGTERM".to_string())
-        .map(drop)
+    tap.process()?.signal(Signal::SIGTERM)?;
+    tap.wait_left()
 }
 
 /// Starts the smoltcp node with `args` and checks for [`WATCH`] that no Linux map lists it;
@@ -113,19 +92,8 @@ fn stays_out(
     let linux = [0, 1, 2];
     let tap_id = node_id_of(TAP_IP);
     tap.start(args)?;
-    let mut intruded = None;
-    let _ = wait_until(WATCH, POLL, || {
-        intruded = linux
-            .iter()
-            .find(|&&o| cluster.map(o).is_ok_and(|m| m.contains(tap_id)))
-            .map(|&o| cluster.label(o).to_string());
-        intruded.is_some()
-    });
-    if let Some(label) = intruded {
-        return Err(format!("{what}: {label}'s map lists the smoltcp node"));
-    }
+    never_listed(cluster, &linux, tap_id, WATCH).map_err(|why| format!("{what}: {why}"))?;
     tap.check_running()?;
-    cluster.check_running(&linux)?;
     let only_linux = expected(cluster, &linux, false);
     for o in linux {
         let map = cluster.map(o)?;

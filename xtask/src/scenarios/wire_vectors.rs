@@ -17,6 +17,7 @@ use omdisc_core::MessageKind;
 use super::security::{stop_all, FAST_ARGS, SETTLE};
 use super::wire_tools::{write_key_file, GroupSender};
 use super::{binaries_and_dir, step, Ctx, Scenario};
+use crate::testbed::DaemonHosts;
 use crate::testbed::{ip, Binaries, Cluster, MapJson, NODE_IF};
 
 /// The shared vectors through a real daemon.

@@ -3,15 +3,13 @@
 
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::Signal;
-
 use super::bridge::{Bridge, Port};
-use super::counters::Counters;
 use super::daemon_slot::DaemonSlot;
 use super::exec::run_bounded;
+use super::hosts::DaemonHosts;
 use super::membership::{node_id_of, Membership};
 use super::netns::Netns;
 use super::wait::wait_until;
@@ -232,59 +230,6 @@ impl Cluster {
             .start(node.ns.name(), &self.binaries, &args, &self.dir)
     }
 
-    /// Whether host `i`'s daemon is running (not exited).
-    pub fn is_running(&mut self, i: usize) -> bool {
-        self.nodes[i].daemon.is_running()
-    }
-
-    /// PID of host `i`'s daemon, if started.
-    pub fn pid(&self, i: usize) -> Option<i32> {
-        self.nodes[i].daemon.pid()
-    }
-
-    /// Sends `signal` to host `i`'s daemon.
-    pub fn signal(&mut self, i: usize, signal: Signal) -> Result<(), String> {
-        self.nodes[i].daemon.process()?.signal(signal)
-    }
-
-    /// The counters host `i`'s daemon wrote last (after it stopped: its final ones).
-    pub fn counters(&self, i: usize) -> Result<Counters, String> {
-        self.nodes[i].daemon.counters()
-    }
-
-    /// Asks host `i`'s daemon for its counters now (SIGUSR1, which also toggles its debug
-    /// output).
-    pub fn fresh_counters(&mut self, i: usize) -> Result<Counters, String> {
-        self.nodes[i].daemon.fresh_counters()
-    }
-
-    /// Waits up to `timeout` for host `i`'s daemon to exit; its status.
-    pub fn wait_exit(&mut self, i: usize, timeout: Duration) -> Option<ExitStatus> {
-        self.nodes[i].daemon.wait_exit(timeout)
-    }
-
-    /// What host `i`'s current (or last) daemon printed.
-    pub fn daemon_output(&self, i: usize) -> String {
-        self.nodes[i].daemon.output()
-    }
-
-    /// Fails if a daemon that was started has exited (with the last lines it printed).
-    pub fn check_running(&mut self, hosts: &[usize]) -> Result<(), String> {
-        hosts
-            .iter()
-            .try_for_each(|&i| self.nodes[i].daemon.check_running())
-    }
-
-    /// Host `i`'s map as `showmap --map-dir DIR` prints it.
-    pub fn map_text(&self, i: usize) -> Result<String, String> {
-        self.nodes[i].daemon.showmap(&self.binaries, &[])
-    }
-
-    /// Host `i`'s map, parsed (every line must be a setpe map line).
-    pub fn map(&self, i: usize) -> Result<Membership, String> {
-        Membership::parse(&self.map_text(i)?)
-    }
-
     /// The map that lists exactly `hosts` with their addresses.
     pub fn expected(&self, hosts: &[usize]) -> Membership {
         Membership::from_primaries(
@@ -339,6 +284,20 @@ impl Cluster {
             })
             .collect::<Vec<_>>()
             .join("; ")
+    }
+}
+
+impl DaemonHosts for Cluster {
+    fn slot(&self, i: usize) -> &DaemonSlot {
+        &self.nodes[i].daemon
+    }
+
+    fn slot_mut(&mut self, i: usize) -> &mut DaemonSlot {
+        &mut self.nodes[i].daemon
+    }
+
+    fn binaries(&self) -> &Binaries {
+        &self.binaries
     }
 }
 

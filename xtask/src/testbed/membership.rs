@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
+use std::str::FromStr;
 
 /// One node of a map.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -160,10 +161,27 @@ impl fmt::Display for Membership {
     }
 }
 
-/// openMosix node id of an IPv4 address: its last two octets (`192.168.10.220` → 2780).
-pub fn node_id_of(address: Ipv4Addr) -> u16 {
-    let [_, _, high, low] = address.octets();
+/// openMosix node id of an address: its last two bytes (`192.168.10.220` → 2780).
+pub fn node_id_of(address: impl Into<IpAddr>) -> u16 {
+    let (high, low) = match address.into() {
+        IpAddr::V4(v4) => (v4.octets()[2], v4.octets()[3]),
+        IpAddr::V6(v6) => (v6.octets()[14], v6.octets()[15]),
+    };
     u16::from_be_bytes([high, low])
+}
+
+/// The address of `ADDR/PREFIX` (or of a bare `ADDR`) as the scenarios write them, as `A`
+/// (`Ipv4Addr`, `Ipv6Addr` or `IpAddr`). The scenarios' addresses are constants: one that
+/// does not parse is a bug in the scenario, and panics (a failed scenario).
+pub fn addr_of<A: FromStr>(cidr: &str) -> A {
+    let text = cidr.split('/').next().unwrap_or(cidr);
+    text.parse()
+        .unwrap_or_else(|_| panic!("{cidr:?} is not an address of the expected family"))
+}
+
+/// The node id of `ADDR/PREFIX`.
+pub fn node_id_in(cidr: &str) -> u16 {
+    node_id_of(addr_of::<IpAddr>(cidr))
 }
 
 #[cfg(test)]
@@ -236,6 +254,20 @@ mod tests {
             .unwrap_err()
             .contains("whose id is 6"));
         assert_eq!(node_id_of(Ipv4Addr::new(192, 168, 10, 220)), 2780);
+    }
+
+    #[test]
+    fn addresses_and_ids_come_from_either_family() {
+        assert_eq!(
+            addr_of::<Ipv4Addr>("10.77.1.5/24"),
+            Ipv4Addr::new(10, 77, 1, 5)
+        );
+        assert_eq!(
+            addr_of::<IpAddr>("fd00::a11"),
+            "fd00::a11".parse::<IpAddr>().unwrap()
+        );
+        assert_eq!(node_id_in("fd00:75:1::a11/64"), 0x0a11);
+        assert_eq!(node_id_in("10.1.5.7/16"), 1287);
     }
 
     #[test]

@@ -15,7 +15,7 @@ use super::bridge::{Bridge, Port};
 use super::cluster::{tail, Binaries};
 use super::daemon_slot::DaemonSlot;
 use super::exec::ip;
-use super::membership::Membership;
+use super::hosts::DaemonHosts;
 use super::netns::Netns;
 use super::wait::wait_until;
 
@@ -197,39 +197,6 @@ impl Topology {
         }
     }
 
-    /// Whether host `h`'s daemon is running.
-    pub fn is_running(&mut self, h: usize) -> bool {
-        self.hosts[h].daemon.is_running()
-    }
-
-    /// What host `h`'s current (or last) daemon printed.
-    pub fn daemon_output(&self, h: usize) -> String {
-        self.hosts[h].daemon.output()
-    }
-
-    /// Fails if a started daemon among `hosts` has exited (with its last lines).
-    pub fn check_running(&mut self, hosts: &[usize]) -> Result<(), String> {
-        hosts
-            .iter()
-            .try_for_each(|&h| self.hosts[h].daemon.check_running())
-    }
-
-    /// Host `h`'s map as `showmap --map-dir DIR` prints it.
-    pub fn map_text(&self, h: usize) -> Result<String, String> {
-        self.hosts[h].daemon.showmap(&self.binaries, &[])
-    }
-
-    /// Host `h`'s map text, parsed as setpe lines.
-    pub fn map(&self, h: usize) -> Result<Membership, String> {
-        Membership::parse(&self.map_text(h)?)
-    }
-
-    /// Host `h`'s map as `showmap --map-dir DIR --json` prints it, parsed.
-    pub fn map_json(&self, h: usize) -> Result<MapJson, String> {
-        let text = self.hosts[h].daemon.showmap(&self.binaries, &["--json"])?;
-        MapJson::parse(&text).map_err(|why| format!("{}: {why}", self.label(h)))
-    }
-
     /// Waits until the JSON maps of all `observers` list exactly the node ids `ids`. `Ok`
     /// with the time it took; on timeout an error showing what each observer had. Fails
     /// early if an observer's daemon exits.
@@ -272,6 +239,20 @@ impl Topology {
             })
             .collect::<Vec<_>>()
             .join("; ")
+    }
+}
+
+impl DaemonHosts for Topology {
+    fn slot(&self, i: usize) -> &DaemonSlot {
+        &self.hosts[i].daemon
+    }
+
+    fn slot_mut(&mut self, i: usize) -> &mut DaemonSlot {
+        &mut self.hosts[i].daemon
+    }
+
+    fn binaries(&self) -> &Binaries {
+        &self.binaries
     }
 }
 

@@ -14,7 +14,9 @@ use std::time::Duration;
 use argh::FromArgs;
 use omdisc_core::{NodeId, NodeIdError};
 use omdisc_std::config::{DEFAULT_DEAD_AFTER, DEFAULT_GROUP, DEFAULT_INTERVAL, DEFAULT_PORT};
-use omdisc_std::values::{self, DeadAfter, Group, InterfaceName, Interval, Port};
+use omdisc_std::values::{
+    DeadAfter, Group, InterfaceName, Interval, KeyFilePath, MapDir, Port, TapName,
+};
 use smoltcp::wire::{EthernetAddress, IpCidr};
 
 /// omdisc-tap: an omdisc node on smoltcp, attached to a Linux TAP device with its own MAC and
@@ -27,8 +29,8 @@ use smoltcp::wire::{EthernetAddress, IpCidr};
 pub struct TapArgs {
     /// the TAP device to attach to (it must exist and be up: ip tuntap add dev NAME mode tap;
     /// ip link set NAME up)
-    #[argh(option, arg_name = "NAME", from_str_fn(values::tap_name))]
-    pub tap: InterfaceName,
+    #[argh(option, arg_name = "NAME")]
+    pub tap: TapName,
 
     /// the node's own address and prefix length on the TAP's network, IPv4 or IPv6 (the node
     /// id is its last two octets)
@@ -57,22 +59,12 @@ pub struct TapArgs {
     pub dead_after: Option<DeadAfter>,
 
     /// cluster key file (hex, as omdiscd's); without it the cluster is unauthenticated
-    #[argh(
-        option,
-        long = "key-file",
-        arg_name = "PATH",
-        from_str_fn(values::key_file)
-    )]
-    pub key_file: Option<PathBuf>,
+    #[argh(option, long = "key-file", arg_name = "PATH")]
+    pub key_file: Option<KeyFilePath>,
 
     /// write the map to DIR/om_mospe and DIR/om_config, atomically (default: no map files)
-    #[argh(
-        option,
-        long = "map-dir",
-        arg_name = "DIR",
-        from_str_fn(values::map_dir)
-    )]
-    pub map_dir: Option<PathBuf>,
+    #[argh(option, long = "map-dir", arg_name = "DIR")]
+    pub map_dir: Option<MapDir>,
 }
 
 /// `--ip ADDR/PREFIX`: an address a node can have, with the node id it gives.
@@ -210,7 +202,7 @@ impl TapConfig {
             return Err(FamilyMismatch { group, address });
         }
         Ok(TapConfig {
-            tap: args.tap,
+            tap: args.tap.into_name(),
             cidr: args.ip.cidr,
             node_id: args.ip.node_id,
             mac: args.mac.map_or_else(|| default_mac(address), |m| m.0),
@@ -218,8 +210,8 @@ impl TapConfig {
             port: args.port.map_or(DEFAULT_PORT, |p| p.get()),
             interval: args.interval.map_or(DEFAULT_INTERVAL, |i| i.get()),
             dead_after: args.dead_after.map_or(DEFAULT_DEAD_AFTER, |d| d.get()),
-            key_file: args.key_file,
-            map_dir: args.map_dir,
+            key_file: args.key_file.map(KeyFilePath::into_path),
+            map_dir: args.map_dir.map(MapDir::into_path),
         })
     }
 }

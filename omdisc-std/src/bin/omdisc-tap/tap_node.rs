@@ -14,9 +14,8 @@ use omdisc_core::NodeEntry;
 use omdisc_smoltcp::Node;
 use omdisc_std::event_log;
 use omdisc_std::key_file;
-use omdisc_std::logging;
 use omdisc_std::map_writer::MapWriter;
-use omdisc_std::signals::{SignalReceiver, SignalRequest};
+use omdisc_std::signals::{SignalHandler, SignalReceiver};
 use smoltcp::phy::TunTapInterface;
 use smoltcp::time::{Duration, Instant};
 
@@ -143,33 +142,6 @@ impl TapNode {
             .is_some_and(|r| r.contains(PollFlags::POLLIN)))
     }
 
-    /// Handles pending signals; returns the one that asks to stop, if any.
-    fn handle_signals(&mut self) -> io::Result<Option<Signal>> {
-        while let Some(request) = self.signals.next_request()? {
-            match request {
-                SignalRequest::Stop(signal) => {
-                    log::info!("{signal} received: leaving the cluster");
-                    return Ok(Some(signal));
-                }
-                SignalRequest::ToggleDebug => {
-                    let on = logging::toggle_debug();
-                    log::info!("SIGUSR1: debug output {}", if on { "on" } else { "off" });
-                    if on {
-                        self.log_counters();
-                    }
-                }
-                SignalRequest::Reload => self.reload_key(),
-            }
-        }
-        Ok(None)
-    }
-
-    fn reload_key(&mut self) {
-        if let Some(keyring) = key_file::reload_on_sighup(self.key_file.as_deref()) {
-            self.node.set_keyring(Some(keyring));
-        }
-    }
-
     /// Logs membership events and notes that the map changed.
     fn drain_events(&mut self) {
         while let Some(event) = self.node.poll_event() {
@@ -189,6 +161,25 @@ impl TapNode {
     fn update_map(&mut self, now: Instant) {
         if let Some(map) = &mut self.map {
             map.update(now.total_millis() as u64, self.node.engine());
+        }
+    }
+}
+
+impl SignalHandler for TapNode {
+    fn signal_receiver(&self) -> &SignalReceiver {
+        &self.signals
+    }
+
+    fn debug_toggled(&mut self, on: bool) {
+        log::info!("SIGUSR1: debug output {}", if on { "on" } else { "off" });
+        if on {
+            self.log_counters();
+        }
+    }
+
+    fn reload(&mut self) {
+        if let Some(keyring) = key_file::reload_on_sighup(self.key_file.as_deref()) {
+            self.node.set_keyring(Some(keyring));
         }
     }
 }
