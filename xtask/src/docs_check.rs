@@ -86,18 +86,12 @@ fn compare_options(
     binary: &str,
     source: &str,
 ) -> Result<usize, String> {
+    // The workspace's features: the binary is then the one the `tests` stage built.
     let output = project
         .cargo()
-        .args([
-            "run",
-            "--quiet",
-            "-p",
-            "omdisc-std",
-            "--bin",
-            binary,
-            "--",
-            "--help",
-        ])
+        .args(["run", "--quiet", "--bin", binary])
+        .args(crate::checks::WORKSPACE_FEATURES)
+        .args(["--", "--help"])
         .stdin(Stdio::null())
         .output()
         .map_err(|e| format!("cannot run {binary} --help: {e}"))?;

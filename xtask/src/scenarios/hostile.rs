@@ -198,7 +198,7 @@ impl Hostile {
 }
 
 /// An announcement of node `id` at `ip` with `(incarnation, sequence)`.
-fn announcement(id: u16, ip: Ipv4Addr, (incarnation, sequence): (u64, u32)) -> Message {
+pub(super) fn announcement(id: u16, ip: Ipv4Addr, (incarnation, sequence): (u64, u32)) -> Message {
     let mut addrs = AddrList::new();
     let _ = addrs.push(NodeAddr::primary(IpAddr::V4(ip), IfaceId::FIRST));
     Message {
@@ -216,7 +216,8 @@ fn announcement(id: u16, ip: Ipv4Addr, (incarnation, sequence): (u64, u32)) -> M
     }
 }
 
-fn encode(message: &Message, keys: Option<&Keyring>) -> Vec<u8> {
+/// `message` as a datagram, signed with `keys` if any.
+pub(super) fn encode(message: &Message, keys: Option<&Keyring>) -> Vec<u8> {
     let mut buffer = [0u8; MAX_DATAGRAM_LEN];
     let len = message.emit(&mut buffer, keys).unwrap_or(0);
     buffer[..len].to_vec()

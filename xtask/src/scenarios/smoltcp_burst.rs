@@ -1,24 +1,24 @@
 //! A burst on a real wire (issue 6): a Linux host sends 200 announcements back to back
-//! (`omdisc-smoltcp`'s `announce_burst` example, relayed messages of 200 distinct nodes);
+//! (relayed messages of 200 distinct nodes, encoded with the core's codec);
 //! `omdisc-tap` must take in every one — its map lists all 200 — although smoltcp reads the
 //! TAP's whole queue in one go (an 8-slot socket queue drained after smoltcp's own poll
 //! once lost most of such a burst).
 
 use std::net::Ipv4Addr;
-use std::path::PathBuf;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
+use omdisc_core::NodeId;
+
+use super::hostile::{announcement, encode};
 use super::smoltcp_interop::{TapHost, GRACE, POLL, TAP_IP};
+use super::wire_tools::GroupSender;
 use super::{binaries_and_dir, step, Ctx, Scenario};
-use crate::project::{run, Project};
-use crate::testbed::{ip, node_id_of, run_bounded, wait_until, Bridge, Netns};
+use crate::testbed::{addr_of, node_id_in, node_id_of, wait_until, Bridge, Netns};
 
 /// Datagrams in the burst.
 const BURST: u32 = 200;
 /// The sender's address on the segment; it "relays" the burst, as node 2068.
 const SENDER_IP: &str = "10.77.8.20/24";
-const SENDER_ID: &str = "2068";
 /// The first burst node's address (ids 7681 and up).
 const FIRST_NODE: Ipv4Addr = Ipv4Addr::new(10, 77, 30, 1);
 
@@ -31,46 +31,30 @@ pub(super) const SMOLTCP_BURST: Scenario = Scenario {
     run: smoltcp_burst,
 };
 
-/// Builds the `announce_burst` example in release and returns its path.
-fn build_announce_burst(project: &Project) -> Result<PathBuf, String> {
-    run(project.cargo().args([
-        "build",
-        "--release",
-        "-p",
-        "omdisc-smoltcp",
-        "--example",
-        "announce_burst",
-    ]))?;
-    let path = project
-        .target_dir()?
-        .join("release")
-        .join("examples")
-        .join("announce_burst");
-    if path.is_file() {
-        Ok(path)
-    } else {
-        Err(format!("the build made no {}", path.display()))
-    }
+/// The burst: node `i` at `FIRST_NODE + i`, relayed once by the sender (so the receiver
+/// does not expect the datagram's source to be the node's own address), announcing a 60 s
+/// interval so that no burst node expires while the maps are read.
+fn burst() -> Vec<Vec<u8>> {
+    (0..BURST)
+        .map(|i| {
+            let ip = Ipv4Addr::from(u32::from(FIRST_NODE) + i);
+            let mut message = announcement(node_id_of(ip), ip, (1, 1));
+            message.hops = 1;
+            message.relayer = NodeId::new(node_id_in(SENDER_IP));
+            message.interval = omdisc_core::Duration::from_secs(60);
+            encode(&message, None)
+        })
+        .collect()
 }
 
 fn smoltcp_burst(ctx: &Ctx) -> Result<String, String> {
     let (binaries, dir) = binaries_and_dir(ctx)?;
-    let project = Project::from_manifest_dir();
     let program = &binaries.omdisc_tap;
-    let sender_program = build_announce_burst(&project)?;
 
     let segment = Bridge::new("sw")?;
     let sender = Netns::new("burst")?;
     let _sender_leg = segment.attach(&sender, "omd0", SENDER_IP, None)?;
-    ip(&[
-        "-n",
-        sender.name(),
-        "route",
-        "add",
-        "224.0.0.0/4",
-        "dev",
-        "omd0",
-    ])?;
+    let socket = GroupSender::open(sender.name(), addr_of(SENDER_IP))?;
     let mut tap = TapHost::new(&segment, program, dir)?;
     tap.start(&[])?;
     let tap_id = node_id_of(TAP_IP);
@@ -79,24 +63,12 @@ fn smoltcp_burst(ctx: &Ctx) -> Result<String, String> {
     })
     .map_err(|_| "omdisc-tap did not write its first map".to_string())?;
 
-    let mut command = Command::new("ip");
-    command
-        .args(["netns", "exec", sender.name()])
-        .arg(&sender_program)
-        .args([
-            "239.255.77.77",
-            "7477",
-            &BURST.to_string(),
-            &FIRST_NODE.to_string(),
-            SENDER_ID,
-        ]);
+    let datagrams = burst();
     let sent = Instant::now();
-    let output = run_bounded(&mut command, Duration::from_secs(10))?;
-    if !output.status.success() {
-        return Err(format!(
-            "announce_burst failed: {}",
-            String::from_utf8_lossy(&output.stderr).trim()
-        ));
+    for (i, datagram) in datagrams.iter().enumerate() {
+        if !socket.send(datagram) {
+            return Err(format!("could not send announcement {i} of the burst"));
+        }
     }
     let send_took = sent.elapsed();
     step(
