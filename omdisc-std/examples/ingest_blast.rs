@@ -20,66 +20,73 @@ use std::io::IoSlice;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::os::fd::AsRawFd;
 use std::process::ExitCode;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
+use argh::FromArgs;
 use nix::sys::socket::{sendmmsg, MsgFlags, MultiHeaders, SockaddrIn};
 use omdisc_core::addr::AddrList;
 use omdisc_core::{IfaceId, Keyring, Message, MessageKind, NodeAddr, NodeId, MAX_DATAGRAM_LEN};
+use omdisc_std::cli;
+use omdisc_std::values::{InterfaceName, KeyFilePath};
 use socket2::{Domain, Protocol, Socket, Type};
 
+const PROGRAM: &str = "ingest_blast";
+
+/// ingest_blast: simulated nodes blasting signed announcements at the group (benchmark
+/// traffic; only inside a namespace made for it).
+#[derive(FromArgs)]
 struct Options {
-    interface: String,
+    /// interface to send on; it holds the nodes' addresses
+    #[argh(option, arg_name = "IF")]
+    interface: InterfaceName,
+
+    /// address of the first node; node k has first-ip + k
+    #[argh(option, long = "first-ip", arg_name = "A.B.C.D")]
     first_ip: Ipv4Addr,
+
+    /// simulated nodes, 1-65000 (default 1000)
+    #[argh(option, default = "1000", arg_name = "N")]
     nodes: usize,
+
+    /// how long to send, above 0 and at most 600
+    #[argh(option, arg_name = "S")]
     seconds: f64,
-    key_file: Option<String>,
+
+    /// cluster key file: sign every datagram
+    #[argh(option, long = "key-file", arg_name = "PATH")]
+    key_file: Option<KeyFilePath>,
+
+    /// multicast group (default 239.255.77.77)
+    #[argh(option, default = "Ipv4Addr::new(239, 255, 77, 77)", arg_name = "ADDR")]
     group: Ipv4Addr,
+
+    /// UDP port (default 7477)
+    #[argh(option, default = "7477", arg_name = "N")]
     port: u16,
+
+    /// announcements of one node per sendmmsg, 1-1024 (default 8)
+    #[argh(option, default = "8", arg_name = "B")]
     batch: usize,
+
+    /// most datagrams in all (default 100000000)
+    #[argh(
+        option,
+        long = "max-datagrams",
+        default = "100_000_000",
+        arg_name = "M"
+    )]
     max_datagrams: u64,
 }
 
-fn parse_options() -> Result<Options, String> {
-    let mut options = Options {
-        interface: String::new(),
-        first_ip: Ipv4Addr::UNSPECIFIED,
-        nodes: 1000,
-        seconds: 0.0,
-        key_file: None,
-        group: Ipv4Addr::new(239, 255, 77, 77),
-        port: 7477,
-        batch: 8,
-        max_datagrams: 100_000_000,
-    };
-    let mut args = std::env::args().skip(1);
-    while let Some(name) = args.next() {
-        let value = args.next().ok_or(format!("{name} needs a value"))?;
-        let bad = |what: &str| format!("invalid {name} {value:?}: expected {what}");
-        match name.as_str() {
-            "--interface" => options.interface = value,
-            "--first-ip" => options.first_ip = value.parse().map_err(|_| bad("an IPv4 address"))?,
-            "--nodes" => options.nodes = value.parse().map_err(|_| bad("a count"))?,
-            "--seconds" => options.seconds = value.parse().map_err(|_| bad("seconds"))?,
-            "--key-file" => options.key_file = Some(value),
-            "--group" => options.group = value.parse().map_err(|_| bad("an IPv4 group"))?,
-            "--port" => options.port = value.parse().map_err(|_| bad("a port"))?,
-            "--batch" => options.batch = value.parse().map_err(|_| bad("a count"))?,
-            "--max-datagrams" => {
-                options.max_datagrams = value.parse().map_err(|_| bad("a count"))?
-            }
-            _ => return Err(format!("unknown option {name}")),
-        }
-    }
-    if options.interface.is_empty() || options.first_ip.is_unspecified() {
-        return Err("--interface and --first-ip are required".into());
-    }
+/// Bounds argh cannot check: one line for each option out of range.
+fn check(options: &Options) -> Result<(), &'static str> {
     if !(options.seconds > 0.0 && options.seconds <= 600.0) {
-        return Err("--seconds must be above 0 and at most 600".into());
+        return Err("--seconds must be above 0 and at most 600");
     }
     if !(1..=65_000).contains(&options.nodes) || !(1..=1024).contains(&options.batch) {
-        return Err("--nodes must be 1..=65000 and --batch 1..=1024".into());
+        return Err("--nodes must be 1..=65000 and --batch 1..=1024");
     }
-    Ok(options)
+    Ok(())
 }
 
 /// One simulated node: its socket (bound to its address) and its next sequence number.
@@ -96,7 +103,7 @@ fn open_node(options: &Options, ip: Ipv4Addr, incarnation: u64) -> Result<Simula
         .bind(&SocketAddr::V4(SocketAddrV4::new(ip, 0)).into())
         .map_err(fail("bind (is the address on the interface?)"))?;
     socket
-        .bind_device(Some(options.interface.as_bytes()))
+        .bind_device(Some(options.interface.as_str().as_bytes()))
         .map_err(fail("bind to the interface"))?;
     socket
         .set_multicast_if_v4(&ip)
@@ -127,17 +134,11 @@ fn open_node(options: &Options, ip: Ipv4Addr, incarnation: u64) -> Result<Simula
 }
 
 fn run(options: &Options) -> Result<(), String> {
-    let keys: Option<Keyring> = match &options.key_file {
-        Some(path) => Some(
-            omdisc_std::key_file::load_keyring(std::path::Path::new(path))
-                .map_err(|e| e.to_string())?,
-        ),
+    let keys: Option<Keyring> = match options.key_file.clone().map(KeyFilePath::into_path) {
+        Some(path) => Some(omdisc_std::key_file::load_keyring(&path).map_err(|e| e.to_string())?),
         None => None,
     };
-    let incarnation = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(1);
+    let incarnation = omdisc_std::startup::incarnation();
     let mut nodes = Vec::with_capacity(options.nodes);
     for k in 0..options.nodes {
         let ip = Ipv4Addr::from(u32::from(options.first_ip) + k as u32);
@@ -202,17 +203,14 @@ fn run(options: &Options) -> Result<(), String> {
 }
 
 fn main() -> ExitCode {
-    let options = match parse_options() {
-        Ok(options) => options,
-        Err(why) => {
-            eprintln!("ingest_blast: error: {why}");
-            return ExitCode::from(2);
-        }
-    };
+    let options: Options = cli::parse_or_exit(PROGRAM);
+    if let Err(why) = check(&options) {
+        cli::usage_exit(PROGRAM, why);
+    }
     match run(&options) {
         Ok(()) => ExitCode::SUCCESS,
         Err(why) => {
-            eprintln!("ingest_blast: error: {why}");
+            cli::print_error_line(PROGRAM, &why);
             ExitCode::FAILURE
         }
     }

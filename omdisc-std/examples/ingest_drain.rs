@@ -14,83 +14,105 @@
 //! datagram and lasts `--window` seconds; the result is one line:
 //! `drained N datagrams in W s: R/s`.
 
+use std::fmt;
 use std::io::IoSliceMut;
 use std::net::IpAddr;
 use std::os::fd::{AsFd, AsRawFd};
 use std::process::ExitCode;
+use std::str::FromStr;
 use std::time::{Duration, Instant};
 
+use argh::FromArgs;
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::socket::{recvfrom, recvmmsg, MsgFlags, MultiHeaders, SockaddrStorage};
 use omdisc_core::MAX_DATAGRAM_LEN;
+use omdisc_std::cli;
+use omdisc_std::config::{DEFAULT_GROUP, DEFAULT_PORT};
 use omdisc_std::socket::MulticastSocket;
 use omdisc_std::values::InterfaceName;
 
+const PROGRAM: &str = "ingest_drain";
+
+/// How the socket is drained.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Mode {
     Recvmmsg,
     RecvFrom,
 }
 
+/// A `--mode` that is neither `recvmmsg` nor `recv_from`.
+struct BadMode(String);
+
+impl fmt::Display for BadMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "invalid --mode {:?}: expected recvmmsg or recv_from",
+            self.0
+        )
+    }
+}
+
+impl FromStr for Mode {
+    type Err = BadMode;
+
+    fn from_str(text: &str) -> Result<Self, BadMode> {
+        match text {
+            "recvmmsg" => Ok(Mode::Recvmmsg),
+            "recv_from" => Ok(Mode::RecvFrom),
+            _ => Err(BadMode(text.to_owned())),
+        }
+    }
+}
+
+/// ingest_drain: a baseline receiver that only takes datagrams off the group socket
+/// (benchmark; only inside a namespace made for it).
+#[derive(FromArgs)]
 struct Options {
-    interface: Option<InterfaceName>,
+    /// interface to receive on
+    #[argh(option, arg_name = "IF")]
+    interface: InterfaceName,
+
+    /// recvmmsg or recv_from
+    #[argh(option, arg_name = "MODE")]
     mode: Mode,
+
+    /// multicast group (default 239.255.77.77)
+    #[argh(option, default = "DEFAULT_GROUP", arg_name = "ADDR")]
     group: IpAddr,
+
+    /// UDP port (default 7477)
+    #[argh(option, default = "DEFAULT_PORT", arg_name = "N")]
     port: u16,
+
+    /// seconds after the first datagram before counting, 0-600 (default 1)
+    #[argh(option, default = "1.0", arg_name = "SECS")]
     warmup: f64,
+
+    /// seconds of counting, above 0 and at most 600 (default 5)
+    #[argh(option, default = "5.0", arg_name = "SECS")]
     window: f64,
+
+    /// give up after this many seconds without a datagram (default 30)
+    #[argh(option, long = "idle-timeout", default = "30.0", arg_name = "SECS")]
     idle_timeout: f64,
+
+    /// datagrams per recvmmsg, 1-1024 (default 32, the daemon's)
+    #[argh(option, default = "32", arg_name = "B")]
     batch: usize,
 }
 
-fn parse_options() -> Result<Options, String> {
-    let mut options = Options {
-        interface: None,
-        mode: Mode::Recvmmsg,
-        group: omdisc_std::config::DEFAULT_GROUP,
-        port: omdisc_std::config::DEFAULT_PORT,
-        warmup: 1.0,
-        window: 5.0,
-        idle_timeout: 30.0,
-        batch: 32,
-    };
-    let mut args = std::env::args().skip(1);
-    while let Some(name) = args.next() {
-        let value = args.next().ok_or(format!("{name} needs a value"))?;
-        let bad = |what: &str| format!("invalid {name} {value:?}: expected {what}");
-        match name.as_str() {
-            "--interface" => {
-                options.interface =
-                    Some(InterfaceName::new(&value).ok_or(bad("an interface name"))?)
-            }
-            "--mode" => {
-                options.mode = match value.as_str() {
-                    "recvmmsg" => Mode::Recvmmsg,
-                    "recv_from" => Mode::RecvFrom,
-                    _ => return Err(bad("recvmmsg or recv_from")),
-                }
-            }
-            "--group" => options.group = value.parse().map_err(|_| bad("a multicast group"))?,
-            "--port" => options.port = value.parse().map_err(|_| bad("a port"))?,
-            "--warmup" => options.warmup = value.parse().map_err(|_| bad("seconds"))?,
-            "--window" => options.window = value.parse().map_err(|_| bad("seconds"))?,
-            "--idle-timeout" => options.idle_timeout = value.parse().map_err(|_| bad("seconds"))?,
-            "--batch" => options.batch = value.parse().map_err(|_| bad("a count"))?,
-            _ => return Err(format!("unknown option {name}")),
-        }
-    }
-    if options.interface.is_none() {
-        return Err("--interface is required".into());
-    }
+/// Bounds argh cannot check: one line for each option out of range.
+fn check(options: &Options) -> Result<(), &'static str> {
     let seconds_ok = |s: f64| (0.0..=600.0).contains(&s);
     if !(seconds_ok(options.warmup) && seconds_ok(options.window) && options.window > 0.0) {
-        return Err("--warmup and --window must be 0 to 600 seconds".into());
+        return Err("--warmup and --window must be 0 to 600 seconds");
     }
     if !(1..=1024).contains(&options.batch) {
-        return Err("--batch must be 1..=1024".into());
+        return Err("--batch must be 1..=1024");
     }
-    Ok(options)
+    Ok(())
 }
 
 /// Counts datagrams inside the measurement window.
@@ -118,8 +140,9 @@ impl Window {
 }
 
 fn run(options: &Options) -> Result<(), String> {
-    let interfaces = omdisc_std::interfaces::resolve(options.interface.as_slice(), options.group)
-        .map_err(|e| e.to_string())?;
+    let interfaces =
+        omdisc_std::interfaces::resolve(std::slice::from_ref(&options.interface), options.group)
+            .map_err(|e| e.to_string())?;
     let interface = interfaces.first().ok_or("no interface")?;
     let socket = MulticastSocket::open(interface, options.group, options.port, 1)
         .map_err(|e| e.to_string())?;
@@ -185,17 +208,14 @@ fn run(options: &Options) -> Result<(), String> {
 }
 
 fn main() -> ExitCode {
-    let options = match parse_options() {
-        Ok(options) => options,
-        Err(why) => {
-            eprintln!("ingest_drain: error: {why}");
-            return ExitCode::from(2);
-        }
-    };
+    let options: Options = cli::parse_or_exit(PROGRAM);
+    if let Err(why) = check(&options) {
+        cli::usage_exit(PROGRAM, why);
+    }
     match run(&options) {
         Ok(()) => ExitCode::SUCCESS,
         Err(why) => {
-            eprintln!("ingest_drain: error: {why}");
+            cli::print_error_line(PROGRAM, &why);
             ExitCode::FAILURE
         }
     }

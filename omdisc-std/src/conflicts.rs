@@ -108,8 +108,27 @@ impl fmt::Display for ConflictFileError {
 
 impl std::error::Error for ConflictFileError {}
 
-/// Parses the file's text; the error is the first bad line's number (1-based).
-pub fn parse(text: &str) -> Result<Vec<IdConflict>, usize> {
+/// A line of a conflicts file that is not `ID WINNER LOSER`. `Display` is one line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BadConflictLine {
+    /// Its number, from 1.
+    pub line: usize,
+}
+
+impl fmt::Display for BadConflictLine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "line {} is not `ID WINNER-ADDRESS LOSER-ADDRESS`",
+            self.line
+        )
+    }
+}
+
+impl std::error::Error for BadConflictLine {}
+
+/// Parses the file's text; the error names the first bad line.
+pub fn parse(text: &str) -> Result<Vec<IdConflict>, BadConflictLine> {
     let mut conflicts = Vec::new();
     for (number, raw) in text.lines().enumerate() {
         let line = raw.split('#').next().unwrap_or("").trim();
@@ -127,7 +146,7 @@ pub fn parse(text: &str) -> Result<Vec<IdConflict>, usize> {
             })(),
             _ => None,
         };
-        conflicts.push(parsed.ok_or(number + 1)?);
+        conflicts.push(parsed.ok_or(BadConflictLine { line: number + 1 })?);
     }
     Ok(conflicts)
 }
@@ -150,7 +169,7 @@ pub fn read(path: &Path) -> Result<Vec<IdConflict>, ConflictFileError> {
         )));
     }
     let text = fs::read_to_string(path).map_err(read_error)?;
-    parse(&text).map_err(|line| ConflictFileError::BadLine {
+    parse(&text).map_err(|BadConflictLine { line }| ConflictFileError::BadLine {
         path: path.to_owned(),
         line,
     })
@@ -245,10 +264,16 @@ mod tests {
 
     #[test]
     fn bad_lines_are_named() {
-        assert_eq!(parse("# c\n1 10.0.0.1\n"), Err(2));
-        assert_eq!(parse("0 10.0.0.1 10.0.0.2\n"), Err(1));
-        assert_eq!(parse("1 10.0.0.1 x\n"), Err(1));
-        assert_eq!(parse("1 10.0.0.1 10.0.0.2 4\n"), Err(1));
+        assert_eq!(parse("# c\n1 10.0.0.1\n"), Err(BadConflictLine { line: 2 }));
+        assert_eq!(
+            parse("0 10.0.0.1 10.0.0.2\n"),
+            Err(BadConflictLine { line: 1 })
+        );
+        assert_eq!(parse("1 10.0.0.1 x\n"), Err(BadConflictLine { line: 1 }));
+        assert_eq!(
+            parse("1 10.0.0.1 10.0.0.2 4\n"),
+            Err(BadConflictLine { line: 1 })
+        );
     }
 
     #[test]

@@ -19,7 +19,7 @@
 //! | [`startup`] | checking and opening everything before detaching |
 //! | [`daemon`] | the main loop that drives the engine |
 //! | [`event_log`] | one log line per membership event |
-//! | [`refusal_log`], [`counter_report`] | rate-limited logging of refused datagrams, the counters line |
+//! | [`refusal_log`], [`counter_report`] | rate-limited logging of refused datagrams; the counters line and `--counters-file` |
 //! | [`showmap`] | reading the map back and printing it as setpe text or JSON |
 
 #![deny(unsafe_code)]

@@ -154,6 +154,14 @@ impl InterfaceName {
     }
 }
 
+impl FromStr for InterfaceName {
+    type Err = ValueError;
+
+    fn from_str(text: &str) -> Result<Self, ValueError> {
+        InterfaceName::new(text).ok_or_else(|| ValueError::BadInterfaceName(text.to_owned()))
+    }
+}
+
 impl PartialEq<&str> for InterfaceName {
     fn eq(&self, other: &&str) -> bool {
         self.0 == *other

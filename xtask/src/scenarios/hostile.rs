@@ -113,7 +113,7 @@ impl Hostile {
         Hostile::WrongKey,
     ];
 
-    /// The daemon counter (omdisc-std's counters line) that a refusal of this class
+    /// The daemon counter (a name of omdisc-std's counters) that a refusal of this class
     /// increments.
     pub(super) fn counter(self) -> &'static str {
         match self {
