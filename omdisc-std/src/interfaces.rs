@@ -50,8 +50,8 @@ impl Interface {
     }
 }
 
-/// `fe80::/10`.
-fn is_link_local_v6(addr: &Ipv6Addr) -> bool {
+/// Whether `addr` is in `fe80::/10` (IPv6 link-local).
+pub fn is_link_local_v6(addr: &Ipv6Addr) -> bool {
     addr.segments()[0] & 0xffc0 == 0xfe80
 }
 

@@ -8,6 +8,8 @@
 //! |---|---|
 //! | [`cli`], [`values`], [`config`] | the command lines, their typed values and defaults, one-line usage errors |
 //! | [`interfaces`] | listing interfaces, resolving `-i`, the default interface |
+//! | [`netlink`], [`network_view`] | watching the kernel's interfaces, addresses and routes (rtnetlink); the host's interfaces by index |
+//! | [`legs`] | which interface serves each `-i` name (or the route to the group) now, and what changed |
 //! | [`socket`] | one multicast socket per interface, `recvmmsg` batches |
 //! | [`key_file`] | the cluster key file |
 //! | [`map_sink`], [`map_writer`] | writing the map atomically (alpha files) or to `/proc/hpc/admin`; rewriting it when membership changed, retrying after a failure |
@@ -37,9 +39,12 @@ pub mod failure_log;
 pub mod interfaces;
 pub mod journal;
 pub mod key_file;
+pub mod legs;
 pub mod logging;
 pub mod map_sink;
 pub mod map_writer;
+pub mod netlink;
+pub mod network_view;
 pub mod pid_file;
 pub mod refusal_log;
 pub mod sd_notify;
