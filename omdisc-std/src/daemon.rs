@@ -1,8 +1,11 @@
 //! The daemon's main loop: drives the engine from the sockets, the clock and the signals,
 //! and rewrites the map when the membership changes.
 //!
-//! One thread, one `poll` over the signal fd and the sockets, with the engine's next
-//! deadline as timeout: an idle daemon sleeps until its next announcement.
+//! One thread, one `poll` over the signal fd, the rtnetlink socket and the multicast
+//! sockets, with the engine's next deadline as timeout: an idle daemon sleeps until its
+//! next announcement. Network changes are read as they come and acted on once per turn
+//! ([`NETWORK_SETTLE_MS`] after the first of them), however many the kernel reported: the legs are
+//! compared with the kernel's view, sockets joined or closed, and the engine told.
 
 use std::io;
 use std::os::fd::AsFd;
@@ -14,14 +17,20 @@ use nix::sys::signal::Signal;
 use omdisc_core::{IfaceId, Instant, RxError, MAX_DATAGRAM_LEN};
 
 use crate::clock::Clock;
-use crate::config::MapTarget;
+use crate::config::{DaemonConfig, MapTarget};
 use crate::conflicts::{ConflictFile, IdConflict};
 use crate::counter_report::{counter_line, CountersFile, SnapshotReason};
+use crate::engine_slot::EngineSlot;
 use crate::event_log;
 use crate::failure_log::FailureLog;
+use crate::interfaces;
 use crate::key_file;
+use crate::leg_log::LegLog;
+use crate::legs::{LegChange, Legs};
 use crate::map_sink::PublishOutcome;
 use crate::map_writer::MapWriter;
+use crate::netlink::NetlinkWatcher;
+use crate::network_view::NetworkView;
 use crate::refusal_log::{DebugLine, RefusalCounts, RefusalLog};
 use crate::sd_notify::{self, Notifier, ServiceNotifier};
 use crate::signals::{SignalHandler, SignalReceiver};
@@ -34,6 +43,9 @@ pub const RECEIVE_BATCH: usize = 32;
 const _: () = assert!(omdisc_core::engine::RELAY_QUEUE_LEN >= RECEIVE_BATCH);
 /// Most `recvmmsg` calls per socket before timers and other sockets get their turn.
 const BATCHES_PER_WAKE: usize = 8;
+/// Shortest time between two looks at the network after changes, in milliseconds: a
+/// storm of notifications is taken in one look per period.
+pub const NETWORK_SETTLE_MS: u64 = 50;
 /// Receive buffer per datagram: larger than any valid datagram, so a longer one is seen
 /// as truncated instead of being silently cut to a valid-looking prefix.
 const DATAGRAM_BUFFER: usize = MAX_DATAGRAM_LEN + 1;
@@ -80,12 +92,29 @@ fn log_refusal(
     );
 }
 
+/// Where the daemon's sockets go: the group, port and TTL.
+#[derive(Debug, Clone, Copy)]
+struct SocketPlan {
+    group: std::net::IpAddr,
+    port: u16,
+    ttl: u8,
+}
+
 /// The running daemon.
 pub struct Daemon {
-    engine: DaemonEngine,
-    sockets: Vec<MulticastSocket>,
+    engine: EngineSlot,
+    /// One socket per active leg while it serves; socket `i` serves the engine's interface `i`.
+    sockets: Vec<Option<MulticastSocket>>,
     send_failures: Vec<FailureLog>,
+    socket_plan: SocketPlan,
     signals: SignalReceiver,
+    network: NetworkView,
+    watcher: NetlinkWatcher,
+    legs: Legs,
+    leg_log: LegLog,
+    /// When the legs are compared with the network next (changes are waiting).
+    network_check_at: Option<u64>,
+    identity_failures: FailureLog,
     map: MapWriter,
     key_file: Option<PathBuf>,
     clock: Clock,
@@ -106,11 +135,19 @@ pub struct Daemon {
 impl std::fmt::Debug for Daemon {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Daemon")
-            .field("node_id", &self.engine.node_id())
+            .field("engine", &self.engine)
+            .field("legs", &self.legs)
             .field("sockets", &self.sockets)
             .field("counters", &self.counters)
             .finish_non_exhaustive()
     }
+}
+
+/// What ended a wait: which fds are readable.
+struct Readiness {
+    signals: bool,
+    network: bool,
+    sockets: Vec<bool>,
 }
 
 impl Daemon {
@@ -119,18 +156,28 @@ impl Daemon {
     /// returns.
     pub fn new(prepared: Prepared, signals: SignalReceiver, notifier: Notifier) -> Daemon {
         let clock = Clock::start();
-        let send_failures = prepared
-            .sockets
-            .iter()
-            .map(|_| FailureLog::default())
-            .collect();
+        let config: &DaemonConfig = &prepared.config;
+        let active = config
+            .active_interface_count()
+            .min(prepared.legs.len());
         Daemon {
             engine: prepared.engine,
-            sockets: prepared.sockets,
-            send_failures,
+            sockets: (0..active).map(|_| None).collect(),
+            send_failures: (0..active).map(|_| FailureLog::default()).collect(),
+            socket_plan: SocketPlan {
+                group: config.group,
+                port: config.port,
+                ttl: config.multicast_ttl(),
+            },
             signals,
+            leg_log: LegLog::new(prepared.legs.len(), config.group),
+            network: prepared.network,
+            watcher: prepared.watcher,
+            legs: prepared.legs,
+            network_check_at: None,
+            identity_failures: FailureLog::default(),
             map: MapWriter::new(prepared.sink),
-            key_file: prepared.config.key_file.clone(),
+            key_file: config.key_file.clone(),
             clock,
             batch: ReceiveBatch::new(RECEIVE_BATCH, DATAGRAM_BUFFER),
             transmit_buffer: Box::new([0; MAX_DATAGRAM_LEN]),
@@ -138,7 +185,7 @@ impl Daemon {
             refusals: RefusalLog::new(),
             counters_file: prepared.counters_file,
             counters_failures: FailureLog::default(),
-            conflicts: match &prepared.config.map_target {
+            conflicts: match &config.map_target {
                 MapTarget::Alpha(dir) => ConflictFile::alpha(dir),
                 MapTarget::Live => ConflictFile::none(),
             },
@@ -147,9 +194,9 @@ impl Daemon {
         }
     }
 
-    /// The engine (for tests and statistics).
-    pub fn engine(&self) -> &DaemonEngine {
-        &self.engine
+    /// The engine, once one runs (for tests and statistics).
+    pub fn engine(&self) -> Option<&DaemonEngine> {
+        self.engine.engine()
     }
 
     /// The daemon's own counters.
@@ -161,31 +208,41 @@ impl Daemon {
         Instant::from_millis(self.clock.now_millis())
     }
 
-    /// Announces this node and serves the cluster until SIGTERM or SIGINT; then sends
-    /// LEAVE on every interface and returns the signal. Errors are those of `poll` and of
-    /// the signal fd, which leave the daemon unable to work.
+    /// Joins the cluster on every leg that can serve (and waits for the others), serves
+    /// it until SIGTERM or SIGINT, then sends LEAVE on every active interface and returns
+    /// the signal. Errors are those of `poll`, the signal fd and the rtnetlink socket,
+    /// which leave the daemon unable to work.
     pub fn run(&mut self) -> io::Result<Signal> {
-        self.engine.start(self.now());
+        self.check_network(self.now());
         loop {
             let now = self.now();
-            if self.engine.poll_timeout().is_some_and(|t| t <= now) {
-                self.engine.handle_timeout(now);
+            if let Some(engine) = self.engine.engine_mut() {
+                if engine.poll_timeout().is_some_and(|t| t <= now) {
+                    engine.handle_timeout(now);
+                }
             }
+            if self.network_check_at.is_some_and(|t| t <= now.total_millis()) {
+                self.check_network(now);
+            }
+            self.leg_log.write_summaries(now.total_millis(), &self.legs);
             self.flush_transmits(now);
             self.drain_events();
             self.update_map(now);
             self.service.poll_watchdog(now.total_millis());
 
             let timeout = self.wait_timeout(now);
-            let (signal_ready, sockets_ready) = self.wait(timeout)?;
-            if signal_ready {
+            let ready = self.wait(timeout)?;
+            if ready.signals {
                 if let Some(signal) = self.handle_signals()? {
                     self.stop();
                     return Ok(signal);
                 }
             }
             let now = self.now();
-            for (index, ready) in sockets_ready.into_iter().enumerate() {
+            if ready.network && self.watcher.receive(&mut self.network)? {
+                self.schedule_network_check(now.total_millis());
+            }
+            for (index, ready) in ready.sockets.into_iter().enumerate() {
                 if ready {
                     self.receive_from(index, now);
                 }
@@ -194,11 +251,117 @@ impl Daemon {
         }
     }
 
+    /// Takes a look at the network [`NETWORK_SETTLE_MS`] after the first change since the
+    /// last look: the changes of one administrative step (an address replaced by another,
+    /// an interface created and addressed) are taken together, and a storm costs at most
+    /// one look per period.
+    fn schedule_network_check(&mut self, now_ms: u64) {
+        let at = now_ms.saturating_add(NETWORK_SETTLE_MS);
+        self.network_check_at = Some(self.network_check_at.map_or(at, |t| t.min(at)));
+    }
+
+    /// Compares the legs with the network and acts on what changed: sockets joined or
+    /// closed, the engine told, each change logged (within the leg's log budget).
+    fn check_network(&mut self, now: Instant) {
+        let now_ms = now.total_millis();
+        self.network_check_at = None;
+        let route = if self.legs.follows_route() {
+            let plan = self.socket_plan;
+            interfaces::route_source_address(plan.group, plan.port).ok()
+        } else {
+            None
+        };
+        let changes = self.legs.update(&self.network, route);
+        for change in &changes {
+            self.leg_log.log(now_ms, change, &self.legs);
+            self.apply_to_socket(change);
+        }
+        if !changes.is_empty() || self.engine.engine().is_none() {
+            self.follow_legs(now);
+        }
+    }
+
+    /// Opens, reopens or closes the socket of the leg a change is about.
+    fn apply_to_socket(&mut self, change: &LegChange) {
+        let plan = self.socket_plan;
+        let (slot, interface) = match change {
+            LegChange::Up { slot, leg, .. } => (*slot, Some(&leg.interface)),
+            // IPv4 sends from the interface's primary address (IP_MULTICAST_IF): a new one
+            // needs a new socket.
+            LegChange::Addresses { slot, leg } if plan.group.is_ipv4() => {
+                (*slot, Some(&leg.interface))
+            }
+            LegChange::Gone { slot, .. } => (*slot, None),
+            _ => return,
+        };
+        let Some(socket) = self.sockets.get_mut(slot) else {
+            return; // an alias leg (-m): announced, no socket
+        };
+        *socket = None;
+        if let Some(interface) = interface {
+            match MulticastSocket::open(interface, plan.group, plan.port, plan.ttl) {
+                Ok(opened) => *socket = Some(opened),
+                Err(error) => log::error!("{error}; trying again at the next change of {}", interface.name),
+            }
+        }
+    }
+
+    /// Hands the legs' addresses to the engine (making it, once the first leg serves), and
+    /// sends what a retired engine leaves behind.
+    fn follow_legs(&mut self, now: Instant) {
+        let addresses: Vec<Option<Vec<std::net::IpAddr>>> = (0..self.legs.len())
+            .map(|slot| self.legs.held(slot).map(|leg| leg.addresses.clone()))
+            .collect();
+        let followed = match self.engine.follow(now, &addresses) {
+            Ok(followed) => {
+                self.identity_failures
+                    .succeeded("the node has a valid id again");
+                followed
+            }
+            Err(error) => {
+                self.identity_failures.failed(error);
+                return;
+            }
+        };
+        if let Some(mut retired) = followed.retired {
+            log::info!("node {} leaves the cluster", retired.node_id());
+            retired.leave(now);
+            send_queued(
+                &mut retired,
+                now,
+                &self.sockets,
+                &mut self.transmit_buffer,
+                &mut self.send_failures,
+                &mut self.counters,
+            );
+        }
+        if let Some((id, primary)) = followed.started {
+            log::info!("node {id} ({primary}) joins the cluster");
+            self.map.mark_dirty();
+            self.conflicts_dirty = true;
+        }
+        if self.engine.engine().is_none() {
+            self.service.on_waiting(&self.waiting_status());
+        }
+    }
+
+    /// `STATUS=` while no leg serves.
+    fn waiting_status(&self) -> String {
+        let source = self
+            .legs
+            .source(0)
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        format!("waiting for {source}")
+    }
+
     /// Sends LEAVE on every active interface.
     fn stop(&mut self) {
         self.service.on_stopping();
         let now = self.now();
-        self.engine.leave(now);
+        if let Some(engine) = self.engine.engine_mut() {
+            engine.leave(now);
+        }
         self.flush_transmits(now);
         self.warn_about_refusals(now);
         log::info!("left the cluster; {}", self.counter_line());
@@ -207,8 +370,9 @@ impl Daemon {
 
     /// Writes the counters file (`--counters-file`), if there is one.
     fn write_counters(&mut self, reason: SnapshotReason) {
+        let stats = self.engine_stats();
         if let Some(file) = &mut self.counters_file {
-            let result = file.write(&self.engine.stats(), &self.counters, reason);
+            let result = file.write(&stats, &self.counters, reason);
             match result {
                 Ok(()) => self
                     .counters_failures
@@ -218,28 +382,39 @@ impl Daemon {
         }
     }
 
+    /// The engine's counters (zero before it runs).
+    fn engine_stats(&self) -> omdisc_core::Stats {
+        self.engine.engine().map(|e| e.stats()).unwrap_or_default()
+    }
+
     /// The counters as one `name=value` line (see [`crate::counter_report`]).
     fn counter_line(&self) -> String {
-        counter_line(&self.engine.stats(), &self.counters)
+        counter_line(&self.engine_stats(), &self.counters)
     }
 
     /// Writes the rate-limited warning about refused datagrams, if one is due.
     fn warn_about_refusals(&mut self, now: Instant) {
-        let totals = RefusalCounts::from_counters(&self.engine.stats(), &self.counters);
+        let totals = RefusalCounts::from_counters(&self.engine_stats(), &self.counters);
         if let Some(warning) = self.refusals.update(now.total_millis(), totals) {
             log::warn!("{warning}");
         }
     }
 
-    /// Milliseconds until the engine's deadline, the map retry or a due warning about
-    /// refused datagrams, whichever is first.
+    /// Milliseconds until the engine's deadline, the map retry, a due warning about
+    /// refused datagrams, the watchdog or a look at the network, whichever is first.
     fn wait_timeout(&self, now: Instant) -> Option<u64> {
-        let engine = self.engine.poll_timeout().map(|t| t.total_millis());
+        let engine = self
+            .engine
+            .engine()
+            .and_then(|e| e.poll_timeout())
+            .map(|t| t.total_millis());
         [
             engine,
             self.map.retry_at_ms(),
             self.refusals.next_warning_at(),
             self.service.watchdog_due_ms(),
+            self.network_check_at,
+            self.leg_log.next_summary_at(),
         ]
         .into_iter()
         .flatten()
@@ -247,31 +422,46 @@ impl Daemon {
         .map(|t| t.saturating_sub(now.total_millis()))
     }
 
-    /// Sleeps until a signal, a datagram or the timeout. Returns which fds are readable.
-    fn wait(&self, timeout_ms: Option<u64>) -> io::Result<(bool, Vec<bool>)> {
+    /// Sleeps until a signal, a network change, a datagram or the timeout.
+    fn wait(&self, timeout_ms: Option<u64>) -> io::Result<Readiness> {
         let readable = PollFlags::POLLIN;
-        let mut fds = Vec::with_capacity(1 + self.sockets.len());
+        let mut fds = Vec::with_capacity(2 + self.sockets.len());
         fds.push(PollFd::new(self.signals.as_fd(), readable));
+        fds.push(PollFd::new(self.watcher.as_fd(), readable));
+        let mut socket_fds = Vec::with_capacity(self.sockets.len());
         for socket in &self.sockets {
-            fds.push(PollFd::new(socket.as_fd(), readable));
+            socket_fds.push(socket.as_ref().map(|_| fds.len()));
+            if let Some(socket) = socket {
+                fds.push(PollFd::new(socket.as_fd(), readable));
+            }
         }
         let timeout = match timeout_ms {
             None => PollTimeout::NONE,
             Some(ms) => PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX),
         };
+        let nothing = Readiness {
+            signals: false,
+            network: false,
+            sockets: vec![false; self.sockets.len()],
+        };
         match poll(&mut fds, timeout) {
             Ok(_) => {}
-            Err(Errno::EINTR) => return Ok((false, vec![false; self.sockets.len()])),
+            Err(Errno::EINTR) => return Ok(nothing),
             Err(errno) => return Err(errno.into()),
         }
-        let is_ready = |fd: &PollFd<'_>| {
-            fd.revents().is_some_and(|r| {
+        let is_ready = |fd: Option<&PollFd<'_>>| {
+            fd.and_then(PollFd::revents).is_some_and(|r| {
                 r.intersects(PollFlags::POLLIN | PollFlags::POLLERR | PollFlags::POLLHUP)
             })
         };
-        let signal_ready = fds.first().is_some_and(is_ready);
-        let sockets_ready = fds.iter().skip(1).map(is_ready).collect();
-        Ok((signal_ready, sockets_ready))
+        Ok(Readiness {
+            signals: is_ready(fds.first()),
+            network: is_ready(fds.get(1)),
+            sockets: socket_fds
+                .into_iter()
+                .map(|at| at.is_some_and(|at| is_ready(fds.get(at))))
+                .collect(),
+        })
     }
 
     fn reload_key(&mut self) {
@@ -280,18 +470,30 @@ impl Daemon {
             self.engine.set_keyring(Some(keyring));
         }
         // The status keeps counting the members of the map on disk.
-        self.service
-            .on_reload_finished(self.engine.node_id().get(), self.map.node_count());
+        match self.engine.engine() {
+            Some(engine) => self
+                .service
+                .on_reload_finished(engine.node_id().get(), self.map.node_count()),
+            None => self.service.on_waiting(&self.waiting_status()),
+        }
     }
 
     fn log_state(&self) {
-        let stats = self.engine.stats();
-        log::debug!(
-            "node {}: {} members; engine {stats:?}; daemon {:?}",
-            self.engine.node_id(),
-            self.engine.members().count(),
-            self.counters
-        );
+        let netlink = self.watcher.counters();
+        match self.engine.engine() {
+            Some(engine) => log::debug!(
+                "node {}: {} members; engine {:?}; daemon {:?}; netlink {netlink:?}",
+                engine.node_id(),
+                engine.members().count(),
+                engine.stats(),
+                self.counters
+            ),
+            None => log::debug!(
+                "{}; daemon {:?}; netlink {netlink:?}",
+                self.waiting_status(),
+                self.counters
+            ),
+        }
     }
 
     /// Drains up to [`BATCHES_PER_WAKE`] batches from socket `index` into the engine.
@@ -300,11 +502,12 @@ impl Daemon {
             return;
         };
         for _ in 0..BATCHES_PER_WAKE {
-            let Some(socket) = self.sockets.get(index) else {
+            let (Some(Some(socket)), Some(engine)) =
+                (self.sockets.get(index), self.engine.engine_mut())
+            else {
                 return;
             };
             let expected_index = socket.interface_index();
-            let engine = &mut self.engine;
             let counters = &mut self.counters;
             let refusals = &mut self.refusals;
             let result = self.batch.receive(socket, |datagram: Datagram<'_>| {
@@ -339,7 +542,11 @@ impl Daemon {
                 Ok(received) if received < self.batch.batch_size() => return,
                 Ok(_) => {}
                 Err(error) => {
-                    let name = self.sockets.get(index).map_or("?", |s| s.interface_name());
+                    let name = self
+                        .sockets
+                        .get(index)
+                        .and_then(Option::as_ref)
+                        .map_or("?", |s| s.interface_name());
                     log::debug!("receive on {name} failed: {error}");
                     return;
                 }
@@ -349,45 +556,31 @@ impl Daemon {
 
     /// Sends everything the engine has queued.
     fn flush_transmits(&mut self, now: Instant) {
-        while let Some(transmit) = self.engine.poll_transmit(now, &mut self.transmit_buffer) {
-            let index = transmit.iface.index();
-            let Some(socket) = self.sockets.get(index) else {
-                log::debug!(
-                    "no socket for interface {}; datagram dropped",
-                    transmit.iface
-                );
-                continue;
-            };
-            let payload = self.transmit_buffer.get(..transmit.len).unwrap_or(&[]);
-            let result = socket.send(payload);
-            if let Some(failures) = self.send_failures.get_mut(index) {
-                match result {
-                    Ok(()) => failures.succeeded(format_args!(
-                        "sending on {} works again",
-                        socket.interface_name()
-                    )),
-                    Err(error) => {
-                        self.counters.send_failed += 1;
-                        failures.failed(format_args!(
-                            "cannot send on {}: {error}",
-                            socket.interface_name()
-                        ));
-                    }
-                }
-            }
+        if let Some(engine) = self.engine.engine_mut() {
+            send_queued(
+                engine,
+                now,
+                &self.sockets,
+                &mut self.transmit_buffer,
+                &mut self.send_failures,
+                &mut self.counters,
+            );
         }
     }
 
     /// Logs membership events and notes whether the map changed.
     fn drain_events(&mut self) {
-        while let Some(event) = self.engine.poll_event() {
+        let Some(engine) = self.engine.engine_mut() else {
+            return;
+        };
+        while let Some(event) = engine.poll_event() {
             if event.changes_map() {
                 self.map.mark_dirty();
                 self.conflicts_dirty = true;
             }
             event_log::log_event(
                 event,
-                self.engine.members(),
+                engine.members(),
                 " and writes an empty map: set another id with --node-id",
             );
         }
@@ -396,9 +589,12 @@ impl Daemon {
     /// Rewrites the conflicts file (alpha mode) after membership or conflict events (the
     /// engine reports the end of a conflict too). O(n) when it runs.
     fn update_conflicts(&mut self) {
+        let Some(engine) = self.engine.engine() else {
+            return;
+        };
         if self.conflicts_dirty {
             self.conflicts_dirty = false;
-            let now = self.engine.conflicts().map(IdConflict::from).collect();
+            let now = engine.conflicts().map(IdConflict::from).collect();
             self.conflicts.publish(now);
         }
     }
@@ -406,13 +602,55 @@ impl Daemon {
     /// Rewrites the map if it changed, or retries a failed write when its time has come.
     fn update_map(&mut self, now: Instant) {
         self.update_conflicts();
-        let outcome = self.map.update(now.total_millis(), &self.engine);
+        let Some(engine) = self.engine.engine() else {
+            return;
+        };
+        let outcome = self.map.update(now.total_millis(), engine);
         if outcome == Some(PublishOutcome::Written) {
             self.counters.map_writes += 1;
         }
         if let Some(PublishOutcome::Written | PublishOutcome::Unchanged) = outcome {
             self.service
-                .on_map_written(self.engine.node_id().get(), self.map.node_count());
+                .on_map_written(engine.node_id().get(), self.map.node_count());
+        }
+    }
+}
+
+/// Sends everything `engine` has queued, each datagram on its interface's socket (dropped
+/// if that leg has none now).
+fn send_queued(
+    engine: &mut DaemonEngine,
+    now: Instant,
+    sockets: &[Option<MulticastSocket>],
+    buffer: &mut [u8; MAX_DATAGRAM_LEN],
+    failures: &mut [FailureLog],
+    counters: &mut DaemonCounters,
+) {
+    while let Some(transmit) = engine.poll_transmit(now, buffer) {
+        let index = transmit.iface.index();
+        let Some(Some(socket)) = sockets.get(index) else {
+            log::debug!(
+                "no socket for interface {} now; datagram dropped",
+                transmit.iface
+            );
+            continue;
+        };
+        let payload = buffer.get(..transmit.len).unwrap_or(&[]);
+        let result = socket.send(payload);
+        if let Some(failures) = failures.get_mut(index) {
+            match result {
+                Ok(()) => failures.succeeded(format_args!(
+                    "sending on {} works again",
+                    socket.interface_name()
+                )),
+                Err(error) => {
+                    counters.send_failed += 1;
+                    failures.failed(format_args!(
+                        "cannot send on {}: {error}",
+                        socket.interface_name()
+                    ));
+                }
+            }
         }
     }
 }

@@ -1,5 +1,7 @@
-//! Network interfaces of this host: listing them (`getifaddrs`), resolving the `-i` names,
-//! and finding the interface the kernel would use to reach the group when `-i` is absent.
+//! Network interfaces of this host: the [`Interface`] record, listing them once
+//! (`getifaddrs`, for tools; the daemon follows them through [`crate::netlink`]), and the
+//! source address of the route to the group, which names the daemon's interface when `-i`
+//! is absent.
 
 use std::fmt;
 use std::io;
@@ -75,8 +77,6 @@ pub enum InterfaceError {
     NoMulticast(String),
     /// No `-i` and the kernel has no route to the group.
     NoRoute(IpAddr),
-    /// No `-i`, and the route's source address belongs to no interface.
-    RouteWithoutInterface(IpAddr),
 }
 
 impl fmt::Display for InterfaceError {
@@ -94,10 +94,6 @@ impl fmt::Display for InterfaceError {
             InterfaceError::NoRoute(group) => write!(
                 f,
                 "no route to the multicast group {group} (no default route): name an interface with -i"
-            ),
-            InterfaceError::RouteWithoutInterface(addr) => write!(
-                f,
-                "the route to the group uses source address {addr}, which no interface has: name an interface with -i"
             ),
         }
     }
@@ -160,20 +156,9 @@ pub fn resolve(names: &[InterfaceName], group: IpAddr) -> Result<Vec<Interface>,
         .collect()
 }
 
-/// The interface the kernel would send to `group` on: the source address of a UDP socket
-/// connected to the group (connecting sends nothing), mapped back to its interface.
-pub fn route_interface(group: IpAddr, port: u16) -> Result<Interface, InterfaceError> {
-    let source = route_source_address(group, port)?;
-    let all = list_interfaces()?;
-    let interface = all
-        .iter()
-        .find(|i| i.addresses().any(|a| a == source))
-        .ok_or(InterfaceError::RouteWithoutInterface(source))?;
-    check_usable(interface, group)?;
-    Ok(interface.clone())
-}
-
-fn route_source_address(group: IpAddr, port: u16) -> Result<IpAddr, InterfaceError> {
+/// The source address the kernel would use to send to `group` (a UDP socket connected to
+/// it; connecting sends nothing): the route to the group, or [`InterfaceError::NoRoute`].
+pub fn route_source_address(group: IpAddr, port: u16) -> Result<IpAddr, InterfaceError> {
     let unspecified: IpAddr = match group {
         IpAddr::V4(_) => Ipv4Addr::UNSPECIFIED.into(),
         IpAddr::V6(_) => Ipv6Addr::UNSPECIFIED.into(),
@@ -287,7 +272,6 @@ mod tests {
     fn errors_are_one_line() {
         let errors = [
             InterfaceError::NoRoute(GROUP_V4),
-            InterfaceError::RouteWithoutInterface(GROUP_V4),
             InterfaceError::Down("x".into()),
         ];
         for error in errors {

@@ -20,6 +20,8 @@
 //! | [`failure_log`] | warning once about a failure that repeats |
 //! | [`startup`] | checking and opening everything before detaching |
 //! | [`daemon`] | the main loop that drives the engine |
+//! | [`engine_slot`] | the engine and the identity it runs under, following the legs' addresses |
+//! | [`leg_log`] | rate-limited log lines about the legs (waiting, joined, down, gone) |
 //! | [`event_log`] | one log line per membership event |
 //! | [`refusal_log`], [`counter_report`] | rate-limited logging of refused datagrams; the counters line and `--counters-file` |
 //! | [`showmap`] | reading the map back and printing it as setpe text or JSON |
@@ -34,11 +36,13 @@ pub mod conflicts;
 pub mod counter_report;
 pub mod daemon;
 pub mod daemonize;
+pub mod engine_slot;
 pub mod event_log;
 pub mod failure_log;
 pub mod interfaces;
 pub mod journal;
 pub mod key_file;
+pub mod leg_log;
 pub mod legs;
 pub mod logging;
 pub mod map_sink;

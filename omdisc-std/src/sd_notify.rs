@@ -2,7 +2,8 @@
 //! `KEY=value` lines to the Unix socket named by `$NOTIFY_SOCKET`.
 //!
 //! Under a `Type=notify` unit the daemon reports `READY=1` once its sockets are joined and
-//! the first map is written, `STATUS=` with the member count as it changes,
+//! the first map is written (or, when no interface can carry the cluster yet, at once with
+//! a `STATUS=` that says what it waits for: see [`ServiceNotifier::on_waiting`]), `STATUS=` with the member count as it changes,
 //! `RELOADING=1`/`READY=1` around a SIGHUP reload, `STOPPING=1` before its LEAVE, and
 //! `WATCHDOG=1` at half the `WatchdogSec=` period. Outside systemd (`$NOTIFY_SOCKET`
 //! unset) every call does nothing.
@@ -159,6 +160,7 @@ pub struct ServiceNotifier {
     notifier: Notifier,
     ready: bool,
     reported_members: Option<usize>,
+    waiting: Option<String>,
     next_watchdog_ms: Option<u64>,
 }
 
@@ -170,6 +172,7 @@ impl ServiceNotifier {
             notifier,
             ready: false,
             reported_members: None,
+            waiting: None,
             next_watchdog_ms,
         }
     }
@@ -186,7 +189,25 @@ impl ServiceNotifier {
             return;
         }
         self.reported_members = Some(members);
+        self.waiting = None;
         let status = status_line(node_id, members);
+        if self.ready {
+            self.notifier.send(&format!("STATUS={status}"));
+        } else {
+            self.ready = true;
+            self.notifier.send(&format!("READY=1\nSTATUS={status}"));
+        }
+    }
+
+    /// No interface can carry the cluster yet (or any more): the daemon runs and waits,
+    /// `status` says for what. The service is ready at once: it started as configured and
+    /// joins by itself, so a boot does not wait (or fail) for a network that comes later.
+    pub fn on_waiting(&mut self, status: &str) {
+        if self.waiting.as_deref() == Some(status) && self.ready {
+            return;
+        }
+        self.waiting = Some(status.to_owned());
+        self.reported_members = None;
         if self.ready {
             self.notifier.send(&format!("STATUS={status}"));
         } else {
@@ -332,6 +353,26 @@ mod tests {
         );
         let other = Notifier::from_values(Some("/run/x"), Some("4000000"), Some("78"), 77);
         assert_eq!(other.unwrap().watchdog_period(), None);
+    }
+
+    #[test]
+    fn waiting_for_the_network_is_ready_with_a_status_saying_so() {
+        let systemd = FakeSystemd::new("waiting");
+        let notifier = Notifier::from_values(Some(&systemd.path()), None, None, 1).unwrap();
+        let mut service = ServiceNotifier::new(notifier, 0);
+        service.on_waiting("waiting for interface eth0");
+        service.on_waiting("waiting for interface eth0");
+        assert!(service.is_ready());
+        service.on_map_written(257, 1);
+        service.on_waiting("waiting for interface eth0");
+        assert_eq!(
+            systemd.received(),
+            [
+                "READY=1\nSTATUS=waiting for interface eth0",
+                "STATUS=node 257: 1 member",
+                "STATUS=waiting for interface eth0"
+            ]
+        );
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! Everything `omdiscd` checks and opens before it detaches: interfaces, node id, key,
-//! map output, pid file, sockets and the engine. Any failure is a [`StartupError`], one
+//! Everything `omdiscd` checks and opens before it detaches: the watch on the network
+//! (rtnetlink), the `-i` names, node id, key, map output and pid file. Any failure is a [`StartupError`], one
 //! line on the terminal, and nothing has been written yet. Also what differs from one
 //! start to the next, for `omdisc-tap` too: the [`incarnation`] and the random [`seed`].
 
@@ -8,15 +8,18 @@ use std::io::Read;
 use std::net::IpAddr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use omdisc_core::{Config, Engine, Forwarding, InterfaceSpec, NodeEntry, NodeId, NodeIdError};
+use omdisc_core::{Engine, Forwarding, NodeEntry};
 
 use crate::config::{DaemonConfig, InterfaceMode, MapTarget, LIVE_DIR};
 use crate::counter_report::{CountersFile, CountersFileError};
-use crate::interfaces::{self, Interface, InterfaceError};
+use crate::engine_slot::{engine_config, EngineSlot, EngineTemplate, IdentityError};
+use crate::interfaces::{self, InterfaceError};
 use crate::key_file::{self, KeyFileError};
+use crate::legs::{LegSource, Legs};
 use crate::map_sink::{MapSink, MapSinkError};
+use crate::netlink::NetlinkWatcher;
+use crate::network_view::NetworkView;
 use crate::pid_file::{PidFile, PidFileError};
-use crate::socket::{MulticastSocket, SocketError};
 
 /// Node-table capacity of the daemon by default: the whole openMosix id space, plus room
 /// for the tombstones of departed nodes.
@@ -37,14 +40,14 @@ pub type DaemonEngine = Engine<Box<[NodeEntry]>>;
 pub struct Prepared {
     /// The validated command line.
     pub config: DaemonConfig,
-    /// The configured interfaces, `-i` order (the first is the primary one).
-    pub interfaces: Vec<Interface>,
-    /// This node's id.
-    pub node_id: NodeId,
-    /// The engine, not started yet.
-    pub engine: DaemonEngine,
-    /// One socket per active interface; socket `i` serves the engine's interface `i`.
-    pub sockets: Vec<MulticastSocket>,
+    /// The host's interfaces as the kernel listed them at start.
+    pub network: NetworkView,
+    /// The rtnetlink subscription that keeps `network` up to date.
+    pub watcher: NetlinkWatcher,
+    /// The configured legs (`-i` order, or the route to the group); none joined yet.
+    pub legs: Legs,
+    /// The engine is made once the first leg serves.
+    pub engine: EngineSlot,
     /// Map output.
     pub sink: MapSink,
     /// `--counters-file`, its start snapshot written.
@@ -57,9 +60,8 @@ impl fmt::Debug for Prepared {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Prepared")
             .field("config", &self.config)
-            .field("interfaces", &self.interfaces)
-            .field("node_id", &self.node_id)
-            .field("sockets", &self.sockets)
+            .field("legs", &self.legs)
+            .field("engine", &self.engine)
             .finish_non_exhaustive()
     }
 }
@@ -67,15 +69,12 @@ impl fmt::Debug for Prepared {
 /// Why the daemon cannot start. `Display` is one line.
 #[derive(Debug)]
 pub enum StartupError {
-    /// An interface is unusable, or there is no default.
+    /// The kernel's network state cannot be watched (rtnetlink).
+    Netlink(std::io::Error),
+    /// An interface is unusable.
     Interface(InterfaceError),
-    /// The address-derived node id is 0.
-    NodeId {
-        /// The address it was derived from.
-        address: IpAddr,
-        /// The error.
-        error: NodeIdError,
-    },
+    /// The node id is unusable (derived from an address that gives 0).
+    Identity(IdentityError),
     /// The key file is unusable.
     Key(KeyFileError),
     /// The map cannot be written.
@@ -84,49 +83,57 @@ pub enum StartupError {
     Counters(CountersFileError),
     /// The pid file is held or unusable.
     PidFile(PidFileError),
-    /// A socket could not be set up.
-    Socket(SocketError),
-    /// The engine refused the configuration.
-    Engine(omdisc_core::ConfigError),
 }
 
 impl fmt::Display for StartupError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            StartupError::Netlink(e) => {
+                write!(f, "cannot watch the network interfaces (rtnetlink): {e}")
+            }
             StartupError::Interface(e) => e.fmt(f),
-            StartupError::NodeId { address, .. } => write!(
-                f,
-                "the node id derived from {address} (its last two octets) is 0, which openMosix does not allow: set one with --node-id"
-            ),
+            StartupError::Identity(e) => e.fmt(f),
             StartupError::Key(e) => e.fmt(f),
             StartupError::Map(e) => e.fmt(f),
             StartupError::Counters(e) => e.fmt(f),
             StartupError::PidFile(e) => e.fmt(f),
-            StartupError::Socket(e) => e.fmt(f),
-            StartupError::Engine(e) => write!(f, "invalid configuration: {e}"),
         }
     }
 }
 
 impl std::error::Error for StartupError {}
 
-/// Resolves and opens everything the daemon needs, in the order that leaves nothing behind
+/// Checks and opens everything the daemon needs, in the order that leaves nothing behind
 /// on failure (the pid file is only taken once everything else has been checked).
+///
+/// An interface named with `-i` must exist and support multicast: a name that does not
+/// exist is a typo, reported at once. One that is down or has no address yet is waited
+/// for, as is the route to the group without `-i`: the main loop joins when it can.
 pub fn prepare(config: DaemonConfig) -> Result<Prepared, StartupError> {
-    let interfaces = if config.interfaces.is_empty() {
-        vec![interfaces::route_interface(config.group, config.port)
-            .map_err(StartupError::Interface)?]
+    let sources: Vec<LegSource> = if config.interfaces.is_empty() {
+        vec![LegSource::RouteToGroup]
     } else {
-        interfaces::resolve(&config.interfaces, config.group).map_err(StartupError::Interface)?
+        config
+            .interfaces
+            .iter()
+            .cloned()
+            .map(LegSource::Named)
+            .collect()
     };
-    let primary = primary_address(&interfaces, config.group)?;
-    let node_id = match config.node_id {
-        Some(id) => id,
-        None => NodeId::from_ip(primary).map_err(|error| StartupError::NodeId {
-            address: primary,
-            error,
-        })?,
-    };
+    let legs = Legs::new(sources, config.group);
+    let mut network = NetworkView::new();
+    let watcher =
+        NetlinkWatcher::open(legs.follows_route(), &mut network).map_err(StartupError::Netlink)?;
+    for name in &config.interfaces {
+        let interface = network
+            .by_name(name.as_str())
+            .ok_or_else(|| StartupError::Interface(InterfaceError::Unknown(name.to_string())))?;
+        if !interface.supports_multicast {
+            return Err(StartupError::Interface(InterfaceError::NoMulticast(
+                interface.name,
+            )));
+        }
+    }
     let keyring = match &config.key_file {
         Some(path) => Some(key_file::load_keyring(path).map_err(StartupError::Key)?),
         None => None,
@@ -137,30 +144,26 @@ pub fn prepare(config: DaemonConfig) -> Result<Prepared, StartupError> {
     }
     .map_err(StartupError::Map)?;
 
-    let mut engine_config = Config::new(node_id, incarnation());
-    engine_config.interval = omdisc_core::Duration::from_millis(
-        u64::try_from(config.interval.as_millis()).unwrap_or(u64::MAX),
-    );
-    engine_config.dead_after = config.dead_after;
-    engine_config.bandwidth = config.bandwidth;
-    engine_config.forwarding = match config.mode {
-        InterfaceMode::Relay => Forwarding::Relay,
-        InterfaceMode::MulticastTtl(_) => Forwarding::Routed,
+    let template = EngineTemplate {
+        config: engine_config(
+            config.interval,
+            config.dead_after,
+            config.bandwidth,
+            match config.mode {
+                InterfaceMode::Relay => Forwarding::Relay,
+                InterfaceMode::MulticastTtl(_) => Forwarding::Routed,
+            },
+        ),
+        node_id: config.node_id,
+        table_capacity: table_capacity(config.max_nodes),
     };
-    let specs = interface_specs(&interfaces, config.group);
-    let storage = vec![NodeEntry::VACANT; table_capacity(config.max_nodes)].into_boxed_slice();
-    let mut engine =
-        Engine::new(engine_config, &specs, storage, seed()).map_err(StartupError::Engine)?;
-    engine.set_keyring(keyring);
-
-    let sockets = interfaces
-        .iter()
-        .take(config.active_interface_count())
-        .map(|interface| {
-            MulticastSocket::open(interface, config.group, config.port, config.multicast_ttl())
-        })
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(StartupError::Socket)?;
+    let engine = EngineSlot::new(template, keyring);
+    // An address that cannot name a node is an error now, while it is there to be seen.
+    if let Some(primary) = first_leg_primary(&legs, &network, config.group, config.port) {
+        engine
+            .node_id_for(primary)
+            .map_err(StartupError::Identity)?;
+    }
 
     let counters_file = match &config.counters_file {
         Some(path) => Some(CountersFile::create(path).map_err(StartupError::Counters)?),
@@ -172,39 +175,30 @@ pub fn prepare(config: DaemonConfig) -> Result<Prepared, StartupError> {
     };
     Ok(Prepared {
         config,
-        interfaces,
-        node_id,
+        network,
+        watcher,
+        legs,
         engine,
-        sockets,
         sink,
         counters_file,
         pid_file,
     })
 }
 
-/// The first interface's address of the group's family: the node's primary address.
-fn primary_address(interfaces: &[Interface], group: IpAddr) -> Result<IpAddr, StartupError> {
-    interfaces
-        .first()
-        .and_then(|interface| interface.primary_address_for(group))
-        .ok_or_else(|| {
-            StartupError::Interface(InterfaceError::NoAddress {
-                name: interfaces
-                    .first()
-                    .map(|i| i.name.clone())
-                    .unwrap_or_default(),
-                family: if group.is_ipv4() { "IPv4" } else { "IPv6" },
-            })
-        })
-}
-
-/// Each interface is announced with its primary address of the group's family.
-fn interface_specs(interfaces: &[Interface], group: IpAddr) -> Vec<InterfaceSpec> {
-    interfaces
-        .iter()
-        .filter_map(|interface| interface.primary_address_for(group))
-        .map(InterfaceSpec::with_address)
-        .collect()
+/// The primary address the first leg would serve with now, if it can.
+fn first_leg_primary(
+    legs: &Legs,
+    network: &NetworkView,
+    group: IpAddr,
+    port: u16,
+) -> Option<IpAddr> {
+    let mut probe = legs.clone();
+    let route = probe
+        .follows_route()
+        .then(|| interfaces::route_source_address(group, port).ok())
+        .flatten();
+    probe.update(network, route);
+    probe.held(0)?.addresses.first().copied()
 }
 
 /// This start's incarnation: wall-clock milliseconds, so it grows from start to start
@@ -237,45 +231,10 @@ pub fn seed() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::net::Ipv4Addr;
-
-    fn interface(name: &str, v4: [u8; 4]) -> Interface {
-        Interface {
-            name: name.into(),
-            index: 7,
-            ipv4: vec![Ipv4Addr::from(v4)],
-            ipv6: vec!["fd00::1".parse().unwrap()],
-            is_up: true,
-            supports_multicast: true,
-        }
-    }
-
-    #[test]
-    fn each_interface_is_announced_with_its_address_of_the_group_family() {
-        let interfaces = [interface("a", [10, 0, 1, 5]), interface("b", [10, 0, 2, 5])];
-        let specs = interface_specs(&interfaces, "239.1.2.3".parse().unwrap());
-        assert_eq!(specs.len(), 2);
-        assert_eq!(specs[1].addrs[0], IpAddr::from([10, 0, 2, 5]));
-        let specs = interface_specs(&interfaces, "ff05::1".parse().unwrap());
-        assert_eq!(specs[0].addrs[0], "fd00::1".parse::<IpAddr>().unwrap());
-    }
-
-    #[test]
-    fn primary_address_is_the_first_interfaces() {
-        let interfaces = [
-            interface("a", [192, 168, 10, 220]),
-            interface("b", [10, 0, 2, 5]),
-        ];
-        let primary = primary_address(&interfaces, "239.1.2.3".parse().unwrap()).unwrap();
-        assert_eq!(NodeId::from_ip(primary).unwrap().get(), 2780);
-    }
 
     #[test]
     fn zero_node_id_error_says_what_to_do() {
-        let error = StartupError::NodeId {
-            address: IpAddr::from([10, 1, 0, 0]),
-            error: NodeIdError::Zero,
-        };
+        let error = StartupError::Identity(IdentityError::ZeroId(IpAddr::from([10, 1, 0, 0])));
         assert!(error.to_string().contains("--node-id"));
     }
 

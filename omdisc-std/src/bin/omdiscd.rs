@@ -82,19 +82,19 @@ fn startup_failed(detached: Option<Detached>, message: &str) -> ! {
 fn log_startup(prepared: &Prepared) {
     let config = &prepared.config;
     let active = config.active_interface_count();
-    let interfaces: Vec<String> = prepared
+    let interfaces: Vec<String> = config
         .interfaces
         .iter()
         .enumerate()
-        .map(|(i, interface)| {
-            let address = interface
-                .primary_address_for(config.group)
-                .map(|a| a.to_string())
-                .unwrap_or_default();
-            let role = if i < active { "" } else { ", alias" };
-            format!("{} ({address}{role})", interface.name)
+        .map(|(i, name)| match i < active {
+            true => name.to_string(),
+            false => format!("{name} (alias)"),
         })
         .collect();
+    let interfaces = match interfaces.is_empty() {
+        true => "the interface of the route to the group".to_owned(),
+        false => interfaces.join(", "),
+    };
     let mode = match config.mode {
         InterfaceMode::Relay if active > 1 => "gateway, relaying".to_owned(),
         InterfaceMode::Relay => "TTL 1".to_owned(),
@@ -108,9 +108,10 @@ fn log_startup(prepared: &Prepared) {
         bits => format!("cluster budget {bits} bit/s"),
     };
     log::info!(
-        "node {} on {}; group {} port {} ({mode}); interval {} s, dead after {} missed, {budget}; map {map}",
-        prepared.node_id,
-        interfaces.join(", "),
+        "{} on {interfaces}; group {} port {} ({mode}); interval {} s, dead after {} missed, {budget}; map {map}",
+        config
+            .node_id
+            .map_or("node id from the address".to_owned(), |id| format!("node {id}")),
         config.group,
         config.port,
         config.interval.as_secs_f64(),
