@@ -157,9 +157,7 @@ impl Daemon {
     pub fn new(prepared: Prepared, signals: SignalReceiver, notifier: Notifier) -> Daemon {
         let clock = Clock::start();
         let config: &DaemonConfig = &prepared.config;
-        let active = config
-            .active_interface_count()
-            .min(prepared.legs.len());
+        let active = config.active_interface_count().min(prepared.legs.len());
         Daemon {
             engine: prepared.engine,
             sockets: (0..active).map(|_| None).collect(),
@@ -221,7 +219,10 @@ impl Daemon {
                     engine.handle_timeout(now);
                 }
             }
-            if self.network_check_at.is_some_and(|t| t <= now.total_millis()) {
+            if self
+                .network_check_at
+                .is_some_and(|t| t <= now.total_millis())
+            {
                 self.check_network(now);
             }
             self.leg_log.write_summaries(now.total_millis(), &self.legs);
@@ -301,7 +302,10 @@ impl Daemon {
         if let Some(interface) = interface {
             match MulticastSocket::open(interface, plan.group, plan.port, plan.ttl) {
                 Ok(opened) => *socket = Some(opened),
-                Err(error) => log::error!("{error}; trying again at the next change of {}", interface.name),
+                Err(error) => log::error!(
+                    "{error}; trying again at the next change of {}",
+                    interface.name
+                ),
             }
         }
     }

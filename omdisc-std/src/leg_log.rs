@@ -163,10 +163,9 @@ pub fn describe(change: &LegChange, legs: &Legs, group: IpAddr) -> String {
             leg.interface.index,
             address_list(&leg.addresses)
         ),
-        LegChange::Addresses { leg, .. } => format!(
-            "{source}: addresses now {}",
-            address_list(&leg.addresses)
-        ),
+        LegChange::Addresses { leg, .. } => {
+            format!("{source}: addresses now {}", address_list(&leg.addresses))
+        }
         LegChange::Down { .. } => format!("{source}: down or without carrier; waiting for it"),
         LegChange::Resumed { leg, .. } => {
             format!("{source}: {} is up again", leg.interface.name)

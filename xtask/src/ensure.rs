@@ -37,6 +37,14 @@ pub const TOOLS: &[Tool] = &[
         package: "iputils-ping",
     },
     Tool {
+        command: "sysctl",
+        package: "procps",
+    },
+    Tool {
+        command: "nft",
+        package: "nftables",
+    },
+    Tool {
         command: "smcroute",
         package: "smcroute",
     },

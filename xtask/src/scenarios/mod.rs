@@ -15,6 +15,7 @@ mod gateways;
 mod hostile;
 mod ipv6;
 mod key_roll;
+mod living_network;
 mod map_files;
 mod map_watch;
 mod membership;
@@ -118,6 +119,13 @@ pub const SCENARIOS: &[Scenario] = &[
     daemon::DAEMON_MODE,
     daemon::SIGUSR1_DEBUG,
     daemon::IDLE_QUIET,
+    living_network::ADDRESS_CHANGE,
+    living_network::ADDRESS_CHANGE_FIXED_ID,
+    living_network::STARTED_BEFORE_ADDRESS,
+    living_network::INTERFACE_RECREATED,
+    living_network::LINK_DOWN_UP,
+    living_network::ADDRESS_REMOVED_RETURNED,
+    living_network::FLAP_STORM,
     gateways::GATEWAY_RELAY,
     gateways::GATEWAY_SIX_LEGS,
     gateways::GATEWAY_REDUNDANT,

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use super::bridge::{Bridge, Port};
 use super::daemon_slot::DaemonSlot;
-use super::exec::run_bounded;
+use super::exec::{ip, run_bounded};
 use super::hosts::DaemonHosts;
 use super::membership::{node_id_of, Membership};
 use super::netns::Netns;
@@ -93,9 +93,11 @@ pub struct NodeSpec {
 #[derive(Debug)]
 struct Node {
     daemon: DaemonSlot,
-    _port: Port,
+    port: Option<Port>,
     ns: Netns,
     spec: NodeSpec,
+    /// `--node-id` given to this host, if any.
+    node_id: Option<u16>,
     /// Arguments of this host only, after the common ones (e.g. its own key file).
     own_args: Vec<String>,
 }
@@ -163,9 +165,10 @@ impl Cluster {
         let daemon = DaemonSlot::new(&spec.label, self.dir.join(&spec.label))?;
         self.nodes.push(Node {
             daemon,
-            _port: port,
+            port: Some(port),
             ns,
             spec,
+            node_id: None,
             own_args: Vec::new(),
         });
         Ok(())
@@ -186,9 +189,92 @@ impl Cluster {
         self.nodes.is_empty()
     }
 
-    /// The node id of host `i` (last two octets of its address).
+    /// The node id of host `i`: its `--node-id`, or the last two octets of its address.
     pub fn id(&self, i: usize) -> u16 {
-        node_id_of(self.nodes[i].spec.address)
+        let node = &self.nodes[i];
+        node.node_id
+            .unwrap_or_else(|| node_id_of(node.spec.address))
+    }
+
+    /// The address of host `i` now.
+    pub fn address(&self, i: usize) -> Ipv4Addr {
+        self.nodes[i].spec.address
+    }
+
+    /// Gives host `i` a fixed id (`--node-id`) from its next start on.
+    pub fn set_node_id(&mut self, i: usize, id: u16) {
+        let node = &mut self.nodes[i];
+        node.node_id = Some(id);
+        node.own_args = vec!["--node-id".into(), id.to_string()];
+    }
+
+    /// Host `i`'s leg on the bridge, while it exists.
+    pub fn port(&self, i: usize) -> Result<&Port, String> {
+        let node = &self.nodes[i];
+        node.port
+            .as_ref()
+            .ok_or_else(|| format!("{} has no interface now", node.spec.label))
+    }
+
+    /// `ip -n NS ARGS` in host `i`'s namespace.
+    fn ip_in(&self, i: usize, args: &[&str]) -> Result<String, String> {
+        let mut all = vec!["-n", self.nodes[i].ns.name()];
+        all.extend_from_slice(args);
+        ip(&all)
+    }
+
+    /// Moves host `i` to `address`, as DHCP or an administrator does: the new address is
+    /// added, then the old one removed (with `promote_secondaries`, as systemd sets it, the
+    /// new one then becomes primary).
+    pub fn change_address(&mut self, i: usize, address: Ipv4Addr) -> Result<(), String> {
+        let ns = self.nodes[i].ns.name().to_owned();
+        let sysctl = format!("net.ipv4.conf.{NODE_IF}.promote_secondaries=1");
+        let output = super::exec_in(&ns, &["sysctl", "-qw", &sysctl])?;
+        if !output.status.success() {
+            return Err(format!("sysctl {sysctl} failed in {ns}"));
+        }
+        let old = format!("{}/{}", self.nodes[i].spec.address, self.prefix);
+        let new = format!("{address}/{}", self.prefix);
+        self.ip_in(i, &["addr", "add", &new, "dev", NODE_IF])?;
+        self.ip_in(i, &["addr", "del", &old, "dev", NODE_IF])?;
+        self.nodes[i].spec.address = address;
+        Ok(())
+    }
+
+    /// Runs the `ip` commands of `file` in host `i`'s namespace (`ip -batch FILE`).
+    pub fn ip_batch(&self, i: usize, file: &Path) -> Result<(), String> {
+        let file = file.display().to_string();
+        self.ip_in(i, &["-batch", &file]).map(drop)
+    }
+
+    /// Removes host `i`'s address (`add` false) or puts it back.
+    pub fn set_address_present(&mut self, i: usize, add: bool) -> Result<(), String> {
+        let address = format!("{}/{}", self.nodes[i].spec.address, self.prefix);
+        let verb = if add { "add" } else { "del" };
+        self.ip_in(i, &["addr", verb, &address, "dev", NODE_IF])
+            .map(drop)
+    }
+
+    /// Takes host `i`'s own interface down or up (`ip link set`).
+    pub fn set_interface_up(&mut self, i: usize, up: bool) -> Result<(), String> {
+        let state = if up { "up" } else { "down" };
+        self.ip_in(i, &["link", "set", NODE_IF, state]).map(drop)
+    }
+
+    /// Deletes host `i`'s interface (and its veth peer on the bridge).
+    pub fn delete_interface(&mut self, i: usize) -> Result<(), String> {
+        self.ip_in(i, &["link", "del", NODE_IF])?;
+        self.nodes[i].port = None;
+        Ok(())
+    }
+
+    /// Creates host `i`'s interface again, same name and address, on the bridge.
+    pub fn create_interface(&mut self, i: usize) -> Result<(), String> {
+        let node = &self.nodes[i];
+        let address = format!("{}/{}", node.spec.address, self.prefix);
+        let port = self.bridge.attach(&node.ns, NODE_IF, &address, None)?;
+        self.nodes[i].port = Some(port);
+        Ok(())
     }
 
     /// Label of host `i`.
@@ -248,7 +334,18 @@ impl Cluster {
         hosts: &[usize],
         timeout: Duration,
     ) -> Result<Duration, String> {
-        let expected = self.expected(hosts).primaries();
+        self.wait_for_membership(observers, &self.expected(hosts), timeout)
+    }
+
+    /// Waits until the maps of all `observers` list exactly the ids and primary addresses
+    /// of `expected`. As [`Cluster::wait_for_maps`].
+    pub fn wait_for_membership(
+        &mut self,
+        observers: &[usize],
+        expected: &Membership,
+        timeout: Duration,
+    ) -> Result<Duration, String> {
+        let wanted = expected.primaries();
         let started = Instant::now();
         let mut crashed = None;
         let outcome = wait_until(timeout, MAP_POLL, || {
@@ -258,7 +355,7 @@ impl Cluster {
             }
             observers
                 .iter()
-                .all(|&o| self.map(o).is_ok_and(|m| m.primaries() == expected))
+                .all(|&o| self.map(o).is_ok_and(|m| m.primaries() == wanted))
         });
         if let Some(why) = crashed {
             return Err(why);
@@ -266,9 +363,8 @@ impl Cluster {
         match outcome {
             Ok(took) => Ok(took),
             Err(_) => Err(format!(
-                "after {:.2}s the maps do not list exactly {}: {}",
+                "after {:.2}s the maps do not list exactly {expected}: {}",
                 started.elapsed().as_secs_f64(),
-                self.expected(hosts),
                 self.describe_maps(observers)
             )),
         }
