@@ -31,7 +31,7 @@ const ADDRESS_BOUND: Duration = Duration::from_secs(1);
 /// as spoofed, and with a fixed id the new address counts as an id collision until the
 /// old one expires: the engine's address-change API (issue 12, engine half) makes both
 /// immediate, and this bound becomes [`ADDRESS_BOUND`].
-const OLD_IDENTITY_BOUND: Duration = Duration::from_millis(2_500);
+const OLD_IDENTITY_BOUND: Duration = Duration::from_millis(3_000);
 /// Waits go on this long past a bound, so a failure says how late it was.
 const GRACE: Duration = Duration::from_secs(5);
 /// Silent nodes have expired from every map by then (interval × dead-after + 1 s).
