@@ -1,7 +1,7 @@
 //! The `xtask` library: what `cargo xtask` subcommands are made of. The binary
 //! (`main.rs`) only dispatches to the modules here.
 //!
-//! - [`test`]: the stages of `cargo xtask test`; [`checks`], [`no_std`], [`scenarios`] are
+//! - [`test`](mod@test): the stages of `cargo xtask test`; [`checks`], [`no_std`], [`scenarios`] are
 //!   stage implementations; [`report`] runs stages with timings and a summary;
 //! - [`demo`]: `cargo xtask demo`, a 6-node cluster converging in namespaces;
 //! - [`deb`]: `cargo xtask deb`, the Debian package, checked by lintian;
@@ -9,7 +9,7 @@
 //! - [`ensure`]: installs missing rustup targets and Debian packages;
 //! - [`image`]: the bare-metal RISC-V boot image: build, sizes, QEMU on a TAP;
 //! - [`fuzz`]: `cargo xtask fuzz` and the `fuzz-smoke` stage: the cargo-fuzz targets in `fuzz/`;
-//! - [`bench`]: `cargo xtask bench`, the performance figures against their baselines
+//! - [`bench`](mod@bench): `cargo xtask bench`, the performance figures against their baselines
 //!   ([`bench_model`], [`bench_ingest`], [`bench_gmond`]), reading processes through
 //!   [`proc_stats`];
 //! - [`project`], [`args`], [`sizes`]: paths and commands, argument handling, ELF sizes.

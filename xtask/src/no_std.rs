@@ -36,8 +36,8 @@ const SIZE_CHECKS: &[(&str, &str, &str)] = &[
     ),
 ];
 
-/// Each of [`NO_STD_CRATES`] for [`MCU_TARGET`] with no default features, then with `defmt`;
-/// and none of them depends on one of the [`SHELL_CRATES`].
+/// Each of `NO_STD_CRATES` for [`MCU_TARGET`] with no default features, then with `defmt`;
+/// and none of them depends on one of the `SHELL_CRATES`.
 pub fn cross_build(project: &Project) -> Result<String, String> {
     for krate in NO_STD_CRATES {
         shell_free(project, krate)?;

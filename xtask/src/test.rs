@@ -1,5 +1,5 @@
 //! `cargo xtask test`: every check CI runs, as a list of stages. Adding a stage is one row
-//! in [`STAGES`].
+//! in `STAGES`.
 
 use std::process::ExitCode;
 
