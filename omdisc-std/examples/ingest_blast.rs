@@ -19,7 +19,6 @@
 use std::io::IoSlice;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::os::fd::AsRawFd;
-use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use argh::FromArgs;
@@ -79,12 +78,12 @@ struct Options {
 }
 
 /// Bounds argh cannot check: one line for each option out of range.
-fn check(options: &Options) -> Result<(), &'static str> {
+fn check(options: &Options) -> Result<(), String> {
     if !(options.seconds > 0.0 && options.seconds <= 600.0) {
-        return Err("--seconds must be above 0 and at most 600");
+        return Err("--seconds must be above 0 and at most 600".into());
     }
     if !(1..=65_000).contains(&options.nodes) || !(1..=1024).contains(&options.batch) {
-        return Err("--nodes must be 1..=65000 and --batch 1..=1024");
+        return Err("--nodes must be 1..=65000 and --batch 1..=1024".into());
     }
     Ok(())
 }
@@ -134,6 +133,7 @@ fn open_node(options: &Options, ip: Ipv4Addr, incarnation: u64) -> Result<Simula
 }
 
 fn run(options: &Options) -> Result<(), String> {
+    check(options)?;
     let keys: Option<Keyring> = match options.key_file.clone().map(KeyFilePath::into_path) {
         Some(path) => Some(omdisc_std::key_file::load_keyring(&path).map_err(|e| e.to_string())?),
         None => None,
@@ -202,16 +202,7 @@ fn run(options: &Options) -> Result<(), String> {
     Ok(())
 }
 
-fn main() -> ExitCode {
+fn main() {
     let options: Options = cli::parse_or_exit(PROGRAM);
-    if let Err(why) = check(&options) {
-        cli::usage_exit(PROGRAM, why);
-    }
-    match run(&options) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(why) => {
-            cli::print_error_line(PROGRAM, &why);
-            ExitCode::FAILURE
-        }
-    }
+    run(&options).unwrap_or_else(|why| cli::fail_exit(PROGRAM, &why));
 }

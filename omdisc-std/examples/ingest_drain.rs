@@ -18,7 +18,6 @@ use std::fmt;
 use std::io::IoSliceMut;
 use std::net::IpAddr;
 use std::os::fd::{AsFd, AsRawFd};
-use std::process::ExitCode;
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
@@ -104,13 +103,13 @@ struct Options {
 }
 
 /// Bounds argh cannot check: one line for each option out of range.
-fn check(options: &Options) -> Result<(), &'static str> {
+fn check(options: &Options) -> Result<(), String> {
     let seconds_ok = |s: f64| (0.0..=600.0).contains(&s);
     if !(seconds_ok(options.warmup) && seconds_ok(options.window) && options.window > 0.0) {
-        return Err("--warmup and --window must be 0 to 600 seconds");
+        return Err("--warmup and --window must be 0 to 600 seconds".into());
     }
     if !(1..=1024).contains(&options.batch) {
-        return Err("--batch must be 1..=1024");
+        return Err("--batch must be 1..=1024".into());
     }
     Ok(())
 }
@@ -140,6 +139,7 @@ impl Window {
 }
 
 fn run(options: &Options) -> Result<(), String> {
+    check(options)?;
     let interfaces =
         omdisc_std::interfaces::resolve(std::slice::from_ref(&options.interface), options.group)
             .map_err(|e| e.to_string())?;
@@ -207,16 +207,7 @@ fn run(options: &Options) -> Result<(), String> {
     Ok(())
 }
 
-fn main() -> ExitCode {
+fn main() {
     let options: Options = cli::parse_or_exit(PROGRAM);
-    if let Err(why) = check(&options) {
-        cli::usage_exit(PROGRAM, why);
-    }
-    match run(&options) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(why) => {
-            cli::print_error_line(PROGRAM, &why);
-            ExitCode::FAILURE
-        }
-    }
+    run(&options).unwrap_or_else(|why| cli::fail_exit(PROGRAM, &why));
 }

@@ -369,18 +369,6 @@ impl Cluster {
             )),
         }
     }
-
-    /// `n1: {..}; n2: (error)` for error messages.
-    pub fn describe_maps(&self, observers: &[usize]) -> String {
-        observers
-            .iter()
-            .map(|&o| match self.map(o) {
-                Ok(map) => format!("{} has {map}", self.label(o)),
-                Err(why) => format!("{}: {why}", self.label(o)),
-            })
-            .collect::<Vec<_>>()
-            .join("; ")
-    }
 }
 
 impl DaemonHosts for Cluster {
@@ -394,6 +382,10 @@ impl DaemonHosts for Cluster {
 
     fn binaries(&self) -> &Binaries {
         &self.binaries
+    }
+
+    fn map_summary(&self, i: usize) -> Result<String, String> {
+        self.map(i).map(|map| map.to_string())
     }
 }
 

@@ -24,6 +24,24 @@ pub(crate) trait DaemonHosts {
     /// The programs the hosts run.
     fn binaries(&self) -> &Binaries;
 
+    /// What host `i`'s map holds, in a few words, for error messages.
+    fn map_summary(&self, i: usize) -> Result<String, String>;
+
+    /// `n1 has {..}; n2: (error)`: what the maps of `observers` hold, for error messages.
+    fn describe_maps(&self, observers: &[usize]) -> String {
+        observers
+            .iter()
+            .map(|&o| {
+                let label = self.slot(o).label();
+                match self.map_summary(o) {
+                    Ok(summary) => format!("{label} has {summary}"),
+                    Err(why) => format!("{label}: {why}"),
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
     /// Whether host `i`'s daemon is running (not exited).
     fn is_running(&mut self, i: usize) -> bool {
         self.slot_mut(i).is_running()

@@ -228,18 +228,6 @@ impl Topology {
             )
         })
     }
-
-    /// `a1 has {..}; b1: (error)` for error messages, from the JSON maps.
-    pub fn describe_maps(&self, observers: &[usize]) -> String {
-        observers
-            .iter()
-            .map(|&o| match self.map_json(o) {
-                Ok(map) => format!("{} has {:?}", self.label(o), map.ids()),
-                Err(why) => format!("{}: {why}", self.label(o)),
-            })
-            .collect::<Vec<_>>()
-            .join("; ")
-    }
 }
 
 impl DaemonHosts for Topology {
@@ -253,6 +241,10 @@ impl DaemonHosts for Topology {
 
     fn binaries(&self) -> &Binaries {
         &self.binaries
+    }
+
+    fn map_summary(&self, i: usize) -> Result<String, String> {
+        self.map_json(i).map(|map| format!("{:?}", map.ids()))
     }
 }
 
