@@ -3,28 +3,30 @@
 //!
 //! After every step [`run`] asserts that:
 //!
-//! - at most one map member holds each node id, the table is sorted by id, its length is
-//!   within its capacity, and exactly one entry is this node;
-//! - the group size the bandwidth budget uses equals the number of entries that have not
-//!   departed;
+//! - the engine's invariants (`omdisc_core::testing::check_engine`, which the core's
+//!   property tests run too): the table within its capacity and sorted by id, exactly one
+//!   entry this node's, of each id's live entries exactly the one with the lowest address a
+//!   member, the conflicts listed, the group size the bandwidth budget uses equal to the
+//!   entries that have not departed, a deadline while running or leaving;
 //! - a refused datagram, or one that does not decode and verify with the engine's keys,
 //!   changed nothing in the table, and one taken as new information decodes and verifies;
 //! - every datagram `poll_transmit` hands out fits, goes out on an active interface, decodes
 //!   (and verifies) with the engine's own keys, and is this node's own message or a relay
 //!   of someone else's within the hop limit;
 //! - `poll_transmit` and `poll_event` run dry after a bounded number of calls;
-//! - a running or leaving engine always has a deadline, and a few more `handle_timeout(now)`
-//!   calls (with drains) move it past `now` (a frontend never spins).
+//! - a few more `handle_timeout(now)` calls (with drains) move the deadline past `now` (a
+//!   frontend never spins).
 
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::collections::VecDeque;
 
-use omdisc_core::config::Forwarding;
-use omdisc_core::engine::{EVENT_QUEUE_LEN, RELAY_QUEUE_LEN};
+use omdisc_core::testing::check_engine;
+use omdisc_core::Forwarding;
 use omdisc_core::{
     ArrayEngine, Config, Duration, Engine, IfaceId, Instant, InterfaceSpec, Message, NodeAddr,
-    NodeEntry, NodeId, NodeState, Phase, Received, MAX_DATAGRAM_LEN,
+    NodeEntry, NodeId, NodeState, Received, MAX_DATAGRAM_LEN,
 };
+use omdisc_core::{EVENT_QUEUE_LEN, RELAY_QUEUE_LEN};
 
 use crate::scenario::{Advance, Payload, Scenario, Setup, Source, Step};
 
@@ -358,54 +360,9 @@ impl Driver {
 
     fn check_invariants(&self, when: &str) {
         let table = self.engine.table();
-        let entries = table.entries();
-        assert!(
-            table.len() <= table.capacity() && table.capacity() == CAPACITY,
-            "{when}: table len {} capacity {}",
-            table.len(),
-            table.capacity()
-        );
-        assert_eq!(entries.len(), table.len(), "{when}: entries() length");
-        assert!(
-            entries.windows(2).all(|w| w[0].id() <= w[1].id()),
-            "{when}: table not sorted by id: {entries:?}"
-        );
-        let members: Vec<NodeId> = self.engine.members().map(NodeEntry::id).collect();
-        assert!(
-            members.windows(2).all(|w| w[0] < w[1]),
-            "{when}: two map members share a node id: {members:?}"
-        );
-        let local: Vec<&NodeEntry> = entries
-            .iter()
-            .filter(|e| e.state() == NodeState::Local)
-            .collect();
-        assert!(
-            local.len() == 1 && local[0].id() == self.engine.node_id(),
-            "{when}: expected exactly one local entry: {entries:?}"
-        );
-        for entry in entries {
-            assert!(
-                !entry.addrs().is_empty() || entry.state() == NodeState::Departed,
-                "{when}: live entry without an address: {entry:?}"
-            );
-        }
-        let live = entries
-            .iter()
-            .filter(|e| e.state() != NodeState::Departed)
-            .count();
-        if matches!(self.engine.phase(), Phase::Running | Phase::Leaving) {
-            assert!(
-                self.engine.poll_timeout().is_some(),
-                "{when}: a {:?} engine has no deadline",
-                self.engine.phase()
-            );
-        }
-        if self.engine.phase() != Phase::Idle {
-            assert_eq!(
-                self.engine.group_size(),
-                live,
-                "{when}: group size is not the number of entries that have not departed"
-            );
+        assert_eq!(table.capacity(), CAPACITY, "{when}: table capacity");
+        if let Err(violation) = check_engine(&self.engine) {
+            panic!("{when}: {violation}; table {:?}", table.entries());
         }
     }
 }

@@ -97,7 +97,7 @@ fn check_render(nodes: &[MapNode]) {
             assert!(text.is_empty(), "a refused map wrote {text:?}");
             return;
         }
-        Err(RenderError::Write) => panic!("writing to a String failed"),
+        Err(other) => panic!("rendering into a String failed: {other}"),
     };
     assert!(lines <= MAX_MAP_LINES, "rendered {lines} lines");
 

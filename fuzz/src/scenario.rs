@@ -24,7 +24,7 @@
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use arbitrary::{Arbitrary, Unstructured};
-use omdisc_core::addr::AddrList;
+use omdisc_core::AddrList;
 use omdisc_core::{IfaceId, Message, MessageKind, NodeAddr, NodeId};
 
 /// Most steps one scenario runs (the rest of a longer input is ignored).
@@ -231,7 +231,7 @@ fn decode_setup(u: &mut Unstructured<'_>) -> Setup {
             n => u16::from(n) + 1,
         },
         hop_limit: ((b1 >> 4) & 7) % 5,
-        bandwidth: [0, 2_000, omdisc_core::config::DEFAULT_BANDWIDTH, 0][usize::from(b2 & 3)],
+        bandwidth: [0, 2_000, omdisc_core::DEFAULT_BANDWIDTH, 0][usize::from(b2 & 3)],
         tombstone_ms: [0, 1_000, 600_000, 60_000][usize::from((b2 >> 2) & 3)],
         seed: u64::from(b3),
     }

@@ -15,7 +15,7 @@
 use omdisc_core::map::binary::{config_len, mospe_bytes, write_config};
 use omdisc_core::map::setpe::{render, RenderOptions};
 use omdisc_core::map::MapNode;
-use omdisc_core::vectors::{self, Expected, Vector, WIRE_VECTORS};
+use omdisc_core::testing::vectors::{self, Expected, Vector, WIRE_VECTORS};
 use omdisc_core::Message;
 
 use crate::scenario::{encode_raw_delivery, encode_setup, encode_timeout_to_deadline, KeyChoice};

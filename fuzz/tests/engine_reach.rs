@@ -3,7 +3,7 @@
 
 use core::net::{IpAddr, Ipv4Addr};
 
-use omdisc_core::addr::AddrList;
+use omdisc_core::AddrList;
 use omdisc_core::{Duration, IfaceId, Message, MessageKind, NodeAddr, NodeId};
 use omdisc_fuzz::engine::{self, reach, CAPACITY};
 use omdisc_fuzz::scenario::{encode_setup, Advance, KeyChoice, Payload, Scenario, Source, Step};

@@ -18,7 +18,7 @@
 //! datagrams_per_s bytes_per_s unbounded_datagrams_per_s crash_min_ms crash_max_ms
 //! newcomer_ms`.
 
-use omdisc_core::engine::{advertised_interval, deterministic_interval};
+use omdisc_core::testing::{advertised_interval, deterministic_interval};
 use omdisc_core::{Config, NodeEntry, NodeId};
 
 /// Cluster sizes of the model.

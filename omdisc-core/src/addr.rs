@@ -20,6 +20,7 @@ pub type AddrList = heapless::Vec<NodeAddr, MAX_ADDRS, u8>;
 /// Index of one of this node's interfaces, `0..MAX_IFACES`, in the order the frontend
 /// configured them (index 0 is the first `-i` interface).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct IfaceId(u8);
 
 impl IfaceId {
@@ -54,6 +55,7 @@ impl fmt::Display for IfaceId {
 
 /// Whether an address is the node's address on the announcing network or an extra one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum AddrRole {
     /// The node's address on the network the announcement was sent on.
     Primary,
@@ -63,6 +65,7 @@ pub enum AddrRole {
 
 /// One address of a node.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct NodeAddr {
     /// The address.
     pub ip: IpAddr,
@@ -93,24 +96,24 @@ impl NodeAddr {
 }
 
 /// Whether two address lists share an address, i.e. describe the same host.
-pub fn shares_address(a: &[NodeAddr], b: &[NodeAddr]) -> bool {
+pub(crate) fn shares_address(a: &[NodeAddr], b: &[NodeAddr]) -> bool {
     a.iter().any(|x| b.iter().any(|y| x.ip == y.ip))
 }
 
 /// Whether `list` contains `ip`.
-pub fn contains_ip(list: &[NodeAddr], ip: IpAddr) -> bool {
+pub(crate) fn contains_ip(list: &[NodeAddr], ip: IpAddr) -> bool {
     list.iter().any(|a| a.ip == ip)
 }
 
 /// The lowest address of a list (IPv4 sorts before IPv6), the tie-breaker for node-id
 /// collisions. `None` for an empty list.
-pub fn lowest_ip(list: &[NodeAddr]) -> Option<IpAddr> {
+pub(crate) fn lowest_ip(list: &[NodeAddr]) -> Option<IpAddr> {
     list.iter().map(|a| a.ip).min()
 }
 
 /// The address to show in a setpe map: the first primary IPv4 address, else the first
 /// IPv4 address, else the first address.
-pub fn display_ip(list: &[NodeAddr]) -> Option<IpAddr> {
+pub(crate) fn display_ip(list: &[NodeAddr]) -> Option<IpAddr> {
     list.iter()
         .find(|a| a.role == AddrRole::Primary && a.ip.is_ipv4())
         .or_else(|| list.iter().find(|a| a.ip.is_ipv4()))

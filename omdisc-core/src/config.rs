@@ -10,6 +10,7 @@ use crate::time::Duration;
 
 /// How a node with several interfaces links its networks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Forwarding {
     /// Every interface sends and receives, and the node relays announcements between them
     /// (a gateway). The original's behaviour without `-m`.
@@ -22,6 +23,7 @@ pub enum Forwarding {
 
 /// Engine settings. Build with [`Config::new`] and adjust the public fields.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Config {
     /// This node's id.
     pub node_id: NodeId,
@@ -113,6 +115,7 @@ pub const MIN_INTERVAL_MS: u64 = 10;
 
 /// The addresses of one interface of this node (IPv4 and/or IPv6).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct InterfaceSpec {
     /// The interface's addresses; the first is its primary address.
     pub addrs: heapless::Vec<IpAddr, MAX_ADDRS>,
@@ -128,8 +131,10 @@ impl InterfaceSpec {
     }
 }
 
-/// Why a configuration was refused.
+/// Why a configuration was refused: no engine was made, nothing else changed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub enum ConfigError {
     /// No interface given.
     NoInterfaces,

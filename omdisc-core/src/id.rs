@@ -12,8 +12,10 @@ use core::num::NonZeroU16;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct NodeId(NonZeroU16);
 
-/// Why an address or number cannot be a node id.
+/// Why an address or number cannot be a node id (a pure check: nothing changes).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub enum NodeIdError {
     /// The number is 0 (an address ending in `.0.0`, or an explicit 0).
     Zero,

@@ -1,15 +1,9 @@
 //! # omdisc-core
 //!
 //! The `no_std`, allocation-free heart of omdisc, cluster auto-discovery in the tradition of
-//! openMosix's `omdiscd`: the wire codec ([`wire`]), the node table ([`table`]), the
-//! protocol engine ([`Engine`]) and the openMosix map rendering ([`map`]).
-//!
-//! The engine is *sans-IO*: it owns no socket, clock or entropy source. You pass in the
-//! time, received datagrams and a seed; you pull out datagrams to send, the next deadline
-//! and membership events. The same code runs in the Linux daemon (`omdisc-std`), over
-//! smoltcp (`omdisc-smoltcp`) and in a bare-metal boot image.
-//!
-//! ## The drive loop
+//! openMosix's `omdiscd`. The [`Engine`] is *sans-IO*: you pass in the time, received
+//! datagrams and a seed; you pull out datagrams to send, the next deadline and membership
+//! events. This is the whole drive loop:
 //!
 //! ```
 //! use core::net::{IpAddr, Ipv4Addr};
@@ -31,9 +25,27 @@
 //!     while let Some(event) = engine.poll_event() { /* Joined, Left, ...: rewrite the map */ }
 //!     let _sleep_until = engine.poll_timeout(); // or until a datagram arrives
 //! // }
+//! // On shutdown: engine.leave(now), then drain poll_transmit to send the LEAVE.
 //! assert_eq!(engine.members().count(), 1); // just this node, so far
 //! # Ok::<(), Box<dyn core::error::Error>>(())
 //! ```
+//!
+//! The same code runs in the Linux daemon (`omdisc-std`), over smoltcp (`omdisc-smoltcp`)
+//! and in bare-metal boot images.
+//!
+//! ## What is where
+//!
+//! * The engine: [`Engine`] (and [`ArrayEngine`]), set up with a [`Config`] and
+//!   [`InterfaceSpec`]s (protocol defaults such as [`DEFAULT_PORT`] and
+//!   [`DEFAULT_GROUP_V4`] are here too); it reports [`Event`]s, [`Stats`] and, per
+//!   operation, an error that says what it left unchanged ([`ConfigError`], [`RxError`]).
+//! * What it knows: the [`NodeTable`] of [`NodeEntry`]s (its members are the map),
+//!   [`Collision`]s between hosts claiming one [`NodeId`].
+//! * The wire format: [`wire`] — a checked [`Packet`] view, [`Verified`], [`Message`],
+//!   [`Keyring`] for the cluster key, the format's constants.
+//! * The openMosix map: [`map`] — `om_config`/`om_mospe` files and setpe text.
+//! * Time is the core's own [`Instant`] and [`Duration`] (milliseconds), so no frontend's
+//!   clock type leaks in.
 //!
 //! ## Guarantees
 //!
@@ -42,7 +54,8 @@
 //! * Untrusted input never panics: no `unwrap`, `expect`, `panic!` or unchecked indexing
 //!   outside tests (enforced by the lints at the top of this file). A full table, an
 //!   oversize message, a bad field: an error value, never silent truncation.
-//! * Logging through `log` (feature `log`, default) or `defmt` (feature `defmt`).
+//! * Logging through `log` (feature `log`, default) or `defmt` (feature `defmt`, with which
+//!   the types a board logs implement `defmt::Format`).
 
 #![no_std]
 #![forbid(unsafe_code)]
@@ -63,30 +76,34 @@
 #[macro_use]
 mod log;
 
-pub mod addr;
-pub mod config;
-pub mod engine;
-pub mod event;
-pub mod id;
+mod addr;
+mod config;
+mod engine;
+mod event;
+mod id;
 pub mod map;
-pub mod rng;
-pub mod table;
-pub mod time;
+mod rng;
+mod table;
+#[doc(hidden)]
+pub mod testing;
+mod time;
 pub mod wire;
 
-#[cfg(feature = "test-vectors")]
-pub mod vectors;
-
-pub use addr::{AddrRole, IfaceId, NodeAddr, MAX_ADDRS, MAX_IFACES};
+pub use addr::{is_node_address, AddrList, AddrRole, IfaceId, NodeAddr, MAX_ADDRS, MAX_IFACES};
 pub use config::{
     Config, ConfigError, Forwarding, InterfaceSpec, DEFAULT_BANDWIDTH, DEFAULT_DEAD_AFTER,
-    DEFAULT_GROUP_V4, DEFAULT_GROUP_V6, DEFAULT_INTERVAL, DEFAULT_PORT,
+    DEFAULT_GROUP_V4, DEFAULT_GROUP_V6, DEFAULT_INTERVAL, DEFAULT_PORT, MAX_TOMBSTONE_LIFETIME,
+    MIN_INTERVAL_MS,
 };
 pub use engine::{
     ArrayEngine, Engine, Phase, Received, RxError, Stats, Transmit, DEFAULT_CAPACITY,
+    EVENT_QUEUE_LEN, LEAVE_BACKOFF_MEMBERS, RELAY_QUEUE_LEN,
 };
 pub use event::Event;
 pub use id::{NodeId, NodeIdError};
 pub use table::{Collision, NodeEntry, NodeState, NodeTable};
 pub use time::{Duration, Instant};
-pub use wire::{ClusterKey, Keyring, Message, MessageKind, WireError, MAX_DATAGRAM_LEN};
+pub use wire::{
+    ClusterKey, EmitError, KeyError, Keyring, Message, MessageKind, Packet, Verified, WireError,
+    MAX_DATAGRAM_LEN,
+};

@@ -23,6 +23,7 @@ use crate::wire::Message;
 
 /// Whether an entry is this node, another live node, or a departed one (tombstone).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum NodeState {
     /// A node that left or expired; kept so replays of its old messages are refused.
     /// (First, so that an unused slot is all zero bytes.)
@@ -35,6 +36,7 @@ pub enum NodeState {
 
 /// One known node.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct NodeEntry {
     /// The node id as a number; 0 only in unused slots, so that [`NodeEntry::VACANT`] is
     /// all zero bytes and a `static` table lands in `.bss`, not in flash.
@@ -63,6 +65,7 @@ pub struct NodeEntry {
 /// ([`MAX_TOMBSTONE_LIFETIME`](crate::config::MAX_TOMBSTONE_LIFETIME)). Four bytes, so the
 /// entry stays at 160.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 struct ReplayAnswered(Option<NonZeroU32>);
 
 impl NodeEntry {
@@ -197,17 +200,9 @@ impl NodeEntry {
     }
 }
 
-/// The table is full; the entry that did not fit is handed back.
+/// The table is full; the entry that did not fit is handed back and nothing changed.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TableFull(pub NodeEntry);
-
-impl fmt::Display for TableFull {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "node table is full; node {} not added", self.0.id())
-    }
-}
-
-impl core::error::Error for TableFull {}
+pub(crate) struct TableFull(pub(crate) NodeEntry);
 
 /// A node-id collision: two hosts claim one id, the one whose lowest address is lowest
 /// keeps it (on every node alike) and the other is left out of the map.
@@ -232,7 +227,8 @@ pub(crate) struct Resolution {
     pub(crate) ended: Option<(IpAddr, bool)>,
 }
 
-/// The node table over storage `S` (see the module docs).
+/// The node table over storage `S` (see the module docs): read-only outside the engine
+/// ([`Engine::table`](crate::Engine::table)).
 pub struct NodeTable<S> {
     slots: S,
     len: usize,
@@ -240,7 +236,7 @@ pub struct NodeTable<S> {
 
 impl<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> NodeTable<S> {
     /// An empty table using `storage`; its length is the capacity.
-    pub fn new(storage: S) -> Self {
+    pub(crate) fn new(storage: S) -> Self {
         NodeTable {
             slots: storage,
             len: 0,
@@ -328,7 +324,7 @@ impl<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> NodeTable<S> {
 
     /// Inserts `entry` in id order; returns its index. A full table hands the entry back.
     #[allow(clippy::result_large_err)] // handing the entry back is the point (like heapless)
-    pub fn insert(&mut self, entry: NodeEntry) -> Result<usize, TableFull> {
+    pub(crate) fn insert(&mut self, entry: NodeEntry) -> Result<usize, TableFull> {
         if self.len >= self.capacity() {
             return Err(TableFull(entry));
         }
@@ -347,7 +343,7 @@ impl<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> NodeTable<S> {
     }
 
     /// Removes and returns the entry at `index`.
-    pub fn remove(&mut self, index: usize) -> Option<NodeEntry> {
+    pub(crate) fn remove(&mut self, index: usize) -> Option<NodeEntry> {
         if index >= self.len {
             return None;
         }
@@ -362,7 +358,7 @@ impl<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> NodeTable<S> {
     }
 
     /// Removes the tombstone that departed longest ago; `false` if there is none.
-    pub fn evict_oldest_departed(&mut self) -> bool {
+    pub(crate) fn evict_oldest_departed(&mut self) -> bool {
         let oldest = self
             .entries()
             .iter()
@@ -378,7 +374,7 @@ impl<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> NodeTable<S> {
 
     /// Inserts `entry`, evicting the oldest tombstone if the table is full.
     #[allow(clippy::result_large_err)] // handing the entry back is the point (like heapless)
-    pub fn insert_evicting(&mut self, entry: NodeEntry) -> Result<usize, TableFull> {
+    pub(crate) fn insert_evicting(&mut self, entry: NodeEntry) -> Result<usize, TableFull> {
         if self.len >= self.capacity() && !self.evict_oldest_departed() {
             return Err(TableFull(entry));
         }
@@ -386,7 +382,7 @@ impl<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> NodeTable<S> {
     }
 
     /// Removes tombstones that departed before `cutoff`; returns how many.
-    pub fn purge_departed_before(&mut self, cutoff: Instant) -> usize {
+    pub(crate) fn purge_departed_before(&mut self, cutoff: Instant) -> usize {
         let mut removed = 0;
         let mut i = 0;
         while i < self.len {

@@ -9,6 +9,7 @@ use core::ops::{Add, Sub};
 
 /// A point on a monotonic clock, in milliseconds since an origin the frontend chooses.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Instant {
     millis: u64,
 }
@@ -64,6 +65,7 @@ impl fmt::Display for Instant {
 
 /// A span of time in milliseconds.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Duration {
     millis: u64,
 }

@@ -43,7 +43,7 @@ fn measure(n: usize, seed: u64) -> Figures {
     }
     sim.run_until_cond_every(120_000, 10, Sim::converged)
         .expect("converges");
-    let td = omdisc_core::engine::deterministic_interval(
+    let td = omdisc_core::testing::deterministic_interval(
         sim.hosts[0].engine.config(),
         n,
         sim.hosts[0].engine.average_announce_size(),
@@ -114,7 +114,7 @@ fn aggregate_announce_bandwidth_stays_within_budget_from_2_to_1000_nodes() {
         // ...and a crash is detected within dead_after (3) advertised intervals (checked
         // every 10 ms of virtual time).
         let bound =
-            3 * omdisc_core::engine::advertised_interval(Duration::from_millis(f.interval_ms))
+            3 * omdisc_core::testing::advertised_interval(Duration::from_millis(f.interval_ms))
                 .total_millis();
         assert!(
             f.crash_ms <= bound + 10,

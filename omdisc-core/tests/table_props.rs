@@ -1,11 +1,13 @@
 //! Property tests of the node table, driven through the engine by random sequences of
-//! announcements, leaves, collisions and time passing: the table's invariants always hold.
+//! announcements, leaves, collisions and time passing: the engine's invariants (the same
+//! checker the fuzz harness runs) always hold.
 
 use std::net::{IpAddr, Ipv4Addr};
 
+use omdisc_core::testing::check_engine;
 use omdisc_core::{
     ArrayEngine, Config, Duration, IfaceId, Instant, InterfaceSpec, Message, MessageKind, NodeAddr,
-    NodeEntry, NodeId, NodeState, MAX_DATAGRAM_LEN,
+    NodeEntry, NodeId, MAX_DATAGRAM_LEN,
 };
 use proptest::prelude::*;
 
@@ -64,41 +66,13 @@ fn datagram(
     (ip, buf[..n].to_vec())
 }
 
+/// The engine's invariants, as the fuzz harness checks them after every step
+/// (`omdisc_core::testing::check_engine`): among them that of the live entries of an id
+/// exactly the one with the lowest address is a member — the rule every node applies.
 fn check_invariants(engine: &ArrayEngine<16>) -> Result<(), TestCaseError> {
-    let table = engine.table();
-    let entries = table.entries();
-    prop_assert!(table.len() <= table.capacity());
-    // Sorted by id.
-    prop_assert!(entries.windows(2).all(|w| w[0].id() <= w[1].id()));
-    // Exactly one local entry, always a member.
-    let locals: Vec<&NodeEntry> = entries
-        .iter()
-        .filter(|e| e.state() == NodeState::Local)
-        .collect();
-    prop_assert_eq!(locals.len(), 1);
-    // At most one member per id, and entries of one id are different hosts.
-    for w in entries.windows(2) {
-        if w[0].id() == w[1].id() {
-            prop_assert!(
-                !(w[0].is_member() && w[1].is_member()),
-                "two members with id {}",
-                w[0].id()
-            );
-            prop_assert!(!omdisc_core::addr::shares_address(
-                w[0].addrs(),
-                w[1].addrs()
-            ));
-        }
-    }
-    // Members are exactly the non-departed, non-shadowed entries.
-    prop_assert_eq!(
-        engine.members().count(),
-        entries
-            .iter()
-            .filter(|e| e.state() != NodeState::Departed && !e.is_shadowed())
-            .count()
-    );
-    Ok(())
+    check_engine(engine).map_err(|violation| {
+        TestCaseError::fail(format!("{violation}: {:?}", engine.table().entries()))
+    })
 }
 
 proptest! {

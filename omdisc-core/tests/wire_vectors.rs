@@ -1,7 +1,7 @@
 //! Every shared wire test vector decodes (or is refused) exactly as written, and every
 //! valid one encodes back to the same bytes.
 
-use omdisc_core::vectors::{self, Expected, WIRE_VECTORS};
+use omdisc_core::testing::vectors::{self, Expected, WIRE_VECTORS};
 use omdisc_core::{Keyring, Message, MAX_DATAGRAM_LEN};
 
 #[test]

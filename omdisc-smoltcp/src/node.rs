@@ -476,5 +476,6 @@ fn rx_error_name(error: &RxError) -> &'static str {
         RxError::SpoofedSource => "spoofed source",
         RxError::Stale => "stale",
         RxError::TableFull => "table full",
+        _ => "refused",
     }
 }

@@ -6,7 +6,7 @@ mod support;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use omdisc_core::vectors::{self, Expected, Vector, WIRE_VECTORS};
+use omdisc_core::testing::vectors::{self, Expected, Vector, WIRE_VECTORS};
 use omdisc_core::{Keyring, MessageKind};
 use omdisc_smoltcp::{Node, Settings, DEFAULT_PORT};
 use smoltcp::time::Instant;

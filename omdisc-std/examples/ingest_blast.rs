@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use argh::FromArgs;
 use nix::sys::socket::{sendmmsg, MsgFlags, MultiHeaders, SockaddrIn};
-use omdisc_core::addr::AddrList;
+use omdisc_core::AddrList;
 use omdisc_core::{IfaceId, Keyring, Message, MessageKind, NodeAddr, NodeId, MAX_DATAGRAM_LEN};
 use omdisc_std::cli;
 use omdisc_std::values::{InterfaceName, KeyFilePath};

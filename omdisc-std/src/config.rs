@@ -40,7 +40,7 @@ pub const DEFAULT_INTERVAL: Duration =
 pub const DEFAULT_DEAD_AFTER: u16 = omdisc_core::DEFAULT_DEAD_AFTER;
 /// Default budget of the cluster's aggregate announce traffic, in bits per second (the
 /// core's default).
-pub const DEFAULT_BANDWIDTH: u32 = omdisc_core::config::DEFAULT_BANDWIDTH;
+pub const DEFAULT_BANDWIDTH: u32 = omdisc_core::DEFAULT_BANDWIDTH;
 /// Default `--max-nodes`: the whole openMosix id space.
 pub const DEFAULT_MAX_NODES: u16 = u16::MAX;
 /// Default map directory in alpha mode.

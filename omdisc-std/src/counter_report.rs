@@ -171,11 +171,9 @@ mod tests {
 
     #[test]
     fn every_counter_is_a_name_value_pair() {
-        let stats = Stats {
-            rx_auth_failed: 7,
-            rx_stale: 2,
-            ..Stats::default()
-        };
+        let mut stats = Stats::default();
+        stats.rx_auth_failed = 7;
+        stats.rx_stale = 2;
         let daemon = DaemonCounters {
             truncated: 3,
             datagrams_received: 12,
@@ -202,10 +200,8 @@ mod tests {
         let read = || -> Value { serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap() };
         assert_eq!(read()["reason"], "start");
         assert_eq!(read()["sequence"], 0);
-        let stats = Stats {
-            rx_auth_failed: 7,
-            ..Stats::default()
-        };
+        let mut stats = Stats::default();
+        stats.rx_auth_failed = 7;
         let daemon = DaemonCounters {
             receive_calls: 2,
             ..DaemonCounters::default()

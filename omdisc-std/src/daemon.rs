@@ -40,7 +40,7 @@ use crate::startup::{DaemonEngine, Prepared};
 /// Datagrams fetched per `recvmmsg` call.
 pub const RECEIVE_BATCH: usize = 32;
 // The engine's relay queue must hold what one batch can ask to relay.
-const _: () = assert!(omdisc_core::engine::RELAY_QUEUE_LEN >= RECEIVE_BATCH);
+const _: () = assert!(omdisc_core::RELAY_QUEUE_LEN >= RECEIVE_BATCH);
 /// Most `recvmmsg` calls per socket before timers and other sockets get their turn.
 const BATCHES_PER_WAKE: usize = 8;
 /// Shortest time between two looks at the network after changes, in milliseconds: a

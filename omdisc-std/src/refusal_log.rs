@@ -273,14 +273,12 @@ mod tests {
 
     #[test]
     fn counts_come_from_engine_and_daemon_counters() {
-        let stats = Stats {
-            rx_auth_failed: 1,
-            rx_malformed: 2,
-            rx_spoofed: 3,
-            rx_hop_limit: 4,
-            rx_stale: 100,
-            ..Stats::default()
-        };
+        let mut stats = Stats::default();
+        stats.rx_auth_failed = 1;
+        stats.rx_malformed = 2;
+        stats.rx_spoofed = 3;
+        stats.rx_hop_limit = 4;
+        stats.rx_stale = 100;
         let daemon = DaemonCounters {
             truncated: 5,
             ..DaemonCounters::default()

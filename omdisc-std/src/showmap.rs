@@ -305,7 +305,7 @@ mod tests {
 
     fn node(id: u16, ips: &[&str], local: bool) -> MapNode {
         let iface = IfaceId::new(0).unwrap();
-        let mut addrs = omdisc_core::addr::AddrList::new();
+        let mut addrs = omdisc_core::AddrList::new();
         for (i, ip) in ips.iter().enumerate() {
             let ip: IpAddr = ip.parse().unwrap();
             let addr = if i == 0 {

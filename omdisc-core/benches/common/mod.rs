@@ -12,8 +12,8 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::net::{IpAddr, Ipv4Addr};
 
-use omdisc_core::addr::AddrList;
 use omdisc_core::map::MapNode;
+use omdisc_core::AddrList;
 use omdisc_core::{
     ClusterKey, Config, Duration, Engine, IfaceId, Instant, InterfaceSpec, Keyring, Message,
     MessageKind, NodeAddr, NodeEntry, NodeId, MAX_DATAGRAM_LEN,

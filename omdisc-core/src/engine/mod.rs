@@ -54,6 +54,7 @@ pub type ArrayEngine<const N: usize = DEFAULT_CAPACITY> = Engine<[NodeEntry; N]>
 
 /// Where the engine is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Phase {
     /// Created, [`Engine::start`] not called yet: sends nothing.
     Idle,

@@ -16,6 +16,7 @@ use crate::wire::{Message, MessageKind, Packet, RelayBody, Verified, WireError};
 
 /// What a datagram that was not refused did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Received {
     /// New information: a new node, a newer announcement, or a leave.
     Updated,
@@ -28,6 +29,8 @@ pub enum Received {
 /// Why a datagram was refused. No node's membership, addresses, path or high-water mark
 /// changed (a tombstone may note that a replay of its node was answered).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub enum RxError {
     /// The engine is not running.
     NotRunning,

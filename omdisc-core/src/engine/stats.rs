@@ -6,6 +6,8 @@
 
 /// Engine counters. They only grow (wrapping after 2^64, in theory).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub struct Stats {
     /// Datagrams handed to [`Engine::handle_datagram`](crate::Engine::handle_datagram).
     pub rx_datagrams: u64,

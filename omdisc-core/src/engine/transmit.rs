@@ -11,6 +11,7 @@ use crate::wire::{Message, MessageKind, MAX_DATAGRAM_LEN};
 /// interface `iface`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[must_use]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Transmit {
     /// The interface to send on.
     pub iface: IfaceId,

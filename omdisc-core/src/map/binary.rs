@@ -30,8 +30,11 @@ const FLAG_LOCAL: u8 = 0x02;
 /// Length of `om_mospe`.
 pub const MOSPE_LEN: usize = 4;
 
-/// Why a map file could not be read or written.
+/// Why a map file could not be read or written. Reading changes nothing; a refused write
+/// returns no length, and what it may have put in the buffer is not a map.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub enum MapFileError {
     /// Shorter than its header or its records say.
     Truncated,

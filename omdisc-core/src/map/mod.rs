@@ -16,6 +16,7 @@ use crate::table::{NodeEntry, NodeState};
 
 /// One member of the map.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct MapNode {
     /// Node id.
     pub id: NodeId,

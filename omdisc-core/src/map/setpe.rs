@@ -23,8 +23,11 @@ use crate::id::NodeId;
 /// Most range and alias lines the openMosix kernel table holds.
 pub const MAX_MAP_LINES: usize = 256;
 
-/// Why the map could not be rendered.
+/// Why the map could not be rendered: too long (then nothing was written), or the writer
+/// failed (then part of it may have been).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub enum RenderError {
     /// The map needs `needed` lines; the kernel holds at most [`MAX_MAP_LINES`].
     TooManyLines {
@@ -57,6 +60,7 @@ impl From<fmt::Error> for RenderError {
 
 /// What to put in the header comments.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct RenderOptions {
     /// Write `#` header comments (this node, node count, gateways, paths).
     pub comments: bool,
@@ -66,6 +70,7 @@ pub struct RenderOptions {
 
 /// One line of a setpe map.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum SetpeLine {
     /// `first-ID IP count`: nodes `first..first+count` at `ip..ip+count`.
     Range {
@@ -109,8 +114,10 @@ impl fmt::Display for SetpeLine {
     }
 }
 
-/// Why a line is not a setpe map line.
+/// Why a line is not a setpe map line (parsing changes nothing).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub enum ParseError {
     /// Not three fields.
     FieldCount,

@@ -23,8 +23,10 @@ pub const MAX_KEY_LEN: usize = 64;
 /// Most keys a [`Keyring`] holds.
 pub const MAX_KEYS: usize = 2;
 
-/// Why a key was refused.
+/// Why a key was refused; a keyring it was to join is unchanged.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub enum KeyError {
     /// Fewer than 16 or more than 64 bytes (32 to 128 hex digits).
     BadLength(usize),

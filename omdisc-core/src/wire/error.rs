@@ -2,9 +2,11 @@
 
 use core::fmt;
 
-/// Why a datagram was refused. Decoding checks every length and field; any violation is
-/// one of these, never a panic and never a read past the buffer.
+/// Why a datagram was refused. Decoding checks every length and field and changes nothing;
+/// any violation is one of these, never a panic and never a read past the buffer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub enum WireError {
     /// Shorter than its header or than the lengths it announces.
     Truncated,
@@ -110,10 +112,12 @@ impl fmt::Display for WireError {
 
 impl core::error::Error for WireError {}
 
-/// Why a message could not be encoded.
+/// Why a message could not be encoded: nothing was written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub enum EmitError {
-    /// The caller's buffer holds fewer than `needed` bytes; nothing was written that counts.
+    /// The caller's buffer holds fewer than `needed` bytes.
     BufferTooSmall {
         /// Bytes the message needs.
         needed: usize,

@@ -12,6 +12,7 @@ use crate::time::Duration;
 
 /// A decoded message.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Message {
     /// Announce or leave.
     pub kind: MessageKind,

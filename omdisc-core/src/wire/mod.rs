@@ -23,12 +23,14 @@
 //! ```
 
 mod address;
-pub mod auth;
+mod auth;
 mod error;
 mod message;
 mod packet;
 
-pub use auth::{ClusterKey, KeyError, Keyring, MAC_LEN, TRAILER_LEN};
+pub use auth::{
+    ClusterKey, KeyError, Keyring, MAC_LEN, MAX_KEYS, MAX_KEY_LEN, MIN_KEY_LEN, TRAILER_LEN,
+};
 pub use error::{EmitError, WireError};
 pub use message::Message;
 pub use packet::{Packet, Verified};

@@ -20,6 +20,7 @@ use crate::time::Duration;
 /// The MAC is not checked yet: use the fields to drop what cannot matter, then
 /// [`verify`](Self::verify) before acting on the datagram.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Packet<'a> {
     bytes: &'a [u8],
     header: &'a [u8; HEADER_LEN],
@@ -218,6 +219,7 @@ impl<'a> Packet<'a> {
 /// A [`Packet`] whose MAC [`Packet::verify`] checked (or that a cluster without a key
 /// takes as it is): the only thing a [`Message`] is parsed from.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Verified<'a>(Packet<'a>);
 
 impl<'a> Deref for Verified<'a> {
@@ -305,8 +307,10 @@ impl RelayBody {
     /// Writes the datagram into `out`, signed with `keys` when given; returns its length.
     pub(crate) fn emit(&self, out: &mut [u8], keys: Option<&Keyring>) -> Result<usize, EmitError> {
         let len = usize::from(self.len);
-        let too_small = EmitError::BufferTooSmall { needed: len };
+        let total = len + if keys.is_some() { TRAILER_LEN } else { 0 };
+        let too_small = EmitError::BufferTooSmall { needed: total };
         let body = self.bytes.get(..len).ok_or(too_small)?;
+        let out = out.get_mut(..total).ok_or(too_small)?;
         out.get_mut(..len).ok_or(too_small)?.copy_from_slice(body);
         seal(out, len, keys)
     }

@@ -8,7 +8,7 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
 use std::net::{IpAddr, Ipv4Addr};
 
-use omdisc_core::rng::Rng;
+use omdisc_core::testing::Rng;
 use omdisc_core::{
     Config, Engine, Event, IfaceId, Instant, InterfaceSpec, Keyring, Message, NodeEntry, NodeId,
     MAX_DATAGRAM_LEN,

@@ -90,6 +90,7 @@ macro_rules! write_boot_args_error {
             BootArgsError::Key(KeyError::TooManyKeys) => {
                 $($write)::+!($f, "key=...: at most two keys (the first signs, both verify)")
             }
+            BootArgsError::Key(_) => $($write)::+!($f, "key=...: not a cluster key"),
         }
     };
 }

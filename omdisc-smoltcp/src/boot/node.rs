@@ -142,6 +142,7 @@ fn render_error_name(error: &RenderError) -> &'static str {
     match error {
         RenderError::TooManyLines { .. } => "more lines than the kernel's map holds",
         RenderError::Write => "the writer failed",
+        _ => "the map cannot be rendered",
     }
 }
 

@@ -8,7 +8,7 @@ use std::collections::VecDeque;
 use std::net::IpAddr;
 use std::rc::Rc;
 
-use omdisc_core::addr::AddrList;
+use omdisc_core::AddrList;
 use omdisc_core::{
     Duration as CoreDuration, Event, IfaceId, Message, MessageKind, NodeAddr, NodeEntry, NodeId,
     MAX_DATAGRAM_LEN,

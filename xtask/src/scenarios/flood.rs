@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
-use omdisc_core::rng::Rng;
+use omdisc_core::testing::Rng;
 
 use super::hostile::{Cast, Hostile};
 use super::security::{give_keys, refusal_warnings, stop_all, FAST_ARGS, KEY_A, KEY_B, SETTLE};

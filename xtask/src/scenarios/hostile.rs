@@ -5,9 +5,9 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
-use omdisc_core::addr::AddrList;
-use omdisc_core::rng::Rng;
+use omdisc_core::testing::Rng;
 use omdisc_core::wire::{MAC_LEN, TRAILER_LEN};
+use omdisc_core::AddrList;
 use omdisc_core::{
     ClusterKey, Duration, IfaceId, Keyring, Message, MessageKind, NodeAddr, NodeId,
     MAX_DATAGRAM_LEN,

@@ -11,7 +11,7 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
-use omdisc_core::vectors::{self, Expected, Vector, WIRE_VECTORS};
+use omdisc_core::testing::vectors::{self, Expected, Vector, WIRE_VECTORS};
 use omdisc_core::MessageKind;
 
 use super::security::{stop_all, FAST_ARGS, SETTLE};

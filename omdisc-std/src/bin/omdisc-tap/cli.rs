@@ -82,7 +82,7 @@ impl FromStr for NodeCidr {
     fn from_str(text: &str) -> Result<Self, TapValueError> {
         let cidr = IpCidr::from_str(text).map_err(|()| TapValueError::BadIp(text.to_owned()))?;
         let address: IpAddr = cidr.address().into();
-        if !omdisc_core::addr::is_node_address(address) {
+        if !omdisc_core::is_node_address(address) {
             return Err(TapValueError::NotNodeAddress(address));
         }
         let node_id = NodeId::from_ip(address).map_err(|e| TapValueError::NodeId(address, e))?;

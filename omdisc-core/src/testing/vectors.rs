@@ -26,7 +26,7 @@ use crate::time::Duration;
 use crate::wire::{ClusterKey, Message, MessageKind};
 
 /// The vector file, embedded.
-pub const WIRE_VECTORS: &str = include_str!("../../testdata/wire-vectors.txt");
+pub const WIRE_VECTORS: &str = include_str!("../../../testdata/wire-vectors.txt");
 
 /// Longest datagram a vector may hold (oversize vectors need room beyond the maximum).
 pub const MAX_VECTOR_BYTES: usize = 512;
