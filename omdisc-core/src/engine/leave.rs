@@ -23,7 +23,10 @@ impl LeaveBackoff {
     }
 }
 
-impl<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> Engine<S> {
+impl<S, const RELAY_QUEUE: usize, const DUPLICATES: usize> Engine<S, RELAY_QUEUE, DUPLICATES>
+where
+    S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>,
+{
     /// Begins a graceful stop: LEAVE goes out on every active interface through
     /// [`poll_transmit`](Self::poll_transmit), after which the phase is [`Phase::Stopped`].
     /// Pending announcements, answers and relays are dropped, and silent nodes no longer

@@ -8,7 +8,7 @@
 //! | [`Engine::start`] | once, to announce (and ask for quick answers) |
 //! | [`Engine::handle_datagram`] | for every datagram received on the group port |
 //! | [`Engine::handle_timeout`] | whenever [`Engine::poll_timeout`] has passed (calling it early is harmless) |
-//! | [`Engine::poll_transmit`] | after each of the above (at the latest every [`RELAY_QUEUE_LEN`] datagrams), until it returns `None` |
+//! | [`Engine::poll_transmit`] | after each of the above (at the latest every `RELAY_QUEUE` datagrams, [`RELAY_QUEUE_LEN`] by default), until it returns `None` |
 //! | [`Engine::poll_event`] | likewise, to learn about membership changes |
 //! | [`Engine::leave`] | on shutdown; then drain `poll_transmit` to send the LEAVE |
 
@@ -39,7 +39,7 @@ use relay::{DuplicateCache, RelayQueue};
 use schedule::{ReplyWindow, Scheduler};
 use timer::{Timer, TimerTable};
 
-pub use relay::RELAY_QUEUE_LEN;
+pub use relay::{DUPLICATE_CACHE_LEN, RELAY_QUEUE_LEN};
 pub use schedule::{advertised_interval, deterministic_interval, LEAVE_BACKOFF_MEMBERS};
 
 /// Node-table capacity of [`ArrayEngine`]'s default and of small targets.
@@ -76,7 +76,17 @@ struct Round {
 
 /// The discovery engine over node-table storage `S` (an array, boxed slice or `Vec` of
 /// [`NodeEntry`]; see [`NodeTable`]).
-pub struct Engine<S> {
+///
+/// `RELAY_QUEUE` and `DUPLICATES` size the gateway's relay queue and duplicate cache (at
+/// least 1 each; the defaults suit a gateway, [`RELAY_QUEUE_LEN`] and
+/// [`DUPLICATE_CACHE_LEN`]). A node on one interface never relays: it needs only a few
+/// relay slots, for the LEAVEs that answer replays of departed nodes, and one duplicate
+/// slot — a few hundred bytes instead of about 8 KiB.
+pub struct Engine<
+    S,
+    const RELAY_QUEUE: usize = RELAY_QUEUE_LEN,
+    const DUPLICATES: usize = DUPLICATE_CACHE_LEN,
+> {
     config: Config,
     keys: Option<Keyring>,
     /// Addresses announced on each interface: its own as primary, the others as aliases.
@@ -104,8 +114,8 @@ pub struct Engine<S> {
     /// LEAVE back-off in a large cluster, while it lasts ([`Timer::Leave`] says when to
     /// reconsider).
     leave_backoff: Option<LeaveBackoff>,
-    relay_queue: RelayQueue,
-    duplicates: DuplicateCache,
+    relay_queue: RelayQueue<RELAY_QUEUE>,
+    duplicates: DuplicateCache<DUPLICATES>,
     events: EventQueue<EVENT_QUEUE_LEN>,
     last_table_full: Option<(NodeId, u64)>,
     stats: Stats,
@@ -114,8 +124,26 @@ pub struct Engine<S> {
 impl<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> Engine<S> {
     /// A new engine for this node, with its interfaces (index 0 first), table storage
     /// (capacity = its length, at least 1) and a seed for timer jitter (use a different seed
-    /// on every node, e.g. from the address and the clock).
+    /// on every node, e.g. from the address and the clock). Its relay queue and duplicate
+    /// cache have the default sizes; see [`Engine::with_relay_sizes`] for others.
     pub fn new(
+        config: Config,
+        interfaces: &[InterfaceSpec],
+        storage: S,
+        seed: u64,
+    ) -> Result<Self, ConfigError> {
+        Self::with_relay_sizes(config, interfaces, storage, seed)
+    }
+}
+
+impl<S, const RELAY_QUEUE: usize, const DUPLICATES: usize> Engine<S, RELAY_QUEUE, DUPLICATES>
+where
+    S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>,
+{
+    /// As [`Engine::new`], with a relay queue of `RELAY_QUEUE` messages and a duplicate
+    /// cache of `DUPLICATES` keys (both at least 1), e.g. the few bytes a node on one
+    /// interface needs: `Engine::<_, 2, 1>::with_relay_sizes(..)`.
+    pub fn with_relay_sizes(
         config: Config,
         interfaces: &[InterfaceSpec],
         storage: S,
@@ -157,7 +185,7 @@ impl<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> Engine<S> {
                 .map_err(|_| ConfigError::TooManyInterfaces(interfaces.len()))?;
         }
 
-        let table = NodeTable::new(storage);
+        let mut table = NodeTable::new(storage);
         if table.capacity() == 0 {
             return Err(ConfigError::NoStorage);
         }
@@ -171,7 +199,10 @@ impl<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> Engine<S> {
             announce_addrs.first().cloned().unwrap_or_default(),
             active.count_ones() > 1,
         );
-        let mut engine = Engine {
+        table.insert(local).map_err(|_| ConfigError::NoStorage)?;
+        // Built where it is returned, not in a local first: the engine is kilobytes, and a
+        // microcontroller's stack should not hold copies of it.
+        Ok(Engine {
             keys: None,
             announce_addrs,
             active,
@@ -194,12 +225,7 @@ impl<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> Engine<S> {
             last_table_full: None,
             stats: Stats::default(),
             config,
-        };
-        engine
-            .table
-            .insert(local)
-            .map_err(|_| ConfigError::NoStorage)?;
-        Ok(engine)
+        })
     }
 
     /// Authenticate with `keys` from now on (sign everything sent, accept only datagrams

@@ -72,7 +72,10 @@ impl fmt::Display for RxError {
 
 impl core::error::Error for RxError {}
 
-impl<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> Engine<S> {
+impl<S, const RELAY_QUEUE: usize, const DUPLICATES: usize> Engine<S, RELAY_QUEUE, DUPLICATES>
+where
+    S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>,
+{
     /// Handles a datagram received at `now` on interface `iface` from source address `src`.
     ///
     /// Refused datagrams change nothing and are counted in [`stats`](Self::stats).

@@ -4,10 +4,17 @@
 use crate::addr::MAX_IFACES;
 use crate::wire::{Message, MessageKind, RelayBody};
 
-/// How many recent messages the duplicate cache remembers.
-pub(crate) const DUPLICATE_CACHE_LEN: usize = 128;
-/// How many messages may wait to be relayed: call `poll_transmit` at least every this many
-/// datagrams (the Linux daemon drains after every `recvmmsg` batch of 32).
+/// How many recent messages the duplicate cache remembers by default (an [`Engine`]'s
+/// `DUPLICATES`). Only a gateway consults it.
+///
+/// [`Engine`]: super::Engine
+pub const DUPLICATE_CACHE_LEN: usize = 128;
+/// How many messages may wait to be relayed by default (an [`Engine`]'s `RELAY_QUEUE`):
+/// call `poll_transmit` at least every this many datagrams (the Linux daemon drains after
+/// every `recvmmsg` batch of 32). The queue also holds the LEAVEs that answer replays of
+/// departed nodes, on one interface too.
+///
+/// [`Engine`]: super::Engine
 pub const RELAY_QUEUE_LEN: usize = 32;
 
 /// Identity of one message round of one node: `(origin, incarnation, sequence, kind)`.
@@ -33,23 +40,26 @@ impl MessageKey {
     }
 }
 
-/// A ring of the most recent message keys (FIFO eviction).
+/// A ring of the `N` most recent message keys (FIFO eviction).
 #[derive(Debug)]
-pub(crate) struct DuplicateCache {
-    keys: [MessageKey; DUPLICATE_CACHE_LEN],
+pub(crate) struct DuplicateCache<const N: usize> {
+    keys: [MessageKey; N],
     next: usize,
     filled: usize,
 }
 
-impl DuplicateCache {
+impl<const N: usize> DuplicateCache<N> {
     pub(crate) const fn new() -> Self {
+        const {
+            assert!(N > 0, "a duplicate cache remembers at least one message");
+        }
         DuplicateCache {
             keys: [MessageKey {
                 origin: 0,
                 kind: 0,
                 incarnation: 0,
                 sequence: 0,
-            }; DUPLICATE_CACHE_LEN],
+            }; N],
             next: 0,
             filled: 0,
         }
@@ -64,8 +74,8 @@ impl DuplicateCache {
         if let Some(slot) = self.keys.get_mut(self.next) {
             *slot = key;
         }
-        self.next = (self.next + 1) % DUPLICATE_CACHE_LEN;
-        self.filled = (self.filled + 1).min(DUPLICATE_CACHE_LEN);
+        self.next = (self.next + 1) % N;
+        self.filled = (self.filled + 1).min(N);
         true
     }
 }
@@ -77,8 +87,9 @@ pub(crate) struct RelayJob {
     pub(crate) pending: u8,
 }
 
-/// The relay queue: bounded, and a full queue is counted by the engine, not hidden.
-pub(crate) type RelayQueue = heapless::Deque<RelayJob, RELAY_QUEUE_LEN>;
+/// The relay queue of `N` jobs: bounded, and a full queue is counted by the engine, not
+/// hidden.
+pub(crate) type RelayQueue<const N: usize> = heapless::Deque<RelayJob, N>;
 
 /// Takes the lowest interface bit out of `mask`.
 pub(crate) fn take_lowest_iface(mask: &mut u8) -> Option<crate::addr::IfaceId> {
@@ -107,7 +118,7 @@ mod tests {
 
     #[test]
     fn duplicate_is_detected_until_evicted() {
-        let mut cache = DuplicateCache::new();
+        let mut cache = DuplicateCache::<DUPLICATE_CACHE_LEN>::new();
         assert!(cache.insert(key(1)));
         assert!(!cache.insert(key(1)));
         for seq in 2..=DUPLICATE_CACHE_LEN as u32 {

@@ -6,7 +6,10 @@ use crate::event::Event;
 use crate::table::{NodeEntry, NodeState};
 use crate::time::Instant;
 
-impl<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> Engine<S> {
+impl<S, const RELAY_QUEUE: usize, const DUPLICATES: usize> Engine<S, RELAY_QUEUE, DUPLICATES>
+where
+    S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>,
+{
     /// Expires every live node silent for `dead_after` of its advertised intervals, purges
     /// tombstones older than the tombstone lifetime, and schedules the next sweep. O(n).
     pub(super) fn sweep(&mut self, now: Instant) {

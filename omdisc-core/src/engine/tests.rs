@@ -285,6 +285,50 @@ fn a_gateway_announces_each_leg_as_primary_on_its_own_network() {
     }
 }
 
+/// A gateway built with room to relay one message at a time: a second message heard before
+/// `poll_transmit` drains the queue is counted as dropped, and the first still goes out on
+/// the other leg.
+#[test]
+fn a_relay_queue_of_one_relays_one_message_and_counts_the_next_as_dropped() {
+    let ifaces = [
+        InterfaceSpec::with_address(ip(1)),
+        InterfaceSpec::with_address(ip(101)),
+    ];
+    let mut config = Config::new(NodeId::new(1).unwrap(), 7);
+    config.forwarding = Forwarding::Relay;
+    let mut e: Engine<[NodeEntry; 4], 1, 1> =
+        Engine::with_relay_sizes(config, &ifaces, [NodeEntry::VACANT; 4], 1).unwrap();
+    let now = Instant::from_millis(0);
+    e.start(now);
+    let mut buf = [0u8; MAX_DATAGRAM_LEN];
+    while e.poll_transmit(now, &mut buf).is_some() {}
+
+    for d in [2, 3] {
+        e.handle_datagram(now, IfaceId::FIRST, ip(d), &bytes(&announce_from(d)))
+            .unwrap();
+    }
+    let mut relayed = heapless::Vec::<u16, 4>::new();
+    while let Some(tx) = e.poll_transmit(now, &mut buf) {
+        let msg = Message::decode(&buf[..tx.len], None).unwrap();
+        if msg.origin != e.node_id() {
+            assert_eq!(tx.iface.index(), 1, "relayed out of the other leg");
+            relayed.push(msg.origin.get()).unwrap();
+        }
+    }
+    assert_eq!(&relayed[..], &[2]);
+    assert_eq!(e.stats().relay_dropped, 1);
+}
+
+#[test]
+fn a_one_interface_engine_with_small_relay_queues_is_kilobytes_smaller() {
+    let small = core::mem::size_of::<Engine<[NodeEntry; 4], 2, 1>>();
+    let gateway = core::mem::size_of::<ArrayEngine<4>>();
+    assert!(
+        small + 6 * 1024 < gateway,
+        "{small} B is not 6 KiB below {gateway} B"
+    );
+}
+
 /// Found by the `engine_datagrams` fuzz target: a gateway relayed a message whose origin is
 /// its own node id (a forged LEAVE without addresses, or an id-collision contender), which
 /// made the relay's relayer equal its origin, a datagram every receiver refuses.

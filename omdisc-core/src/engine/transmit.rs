@@ -19,7 +19,10 @@ pub struct Transmit {
     pub len: usize,
 }
 
-impl<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> Engine<S> {
+impl<S, const RELAY_QUEUE: usize, const DUPLICATES: usize> Engine<S, RELAY_QUEUE, DUPLICATES>
+where
+    S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>,
+{
     /// Writes the next datagram to send into `buf` and says where to send it, or returns
     /// `None` when nothing is waiting. Call until `None` after every `handle_*` call.
     ///
