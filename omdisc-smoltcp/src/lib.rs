@@ -99,7 +99,7 @@ mod test_device;
 
 pub use error::SetupError;
 pub use igmp::group_mac;
-pub use node::{Node, NodeCounters};
+pub use node::{Node, NodeCounters, NodeEngine, NODE_RELAY_QUEUE};
 pub use settings::{
     Settings, DEFAULT_DEAD_AFTER, DEFAULT_GROUP, DEFAULT_IGMP_REPEATS, DEFAULT_IGMP_SPACING,
     DEFAULT_INGRESS_BUDGET, DEFAULT_PORT, MAX_NODE_ADDRESSES,

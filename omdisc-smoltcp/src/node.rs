@@ -30,6 +30,15 @@ const UDP_HEADER_LEN: usize = 8;
 /// Most `poll_egress` rounds in one call (each sends what is queued; a few always suffice).
 const EGRESS_ROUNDS: usize = 16;
 
+/// Relay-queue slots of a node's engine. A node has one interface and never relays: the
+/// queue only holds the LEAVEs that answer replays of departed nodes until the same poll
+/// sends them (more in one poll are counted in the engine's `relay_dropped`).
+pub const NODE_RELAY_QUEUE: usize = 4;
+
+/// The engine a [`Node`] runs: its relay queue is [`NODE_RELAY_QUEUE`] slots and its
+/// duplicate cache (which only a gateway consults) one, about 8 KiB less than a gateway's.
+pub type NodeEngine<S> = Engine<S, NODE_RELAY_QUEUE, 1>;
+
 /// Counters of the smoltcp side (the engine keeps its own: [`Engine::stats`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct NodeCounters {
@@ -52,7 +61,7 @@ pub struct Node<'a, S> {
     iface: Interface,
     sockets: SocketSet<'a>,
     udp: SocketHandle,
-    engine: Engine<S>,
+    engine: NodeEngine<S>,
     group: IpEndpoint,
     mac: EthernetAddress,
     reports: Option<ReportSchedule>,
@@ -70,6 +79,50 @@ struct Parts<'a> {
     sockets: SocketSet<'a>,
     udp: SocketHandle,
     reports: Option<ReportSchedule>,
+}
+
+impl<'a> Parts<'a> {
+    /// The interface on `device` with the settings' addresses, joined to the group, and the
+    /// UDP socket bound to the group port.
+    fn connect<D: Device + ?Sized, const RX: usize, const TX: usize>(
+        settings: &Settings,
+        device: &mut D,
+        now: Instant,
+        storage: &'a mut NodeStorage<'a, RX, TX>,
+    ) -> Result<Self, SetupError> {
+        let mut config = Config::new(HardwareAddress::Ethernet(settings.mac));
+        config.random_seed = settings.random_seed;
+        let mut iface = Interface::new(config, device, now);
+        iface.update_ip_addrs(|addrs| {
+            for cidr in &settings.addresses {
+                // Same capacity as `settings.addresses`.
+                let _ = addrs.push(*cidr);
+            }
+        });
+        iface
+            .join_multicast_group(settings.group)
+            .map_err(SetupError::Join)?;
+
+        let (mut sockets, mut socket) = storage.split();
+        socket.set_hop_limit(Some(settings.multicast_ttl));
+        socket.bind(settings.port).map_err(SetupError::Bind)?;
+        let udp = sockets.add(socket);
+
+        let reports = match settings.group {
+            IpAddress::Ipv4(_) if settings.igmp_repeats > 0 => Some(ReportSchedule::new(
+                now,
+                settings.igmp_repeats,
+                settings.igmp_spacing,
+            )),
+            _ => None,
+        };
+        Ok(Parts {
+            iface,
+            sockets,
+            udp,
+            reports,
+        })
+    }
 }
 
 impl<S> core::fmt::Debug for Node<'_, S> {
@@ -97,13 +150,17 @@ impl<'a, S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> Node<'a, S> {
         storage: &'a mut NodeStorage<'a, RX, TX>,
         table: S,
     ) -> Result<Self, SetupError> {
-        let (engine, parts) = Self::set_up(&settings, device, now, storage, table)?;
-        Ok(Self::from_parts(&settings, engine, parts))
+        let engine = Self::make_engine(&settings, device, table)?;
+        let parts = Parts::connect(&settings, device, now, storage)?;
+        let mut node = Self::from_parts(&settings, engine, parts);
+        node.start(&settings, now);
+        Ok(node)
     }
 
     /// Sets up the node as [`new`](Self::new) does, but writes it into `slot` (a `static`'s
-    /// memory on a microcontroller) instead of returning it: the stack holds no copy of the
-    /// node, only the engine while it is made. On an error `slot` is left as it was.
+    /// memory on a microcontroller) instead of returning it, and starts it there: the
+    /// stack holds no copy of the node, only the engine while it is made. On an error
+    /// `slot` is left as it was.
     pub fn new_in<'s, D: Device + ?Sized, const RX: usize, const TX: usize>(
         slot: &'s mut MaybeUninit<Self>,
         settings: Settings,
@@ -112,21 +169,22 @@ impl<'a, S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> Node<'a, S> {
         storage: &'a mut NodeStorage<'a, RX, TX>,
         table: S,
     ) -> Result<&'s mut Self, SetupError> {
-        let (engine, parts) = Self::set_up(&settings, device, now, storage, table)?;
-        Ok(slot.write(Self::from_parts(&settings, engine, parts)))
+        let engine = Self::make_engine(&settings, device, table)?;
+        let parts = Parts::connect(&settings, device, now, storage)?;
+        let node = slot.write(Self::from_parts(&settings, engine, parts));
+        node.start(&settings, now);
+        Ok(node)
     }
 
-    /// Everything [`new`](Self::new) does but putting the node together: checks the settings
-    /// and the device, makes the engine, the interface and the socket, joins the group, and
-    /// starts the engine.
+    /// Checks the settings and the device, and makes the engine (without keys, not started).
+    /// A function of its own, never inlined: its stack frame is gone before the node is put
+    /// together.
     #[inline(never)]
-    fn set_up<D: Device + ?Sized, const RX: usize, const TX: usize>(
+    fn make_engine<D: Device + ?Sized>(
         settings: &Settings,
-        device: &mut D,
-        now: Instant,
-        storage: &'a mut NodeStorage<'a, RX, TX>,
+        device: &D,
         table: S,
-    ) -> Result<(Engine<S>, Parts<'a>), SetupError> {
+    ) -> Result<NodeEngine<S>, SetupError> {
         let primary = settings.addresses.first().ok_or(SetupError::NoAddress)?;
         let group = settings.group;
         if !group.is_multicast() {
@@ -156,61 +214,19 @@ impl<'a, S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> Node<'a, S> {
             // Both lists hold at most MAX_NODE_ADDRESSES (2) <= MAX_ADDRS (6).
             let _ = spec.addrs.push(cidr.address().into());
         }
-        let mut engine = Engine::new(
+        NodeEngine::with_relay_sizes(
             settings.engine.clone(),
             core::slice::from_ref(&spec),
             table,
             settings.random_seed,
-        )?;
-        engine.set_keyring(settings.keyring.clone());
-
-        let mut config = Config::new(HardwareAddress::Ethernet(settings.mac));
-        config.random_seed = settings.random_seed;
-        let mut iface = Interface::new(config, device, now);
-        iface.update_ip_addrs(|addrs| {
-            for cidr in &settings.addresses {
-                // Same capacity as `settings.addresses`.
-                let _ = addrs.push(*cidr);
-            }
-        });
-        iface
-            .join_multicast_group(group)
-            .map_err(SetupError::Join)?;
-
-        let (mut sockets, mut socket) = storage.split();
-        socket.set_hop_limit(Some(settings.multicast_ttl));
-        socket.bind(settings.port).map_err(SetupError::Bind)?;
-        let udp = sockets.add(socket);
-
-        let reports = match group {
-            IpAddress::Ipv4(_) if settings.igmp_repeats > 0 => Some(ReportSchedule::new(
-                now,
-                settings.igmp_repeats,
-                settings.igmp_spacing,
-            )),
-            _ => None,
-        };
-        engine.start(time::to_core(now));
-        node_log!(
-            info,
-            "node {} on smoltcp: group {}:{}",
-            engine.node_id().get(),
-            group,
-            settings.port
-        );
-        let parts = Parts {
-            iface,
-            sockets,
-            udp,
-            reports,
-        };
-        Ok((engine, parts))
+        )
+        .map_err(SetupError::Engine)
     }
 
-    /// The node from what [`set_up`](Self::set_up) made, written straight into its
+    /// The node from its engine and its smoltcp side, written straight into its
     /// destination when inlined into it.
     #[inline(always)]
-    fn from_parts(settings: &Settings, engine: Engine<S>, parts: Parts<'a>) -> Self {
+    fn from_parts(settings: &Settings, engine: NodeEngine<S>, parts: Parts<'a>) -> Self {
         Node {
             iface: parts.iface,
             sockets: parts.sockets,
@@ -225,6 +241,20 @@ impl<'a, S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> Node<'a, S> {
             left_group: false,
             counters: NodeCounters::default(),
         }
+    }
+
+    /// Loads the settings' keys and starts the engine: the first announcement goes out on
+    /// the first poll.
+    fn start(&mut self, settings: &Settings, now: Instant) {
+        self.engine.set_keyring(settings.keyring.clone());
+        self.engine.start(time::to_core(now));
+        node_log!(
+            info,
+            "node {} on smoltcp: group {}:{}",
+            self.engine.node_id().get(),
+            self.group.addr,
+            self.group.port
+        );
     }
 
     /// Does everything due at `now`: takes in received frames (at most the ingress budget)
@@ -333,7 +363,7 @@ impl<'a, S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> Node<'a, S> {
     }
 
     /// The engine: members, statistics, phase.
-    pub fn engine(&self) -> &Engine<S> {
+    pub fn engine(&self) -> &NodeEngine<S> {
         &self.engine
     }
 

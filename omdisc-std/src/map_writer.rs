@@ -59,7 +59,11 @@ impl MapWriter {
     /// nothing was due. A node that lost its id to another host writes an empty map: it is
     /// out of the cluster, and a map with its own id would name the other host's address.
     /// A failed write is tried again after one announce interval (within 0.1–5 s).
-    pub fn update<S>(&mut self, now_ms: u64, engine: &Engine<S>) -> Option<PublishOutcome>
+    pub fn update<S, const R: usize, const D: usize>(
+        &mut self,
+        now_ms: u64,
+        engine: &Engine<S, R, D>,
+    ) -> Option<PublishOutcome>
     where
         S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>,
     {
