@@ -24,7 +24,7 @@ struct Stage {
 /// The stages, in the order they run. One row per stage (hence no rustfmt).
 #[rustfmt::skip]
 const STAGES: &[Stage] = &[
-    check("tools", "rustup targets and Debian packages, installed if missing", tools),
+    check("tools", "rustup targets, Debian packages and defmt-print, installed if missing", tools),
     check("fmt", "cargo fmt --check, workspace and excluded crates", checks::fmt),
     check("clippy", "cargo clippy --workspace --all-targets -D warnings", checks::clippy),
     check("tests", "workspace tests (cargo-nextest if installed)", checks::tests),
@@ -37,16 +37,18 @@ const STAGES: &[Stage] = &[
     check("smoltcp-interop", "omdisc-tap (smoltcp on a TAP) with omdiscd nodes (smoltcp-*)", |p| scenarios::group_stage(p, "smoltcp")),
     check("image-checks", "RISC-V image crate: fmt, clippy (image and host), host unit tests", crate::image::checks),
     check("boot-image", "RISC-V image under QEMU joins a cluster (boot-image*)", |p| scenarios::group_stage(p, "boot-image")),
+    check("mcu-image", "Cortex-M4F MPS2 image: fmt, clippy, host tests; flash/RAM budget with the measured stack; under QEMU joins a cluster (mcu-image*)", crate::mps2::stage),
     check("debian-service", "the .deb (lintian-clean) as a real systemd service in two containers (debian-*)", |p| scenarios::group_stage(p, "debian")),
     check("fuzz-smoke", "fuzz harness checks, then every cargo-fuzz target for 25 s at once (nightly)", crate::fuzz::smoke),
     check("leftovers", "no namespace or process of this run is left", leftovers),
 ];
 
-/// Installs missing rustup targets and Debian packages.
-fn tools(_: &Project) -> Result<String, String> {
+/// Installs missing rustup targets, Debian packages and the defmt decoder.
+fn tools(project: &Project) -> Result<String, String> {
     let targets = ensure::rust_targets(ensure::RUST_TARGETS)?;
     let tools = ensure::tools(ensure::TOOLS)?;
-    Ok(format!("{targets}; {tools}"))
+    let defmt_print = crate::mps2::ensure_defmt_print(project)?;
+    Ok(format!("{targets}; {tools}; {}", defmt_print.display()))
 }
 
 /// Fails if `ip netns list` still shows a namespace of this run, or a child is still running.

@@ -42,7 +42,7 @@ const POLL: Duration = Duration::from_millis(25);
 /// A cluster key (32 bytes in hex) for the `-key` variants; test material only.
 const TEST_KEY: &str = "6f6d646973632d626f6f742d696d6167652d746573742d6b65792d30303031";
 /// How long QEMU's CPU use is sampled while the image idles (unauthenticated runs only).
-const CPU_SAMPLE: Duration = Duration::from_secs(5);
+const CPU_SAMPLE: Duration = Duration::from_secs(10);
 
 /// The RISC-V image, unauthenticated.
 pub(super) const BOOT_IMAGE: Scenario = Scenario {
