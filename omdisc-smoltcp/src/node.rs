@@ -36,7 +36,7 @@ const EGRESS_ROUNDS: usize = 16;
 pub const NODE_RELAY_QUEUE: usize = 4;
 
 /// The engine a [`Node`] runs: its relay queue is [`NODE_RELAY_QUEUE`] slots and its
-/// duplicate cache (which only a gateway consults) one, about 8 KiB less than a gateway's.
+/// duplicate cache (which only a gateway consults) one, about 6 KiB less than a gateway's.
 pub type NodeEngine<S> = Engine<S, NODE_RELAY_QUEUE, 1>;
 
 /// Counters of the smoltcp side (the engine keeps its own: [`Engine::stats`]).

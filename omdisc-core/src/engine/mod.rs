@@ -81,7 +81,8 @@ struct Round {
 /// least 1 each; the defaults suit a gateway, [`RELAY_QUEUE_LEN`] and
 /// [`DUPLICATE_CACHE_LEN`]). A node on one interface never relays: it needs only a few
 /// relay slots, for the LEAVEs that answer replays of departed nodes, and one duplicate
-/// slot — a few hundred bytes instead of about 8 KiB.
+/// slot — about 6 KiB less (for thumbv7em, the engine without its table is 3.2 KiB
+/// instead of 9.1 KiB).
 pub struct Engine<
     S,
     const RELAY_QUEUE: usize = RELAY_QUEUE_LEN,
