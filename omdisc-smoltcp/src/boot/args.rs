@@ -119,13 +119,13 @@ impl BootConfig {
         Ok(config)
     }
 
-    /// Last resort when the build-time defaults leave a key out.
+    /// Last resort when the build-time defaults leave a key out: the core's defaults.
     const BUILT_IN: Self = Self {
         address: Ipv4Cidr::new(Ipv4Address::new(10, 77, 1, 60), 24),
-        group: Ipv4Address::new(239, 255, 77, 77),
-        port: 7477,
-        interval_ms: 1000,
-        dead_after: 5,
+        group: omdisc_core::DEFAULT_GROUP_V4,
+        port: omdisc_core::DEFAULT_PORT,
+        interval_ms: omdisc_core::DEFAULT_INTERVAL.total_millis() as u32,
+        dead_after: omdisc_core::DEFAULT_DEAD_AFTER,
     };
 
     fn apply<'a>(&mut self, args: &'a str) -> Result<(), BootArgsError<'a>> {
