@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use crate::project::Project;
+use crate::project::{run, Project};
 
 /// The man pages and the binary each one documents.
 const MAN_PAGES: &[(&str, &str)] = &[
@@ -24,6 +24,12 @@ const SETUP_COMMANDS: &[&str] = &["cargo xtask demo", "cargo xtask test"];
 /// Runs the checks; `Ok` says what was checked.
 pub fn check(project: &Project) -> Result<String, String> {
     let root = project.root();
+    // The binaries of the `tests` stage's build (a no-op after that stage): target/debug/.
+    run(project
+        .cargo()
+        .args(["test", "--workspace", "--no-run", "--quiet"])
+        .args(crate::checks::WORKSPACE_FEATURES))?;
+    let bin_dir = project.target_dir()?.join("debug");
     let mut options = 0;
     for (page, binary) in MAN_PAGES {
         let path = root.join(page);
@@ -33,7 +39,7 @@ pub fn check(project: &Project) -> Result<String, String> {
         }
         let source =
             std::fs::read_to_string(&path).map_err(|e| format!("cannot read {page}: {e}"))?;
-        options += compare_options(project, page, binary, &source)?;
+        options += compare_options(&bin_dir.join(binary), page, &source)?;
     }
     readme_starts_with_setup(root)?;
     Ok(format!(
@@ -80,21 +86,13 @@ fn long_options(text: &str) -> BTreeSet<String> {
 }
 
 /// The options of `binary --help` and of its man page must be the same set.
-fn compare_options(
-    project: &Project,
-    page: &str,
-    binary: &str,
-    source: &str,
-) -> Result<usize, String> {
-    // The workspace's features: the binary is then the one the `tests` stage built.
-    let output = project
-        .cargo()
-        .args(["run", "--quiet", "--bin", binary])
-        .args(crate::checks::WORKSPACE_FEATURES)
-        .args(["--", "--help"])
+fn compare_options(path: &Path, page: &str, source: &str) -> Result<usize, String> {
+    let binary = path.file_name().unwrap_or_default().to_string_lossy();
+    let output = Command::new(path)
+        .arg("--help")
         .stdin(Stdio::null())
         .output()
-        .map_err(|e| format!("cannot run {binary} --help: {e}"))?;
+        .map_err(|e| format!("cannot run {} --help: {e}", path.display()))?;
     let help = String::from_utf8_lossy(&output.stdout).into_owned()
         + &String::from_utf8_lossy(&output.stderr);
     let in_help = long_options(&help);
