@@ -97,7 +97,7 @@ pub use config::{
 };
 pub use engine::{
     ArrayEngine, Engine, Phase, Received, RxError, Stats, Transmit, DEFAULT_CAPACITY,
-    EVENT_QUEUE_LEN, LEAVE_BACKOFF_MEMBERS, RELAY_QUEUE_LEN,
+    DUPLICATE_CACHE_LEN, EVENT_QUEUE_LEN, LEAVE_BACKOFF_MEMBERS, RELAY_QUEUE_LEN,
 };
 pub use event::Event;
 pub use id::{NodeId, NodeIdError};
