@@ -64,7 +64,8 @@ pub fn checks(project: &Project) -> Result<String, String> {
 }
 
 /// The `mcu-image` stage of `cargo xtask test`: the crate's own checks, the image within
-/// its budget (stack measured alone in QEMU), then the `mcu-image*` scenarios.
+/// its budget (stack measured alone in QEMU), a bad boot argument refused, then the
+/// `mcu-image*` scenarios.
 pub fn stage(project: &Project) -> Result<String, String> {
     let started = Instant::now();
     let checks = checks(project)?;
@@ -73,7 +74,7 @@ pub fn stage(project: &Project) -> Result<String, String> {
         started.elapsed().as_secs_f64()
     );
     let started = Instant::now();
-    let (_, budget, fits) = build_and_budget(project)?;
+    let (image, budget, fits) = build_and_budget(project)?;
     println!("    {}", budget.replace('\n', "\n    "));
     println!(
         "    image built and measured: {:.1} s",
@@ -85,8 +86,13 @@ pub fn stage(project: &Project) -> Result<String, String> {
             budget.replace('\n', "; ")
         ));
     }
+    let scratch = project.scratch_dir("mps2-bad-argument")?;
+    let refused = refuses_a_bad_argument(project, &image, &scratch)?;
+    println!("    `{BAD_BOOTARGS}` ends the boot with exit status 1: {refused}");
     let scenarios = crate::scenarios::group_stage(project, "mcu-image")?;
-    Ok(format!("{checks}; within budget; {scenarios}"))
+    Ok(format!(
+        "{checks}; within budget; a bad boot argument refused; {scenarios}"
+    ))
 }
 
 /// Installs `defmt-print` with `cargo install` when it is not on the path (the `tools`
@@ -395,6 +401,49 @@ pub fn build_and_budget(project: &Project) -> Result<(PathBuf, String, bool), St
 /// Boots the image without a network for a moment and returns its decoded log (it reports
 /// its stack high-water mark with every map).
 pub fn measure_alone(project: &Project, image: &Path, scratch: &Path) -> Result<String, String> {
+    let (_, log) = run_alone(
+        project,
+        image,
+        scratch,
+        "ip=10.77.1.61/24 interval=0.2",
+        MEASURE_RUN,
+    )?;
+    Ok(log)
+}
+
+/// The boot arguments [`refuses_a_bad_argument`] gives the image: the last one is bad.
+const BAD_BOOTARGS: &str = "ip=10.77.1.61/24 interval=0.2 dead_after=0";
+/// How long a refused boot may take to end QEMU.
+const BAD_ARGUMENT_EXIT: Duration = Duration::from_secs(10);
+
+/// Boots the image alone with a bad boot argument: it must log one error line naming it
+/// and end QEMU with exit status 1, within a few seconds.
+pub fn refuses_a_bad_argument(
+    project: &Project,
+    image: &Path,
+    scratch: &Path,
+) -> Result<String, String> {
+    let (status, log) = run_alone(project, image, scratch, BAD_BOOTARGS, BAD_ARGUMENT_EXIT)?;
+    let errors: Vec<&str> = log.lines().filter(|l| l.contains(" ERROR ")).collect();
+    let named = errors.len() == 1 && errors[0].contains("dead_after=0");
+    match status.and_then(|s| s.code()) {
+        Some(1) if named => Ok(message(errors[0]).to_string()),
+        code => Err(format!(
+            "with `{BAD_BOOTARGS}` QEMU ended with {code:?} (wanted 1) and the image logged {} error line(s): {log}",
+            errors.len()
+        )),
+    }
+}
+
+/// Runs the image without a network (`bootargs`) until it ends QEMU or `limit` passes (then
+/// QEMU is killed): its exit status if it ended on its own, and its decoded log.
+fn run_alone(
+    project: &Project,
+    image: &Path,
+    scratch: &Path,
+    bootargs: &str,
+    limit: Duration,
+) -> Result<(Option<std::process::ExitStatus>, String), String> {
     ensure::tools(&[QEMU_TOOL])?;
     let frames = scratch.join("alone.defmt");
     let decoded = scratch.join("alone.log");
@@ -402,17 +451,24 @@ pub fn measure_alone(project: &Project, image: &Path, scratch: &Path) -> Result<
     let mut log = DefmtLog::start(project, image, &frames, Some(&decoded))?;
     let frames_file =
         File::create(&frames).map_err(|e| format!("cannot create {}: {e}", frames.display()))?;
-    let mut qemu = qemu_command(image, "ip=10.77.1.61/24 interval=0.2", None)
+    let mut qemu = qemu_command(image, bootargs, None)
         .stdin(Stdio::null())
         .stdout(frames_file)
         .stderr(Stdio::null())
         .spawn()
         .map_err(|e| format!("cannot start {}: {e}", QEMU_TOOL.command))?;
-    std::thread::sleep(MEASURE_RUN);
-    let _ = qemu.kill();
-    let _ = qemu.wait();
+    let end = Instant::now() + limit;
+    let mut status = None;
+    while status.is_none() && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(20));
+        status = qemu.try_wait().ok().flatten();
+    }
+    if status.is_none() {
+        let _ = qemu.kill();
+        let _ = qemu.wait();
+    }
     log.feed();
-    Ok(log.finish())
+    Ok((status, log.finish()))
 }
 
 #[cfg(test)]
