@@ -19,6 +19,10 @@ pub enum Forwarding {
     /// interface sends and receives; the others are announced as aliases. The original's
     /// `-m TTL` mode.
     Routed,
+    /// Every interface sends and receives and announces this node's address there as
+    /// primary and its other legs as aliases, but nothing is relayed between them: the
+    /// networks stay apart while each sees all of this host's addresses (`--no-relay`).
+    Isolated,
 }
 
 /// Engine settings. Build with [`Config::new`] and adjust the public fields.

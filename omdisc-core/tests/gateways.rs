@@ -146,6 +146,44 @@ fn routed_mode_uses_only_the_first_interface_and_announces_the_rest_as_aliases()
 }
 
 #[test]
+fn an_isolated_host_keeps_its_networks_apart_while_both_see_its_aliases() {
+    let mut sim = Sim::new(12, Link::PERFECT);
+    let a = sim.add_host(&[(1, addr(1, 1))], fast);
+    let b = sim.add_host(&[(2, addr(2, 2))], fast);
+    let m = sim.add_host(&[(1, addr(1, 60)), (2, addr(2, 60))], |c| {
+        fast(c);
+        c.forwarding = omdisc_core::Forwarding::Isolated;
+    });
+    for h in [a, b, m] {
+        sim.start(h);
+    }
+    sim.run_for(3_000);
+    let mid = sim.hosts[m].engine.node_id();
+    let (a_id, b_id) = (
+        sim.hosts[a].engine.node_id().get(),
+        sim.hosts[b].engine.node_id().get(),
+    );
+    assert!(!sim.map_of(a).contains(&b_id), "a hears of b");
+    assert!(!sim.map_of(b).contains(&a_id), "b hears of a");
+    let m_map = sim.map_of(m);
+    assert!(m_map.contains(&a_id) && m_map.contains(&b_id));
+    for (observer, primary, alias) in [(a, addr(1, 60), addr(2, 60)), (b, addr(2, 60), addr(1, 60))]
+    {
+        let seen = sim.hosts[observer].engine.table().member(mid).unwrap();
+        assert!(!seen.is_gateway());
+        assert!(seen
+            .addrs()
+            .iter()
+            .any(|x| x.role == AddrRole::Primary && x.ip == primary));
+        assert!(seen
+            .addrs()
+            .iter()
+            .any(|x| x.role == AddrRole::Alias && x.ip == alias));
+    }
+    assert_eq!(sim.hosts[m].engine.stats().tx_relayed, 0);
+}
+
+#[test]
 fn hop_limit_bounds_a_chain_of_gateways() {
     // Segments 1-2-3-4-5-6 in a chain; with hop_limit 2 a node on segment 1 is known on
     // segments 2 and 3 only.

@@ -10,9 +10,10 @@ use std::process;
 
 use argh::FromArgs;
 
+use crate::output_values::{self, HookTimeout, MetricsListen, ShowmapFormat};
 use crate::values::{
-    Bandwidth, CountersFilePath, DeadAfter, Group, InterfaceList, Interval, KeyFilePath, MapDir,
-    MapFile, MaxNodes, NodeIdValue, PidFilePath, Port, Ttl,
+    Bandwidth, CountersFilePath, DeadAfter, Group, HookPath, InterfaceList, Interval, KeyFilePath,
+    MapDir, MapFile, MaxNodes, MetricsFilePath, NodeIdValue, PidFilePath, Port, Ttl,
 };
 
 /// Exit status for a command-line (usage) error.
@@ -92,6 +93,29 @@ pub struct OmdiscdArgs {
     #[argh(option, long = "counters-file", arg_name = "PATH")]
     pub counters_file: Option<CountersFilePath>,
 
+    /// with several interfaces: announce the other legs as aliases on each network but
+    /// relay nothing between them (default without -m: relay, a gateway)
+    #[argh(switch, long = "no-relay")]
+    pub no_relay: bool,
+
+    /// run the executable PATH (directly, no shell) on each membership event: argv[1] is
+    /// the event, OMDISC_* variables describe it, stdin holds the map as JSON
+    #[argh(option, arg_name = "PATH")]
+    pub hook: Option<HookPath>,
+
+    /// kill a hook (and its process group) still running after SECS seconds (default 30)
+    #[argh(option, long = "hook-timeout", arg_name = "SECS")]
+    pub hook_timeout: Option<HookTimeout>,
+
+    /// serve Prometheus metrics on GET /metrics at ADDR:PORT (a port alone: 127.0.0.1)
+    #[argh(option, long = "metrics-listen", arg_name = "ADDR:PORT")]
+    pub metrics_listen: Option<MetricsListen>,
+
+    /// write the Prometheus metrics to PATH (atomically) once per interval, for
+    /// node_exporter's textfile collector
+    #[argh(option, long = "metrics-file", arg_name = "PATH")]
+    pub metrics_file: Option<MetricsFilePath>,
+
     /// print the version and the cluster-key support built in, then exit
     #[argh(switch, short = 'V')]
     pub version: bool,
@@ -114,9 +138,28 @@ pub struct ShowmapArgs {
     #[argh(switch)]
     pub live: bool,
 
-    /// print the membership as JSON
+    /// print the membership as JSON (same as --format json)
     #[argh(switch)]
     pub json: bool,
+
+    /// output format: setpe (default), json, hosts (/etc/hosts lines), hostfile (MPI), or
+    /// prometheus-sd (file_sd targets)
+    #[argh(option, arg_name = "FORMAT")]
+    pub format: Option<ShowmapFormat>,
+
+    /// port of the prometheus-sd targets (default 9477)
+    #[argh(
+        option,
+        long = "sd-port",
+        arg_name = "N",
+        from_str_fn(output_values::sd_port)
+    )]
+    pub sd_port: Option<u16>,
+
+    /// print again whenever the map changes (inotify on the map directory), until
+    /// interrupted; with --format json one document per line
+    #[argh(switch)]
+    pub watch: bool,
 
     /// print the version and the cluster-key support built in, then exit
     #[argh(switch, short = 'V')]

@@ -20,14 +20,15 @@
 //!   interval and larger ones slow down instead of flooding every host (0 turns it off).
 
 use std::fmt;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
 use omdisc_core::NodeId;
 
 use crate::cli::OmdiscdArgs;
-use crate::values::{CountersFilePath, InterfaceName, KeyFilePath, NodeIdValue};
+use crate::output_values::DEFAULT_HOOK_TIMEOUT;
+use crate::values::{CountersFilePath, InterfaceName, KeyFilePath, MetricsFilePath, NodeIdValue};
 
 /// Default multicast group (IPv4 Local Scope, RFC 2365): the core's.
 pub const DEFAULT_GROUP: IpAddr = IpAddr::V4(omdisc_core::DEFAULT_GROUP_V4);
@@ -72,6 +73,18 @@ pub enum InterfaceMode {
     /// `-m TTL`: only the first interface sends and receives (multicast routing carries the
     /// traffic between networks) with this TTL; the others are announced as aliases.
     MulticastTtl(u8),
+    /// `--no-relay`: every interface sends and receives and announces the others as aliases,
+    /// but nothing is relayed between them (the networks stay apart).
+    NoRelay,
+}
+
+/// `--hook PATH` with its timeout.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HookConfig {
+    /// The executable run on each event.
+    pub path: PathBuf,
+    /// How long one run may take before it is killed with its process group.
+    pub timeout: Duration,
 }
 
 /// The validated settings of one `omdiscd` run.
@@ -106,6 +119,12 @@ pub struct DaemonConfig {
     pub node_id: Option<NodeId>,
     /// Where the counters are written as JSON, if anywhere.
     pub counters_file: Option<PathBuf>,
+    /// The program run on membership events, if any.
+    pub hook: Option<HookConfig>,
+    /// Where the Prometheus metrics are served, if anywhere.
+    pub metrics_listen: Option<SocketAddr>,
+    /// Where the Prometheus metrics are written once per interval, if anywhere.
+    pub metrics_file: Option<PathBuf>,
 }
 
 impl DaemonConfig {
@@ -118,6 +137,20 @@ impl DaemonConfig {
             (None, true) => MapTarget::Live,
             (None, false) => MapTarget::Alpha(PathBuf::from(DEFAULT_MAP_DIR)),
         };
+        let mode = match (args.multicast_ttl, args.no_relay) {
+            (Some(_), true) => return Err(ConfigError::NoRelayWithTtl),
+            (Some(ttl), false) => InterfaceMode::MulticastTtl(ttl.get()),
+            (None, true) => InterfaceMode::NoRelay,
+            (None, false) => InterfaceMode::Relay,
+        };
+        let hook = match (args.hook, args.hook_timeout) {
+            (None, Some(_)) => return Err(ConfigError::HookTimeoutWithoutHook),
+            (None, None) => None,
+            (Some(path), timeout) => Some(HookConfig {
+                path: path.into_path(),
+                timeout: timeout.map_or(DEFAULT_HOOK_TIMEOUT, |t| t.get()),
+            }),
+        };
         let daemonize = !args.nodaemon;
         let pid_file = match args.pid_file {
             Some(path) => Some(path.into_path()),
@@ -127,9 +160,7 @@ impl DaemonConfig {
         Ok(DaemonConfig {
             interfaces: args.interface.map(|l| l.into_names()).unwrap_or_default(),
             daemonize,
-            mode: args.multicast_ttl.map_or(InterfaceMode::Relay, |ttl| {
-                InterfaceMode::MulticastTtl(ttl.get())
-            }),
+            mode,
             map_target,
             pid_file,
             group: args.group.map_or(DEFAULT_GROUP, |g| g.get()),
@@ -141,13 +172,16 @@ impl DaemonConfig {
             key_file: args.key_file.map(KeyFilePath::into_path),
             node_id: args.node_id.map(NodeIdValue::get),
             counters_file: args.counters_file.map(CountersFilePath::into_path),
+            hook,
+            metrics_listen: args.metrics_listen.map(|m| m.get()),
+            metrics_file: args.metrics_file.map(MetricsFilePath::into_path),
         })
     }
 
     /// The interfaces that send and receive: all of them, or only the first with `-m`.
     pub fn active_interface_count(&self) -> usize {
         match self.mode {
-            InterfaceMode::Relay => self.interfaces.len(),
+            InterfaceMode::Relay | InterfaceMode::NoRelay => self.interfaces.len(),
             InterfaceMode::MulticastTtl(_) => self.interfaces.len().min(1),
         }
     }
@@ -155,7 +189,7 @@ impl DaemonConfig {
     /// TTL (IPv4) or hop limit (IPv6) of outgoing datagrams: 1 (this link only) unless `-m`.
     pub fn multicast_ttl(&self) -> u8 {
         match self.mode {
-            InterfaceMode::Relay => 1,
+            InterfaceMode::Relay | InterfaceMode::NoRelay => 1,
             InterfaceMode::MulticastTtl(ttl) => ttl,
         }
     }
@@ -166,12 +200,22 @@ impl DaemonConfig {
 pub enum ConfigError {
     /// `--live` together with `--map-dir`.
     LiveWithMapDir,
+    /// `--no-relay` together with `-m` (which relays nothing anyway).
+    NoRelayWithTtl,
+    /// `--hook-timeout` without `--hook`.
+    HookTimeoutWithoutHook,
 }
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ConfigError::LiveWithMapDir => f.write_str("--live and --map-dir exclude each other"),
+            ConfigError::NoRelayWithTtl => f.write_str(
+                "--no-relay and -m exclude each other (-m sends on the first interface only and relays nothing)",
+            ),
+            ConfigError::HookTimeoutWithoutHook => {
+                f.write_str("--hook-timeout needs --hook")
+            }
         }
     }
 }
@@ -205,6 +249,52 @@ mod tests {
         assert_eq!(config.key_file, None);
         assert_eq!(config.node_id, None);
         assert_eq!(config.multicast_ttl(), 1);
+    }
+
+    #[test]
+    fn hooks_metrics_and_no_relay() {
+        let parsed = config(&[
+            "-i",
+            "a,b",
+            "--no-relay",
+            "--hook",
+            "/usr/local/bin/on-event",
+            "--hook-timeout",
+            "2.5",
+            "--metrics-listen",
+            "9477",
+            "--metrics-file",
+            "/var/lib/node_exporter/omdisc.prom",
+        ])
+        .unwrap();
+        assert_eq!(parsed.mode, InterfaceMode::NoRelay);
+        assert_eq!(parsed.active_interface_count(), 2);
+        assert_eq!(parsed.multicast_ttl(), 1);
+        assert_eq!(
+            parsed.hook,
+            Some(HookConfig {
+                path: PathBuf::from("/usr/local/bin/on-event"),
+                timeout: Duration::from_millis(2500)
+            })
+        );
+        assert_eq!(
+            parsed.metrics_listen,
+            Some(SocketAddr::from(([127, 0, 0, 1], 9477)))
+        );
+        assert!(parsed.metrics_file.is_some());
+        let defaults = config(&["--hook", "/h"]).unwrap();
+        assert_eq!(defaults.hook.unwrap().timeout, Duration::from_secs(30));
+        assert_eq!(defaults.metrics_listen, None);
+        assert_eq!(defaults.mode, InterfaceMode::Relay);
+        assert_eq!(
+            config(&["--no-relay", "-m", "2"]).unwrap_err(),
+            "--no-relay and -m exclude each other (-m sends on the first interface only and relays nothing)"
+        );
+        assert_eq!(
+            config(&["--hook-timeout", "5"]).unwrap_err(),
+            "--hook-timeout needs --hook"
+        );
+        assert!(config(&["--hook", ""]).is_err());
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! The daemon's main loop: drives the engine from the sockets, the clock and the signals,
 //! and rewrites the map when the membership changes.
 //!
-//! One thread, one `poll` over the signal fd, the rtnetlink socket and the multicast
-//! sockets, with the engine's next deadline as timeout: an idle daemon sleeps until its
+//! One thread, one `poll` over the signal fd, the rtnetlink socket, the multicast
+//! sockets and the fds of the hook and the metrics endpoint ([`crate::integrations`]),
+//! with the next deadline as timeout: an idle daemon sleeps until its
 //! next announcement. Network changes are read as they come and acted on once per turn
 //! ([`NETWORK_SETTLE_MS`] after the first of them), however many the kernel reported: the legs are
 //! compared with the kernel's view, sockets joined or closed, and the engine told.
@@ -14,7 +15,7 @@ use std::path::PathBuf;
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::Signal;
-use omdisc_core::{IfaceId, Instant, RxError, MAX_DATAGRAM_LEN};
+use omdisc_core::{Event, IfaceId, Instant, RxError, MAX_DATAGRAM_LEN};
 
 use crate::clock::Clock;
 use crate::config::{DaemonConfig, MapTarget};
@@ -23,6 +24,7 @@ use crate::counter_report::{counter_line, CountersFile, SnapshotReason};
 use crate::engine_slot::EngineSlot;
 use crate::event_log;
 use crate::failure_log::FailureLog;
+use crate::integrations::Integrations;
 use crate::interfaces;
 use crate::key_file;
 use crate::leg_log::LegLog;
@@ -61,6 +63,8 @@ pub struct DaemonCounters {
     pub send_failed: u64,
     /// Map writes (both files counted once).
     pub map_writes: u64,
+    /// Map writes that failed (the last good map stays).
+    pub map_write_failures: u64,
     /// `recvmmsg` calls that returned at least one datagram.
     pub receive_calls: u64,
     /// Datagrams those calls returned.
@@ -130,6 +134,12 @@ pub struct Daemon {
     conflicts_dirty: bool,
     /// What systemd is told (nothing outside a `Type=notify` unit).
     service: ServiceNotifier,
+    /// The hook and the metrics.
+    integrations: Integrations,
+    /// Events of the current batch, handed to the integrations.
+    event_batch: Vec<Event>,
+    /// Whether an engine ever ran: a later one means this node's identity changed.
+    had_engine: bool,
 }
 
 impl std::fmt::Debug for Daemon {
@@ -189,6 +199,9 @@ impl Daemon {
             },
             conflicts_dirty: true,
             service: ServiceNotifier::new(notifier, clock.now_millis()),
+            integrations: prepared.integrations,
+            event_batch: Vec::new(),
+            had_engine: false,
         }
     }
 
@@ -229,6 +242,8 @@ impl Daemon {
             self.flush_transmits(now);
             self.drain_events();
             self.update_map(now);
+            self.integrations
+                .service(now.total_millis(), self.engine.engine(), &self.counters);
             self.service.poll_watchdog(now.total_millis());
 
             let timeout = self.wait_timeout(now);
@@ -343,6 +358,11 @@ impl Daemon {
             log::info!("node {id} ({primary}) joins the cluster");
             self.map.mark_dirty();
             self.conflicts_dirty = true;
+            // A later engine runs under a new id or new addresses: the hook's `self`.
+            if let (true, Some(engine)) = (self.had_engine, self.engine.engine()) {
+                self.integrations.on_self_changed(engine);
+            }
+            self.had_engine = true;
         }
         if self.engine.engine().is_none() {
             self.service.on_waiting(&self.waiting_status());
@@ -362,6 +382,7 @@ impl Daemon {
     /// Sends LEAVE on every active interface.
     fn stop(&mut self) {
         self.service.on_stopping();
+        self.integrations.stop();
         let now = self.now();
         if let Some(engine) = self.engine.engine_mut() {
             engine.leave(now);
@@ -419,6 +440,7 @@ impl Daemon {
             self.service.watchdog_due_ms(),
             self.network_check_at,
             self.leg_log.next_summary_at(),
+            self.integrations.next_deadline_ms(),
         ]
         .into_iter()
         .flatten()
@@ -438,6 +460,11 @@ impl Daemon {
             if let Some(socket) = socket {
                 fds.push(PollFd::new(socket.as_fd(), readable));
             }
+        }
+        // The hook's pipes and the metrics clients: `Integrations::service` looks at them
+        // after every wake.
+        for (fd, flags) in self.integrations.poll_interest() {
+            fds.push(PollFd::new(fd, flags));
         }
         let timeout = match timeout_ms {
             None => PollTimeout::NONE,
@@ -572,12 +599,15 @@ impl Daemon {
         }
     }
 
-    /// Logs membership events and notes whether the map changed.
+    /// Logs membership events, notes whether the map changed, and hands the batch to the
+    /// hook and the metrics.
     fn drain_events(&mut self) {
         let Some(engine) = self.engine.engine_mut() else {
             return;
         };
+        self.event_batch.clear();
         while let Some(event) = engine.poll_event() {
+            self.event_batch.push(event);
             if event.changes_map() {
                 self.map.mark_dirty();
                 self.conflicts_dirty = true;
@@ -588,6 +618,7 @@ impl Daemon {
                 " and writes an empty map: set another id with --node-id",
             );
         }
+        self.integrations.on_events(&self.event_batch, engine);
     }
 
     /// Rewrites the conflicts file (alpha mode) after membership or conflict events (the
@@ -610,8 +641,10 @@ impl Daemon {
             return;
         };
         let outcome = self.map.update(now.total_millis(), engine);
-        if outcome == Some(PublishOutcome::Written) {
-            self.counters.map_writes += 1;
+        match outcome {
+            Some(PublishOutcome::Written) => self.counters.map_writes += 1,
+            Some(PublishOutcome::Failed) => self.counters.map_write_failures += 1,
+            _ => {}
         }
         if let Some(PublishOutcome::Written | PublishOutcome::Unchanged) = outcome {
             self.service

@@ -6,7 +6,7 @@
 //!
 //! | module | owns |
 //! |---|---|
-//! | [`cli`], [`values`], [`config`] | the command lines, their typed values and defaults, one-line usage errors |
+//! | [`cli`], [`values`], [`output_values`], [`config`] | the command lines, their typed values and defaults, one-line usage errors |
 //! | [`interfaces`] | listing interfaces, resolving `-i`, the default interface |
 //! | [`netlink`], [`network_view`] | watching the kernel's interfaces, addresses and routes (rtnetlink); the host's interfaces by index |
 //! | [`legs`] | which interface serves each `-i` name (or the route to the group) now, and what changed |
@@ -23,8 +23,11 @@
 //! | [`engine_slot`] | the engine and the identity it runs under, following the legs' addresses |
 //! | [`leg_log`] | rate-limited log lines about the legs (waiting, joined, down, gone) |
 //! | [`event_log`] | one log line per membership event |
+//! | [`hooks`] | `--hook`: one hook process per membership event, in order, never waited for |
+//! | [`metrics`], [`http_metrics`] | Prometheus metrics: `--metrics-file`, and `GET /metrics` on `--metrics-listen` |
+//! | [`integrations`] | what the main loop hands to other programs (hooks, metrics): their fds, timers and events |
 //! | [`refusal_log`], [`counter_report`] | rate-limited logging of refused datagrams; the counters line and `--counters-file` |
-//! | [`showmap`] | reading the map back and printing it as setpe text or JSON |
+//! | [`showmap`], [`showmap_formats`], [`map_watch`] | reading the map back and printing it as setpe text, JSON, hosts lines, an MPI hostfile or Prometheus targets; printing it again on every change (inotify) |
 
 #![deny(unsafe_code)]
 #![deny(missing_docs, unreachable_pub)]
@@ -39,6 +42,9 @@ pub mod daemonize;
 pub mod engine_slot;
 pub mod event_log;
 pub mod failure_log;
+pub mod hooks;
+pub mod http_metrics;
+pub mod integrations;
 pub mod interfaces;
 pub mod journal;
 pub mod key_file;
@@ -46,13 +52,17 @@ pub mod leg_log;
 pub mod legs;
 pub mod logging;
 pub mod map_sink;
+pub mod map_watch;
 pub mod map_writer;
+pub mod metrics;
 pub mod netlink;
 pub mod network_view;
+pub mod output_values;
 pub mod pid_file;
 pub mod refusal_log;
 pub mod sd_notify;
 pub mod showmap;
+pub mod showmap_formats;
 pub mod signals;
 pub mod socket;
 pub mod startup;

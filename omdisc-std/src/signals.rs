@@ -1,4 +1,4 @@
-//! Signals as readable events: SIGTERM, SIGINT, SIGUSR1 and SIGHUP are blocked and read
+//! Signals as readable events: SIGTERM, SIGINT, SIGUSR1, SIGHUP and SIGCHLD are blocked and read
 //! from a `signalfd` in the main loop, so no handler runs between two engine calls.
 //!
 //! Block the signals early ([`block_handled_signals`]), so one that arrives during startup
@@ -21,6 +21,8 @@ pub enum SignalRequest {
     ToggleDebug,
     /// SIGHUP: re-read the key file.
     Reload,
+    /// SIGCHLD: a child (the hook) changed state; reap it without waiting.
+    ChildExited,
 }
 
 /// A program that takes requests by signal (`omdiscd`, `omdisc-tap`): what it does on
@@ -50,6 +52,8 @@ pub trait SignalHandler {
                     self.debug_toggled(on);
                 }
                 SignalRequest::Reload => self.reload(),
+                // A child (the hook) is reaped by whoever started it, after this wake.
+                SignalRequest::ChildExited => {}
             }
         }
         Ok(None)
@@ -62,11 +66,12 @@ pub struct SignalReceiver {
     fd: SignalFd,
 }
 
-const HANDLED: [Signal; 4] = [
+const HANDLED: [Signal; 5] = [
     Signal::SIGTERM,
     Signal::SIGINT,
     Signal::SIGUSR1,
     Signal::SIGHUP,
+    Signal::SIGCHLD,
 ];
 
 fn handled_set() -> SigSet {
@@ -107,6 +112,7 @@ impl SignalReceiver {
                 Signal::SIGTERM | Signal::SIGINT => SignalRequest::Stop(signal),
                 Signal::SIGUSR1 => SignalRequest::ToggleDebug,
                 Signal::SIGHUP => SignalRequest::Reload,
+                Signal::SIGCHLD => SignalRequest::ChildExited,
                 _ => continue,
             };
             return Ok(Some(request));

@@ -1,5 +1,5 @@
 //! Everything `omdiscd` checks and opens before it detaches: the watch on the network
-//! (rtnetlink), the `-i` names, node id, key, map output and pid file. Any failure is a [`StartupError`], one
+//! (rtnetlink), the `-i` names, node id, key, map output, hook and metrics, and pid file. Any failure is a [`StartupError`], one
 //! line on the terminal, and nothing has been written yet. Also what differs from one
 //! start to the next, for `omdisc-tap` too: the [`incarnation`] and the random [`seed`].
 
@@ -13,6 +13,7 @@ use omdisc_core::{Engine, Forwarding, NodeEntry};
 use crate::config::{DaemonConfig, InterfaceMode, MapTarget, LIVE_DIR};
 use crate::counter_report::{CountersFile, CountersFileError};
 use crate::engine_slot::{engine_config, EngineSlot, EngineTemplate, IdentityError};
+use crate::integrations::{IntegrationError, Integrations};
 use crate::interfaces::{self, InterfaceError};
 use crate::key_file::{self, KeyFileError};
 use crate::legs::{LegSource, Legs};
@@ -54,6 +55,8 @@ pub struct Prepared {
     pub counters_file: Option<CountersFile>,
     /// Held pid file (pid not written yet).
     pub pid_file: Option<PidFile>,
+    /// The hook and the metrics, checked and bound.
+    pub integrations: Integrations,
 }
 
 impl fmt::Debug for Prepared {
@@ -83,6 +86,8 @@ pub enum StartupError {
     Counters(CountersFileError),
     /// The pid file is held or unusable.
     PidFile(PidFileError),
+    /// The hook or the metrics cannot be set up.
+    Integration(IntegrationError),
 }
 
 impl fmt::Display for StartupError {
@@ -97,6 +102,7 @@ impl fmt::Display for StartupError {
             StartupError::Map(e) => e.fmt(f),
             StartupError::Counters(e) => e.fmt(f),
             StartupError::PidFile(e) => e.fmt(f),
+            StartupError::Integration(e) => e.fmt(f),
         }
     }
 }
@@ -152,6 +158,7 @@ pub fn prepare(config: DaemonConfig) -> Result<Prepared, StartupError> {
             match config.mode {
                 InterfaceMode::Relay => Forwarding::Relay,
                 InterfaceMode::MulticastTtl(_) => Forwarding::Routed,
+                InterfaceMode::NoRelay => Forwarding::Isolated,
             },
         ),
         node_id: config.node_id,
@@ -169,6 +176,7 @@ pub fn prepare(config: DaemonConfig) -> Result<Prepared, StartupError> {
         Some(path) => Some(CountersFile::create(path).map_err(StartupError::Counters)?),
         None => None,
     };
+    let integrations = Integrations::open(&config).map_err(StartupError::Integration)?;
     let pid_file = match &config.pid_file {
         Some(path) => Some(PidFile::acquire(path).map_err(StartupError::PidFile)?),
         None => None,
@@ -182,6 +190,7 @@ pub fn prepare(config: DaemonConfig) -> Result<Prepared, StartupError> {
         sink,
         counters_file,
         pid_file,
+        integrations,
     })
 }
 

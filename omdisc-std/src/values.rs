@@ -300,38 +300,44 @@ impl FromStr for Interval {
     type Err = ValueError;
 
     fn from_str(text: &str) -> Result<Self, ValueError> {
-        let bad = || ValueError::BadInterval(text.to_owned());
-        let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
-        let digits_only = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
-        if (whole.is_empty() && fraction.is_empty())
-            || !digits_only(whole)
-            || !digits_only(fraction)
-            || whole.len() > 6
-        {
-            return Err(bad());
+        match seconds(text) {
+            Some(interval) if (MIN_INTERVAL..=MAX_INTERVAL).contains(&interval) => {
+                Ok(Interval(interval))
+            }
+            _ => Err(ValueError::BadInterval(text.to_owned())),
         }
-        let whole: u64 = if whole.is_empty() {
-            0
-        } else {
-            whole.parse().map_err(|_| bad())?
-        };
-        // Milliseconds from the first three fraction digits, rounded half up by the fourth.
-        let mut millis = 0u64;
-        for (position, digit) in fraction.bytes().take(4).enumerate() {
-            let digit = u64::from(digit - b'0');
-            millis += match position {
-                0 => digit * 100,
-                1 => digit * 10,
-                2 => digit,
-                _ => u64::from(digit >= 5),
-            };
-        }
-        let interval = Duration::from_millis(whole * 1000 + millis);
-        if interval < MIN_INTERVAL || interval > MAX_INTERVAL {
-            return Err(bad());
-        }
-        Ok(Interval(interval))
     }
+}
+
+/// Seconds as `DIGITS[.DIGITS]` (at most six whole digits), rounded to whole milliseconds;
+/// `None` for anything else (signs, exponents, spaces, `nan`).
+pub fn seconds(text: &str) -> Option<Duration> {
+    let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
+    let digits_only = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if (whole.is_empty() && fraction.is_empty())
+        || !digits_only(whole)
+        || !digits_only(fraction)
+        || whole.len() > 6
+    {
+        return None;
+    }
+    let whole: u64 = if whole.is_empty() {
+        0
+    } else {
+        whole.parse().ok()?
+    };
+    // Milliseconds from the first three fraction digits, rounded half up by the fourth.
+    let mut millis = 0u64;
+    for (position, digit) in fraction.bytes().take(4).enumerate() {
+        let digit = u64::from(digit - b'0');
+        millis += match position {
+            0 => digit * 100,
+            1 => digit * 10,
+            2 => digit,
+            _ => u64::from(digit >= 5),
+        };
+    }
+    Some(Duration::from_millis(whole * 1000 + millis))
 }
 
 /// `--dead-after N`: missed intervals, [`MIN_DEAD_AFTER`] to [`MAX_DEAD_AFTER`].
@@ -503,6 +509,16 @@ path_option!(
     /// `-f FILE` of `showmap`.
     MapFile,
     "-f"
+);
+path_option!(
+    /// `--hook PATH`.
+    HookPath,
+    "--hook"
+);
+path_option!(
+    /// `--metrics-file PATH`.
+    MetricsFilePath,
+    "--metrics-file"
 );
 
 /// A plain unsigned decimal: ASCII digits only (no sign, no spaces), at most 9 of them.

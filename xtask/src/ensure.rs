@@ -21,7 +21,8 @@ pub struct Tool {
     pub package: &'static str,
 }
 
-/// Everything the namespace tests and the boot-image test run. (`pimd` would be an
+/// Everything the namespace tests and the boot-image test run (and Prometheus for the
+/// metrics scenario). (`pimd` would be an
 /// alternative multicast router, but Debian's `pimd` and `smcroute` conflict.)
 pub const TOOLS: &[Tool] = &[
     Tool {
@@ -55,6 +56,11 @@ pub const TOOLS: &[Tool] = &[
     Tool {
         command: "qemu-system-arm",
         package: "qemu-system-arm",
+    },
+    // The metrics-prometheus scenario: a real Prometheus server and its linter.
+    Tool {
+        command: "promtool",
+        package: "prometheus",
     },
 ];
 

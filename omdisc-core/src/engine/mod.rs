@@ -66,6 +66,11 @@ pub enum Phase {
     Stopped,
 }
 
+/// Whether a node with the interfaces in bitmask `active` relays between them.
+fn relays(forwarding: Forwarding, active: u8) -> bool {
+    forwarding == Forwarding::Relay && active.count_ones() > 1
+}
+
 /// One pending round of this node's own messages.
 #[derive(Clone, Copy, Debug)]
 struct Round {
@@ -176,8 +181,9 @@ where
         }
         let active = match config.forwarding {
             Forwarding::Routed => 1,
-            Forwarding::Relay => ((1u16 << interfaces.len()) - 1) as u8,
+            Forwarding::Relay | Forwarding::Isolated => ((1u16 << interfaces.len()) - 1) as u8,
         };
+        let gateway = relays(config.forwarding, active);
         let mut announce_addrs = heapless::Vec::new();
         for (i, _) in interfaces.iter().enumerate() {
             let list = addresses_announced_on(interfaces, i);
@@ -198,7 +204,7 @@ where
         let local = NodeEntry::local(
             &config,
             announce_addrs.first().cloned().unwrap_or_default(),
-            active.count_ones() > 1,
+            gateway,
         );
         table.insert(local).map_err(|_| ConfigError::NoStorage)?;
         // Built where it is returned, not in a local first: the engine is kilobytes, and a
@@ -426,9 +432,10 @@ where
             .any(|e| e.state == NodeState::Local && e.shadowed)
     }
 
-    /// Whether this node relays between interfaces (and says so in its announcements).
+    /// Whether this node relays between interfaces (and says so in its announcements):
+    /// several active interfaces and [`Forwarding::Relay`].
     pub fn is_gateway(&self) -> bool {
-        self.active.count_ones() > 1
+        relays(self.config.forwarding, self.active)
     }
 
     /// Whether `iface` sends and receives.

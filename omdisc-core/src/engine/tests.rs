@@ -268,12 +268,22 @@ fn a_gateway_announces_each_leg_as_primary_on_its_own_network() {
     let now = Instant::from_millis(0);
     e.start(now);
     assert!(e.is_gateway());
+    each_leg_announces_itself_with_the_other_as_alias(&mut e, now, true);
+}
+
+/// The first round of a two-legged node: on each leg its address there as primary and the
+/// other leg as alias, with the gateway flag `gateway`.
+fn each_leg_announces_itself_with_the_other_as_alias(
+    e: &mut ArrayEngine<4>,
+    now: Instant,
+    gateway: bool,
+) {
     let mut buf = [0u8; MAX_DATAGRAM_LEN];
     for (iface, primary, alias) in [(0, ip(1), ip(101)), (1, ip(101), ip(1))] {
         let tx = e.poll_transmit(now, &mut buf).unwrap();
         assert_eq!(tx.iface.index(), iface);
         let msg = Message::decode(&buf[..tx.len], None).unwrap();
-        assert!(msg.gateway);
+        assert_eq!(msg.gateway, gateway);
         assert_eq!(
             (msg.addrs[0].ip, msg.addrs[0].role),
             (primary, AddrRole::Primary)
@@ -327,6 +337,31 @@ fn a_one_interface_engine_with_small_relay_queues_is_kilobytes_smaller() {
         small + 6 * 1024 < gateway,
         "{small} B is not 6 KiB below {gateway} B"
     );
+}
+
+#[test]
+fn an_isolated_node_sends_on_every_leg_with_aliases_but_relays_nothing() {
+    let ifaces = [
+        InterfaceSpec::with_address(ip(1)),
+        InterfaceSpec::with_address(ip(101)),
+    ];
+    let mut e = engine_with(&ifaces, Forwarding::Isolated);
+    let now = Instant::from_millis(0);
+    e.start(now);
+    assert!(!e.is_gateway());
+    each_leg_announces_itself_with_the_other_as_alias(&mut e, now, false);
+    let mut buf = [0u8; MAX_DATAGRAM_LEN];
+    assert!(e.poll_transmit(now, &mut buf).is_none());
+    // Both legs listen; what one hears is not sent out of the other.
+    let second = IfaceId::new(1).unwrap();
+    assert!(e
+        .handle_datagram(now, second, ip(2), &bytes(&announce_from(2)))
+        .is_ok());
+    while let Some(tx) = e.poll_transmit(now, &mut buf) {
+        let sent = Message::decode(&buf[..tx.len], None).unwrap();
+        assert_eq!(sent.origin, e.node_id(), "relayed node {}", sent.origin);
+    }
+    assert_eq!(e.stats().tx_relayed, 0);
 }
 
 /// Found by the `engine_datagrams` fuzz target: a gateway relayed a message whose origin is

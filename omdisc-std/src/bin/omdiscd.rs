@@ -98,6 +98,7 @@ fn log_startup(prepared: &Prepared) {
     let mode = match config.mode {
         InterfaceMode::Relay if active > 1 => "gateway, relaying".to_owned(),
         InterfaceMode::Relay => "TTL 1".to_owned(),
+        InterfaceMode::NoRelay => "TTL 1, not relaying".to_owned(),
         InterfaceMode::MulticastTtl(ttl) => format!("multicast TTL {ttl}"),
     };
     let map = match &config.map_target {

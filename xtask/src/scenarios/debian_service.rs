@@ -68,6 +68,17 @@ const INSTALL_KEY: &str = "install -m 600 -o omdisc -g omdisc /dev/stdin /etc/om
 /// default, so that expiry after the key roll would show within the test).
 const OMDISCD_ARGS: &str =
     "-i eth0 --key-file /etc/omdisc/cluster.key --interval 0.5 --dead-after 3";
+/// Node 1 also runs a hook and serves and writes its metrics, under the packaged unit's
+/// hardening: the hook records its event, node and user in the service's runtime directory.
+const NODE1_EXTRA_ARGS: &str =
+    " --hook /usr/local/lib/omdisc-hook --metrics-listen 9477 --metrics-file /run/omdisc/omdisc.prom";
+/// Where node 1's hook is installed (as in `NODE1_EXTRA_ARGS`).
+const HOOK_PATH: &str = "/usr/local/lib/omdisc-hook";
+/// The hook node 1 runs.
+const HOOK_SCRIPT: &str =
+    "#!/bin/sh\\necho $1 $OMDISC_NODE_ID $(id -un) >> /run/omdisc/hook.log\\n";
+/// `GET /metrics` from inside a container (bash's /dev/tcp: no HTTP client needed).
+const GET_METRICS: &str = "bash -c 'exec 3<>/dev/tcp/127.0.0.1/9477 && printf \"GET /metrics HTTP/1.0\\r\\n\\r\\n\" >&3 && cat <&3'";
 /// Without a LEAVE a node would only expire after 3 × 0.5 s: this bound shows the LEAVE.
 const LEAVE_BOUND: Duration = Duration::from_secs(1);
 /// Both maps list both nodes within this time after the second start.
@@ -258,8 +269,12 @@ fn drive(ctx: &Ctx, nodes: &[Node], package: &Package) -> Result<String, String>
     let key = key.trim();
     two.container
         .sh(&format!("printf '%s\\n' {key} | {INSTALL_KEY}"))?;
-    for node in nodes {
+    one.container.sh(&format!(
+        "printf '{HOOK_SCRIPT}' > {HOOK_PATH} && chmod 755 {HOOK_PATH}"
+    ))?;
+    for (i, node) in nodes.iter().enumerate() {
         let c = &node.container;
+        let extra = if i == 0 { NODE1_EXTRA_ARGS } else { "" };
         let mode = c.sh(&format!("stat -c '%a %U' {KEY_FILE}"))?;
         if mode.trim() != "600 omdisc" {
             return Err(format!(
@@ -269,7 +284,7 @@ fn drive(ctx: &Ctx, nodes: &[Node], package: &Package) -> Result<String, String>
             ));
         }
         c.sh(&format!(
-            "sed -i 's|^OMDISCD_ARGS=.*|OMDISCD_ARGS=\"{OMDISCD_ARGS}\"|' /etc/default/omdiscd"
+            "sed -i 's|^OMDISCD_ARGS=.*|OMDISCD_ARGS=\"{OMDISCD_ARGS}{extra}\"|' /etc/default/omdiscd"
         ))?;
     }
     two.container.sh(&format!(
@@ -319,6 +334,37 @@ fn drive(ctx: &Ctx, nodes: &[Node], package: &Package) -> Result<String, String>
             duration(joined)
         ),
         last_start.elapsed(),
+    );
+
+    // Under the unit's hardening node 1's hook ran as omdisc, and its metrics are served
+    // and written.
+    let hooked = format!("join {} omdisc", two.id);
+    let mut said = String::new();
+    let metrics = wait_until(Duration::from_secs(5), Duration::from_millis(50), || {
+        let hook = one
+            .container
+            .sh("cat /run/omdisc/hook.log")
+            .unwrap_or_default();
+        let served = one.container.sh(GET_METRICS).unwrap_or_default();
+        let file = one
+            .container
+            .sh("cat /run/omdisc/omdisc.prom")
+            .unwrap_or_default();
+        said = format!("hook.log: {hook:?}; GET /metrics: {served:?}; omdisc.prom: {file:?}");
+        hook.lines().any(|l| l == hooked)
+            && served.starts_with("HTTP/1.1 200 OK")
+            && served.contains("omdisc_members 2\n")
+            && file.contains("omdisc_members 2\n")
+    });
+    if metrics.is_err() {
+        return Err(format!(
+            "{}: hook or metrics not working under the unit: {said}",
+            one.container.name()
+        ));
+    }
+    step(
+        "node 1's hook ran as omdisc, GET /metrics and the metrics file say 2 members",
+        Duration::ZERO,
     );
 
     // The journal: the join at info, warnings alone with -p warning.
@@ -486,6 +532,8 @@ fn drive(ctx: &Ctx, nodes: &[Node], package: &Package) -> Result<String, String>
     for (node, before) in nodes.iter().zip(&before) {
         let c = &node.container;
         run_long(c, "apt-get purge -y -q omdisc", Duration::from_secs(120))?;
+        // The administrator's own hook is theirs to remove, not the package's.
+        c.sh(&format!("rm -f {HOOK_PATH}"))?;
         let after = c.sh(SNAPSHOT)?;
         let before: BTreeSet<&str> = before.lines().collect();
         let added: Vec<&str> = after.lines().filter(|l| !before.contains(l)).collect();

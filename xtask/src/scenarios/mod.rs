@@ -12,6 +12,7 @@ mod debian_service;
 mod faults;
 mod flood;
 mod gateways;
+mod hooks;
 mod hostile;
 mod ipv6;
 mod key_roll;
@@ -19,6 +20,8 @@ mod living_network;
 mod map_files;
 mod map_watch;
 mod membership;
+mod no_relay;
+mod prometheus;
 mod replay;
 mod routed;
 mod routed_ipv6;
@@ -134,6 +137,10 @@ pub const SCENARIOS: &[Scenario] = &[
     routed_ipv6::ROUTED_IPV6,
     ipv6::IPV6_SEGMENTS,
     collision::COLLISION_ACROSS,
+    no_relay::NO_RELAY,
+    hooks::HOOK_EVENTS,
+    hooks::HOOK_MISBEHAVING,
+    prometheus::METRICS_PROMETHEUS,
     smoltcp_interop::SMOLTCP_INTEROP,
     smoltcp_interop::SMOLTCP_EXPIRES_LINUX,
     smoltcp_key::SMOLTCP_KEY,

@@ -287,11 +287,6 @@ impl Cluster {
         self.nodes[i].ns.name()
     }
 
-    /// Map directory of host `i`.
-    pub fn map_dir(&self, i: usize) -> &Path {
-        self.nodes[i].daemon.map_dir()
-    }
-
     /// The daemon arguments host `i` is started with.
     pub fn daemon_args(&self, i: usize) -> Vec<String> {
         let node = &self.nodes[i];

@@ -1,7 +1,7 @@
 //! One-shot commands with a time limit: `ip ...`, and any command inside a namespace.
 
 use std::io::Read;
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::project::show;
@@ -12,12 +12,18 @@ pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(20);
 /// Runs `command` to completion with stdout/stderr captured, killing it after `timeout`.
 pub fn run_bounded(command: &mut Command, timeout: Duration) -> Result<Output, String> {
     let shown = show(command);
-    let mut child = command
+    let child = command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| format!("cannot run `{shown}`: {e}"))?;
+    wait_output(child, timeout).map_err(|why| format!("`{shown}` {why}"))
+}
+
+/// Collects the output of `child` (spawned with piped stdout and stderr) and waits for it
+/// to exit, killing it after `timeout`.
+pub(super) fn wait_output(mut child: Child, timeout: Duration) -> Result<Output, String> {
     let stdout = drain(child.stdout.take());
     let stderr = drain(child.stderr.take());
     let deadline = Instant::now() + timeout;
@@ -28,9 +34,9 @@ pub fn run_bounded(command: &mut Command, timeout: Duration) -> Result<Output, S
             Ok(None) => {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(format!("`{shown}` did not finish within {timeout:?}"));
+                return Err(format!("did not finish within {timeout:?}"));
             }
-            Err(e) => return Err(format!("cannot wait for `{shown}`: {e}")),
+            Err(e) => return Err(format!("cannot be waited for: {e}")),
         }
     };
     Ok(Output {

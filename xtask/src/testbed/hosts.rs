@@ -2,6 +2,7 @@
 //! in common — numbered hosts with an `omdiscd` slot each — and everything done with a
 //! host's daemon, written once for both.
 
+use std::path::Path;
 use std::process::ExitStatus;
 use std::time::Duration;
 
@@ -66,6 +67,21 @@ pub(crate) trait DaemonHosts {
     /// output).
     fn fresh_counters(&mut self, i: usize) -> Result<Counters, String> {
         self.slot_mut(i).fresh_counters()
+    }
+
+    /// Kills host `i`'s daemon with SIGKILL (no LEAVE) and waits for it to be gone.
+    fn kill(&mut self, i: usize) -> Result<(), String> {
+        let slot = self.slot_mut(i);
+        let label = slot.label().to_string();
+        slot.process()?.signal(Signal::SIGKILL)?;
+        slot.wait_exit(Duration::from_secs(5))
+            .map(|_| ())
+            .ok_or_else(|| format!("{label} omdiscd did not die of SIGKILL"))
+    }
+
+    /// Host `i`'s map directory.
+    fn map_dir(&self, i: usize) -> &Path {
+        self.slot(i).map_dir()
     }
 
     /// Waits up to `timeout` for host `i`'s daemon to exit; its status.

@@ -8,12 +8,15 @@
 //! - [`registry`]: everything above is registered process-wide, so Ctrl-C/SIGTERM (and a
 //!   scenario timeout) can remove it all; namespaces left by a killed earlier run are swept;
 //! - [`wait_until`], [`exec_in`], [`IfStats`]: polling, one-shot commands, packet counters;
+//! - [`http_get_in`]: one HTTP GET from inside a namespace (metrics, Prometheus' API);
 //! - [`Counters`]: a daemon's own counters, from the JSON file it writes;
 //! - [`Membership`]: `showmap` output parsed back into node ids and addresses;
 //! - [`Cluster`]: omdiscd nodes on one bridge, for the scenarios and the demo;
 //! - [`Topology`]: several segments and multi-homed hosts (gateways, routed networks);
 //! - [`GroupListener`], [`listen`], [`CopyTally`]: passive sockets that record every datagram
 //!   on a segment, and how many copies of each message round crossed each one;
+//! - [`Prometheus`], [`promtool_check_metrics`]: Debian's Prometheus server in a namespace
+//!   and its metrics linter;
 //! - [`MulticastRouter`]: `smcrouted` with static (*,G) routes in a router namespace;
 //! - [`Container`], [`DebianRoot`]: a Debian with systemd as PID 1 booted in a namespace
 //!   (`systemd-nspawn`), from a debootstrap root cached under the target directory.
@@ -29,10 +32,12 @@ mod daemon_slot;
 mod debian_root;
 mod exec;
 mod hosts;
+mod http;
 mod listener;
 mod membership;
 mod netns;
 mod process;
+mod prometheus;
 pub mod registry;
 mod router;
 mod stats;
@@ -47,10 +52,12 @@ pub use counters::Counters;
 pub use debian_root::{DebianRoot, RootSource};
 pub use exec::{exec_in, ip, run_bounded, COMMAND_TIMEOUT};
 pub(crate) use hosts::DaemonHosts;
+pub use http::http_get_in;
 pub use listener::{decode_header, listen, GroupListener, Heard, MessageKey};
 pub use membership::{addr_of, node_id_in, node_id_of, Membership, NodeEntry};
 pub use netns::{in_namespace, leftover_namespaces, Netns, NETNS_PREFIX};
 pub use process::{Adopted, Process};
+pub use prometheus::{promtool_check_metrics, Prometheus, Sample, PROMETHEUS_TOOLS};
 pub use router::{MulticastRoute, MulticastRouter};
 pub use stats::IfStats;
 pub use topology::{JsonNode, Leg, MapJson, Topology};
