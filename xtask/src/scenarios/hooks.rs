@@ -1,7 +1,7 @@
 //! Hooks and `showmap --watch` (issue 14): a recording hook on three nodes sees join,
 //! change, leave and expire in order, each with its environment and the map on stdin, soon
-//! after the map shows it, while `showmap --watch --format json` prints one line per
-//! membership change; and hooks that hang, fail or flood stderr leave announcements, map
+//! after the map shows it, and `self` when its own address changes, while `showmap --watch
+//! --format json` prints one line per membership change; and hooks that hang, fail or flood stderr leave announcements, map
 //! writes and joins on time.
 
 use std::collections::BTreeSet;
@@ -24,13 +24,15 @@ const INTERVAL: f64 = 0.3;
 const CHANGE_BOUND: Duration = Duration::from_secs(1);
 /// `interval × 1.23 × dead-after + 1 s`: a SIGKILL'd node is gone by then.
 const EXPIRE_BOUND: Duration = Duration::from_millis(2_200);
+/// n2's address after the change (a new node id).
+const NEW_ADDRESS: &str = "10.77.40.22/24";
 /// A hook records an event at most this long after the map shows it.
 const HOOK_LAG: Duration = Duration::from_secs(1);
 
 /// The recording hook.
 pub(super) const HOOK_EVENTS: Scenario = Scenario {
     name: "hook-events",
-    about: "a recording --hook on 3 nodes sees join, change, leave, expire in order; showmap --watch prints one JSON line per change",
+    about: "a recording --hook on 3 nodes sees join, change, leave, expire in order, self on an address change; showmap --watch prints one JSON line per change",
     timeout: Duration::from_secs(60),
     needs_daemon: true,
     run: hook_events,
@@ -282,8 +284,53 @@ fn hook_events(ctx: &Ctx) -> Result<String, String> {
         &format!("showmap --watch printed {lines} JSON lines: one per change"),
         Duration::ZERO,
     );
+
+    // n2's own address (and so its id) changes under it: its hook runs `self`. The new
+    // address is added first and becomes primary when the old one goes
+    // (`promote_secondaries`, as systemd sets it).
+    let promote = crate::testbed::exec_in(
+        topo.namespace(n2),
+        &["sysctl", "-qw", "net.ipv4.conf.omd0.promote_secondaries=1"],
+    )?;
+    if !promote.status.success() {
+        return Err("sysctl promote_secondaries failed in n2".into());
+    }
+    topo.ip_in(n2, &["addr", "add", NEW_ADDRESS, "dev", "omd0"])?;
+    topo.ip_in(n2, &["addr", "del", addresses[1], "dev", "omd0"])?;
+    let changed_at = wall_now();
+    let new_id = node_id_in(NEW_ADDRESS);
+    let new_ip = NEW_ADDRESS
+        .split('/')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let is_self =
+        |r: &Record| r.event == "self" && r.node == new_id && r.addrs == [new_ip.as_str()];
+    wait_until(CHANGE_BOUND + GRACE, Duration::from_millis(25), || {
+        records(&logs[n2]).is_ok_and(|r| r.iter().any(is_self))
+    })
+    .map_err(|_| {
+        format!(
+            "n2's hook never ran `self` for node {new_id} at {new_ip}: {:?}",
+            records(&logs[n2])
+        )
+    })?;
+    let own = records(&logs[n2])?;
+    let lag = own
+        .iter()
+        .find(|r| is_self(r))
+        .map_or(0.0, |r| r.at - changed_at);
+    step(
+        &format!("n2's address changed: its hook ran `self` (node {new_id}) {lag:.2}s later"),
+        Duration::ZERO,
+    );
+    if lag > CHANGE_BOUND.as_secs_f64() {
+        return Err(format!(
+            "n2's `self` came {lag:.2}s after its address changed (bound {CHANGE_BOUND:?})"
+        ));
+    }
     Ok(format!(
-        "hooks in order, at most {worst_lag:.2}s after the map; {lines} watch lines"
+        "hooks in order, at most {worst_lag:.2}s after the map; {lines} watch lines; self {lag:.2}s after an address change"
     ))
 }
 
