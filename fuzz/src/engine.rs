@@ -21,7 +21,6 @@ use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::collections::VecDeque;
 
 use omdisc_core::testing::check_engine;
-use omdisc_core::Forwarding;
 use omdisc_core::{
     ArrayEngine, Config, Duration, Engine, IfaceId, Instant, InterfaceSpec, Message, NodeAddr,
     NodeEntry, NodeId, NodeState, Received, MAX_DATAGRAM_LEN,
@@ -139,11 +138,7 @@ impl Driver {
         config.hop_limit = setup.hop_limit;
         config.bandwidth = setup.bandwidth;
         config.tombstone_lifetime = Duration::from_millis(setup.tombstone_ms);
-        config.forwarding = if setup.routed {
-            Forwarding::Routed
-        } else {
-            Forwarding::Relay
-        };
+        config.forwarding = setup.forwarding;
         let interfaces: Vec<InterfaceSpec> = (0..setup.interfaces)
             .map(|i| InterfaceSpec::with_address(interface_address(i)))
             .collect();

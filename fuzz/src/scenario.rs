@@ -17,6 +17,7 @@
 //! byte 0  bits 0-1 interfaces - 1 (3 reads as 1) | bit 2 routed | bits 3-4 key
 //!         | bit 5 drain only on Drain steps | bit 6 start later | bit 7 clock near the end
 //! byte 1  bits 0-1 interval | bits 2-3 dead-after - 1 (3 reads as 1) | bits 4-6 hop limit (mod 5)
+//!         | bit 7 isolated (no relaying; unless routed)
 //! byte 2  bits 0-1 bandwidth | bits 2-3 tombstone lifetime
 //! byte 3  jitter seed
 //! ```
@@ -25,7 +26,7 @@ use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use arbitrary::{Arbitrary, Unstructured};
 use omdisc_core::AddrList;
-use omdisc_core::{IfaceId, Message, MessageKind, NodeAddr, NodeId};
+use omdisc_core::{Forwarding, IfaceId, Message, MessageKind, NodeAddr, NodeId};
 
 /// Most steps one scenario runs (the rest of a longer input is ignored).
 pub const MAX_STEPS: usize = 512;
@@ -78,8 +79,9 @@ impl KeyChoice {
 pub struct Setup {
     /// Interfaces, 1 to 3 (addresses `10.0.0.1`, `10.1.0.1`, `fd00::1`).
     pub interfaces: usize,
-    /// Multicast routing (only the first interface is active) instead of relaying.
-    pub routed: bool,
+    /// Relaying between the interfaces, multicast routing (only the first interface is
+    /// active), or neither (isolated: every interface active, nothing relayed).
+    pub forwarding: Forwarding,
     /// The engine's keys at the start.
     pub keys: KeyChoice,
     /// Drain transmits and events only on [`Step::Drain`] (lets the relay queue fill up).
@@ -216,7 +218,11 @@ fn decode_setup(u: &mut Unstructured<'_>) -> Setup {
             3 => 1,
             n => usize::from(n) + 1,
         },
-        routed: b0 & 0x04 != 0,
+        forwarding: match (b0 & 0x04 != 0, b1 & 0x80 != 0) {
+            (true, _) => Forwarding::Routed,
+            (false, true) => Forwarding::Isolated,
+            (false, false) => Forwarding::Relay,
+        },
         keys: KeyChoice::from_bits(b0 >> 3),
         lazy_drain: b0 & 0x20 != 0,
         start_later: b0 & 0x40 != 0,
@@ -412,7 +418,7 @@ mod tests {
         let scenario = Scenario::decode(&data);
         assert_eq!(scenario.setup.keys, KeyChoice::Vector);
         assert_eq!(scenario.setup.interfaces, 1);
-        assert!(!scenario.setup.routed && !scenario.setup.lazy_drain);
+        assert!(scenario.setup.forwarding == Forwarding::Relay && !scenario.setup.lazy_drain);
         assert!(!scenario.setup.start_later);
         assert_eq!(scenario.setup.interval_ms, 1_000);
         assert_eq!(scenario.setup.hop_limit, 4);

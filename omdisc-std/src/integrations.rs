@@ -300,9 +300,7 @@ fn snapshot(
         let config = engine.config();
         let group_size = engine.group_size();
         let average = engine.average_announce_size();
-        let interval = omdisc_core::engine::deterministic_interval(config, group_size, average)
-            .total_millis() as f64
-            / 1000.0;
+        let interval = engine.announce_interval().total_millis() as f64 / 1000.0;
         snapshot.node_id = Some(engine.node_id().get());
         snapshot.conflicts = engine.conflicts().count();
         snapshot.stats = engine.stats();

@@ -67,7 +67,6 @@ impl EventCounts {
             Event::ConflictEnded { .. } => 5,
             Event::TableFull(_) => 6,
             Event::Overflow => 7,
-            #[allow(unreachable_patterns)]
             _ => return,
         };
         if let Some(slot) = self.0.get_mut(index) {
@@ -368,16 +367,15 @@ mod tests {
         events.count(&Event::Joined(omdisc_core::NodeId::new(5).unwrap()));
         events.count(&Event::Joined(omdisc_core::NodeId::new(6).unwrap()));
         events.count(&Event::Overflow);
+        let mut stats = Stats::default();
+        stats.rx_auth_failed = 4;
+        stats.tx_datagrams = 10;
         Snapshot {
             node_id: Some(257),
             group: "239.255.77.77".parse().unwrap(),
             members: 3,
             conflicts: 0,
-            stats: Stats {
-                rx_auth_failed: 4,
-                tx_datagrams: 10,
-                ..Stats::default()
-            },
+            stats,
             events_dropped: 0,
             daemon: DaemonCounters {
                 datagrams_received: 12,

@@ -96,7 +96,7 @@ mod tests {
     use std::net::IpAddr;
 
     fn node(id: u16, ips: &[&str], gateway: bool) -> MapNode {
-        let mut addrs = omdisc_core::addr::AddrList::new();
+        let mut addrs = omdisc_core::AddrList::new();
         for (i, ip) in ips.iter().enumerate() {
             let ip: IpAddr = ip.parse().unwrap();
             let addr = if i == 0 {

@@ -369,6 +369,14 @@ where
         self.advertised
     }
 
+    /// The bandwidth-scaled announce interval now, `Td = max(interval, group size × average
+    /// announcement size × 8 / bandwidth)` (RFC 3550 §6.2): each round is randomised around
+    /// it (between 0.41 and 1.23 times it), and `group size × average size / Td` is the
+    /// cluster's announce traffic the budget allows for.
+    pub fn announce_interval(&self) -> crate::time::Duration {
+        self.sched.deterministic(&self.config, self.live)
+    }
+
     /// The average announcement size on the wire (UDP/IP headers included), in bytes.
     pub fn average_announce_size(&self) -> u32 {
         self.sched.avg_size()

@@ -259,6 +259,24 @@ fn routed_mode_listens_on_the_first_interface_only() {
 }
 
 #[test]
+fn the_announce_interval_is_the_configured_one_until_the_budget_stretches_it() {
+    let spec = [InterfaceSpec::with_address(ip(1))];
+    let mut config = Config::new(NodeId::new(1).unwrap(), 7);
+    config.interval = Duration::from_millis(100);
+    config.bandwidth = 0;
+    let e: ArrayEngine<4> = Engine::new(config.clone(), &spec, [NodeEntry::VACANT; 4], 1).unwrap();
+    assert_eq!(e.announce_interval(), Duration::from_millis(100));
+    // One node alone on a 1000 bit/s budget: its own announcement's bits per second.
+    config.bandwidth = 1000;
+    let mut e: ArrayEngine<4> = Engine::new(config, &spec, [NodeEntry::VACANT; 4], 1).unwrap();
+    let bits = u64::from(e.average_announce_size()) * 8;
+    assert_eq!(e.announce_interval().total_millis(), bits * 1000 / 1000);
+    // What it advertises is the longest randomised round.
+    e.start(Instant::from_millis(0));
+    assert!(e.advertised_interval() > e.announce_interval());
+}
+
+#[test]
 fn a_gateway_announces_each_leg_as_primary_on_its_own_network() {
     let ifaces = [
         InterfaceSpec::with_address(ip(1)),
