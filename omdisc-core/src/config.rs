@@ -25,12 +25,29 @@ pub enum Forwarding {
     Isolated,
 }
 
-/// Engine settings. Build with [`Config::new`] and adjust the public fields.
+/// Where this node's id comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IdSource {
+    /// [`Config::node_id`] as given (`--node-id`): it stays when the addresses change.
+    Fixed,
+    /// Derived from this node's address, as openMosix does ([`NodeId::from_ip`]): from the
+    /// first address of the first interface that serves (has an address and sends). The
+    /// engine derives it again whenever its addresses change, and keeps the current one in
+    /// [`Config::node_id`].
+    Address,
+}
+
+/// Engine settings. Build with [`Config::new`] (or [`Config::from_address`]) and adjust the
+/// public fields.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Config {
-    /// This node's id.
+    /// This node's id. With [`IdSource::Address`] the engine keeps it equal to the id
+    /// derived from its current address ([`Engine::config`](crate::Engine::config) shows
+    /// the current one); until it has an address it is a placeholder.
     pub node_id: NodeId,
+    /// Whether the id is fixed or follows the address (default [`IdSource::Fixed`]).
+    pub id_source: IdSource,
     /// This start's incarnation: must grow from one start to the next (the Linux daemon
     /// uses the wall clock in milliseconds). Receivers let a higher incarnation replace a
     /// lower one at once.
@@ -64,10 +81,11 @@ pub struct Config {
 }
 
 impl Config {
-    /// Defaults for node `node_id` in incarnation `incarnation`.
+    /// Defaults for node `node_id` (a fixed id) in incarnation `incarnation`.
     pub const fn new(node_id: NodeId, incarnation: u64) -> Config {
         Config {
             node_id,
+            id_source: IdSource::Fixed,
             incarnation,
             interval: DEFAULT_INTERVAL,
             dead_after: DEFAULT_DEAD_AFTER,
@@ -78,6 +96,14 @@ impl Config {
             max_leave_delay: Duration::from_secs(2),
             tombstone_lifetime: Duration::from_secs(600),
         }
+    }
+
+    /// Defaults for a node whose id is derived from its address ([`IdSource::Address`]),
+    /// in incarnation `incarnation`.
+    pub const fn from_address(incarnation: u64) -> Config {
+        let mut config = Config::new(NodeId::MIN, incarnation);
+        config.id_source = IdSource::Address;
+        config
     }
 
     pub(crate) fn validate(&self) -> Result<(), ConfigError> {
@@ -117,7 +143,9 @@ pub const MAX_TOMBSTONE_LIFETIME: Duration = Duration::from_secs(30 * 24 * 3600)
 /// Shortest announce interval accepted (10 ms).
 pub const MIN_INTERVAL_MS: u64 = 10;
 
-/// The addresses of one interface of this node (IPv4 and/or IPv6).
+/// The addresses of one interface of this node (IPv4 and/or IPv6). An interface without
+/// addresses (not configured yet, or gone) does not serve until
+/// [`Engine::set_addresses`](crate::Engine::set_addresses) gives it some.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct InterfaceSpec {
@@ -144,8 +172,6 @@ pub enum ConfigError {
     NoInterfaces,
     /// More than [`MAX_IFACES`] interfaces.
     TooManyInterfaces(usize),
-    /// Interface number `n` (0-based) has no address.
-    InterfaceWithoutAddress(usize),
     /// An address that cannot be a node's (unspecified, multicast, broadcast).
     BadAddress(IpAddr),
     /// Announcements would carry more than [`MAX_ADDRS`] addresses.
@@ -169,9 +195,6 @@ impl fmt::Display for ConfigError {
                     f,
                     "{n} interfaces given; at most {MAX_IFACES} are supported"
                 )
-            }
-            ConfigError::InterfaceWithoutAddress(i) => {
-                write!(f, "interface #{} has no address", i + 1)
             }
             ConfigError::BadAddress(ip) => write!(f, "{ip} cannot be a node address"),
             ConfigError::TooManyAddresses(n) => write!(

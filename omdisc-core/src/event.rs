@@ -44,6 +44,11 @@ pub enum Event {
         /// Whether that host is this node (it is back in the map).
         local: bool,
     },
+    /// This node's own id, addresses or presence changed ([`Engine::set_addresses`](crate::Engine::set_addresses)):
+    /// it got another address or id, an interface went or came back, it left the cluster
+    /// for want of an address, or joined again. Read [`Engine::local_id`](crate::Engine::local_id)
+    /// and rewrite the own id (`mospe`) and the map.
+    LocalChanged,
     /// A node could not be added because the table is full (reported once per node and
     /// incarnation). Raise the capacity.
     TableFull(NodeId),

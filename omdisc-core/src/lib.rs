@@ -23,6 +23,8 @@
 //!         // send &buf[..tx.len] to the group on interface tx.iface
 //!     }
 //!     while let Some(event) = engine.poll_event() { /* Joined, Left, ...: rewrite the map */ }
+//!     // when the kernel reports an interface's new addresses (or none):
+//!     // engine.set_addresses(now, iface, &addresses)
 //!     let _sleep_until = engine.poll_timeout(); // or until a datagram arrives
 //! // }
 //! // On shutdown: engine.leave(now), then drain poll_transmit to send the LEAVE.
@@ -91,12 +93,12 @@ pub mod wire;
 
 pub use addr::{is_node_address, AddrList, AddrRole, IfaceId, NodeAddr, MAX_ADDRS, MAX_IFACES};
 pub use config::{
-    Config, ConfigError, Forwarding, InterfaceSpec, DEFAULT_BANDWIDTH, DEFAULT_DEAD_AFTER,
-    DEFAULT_GROUP_V4, DEFAULT_GROUP_V6, DEFAULT_INTERVAL, DEFAULT_PORT, MAX_TOMBSTONE_LIFETIME,
-    MIN_INTERVAL_MS,
+    Config, ConfigError, Forwarding, IdSource, InterfaceSpec, DEFAULT_BANDWIDTH,
+    DEFAULT_DEAD_AFTER, DEFAULT_GROUP_V4, DEFAULT_GROUP_V6, DEFAULT_INTERVAL, DEFAULT_PORT,
+    MAX_TOMBSTONE_LIFETIME, MIN_INTERVAL_MS,
 };
 pub use engine::{
-    ArrayEngine, Engine, Phase, Received, RxError, Stats, Transmit, DEFAULT_CAPACITY,
+    AddressError, ArrayEngine, Engine, Phase, Received, RxError, Stats, Transmit, DEFAULT_CAPACITY,
     DUPLICATE_CACHE_LEN, EVENT_QUEUE_LEN, LEAVE_BACKOFF_MEMBERS, RELAY_QUEUE_LEN,
 };
 pub use event::Event;

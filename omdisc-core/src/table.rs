@@ -313,6 +313,22 @@ impl<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> NodeTable<S> {
             .map(|i| start + i)
     }
 
+    /// Index of the entry for the node that sent a message with node id `id`, incarnation
+    /// `incarnation` and addresses `addrs`: the entry with that id that shares an address
+    /// with it (the same host), or else the one with that id and incarnation (the same
+    /// start of the same node, whose addresses changed). O(log n).
+    pub fn find_node(&self, id: NodeId, incarnation: u64, addrs: &[NodeAddr]) -> Option<usize> {
+        self.find(id, addrs).or_else(|| {
+            let range = self.id_range(id);
+            let start = range.start;
+            self.entries()
+                .get(range)?
+                .iter()
+                .position(|e| e.incarnation == incarnation)
+                .map(|i| start + i)
+        })
+    }
+
     /// The entry at `index`.
     pub fn get(&self, index: usize) -> Option<&NodeEntry> {
         self.entries().get(index)

@@ -37,8 +37,10 @@ where
             return;
         }
         self.now = now;
-        if self.phase == Phase::Idle {
+        if self.phase == Phase::Idle || !self.present {
+            // Never started, or out of the cluster (no address): nobody to tell.
             self.phase = Phase::Stopped;
+            self.farewell = None;
             return;
         }
         self.phase = Phase::Leaving;
@@ -70,11 +72,11 @@ where
 
     fn send_leave(&mut self) {
         self.end_backoff();
-        self.sequence = self.sequence.wrapping_add(1);
+        let sequence = self.next_sequence();
         self.leave_round = Some(Round {
-            sequence: self.sequence,
-            join: false,
-            pending: self.active,
+            sequence,
+            join: 0,
+            pending: self.serving(),
         });
         core_log!(info, "node {} leaving", self.config.node_id.get());
     }

@@ -10,9 +10,11 @@
 //! | [`Engine::handle_timeout`] | whenever [`Engine::poll_timeout`] has passed (calling it early is harmless) |
 //! | [`Engine::poll_transmit`] | after each of the above (at the latest every `RELAY_QUEUE` datagrams, [`RELAY_QUEUE_LEN`] by default), until it returns `None` |
 //! | [`Engine::poll_event`] | likewise, to learn about membership changes |
+//! | [`Engine::set_addresses`] | whenever an interface's addresses change, it goes away (none) or comes back |
 //! | [`Engine::leave`] | on shutdown; then drain `poll_transmit` to send the LEAVE |
 
 mod leave;
+mod local;
 mod receive;
 mod relay;
 mod schedule;
@@ -21,11 +23,12 @@ mod sweep;
 mod timer;
 mod transmit;
 
+pub use local::AddressError;
 pub use receive::{Received, RxError};
 pub use stats::Stats;
 pub use transmit::Transmit;
 
-use crate::addr::{AddrList, IfaceId, NodeAddr, MAX_IFACES};
+use crate::addr::{AddrList, IfaceId, MAX_IFACES};
 use crate::config::{Config, ConfigError, Forwarding, InterfaceSpec};
 use crate::event::{Event, EventQueue};
 use crate::id::NodeId;
@@ -66,16 +69,19 @@ pub enum Phase {
     Stopped,
 }
 
-/// Whether a node with the interfaces in bitmask `active` relays between them.
-fn relays(forwarding: Forwarding, active: u8) -> bool {
-    forwarding == Forwarding::Relay && active.count_ones() > 1
+/// Whether a node with the interfaces in bitmask `serving` relays between them.
+fn relays(forwarding: Forwarding, serving: u8) -> bool {
+    forwarding == Forwarding::Relay && serving.count_ones() > 1
 }
 
-/// One pending round of this node's own messages.
+/// One pending round of this node's own messages: one sequence number, sent on every
+/// interface in `pending` (every serving one, so that a receiver that misses a sequence
+/// number has missed a round: the loss detector counts on it).
 #[derive(Clone, Copy, Debug)]
 struct Round {
     sequence: u32,
-    join: bool,
+    /// Interfaces whose copy asks for quick answers (JOIN): those that just began to serve.
+    join: u8,
     pending: u8,
 }
 
@@ -95,10 +101,22 @@ pub struct Engine<
 > {
     config: Config,
     keys: Option<Keyring>,
-    /// Addresses announced on each interface: its own as primary, the others as aliases.
-    announce_addrs: heapless::Vec<AddrList, MAX_IFACES>,
-    /// Bitmask of interfaces that send and receive.
+    /// This node's addresses, each tagged with its interface (roles are given per
+    /// announcement: see [`Engine::announced_addresses`]).
+    addrs: AddrList,
+    /// How many interfaces the engine was configured with.
+    interfaces: u8,
+    /// Bitmask of interfaces that may send and receive (all, or with multicast routing the
+    /// first); of those, the ones with an address serve.
     active: u8,
+    /// Whether this node is in the cluster: it has an interface that serves and a valid id,
+    /// and its own entry is in the table.
+    present: bool,
+    /// Whether a round of the current identity has been handed out (so peers may know it,
+    /// and it owes them a LEAVE when it ends).
+    announced: bool,
+    /// The LEAVE of this node's previous identity, owed after its id changed.
+    farewell: Option<local::Farewell>,
     table: NodeTable<S>,
     rng: Rng,
     phase: Phase,
@@ -150,7 +168,7 @@ where
     /// cache of `DUPLICATES` keys (both at least 1), e.g. the few bytes a node on one
     /// interface needs: `Engine::<_, 2, 1>::with_relay_sizes(..)`.
     pub fn with_relay_sizes(
-        config: Config,
+        mut config: Config,
         interfaces: &[InterfaceSpec],
         storage: S,
         seed: u64,
@@ -162,57 +180,44 @@ where
         if interfaces.len() > MAX_IFACES {
             return Err(ConfigError::TooManyInterfaces(interfaces.len()));
         }
-        let mut total = 0usize;
+        let mut addrs = AddrList::new();
         for (i, spec) in interfaces.iter().enumerate() {
-            if spec.addrs.is_empty() {
-                return Err(ConfigError::InterfaceWithoutAddress(i));
-            }
-            if let Some(bad) = spec
-                .addrs
-                .iter()
-                .find(|ip| !crate::addr::is_node_address(**ip))
-            {
-                return Err(ConfigError::BadAddress(*bad));
-            }
-            total += spec.addrs.len();
-        }
-        if total > crate::addr::MAX_ADDRS {
-            return Err(ConfigError::TooManyAddresses(total));
+            let iface = IfaceId::new(i).ok_or(ConfigError::TooManyInterfaces(interfaces.len()))?;
+            local::add_interface_addresses(&mut addrs, iface, &spec.addrs).map_err(
+                |e| match e {
+                    AddressError::BadAddress(ip) => ConfigError::BadAddress(ip),
+                    _ => ConfigError::TooManyAddresses(
+                        interfaces.iter().map(|s| s.addrs.len()).sum(),
+                    ),
+                },
+            )?;
         }
         let active = match config.forwarding {
             Forwarding::Routed => 1,
             Forwarding::Relay | Forwarding::Isolated => ((1u16 << interfaces.len()) - 1) as u8,
         };
-        let gateway = relays(config.forwarding, active);
-        let mut announce_addrs = heapless::Vec::new();
-        for (i, _) in interfaces.iter().enumerate() {
-            let list = addresses_announced_on(interfaces, i);
-            announce_addrs
-                .push(list)
-                .map_err(|_| ConfigError::TooManyInterfaces(interfaces.len()))?;
-        }
-
-        let mut table = NodeTable::new(storage);
+        let table = NodeTable::new(storage);
         if table.capacity() == 0 {
             return Err(ConfigError::NoStorage);
         }
-        let initial_size = announce_addrs.first().map_or(0, |l| {
-            let payload =
-                crate::wire::HEADER_LEN + l.iter().map(crate::wire::address_len).sum::<usize>();
-            schedule::wire_size(payload, l.first().map(|a| a.ip))
-        });
-        let local = NodeEntry::local(
-            &config,
-            announce_addrs.first().cloned().unwrap_or_default(),
-            gateway,
+        let first = local::announced_on(&addrs, IfaceId::FIRST);
+        let initial_size = schedule::wire_size(
+            crate::wire::HEADER_LEN + first.iter().map(crate::wire::address_len).sum::<usize>(),
+            first.first().map(|a| a.ip),
         );
-        table.insert(local).map_err(|_| ConfigError::NoStorage)?;
+        let mut table = table;
+        let present =
+            local::enter_at_start(&mut table, &mut config, &addrs, active, interfaces.len());
         // Built where it is returned, not in a local first: the engine is kilobytes, and a
         // microcontroller's stack should not hold copies of it.
         Ok(Engine {
             keys: None,
-            announce_addrs,
+            addrs,
+            interfaces: interfaces.len() as u8,
             active,
+            present,
+            announced: false,
+            farewell: None,
             table,
             rng: Rng::new(seed ^ config.incarnation ^ u64::from(config.node_id.get())),
             phase: Phase::Idle,
@@ -223,7 +228,7 @@ where
             leave_round: None,
             replies: ReplyWindow::default(),
             sched: Scheduler::new(initial_size),
-            live: 1,
+            live: usize::from(present),
             advertised: schedule::advertised_interval(config.interval),
             leave_backoff: None,
             relay_queue: RelayQueue::new(),
@@ -254,21 +259,36 @@ where
         }
         self.now = now;
         self.phase = Phase::Running;
+        if self.present {
+            core_log!(
+                info,
+                "node {} starting (incarnation {})",
+                self.config.node_id.get(),
+                self.config.incarnation
+            );
+            self.announce_now(self.serving());
+        } else {
+            core_log!(
+                info,
+                "starting without an address (incarnation {}): joining once one comes",
+                self.config.incarnation
+            );
+        }
+    }
+
+    /// Announces at once on every serving interface (asking for quick answers on those in
+    /// `join`), and restarts the periodic announcements from now.
+    fn announce_now(&mut self, join: u8) {
+        let now = self.now;
         if let Some(local) = self.local_entry_mut() {
             local.last_seen = now;
         }
-        self.begin_round(self.active, true);
+        self.begin_round(self.serving(), join);
         self.sched.last_sent = Some(now);
         let td = self.sched.deterministic(&self.config, self.live);
         self.advertised = schedule::advertised_interval(td);
-        let first = now + schedule::randomized(td, &mut self.rng);
-        self.timers.set(Timer::Announce, first);
-        core_log!(
-            info,
-            "node {} starting (incarnation {})",
-            self.config.node_id.get(),
-            self.config.incarnation
-        );
+        let next = now + schedule::randomized(td, &mut self.rng);
+        self.timers.set(Timer::Announce, next);
     }
 
     /// When the engine next needs [`handle_timeout`](Self::handle_timeout) (or, if datagrams
@@ -302,8 +322,11 @@ where
         }
         if self.timers.is_due(Timer::Reply, now) {
             self.timers.stop(Timer::Reply);
-            let ifaces = self.replies.take();
-            self.begin_round(ifaces, false);
+            // One round on every serving interface answers them all (and keeps every
+            // round on every interface, for the receivers' loss estimates).
+            if self.replies.take() != 0 {
+                self.begin_round(self.serving(), 0);
+            }
         }
         if self.timers.is_due(Timer::Sweep, now) {
             self.sweep(now);
@@ -314,16 +337,22 @@ where
     /// interval since the last announcement is not over yet — reschedule (forward
     /// reconsideration).
     fn announce_timer(&mut self, now: Instant) {
+        if !self.present {
+            self.timers.stop(Timer::Announce);
+            return;
+        }
         let td = self.sched.deterministic(&self.config, self.live);
         let t = schedule::randomized(td, &mut self.rng);
         if let Some(last) = self.sched.last_sent {
-            if last + t > now {
+            // Joins waiting for this round (their own answer was dropped because this round
+            // was due first) are not kept waiting by reconsideration.
+            if last + t > now && !self.replies.is_owed() {
                 self.timers.set(Timer::Announce, last + t);
                 return;
             }
         }
         self.advertised = schedule::advertised_interval(td);
-        self.begin_round(self.active, false);
+        self.begin_round(self.serving(), 0);
         self.sched.last_sent = Some(now);
         self.sched.pmembers = self.live;
         let next = now + schedule::randomized(td, &mut self.rng);
@@ -398,12 +427,20 @@ where
         self.table.members()
     }
 
-    /// This node's id.
+    /// This node's id: the current one, or while it is out of the cluster (no address) the
+    /// last one (see [`local_id`](Self::local_id)).
     pub fn node_id(&self) -> NodeId {
         self.config.node_id
     }
 
-    /// The configuration.
+    /// This node's id while it is in the cluster; `None` while it has no interface that
+    /// serves (no address), or its address-derived id would be 0. [`Event::LocalChanged`]
+    /// says when this changes.
+    pub fn local_id(&self) -> Option<NodeId> {
+        self.present.then_some(self.config.node_id)
+    }
+
+    /// The configuration (with the current [`node_id`](Self::node_id)).
     pub fn config(&self) -> &Config {
         &self.config
     }
@@ -441,45 +478,69 @@ where
     }
 
     /// Whether this node relays between interfaces (and says so in its announcements):
-    /// several active interfaces and [`Forwarding::Relay`].
+    /// more than one interface serves, and [`Forwarding::Relay`].
     pub fn is_gateway(&self) -> bool {
-        relays(self.config.forwarding, self.active)
+        relays(self.config.forwarding, self.serving())
     }
 
-    /// Whether `iface` sends and receives.
+    /// Whether `iface` serves: it may send and receive, and it has an address.
     pub fn is_active(&self, iface: IfaceId) -> bool {
-        self.active & iface.bit() != 0
+        self.serving() & iface.bit() != 0
     }
 
-    /// The addresses this node announces on `iface`.
-    pub fn announced_addresses(&self, iface: IfaceId) -> &[NodeAddr] {
-        self.announce_addrs
-            .get(iface.index())
-            .map_or(&[], |l| l.as_slice())
+    /// The addresses this node announces on `iface`: that interface's as primary, the
+    /// others' as aliases.
+    pub fn announced_addresses(&self, iface: IfaceId) -> AddrList {
+        local::announced_on(&self.addrs, iface)
     }
 
+    /// Bitmask of the interfaces that serve: active, and with an address, while this node
+    /// is in the cluster.
+    fn serving(&self) -> u8 {
+        if !self.present {
+            return 0;
+        }
+        self.with_address() & self.active
+    }
+
+    /// Bitmask of the interfaces that have an address.
+    fn with_address(&self) -> u8 {
+        self.addrs.iter().fold(0, |mask, a| mask | a.iface.bit())
+    }
+
+    /// This node's own entry in the table, while it is in the cluster.
     fn local_entry_mut(&mut self) -> Option<&mut NodeEntry> {
-        let addrs = self.announce_addrs.first()?;
-        let index = self.table.find(self.config.node_id, addrs)?;
-        self.table
-            .get_mut(index)
-            .filter(|e| e.state == NodeState::Local)
+        let index = self.local_index()?;
+        self.table.get_mut(index)
     }
 
-    /// Queues one round of own announcements on the interfaces in `mask`.
-    fn begin_round(&mut self, mask: u8, join: bool) {
+    fn local_index(&self) -> Option<usize> {
+        let first = self
+            .table
+            .entries()
+            .partition_point(|e| e.id < self.config.node_id.get());
+        self.table
+            .same_id(self.config.node_id)
+            .iter()
+            .position(|e| e.state == NodeState::Local)
+            .map(|p| first + p)
+    }
+
+    /// Queues one round of own announcements on the interfaces in `mask` (with the join
+    /// flag on those in `join`).
+    fn begin_round(&mut self, mask: u8, join: u8) {
         if mask == 0 {
             return;
         }
-        self.sequence = self.sequence.wrapping_add(1);
-        let sequence = self.sequence;
+        let join = join & mask;
+        let sequence = self.next_sequence();
         if let Some(local) = self.local_entry_mut() {
             local.sequence = sequence;
         }
         let round = match self.own_round {
             Some(r) => Round {
                 sequence,
-                join: r.join || join,
+                join: r.join | join,
                 pending: r.pending | mask,
             },
             None => Round {
@@ -490,35 +551,6 @@ where
         };
         self.own_round = Some(round);
     }
-}
-
-/// The address list announced on interface `index`: its addresses as primary, then the
-/// other interfaces' as aliases.
-fn addresses_announced_on(interfaces: &[InterfaceSpec], index: usize) -> AddrList {
-    let mut list = AddrList::new();
-    let own = interfaces.get(index).into_iter().map(|s| (index, s, true));
-    let others = interfaces
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| *i != index)
-        .map(|(i, s)| (i, s, false));
-    for (i, spec, primary) in own.chain(others) {
-        let Some(iface) = IfaceId::new(i) else {
-            continue;
-        };
-        for ip in &spec.addrs {
-            let addr = if primary {
-                NodeAddr::primary(*ip, iface)
-            } else {
-                NodeAddr::alias(*ip, iface)
-            };
-            if !list.iter().any(|a| a.ip == *ip) {
-                // The caller checked the total against MAX_ADDRS.
-                let _ = list.push(addr);
-            }
-        }
-    }
-    list
 }
 
 #[cfg(test)]

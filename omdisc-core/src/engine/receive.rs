@@ -141,7 +141,9 @@ where
         if packet.hops() == 0 && !source_matches(packet.addrs(), src) {
             return Err(RxError::SpoofedSource);
         }
-        let index = self.table.find(packet.origin(), packet.addrs());
+        let index = self
+            .table
+            .find_node(packet.origin(), packet.incarnation(), packet.addrs());
         if let Some(i) = index {
             if self
                 .table
@@ -484,7 +486,7 @@ where
         {
             return;
         }
-        let targets = self.active & !ingress.bit();
+        let targets = self.serving() & !ingress.bit();
         if targets == 0 || !self.duplicates.insert(MessageKey::of(msg)) {
             return;
         }

@@ -123,6 +123,11 @@ impl ReplyWindow {
         self.ifaces |= iface.bit();
     }
 
+    /// Whether an answer is owed.
+    pub(crate) fn is_owed(&self) -> bool {
+        self.ifaces != 0
+    }
+
     /// The interfaces to answer on (a bitmask), forgetting them.
     pub(crate) fn take(&mut self) -> u8 {
         core::mem::take(&mut self.ifaces)

@@ -1,6 +1,7 @@
 use super::*;
-use crate::addr::AddrRole;
+use crate::addr::{AddrRole, NodeAddr};
 use crate::config::Forwarding;
+use crate::engine::AddressError;
 use crate::event::Event;
 use crate::time::Duration;
 use crate::wire::{Message, MessageKind, MAX_DATAGRAM_LEN};
@@ -58,10 +59,6 @@ fn bad_configurations_are_refused() {
     assert_eq!(
         new(config.clone(), &seven),
         Err(ConfigError::TooManyInterfaces(7))
-    );
-    assert_eq!(
-        new(config.clone(), &[InterfaceSpec::default()]),
-        Err(ConfigError::InterfaceWithoutAddress(0))
     );
     let multicast = [InterfaceSpec::with_address(IpAddr::V4(Ipv4Addr::new(
         239, 0, 0, 1,
@@ -657,5 +654,76 @@ fn a_tombstone_lifetime_over_thirty_days_is_refused() {
     assert_eq!(
         Engine::new(config, &ifaces, [NodeEntry::VACANT; 2], 0).map(|_| ()),
         Err(ConfigError::BadTombstoneLifetime)
+    );
+}
+
+#[test]
+fn address_changes_that_cannot_be_announced_are_refused_and_change_nothing() {
+    let mut e = engine();
+    let now = Instant::from_millis(0);
+    e.start(now);
+    let mut buf = [0u8; MAX_DATAGRAM_LEN];
+    while e.poll_transmit(now, &mut buf).is_some() {}
+    let second = IfaceId::new(1).unwrap();
+    assert_eq!(
+        e.set_addresses(now, second, &[ip(2)]),
+        Err(AddressError::NoSuchInterface(second))
+    );
+    let multicast = IpAddr::V4(Ipv4Addr::new(239, 0, 0, 1));
+    assert_eq!(
+        e.set_addresses(now, IfaceId::FIRST, &[ip(1), multicast]),
+        Err(AddressError::BadAddress(multicast))
+    );
+    let seven: [IpAddr; 7] = core::array::from_fn(|i| ip(i as u8 + 1));
+    assert_eq!(
+        e.set_addresses(now, IfaceId::FIRST, &seven),
+        Err(AddressError::TooManyAddresses(7))
+    );
+    // The same list again: nothing to say.
+    assert_eq!(e.set_addresses(now, IfaceId::FIRST, &[ip(1)]), Ok(()));
+    assert!(e.poll_transmit(now, &mut buf).is_none());
+    assert_eq!(e.poll_event(), None);
+    assert_eq!(e.announced_addresses(IfaceId::FIRST).len(), 1);
+}
+
+#[test]
+fn a_new_address_is_announced_at_once_and_a_new_derived_id_says_goodbye_first() {
+    let mut config = Config::from_address(7);
+    config.interval = Duration::from_secs(1);
+    let ifaces = [InterfaceSpec::with_address(ip(1))];
+    let mut e: ArrayEngine<4> = Engine::new(config, &ifaces, [NodeEntry::VACANT; 4], 1).unwrap();
+    assert_eq!(e.local_id(), NodeId::new(1));
+    let t0 = Instant::from_millis(0);
+    e.start(t0);
+    let mut buf = [0u8; MAX_DATAGRAM_LEN];
+    while e.poll_transmit(t0, &mut buf).is_some() {}
+    let t1 = Instant::from_millis(300);
+    e.set_addresses(t1, IfaceId::FIRST, &[ip(5)]).unwrap();
+    assert_eq!(e.poll_event(), Some(Event::LocalChanged));
+    assert_eq!(e.local_id(), NodeId::new(5));
+    let tx = e.poll_transmit(t1, &mut buf).unwrap();
+    let leave = Message::decode(&buf[..tx.len], None).unwrap();
+    assert_eq!(leave.kind, MessageKind::Leave);
+    assert_eq!(leave.origin.get(), 1);
+    // It lists the old address and the one it is sent from.
+    let ips: heapless::Vec<IpAddr, 6> = leave.addrs.iter().map(|a| a.ip).collect();
+    assert_eq!(ips.as_slice(), &[ip(1), ip(5)]);
+    let tx = e.poll_transmit(t1, &mut buf).unwrap();
+    let hello = Message::decode(&buf[..tx.len], None).unwrap();
+    assert_eq!(hello.kind, MessageKind::Announce);
+    assert_eq!(hello.origin.get(), 5);
+    assert!(!hello.join, "it knows the cluster already");
+    assert_eq!(hello.sequence, leave.sequence + 1);
+    assert!(e.poll_transmit(t1, &mut buf).is_none());
+    // Its old identity stays as a tombstone: its own old messages are stale here too.
+    assert_eq!(
+        e.handle_datagram(t1, IfaceId::FIRST, ip(1), &bytes(&announce_from(1))),
+        Err(RxError::Stale)
+    );
+    assert_eq!(
+        e.members()
+            .map(|m| m.id().get())
+            .collect::<heapless::Vec<u16, 4>>(),
+        [5]
     );
 }

@@ -36,6 +36,7 @@ where
         self.now = self.now.max(now);
         let transmit = self
             .next_leave(buf)
+            .or_else(|| self.next_goodbye(buf))
             .or_else(|| self.next_relay(buf))
             .or_else(|| self.next_own(buf));
         if transmit.is_some() {
@@ -45,7 +46,16 @@ where
     }
 
     pub(super) fn has_pending_transmit(&self) -> bool {
-        self.leave_round.is_some() || self.own_round.is_some() || !self.relay_queue.is_empty()
+        self.leave_round.is_some()
+            || self.farewell.is_some()
+            || self.own_round.is_some()
+            || !self.relay_queue.is_empty()
+    }
+
+    /// The LEAVE of an identity this node no longer has (see the `local` module).
+    fn next_goodbye(&mut self, buf: &mut [u8; MAX_DATAGRAM_LEN]) -> Option<Transmit> {
+        let (msg, iface) = self.next_farewell()?;
+        self.encode(&msg, iface, buf)
     }
 
     fn next_leave(&mut self, buf: &mut [u8; MAX_DATAGRAM_LEN]) -> Option<Transmit> {
@@ -65,7 +75,10 @@ where
 
     fn next_relay(&mut self, buf: &mut [u8; MAX_DATAGRAM_LEN]) -> Option<Transmit> {
         loop {
+            let serving = self.serving();
             let job = self.relay_queue.front_mut()?;
+            // An interface that stopped serving since the job was queued is skipped.
+            job.pending &= serving;
             let Some(iface) = take_lowest_iface(&mut job.pending) else {
                 self.relay_queue.pop_front();
                 continue;
@@ -88,12 +101,15 @@ where
 
     fn next_own(&mut self, buf: &mut [u8; MAX_DATAGRAM_LEN]) -> Option<Transmit> {
         let mut round = self.own_round?;
+        round.pending &= self.serving();
         let Some(iface) = take_lowest_iface(&mut round.pending) else {
             self.own_round = None;
             return None;
         };
         self.own_round = (round.pending != 0).then_some(round);
-        let msg = self.own_message(MessageKind::Announce, iface, round.sequence, round.join);
+        let join = round.join & iface.bit() != 0;
+        let msg = self.own_message(MessageKind::Announce, iface, round.sequence, join);
+        self.announced = true;
         self.encode(&msg, iface, buf)
     }
 
@@ -108,11 +124,7 @@ where
             incarnation: self.config.incarnation,
             sequence,
             interval: self.advertised,
-            addrs: self
-                .announce_addrs
-                .get(iface.index())
-                .cloned()
-                .unwrap_or_default(),
+            addrs: self.announced_addresses(iface),
         }
     }
 

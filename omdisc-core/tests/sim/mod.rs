@@ -46,8 +46,9 @@ pub struct Host {
     pub engine: Engine<Vec<NodeEntry>>,
     /// Segment of each interface, by interface index.
     pub segments: Vec<SegmentId>,
-    /// Address of each interface.
-    pub addrs: Vec<IpAddr>,
+    /// Source address of each interface (its first address); `None` while it has none,
+    /// when what the engine sends there is lost (the kernel has no source to send it from).
+    pub addrs: Vec<Option<IpAddr>>,
     pub events: Vec<(Instant, Event)>,
     pub running: bool,
 }
@@ -78,6 +79,8 @@ pub struct Sim {
     pub copies: BTreeMap<(u16, u64, u32, u8, SegmentId), u64>,
     /// Total datagrams delivered.
     pub delivered: u64,
+    /// Datagrams an engine handed out for an interface without an address (lost).
+    pub unsendable: u64,
     /// Node-table capacity of hosts added from now on.
     pub capacity: usize,
     /// When `Some`, every datagram put on a segment is recorded here as
@@ -108,6 +111,7 @@ impl Sim {
             bytes_per_segment: BTreeMap::new(),
             copies: BTreeMap::new(),
             delivered: 0,
+            unsendable: 0,
             capacity: 256,
             recorded: None,
         }
@@ -125,7 +129,7 @@ impl Sim {
         self.hosts.push(Host {
             engine,
             segments: legs.iter().map(|(s, _)| *s).collect(),
-            addrs: legs.iter().map(|(_, ip)| *ip).collect(),
+            addrs: legs.iter().map(|(_, ip)| Some(*ip)).collect(),
             events: Vec::new(),
             running: false,
         });
@@ -166,6 +170,48 @@ impl Sim {
         self.hosts[host].running = false;
     }
 
+    /// Interface `iface` of `host` now has the addresses `ips` (none: it lost them, or it
+    /// is gone); the engine is told at once, as a frontend watching the kernel would.
+    pub fn set_addresses(&mut self, host: HostId, iface: usize, ips: &[IpAddr]) {
+        let now = self.now;
+        let h = &mut self.hosts[host];
+        h.addrs[iface] = ips.first().copied();
+        h.engine
+            .set_addresses(now, IfaceId::new(iface).expect("iface"), ips)
+            .expect("addresses accepted");
+        self.flush(host);
+    }
+
+    /// Adds a host whose id is derived from its address by the engine
+    /// ([`Config::from_address`]), with `legs[i].1` the addresses of interface `i` (possibly
+    /// none); not started yet.
+    pub fn add_host_from_address(
+        &mut self,
+        legs: &[(SegmentId, &[IpAddr])],
+        tweak: impl FnOnce(&mut Config),
+    ) -> HostId {
+        let mut config = Config::from_address(1_000 + self.hosts.len() as u64);
+        config.dead_after = SIM_DEAD_AFTER;
+        tweak(&mut config);
+        let specs: Vec<InterfaceSpec> = legs
+            .iter()
+            .map(|(_, ips)| InterfaceSpec {
+                addrs: ips.iter().copied().collect(),
+            })
+            .collect();
+        let storage = vec![NodeEntry::VACANT; self.capacity];
+        let seed = self.rng.next_u64();
+        let engine = Engine::new(config, &specs, storage, seed).expect("valid config");
+        self.hosts.push(Host {
+            engine,
+            segments: legs.iter().map(|(s, _)| *s).collect(),
+            addrs: legs.iter().map(|(_, ips)| ips.first().copied()).collect(),
+            events: Vec::new(),
+            running: false,
+        });
+        self.hosts.len() - 1
+    }
+
     /// Crash: the host stops without a word.
     pub fn kill(&mut self, host: HostId) {
         self.hosts[host].running = false;
@@ -186,7 +232,10 @@ impl Sim {
                 break;
             };
             let segment = h.segments[tx.iface.index()];
-            let src = h.addrs[tx.iface.index()];
+            let Some(src) = h.addrs[tx.iface.index()] else {
+                self.unsendable += 1;
+                continue;
+            };
             let bytes = buf[..tx.len].to_vec();
             if let Ok(msg) = Message::decode(&bytes, None) {
                 let kind = match msg.kind {
@@ -341,6 +390,16 @@ impl Sim {
             }
             self.flush(host);
         }
+    }
+
+    /// The events `host` reported at or after `since`.
+    pub fn events_since(&self, host: HostId, since: Instant) -> Vec<Event> {
+        self.hosts[host]
+            .events
+            .iter()
+            .filter(|(at, _)| *at >= since)
+            .map(|(_, e)| *e)
+            .collect()
     }
 
     /// The ids in `host`'s map.
