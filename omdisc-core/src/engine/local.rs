@@ -31,6 +31,7 @@ use crate::wire::{Message, MessageKind};
 
 /// Why [`Engine::set_addresses`] refused a change. Nothing changed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]
 pub enum AddressError {
     /// The engine was configured with fewer interfaces.
