@@ -27,6 +27,7 @@ pub enum Forwarding {
 
 /// Where this node's id comes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum IdSource {
     /// [`Config::node_id`] as given (`--node-id`): it stays when the addresses change.
     Fixed,
