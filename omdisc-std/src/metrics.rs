@@ -9,7 +9,7 @@
 //! |---|---|---|
 //! | `omdisc_info{version,node_id,group}` | gauge | always 1 |
 //! | `omdisc_members` | gauge | nodes in the map, this one included |
-//! | `omdisc_events_total{event}` | counter | membership events by kind (`join`, `leave`, `expire`, `change`, `conflict`, `conflict-end`, `table-full`, `overflow`) |
+//! | `omdisc_events_total{event}` | counter | membership events by kind (`join`, `leave`, `expire`, `change`, `conflict`, `conflict-end`, `self`, `table-full`, `overflow`) |
 //! | `omdisc_events_dropped_total` | counter | events the engine's queue dropped (covered by `overflow`) |
 //! | `omdisc_datagrams_received_total` | counter | datagrams received |
 //! | `omdisc_datagrams_sent_total` | counter | datagrams sent (relayed copies included) |
@@ -40,13 +40,14 @@ use crate::map_sink::replace_file;
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// Event kinds as the `event` label names them, in [`EventCounts`] order.
-pub const EVENT_KINDS: [&str; 8] = [
+pub const EVENT_KINDS: [&str; 9] = [
     "join",
     "leave",
     "expire",
     "change",
     "conflict",
     "conflict-end",
+    "self",
     "table-full",
     "overflow",
 ];
@@ -65,8 +66,9 @@ impl EventCounts {
             Event::Changed(_) => 3,
             Event::Conflict { .. } => 4,
             Event::ConflictEnded { .. } => 5,
-            Event::TableFull(_) => 6,
-            Event::Overflow => 7,
+            Event::LocalChanged => 6,
+            Event::TableFull(_) => 7,
+            Event::Overflow => 8,
             _ => return,
         };
         if let Some(slot) = self.0.get_mut(index) {

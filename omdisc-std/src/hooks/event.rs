@@ -114,6 +114,8 @@ impl<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> MapView<'_, S> {
             Event::ConflictEnded { id, loser, .. } => {
                 (HookKind::ConflictEnd, id, vec![loser], false)
             }
+            // The engine followed a change of this node's own addresses or id.
+            Event::LocalChanged => return Some(self.self_changed()),
             Event::Overflow => return Some(self.sync()),
             // A full table (and any event a later engine adds without a hook name) is no
             // change of the map a hook could act on; it is logged.
@@ -265,6 +267,7 @@ mod tests {
         assert_eq!(kind(Event::Expired(other)), Some(HookKind::Expire));
         assert_eq!(kind(Event::Changed(other)), Some(HookKind::Change));
         assert_eq!(kind(Event::Overflow), Some(HookKind::Sync));
+        assert_eq!(kind(Event::LocalChanged), Some(HookKind::SelfChanged));
         assert_eq!(kind(Event::TableFull(other)), None);
         // Unknown to the table: no addresses, still delivered.
         assert!(view.job_for(&Event::Left(other)).unwrap().addrs.is_empty());
