@@ -5,6 +5,7 @@ use core::fmt;
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::addr::{MAX_ADDRS, MAX_IFACES};
+use crate::detector::DeadAfter;
 use crate::id::NodeId;
 use crate::time::Duration;
 
@@ -57,8 +58,15 @@ pub struct Config {
     /// the bandwidth budget. Rounds are randomised into `[0.41, 1.23] × interval` (RFC 3550),
     /// and the advertised (and expiry) interval is `1.23 × interval`.
     pub interval: Duration,
-    /// Missed intervals after which a silent node expires (default [`DEFAULT_DEAD_AFTER`]).
+    /// Missed (advertised) intervals after which a silent node expires on a clean network
+    /// (default [`DEFAULT_DEAD_AFTER`]). On a lossy one each receiver waits longer, as the
+    /// loss it measures from that node requires (see [`crate::detector`]), up to
+    /// `max_dead_after`.
     pub dead_after: u16,
+    /// Most missed intervals a receiver waits for a node on a lossy network before it
+    /// expires it (default [`DEFAULT_MAX_DEAD_AFTER`]); at most `max(dead_after,
+    /// max_dead_after)`. Set it to `dead_after` for a fixed deadline that ignores loss.
+    pub max_dead_after: u16,
     /// Most gateways a message may cross (default 4).
     pub hop_limit: u8,
     /// Answers to a joining node are spread uniformly over this window (default 200 ms),
@@ -90,6 +98,7 @@ impl Config {
             incarnation,
             interval: DEFAULT_INTERVAL,
             dead_after: DEFAULT_DEAD_AFTER,
+            max_dead_after: DEFAULT_MAX_DEAD_AFTER,
             hop_limit: 4,
             reply_window: Duration::from_millis(200),
             forwarding: Forwarding::Relay,
@@ -105,6 +114,11 @@ impl Config {
         let mut config = Config::new(NodeId::MIN, incarnation);
         config.id_source = IdSource::Address;
         config
+    }
+
+    /// The bounds of the loss-aware expiry: `dead_after ..= max(dead_after, max_dead_after)`.
+    pub const fn dead_after_limits(&self) -> DeadAfter {
+        DeadAfter::new(self.dead_after, self.max_dead_after)
     }
 
     pub(crate) fn validate(&self) -> Result<(), ConfigError> {
@@ -135,6 +149,9 @@ pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
 /// Default missed (advertised) intervals after which a silent node expires: 5, so one or
 /// two lost datagrams never make a node flap.
 pub const DEFAULT_DEAD_AFTER: u16 = 5;
+/// Default most missed intervals before a silent node expires, on a lossy network: 25
+/// (enough for the 10⁻⁹ target of the loss-aware expiry up to about 43 % loss).
+pub const DEFAULT_MAX_DEAD_AFTER: u16 = 25;
 /// Default aggregate announce budget: 128 kbit/s (about 250 nodes at a 1 s interval).
 pub const DEFAULT_BANDWIDTH: u32 = 128_000;
 

@@ -80,6 +80,7 @@ mod log;
 
 mod addr;
 mod config;
+pub mod detector;
 mod engine;
 mod event;
 mod id;
@@ -94,9 +95,10 @@ pub mod wire;
 pub use addr::{is_node_address, AddrList, AddrRole, IfaceId, NodeAddr, MAX_ADDRS, MAX_IFACES};
 pub use config::{
     Config, ConfigError, Forwarding, IdSource, InterfaceSpec, DEFAULT_BANDWIDTH,
-    DEFAULT_DEAD_AFTER, DEFAULT_GROUP_V4, DEFAULT_GROUP_V6, DEFAULT_INTERVAL, DEFAULT_PORT,
-    MAX_TOMBSTONE_LIFETIME, MIN_INTERVAL_MS,
+    DEFAULT_DEAD_AFTER, DEFAULT_GROUP_V4, DEFAULT_GROUP_V6, DEFAULT_INTERVAL,
+    DEFAULT_MAX_DEAD_AFTER, DEFAULT_PORT, MAX_TOMBSTONE_LIFETIME, MIN_INTERVAL_MS,
 };
+pub use detector::{DeadAfter, Detector, LossEstimate};
 pub use engine::{
     AddressError, ArrayEngine, Engine, Phase, Received, RxError, Stats, Transmit, DEFAULT_CAPACITY,
     DUPLICATE_CACHE_LEN, EVENT_QUEUE_LEN, LEAVE_BACKOFF_MEMBERS, RELAY_QUEUE_LEN,

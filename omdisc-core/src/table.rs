@@ -17,6 +17,7 @@ use core::num::NonZeroU32;
 
 use crate::addr::{lowest_ip, shares_address, AddrList, IfaceId, NodeAddr};
 use crate::config::Config;
+use crate::detector::{Detector, LossEstimate};
 use crate::id::NodeId;
 use crate::time::{Duration, Instant};
 use crate::wire::Message;
@@ -56,17 +57,15 @@ pub struct NodeEntry {
     pub(crate) shadowed: bool,
     /// For a live entry: when its current (shortest) path was last confirmed.
     pub(crate) path_seen: Instant,
-    /// For a tombstone: when this node last answered a replay of it.
-    replay_answered: ReplayAnswered,
+    /// One of two things, by state, in four bytes (so the entry stays at 160):
+    /// for a live entry, how many of its rounds are lost on the way here (a
+    /// [`LossEstimate`], packed); for a tombstone, when this node last answered a replay of
+    /// it, as milliseconds after its departure plus one (0: never), saturating after 49
+    /// days — longer than a tombstone lives
+    /// ([`MAX_TOMBSTONE_LIFETIME`](crate::config::MAX_TOMBSTONE_LIFETIME)). Zero is both
+    /// "nothing lost" and "never answered".
+    by_state: u32,
 }
-
-/// When a replay of a departed node was last answered, as milliseconds after its departure
-/// plus one (`None`: never), saturating after 49 days — longer than a tombstone lives
-/// ([`MAX_TOMBSTONE_LIFETIME`](crate::config::MAX_TOMBSTONE_LIFETIME)). Four bytes, so the
-/// entry stays at 160.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-struct ReplayAnswered(Option<NonZeroU32>);
 
 impl NodeEntry {
     /// An unused slot, to fill storage with: `[NodeEntry::VACANT; N]`. All zero bytes.
@@ -84,7 +83,7 @@ impl NodeEntry {
         state: NodeState::Departed,
         shadowed: false,
         path_seen: Instant::ZERO,
-        replay_answered: ReplayAnswered(None),
+        by_state: 0,
     };
 
     /// A live entry for the node `msg` is about, heard at `now` on `iface`.
@@ -177,26 +176,49 @@ impl NodeEntry {
     pub(crate) fn depart(&mut self, now: Instant) {
         self.state = NodeState::Departed;
         self.last_seen = now;
-        self.replay_answered = ReplayAnswered(None);
+        self.by_state = 0;
     }
     /// For a tombstone: when a replay of it was last answered, if ever.
     pub(crate) fn replay_answered(&self) -> Option<Instant> {
-        let after = self.replay_answered.0?.get() - 1;
+        if self.state != NodeState::Departed {
+            return None;
+        }
+        let after = NonZeroU32::new(self.by_state)?.get() - 1;
         Some(self.last_seen + Duration::from_millis(u64::from(after)))
     }
     /// For a tombstone: a replay of it was answered at `now`.
     pub(crate) fn set_replay_answered(&mut self, now: Instant) {
+        if self.state != NodeState::Departed {
+            return;
+        }
         let after = now.saturating_since(self.last_seen).total_millis();
-        let mark = u32::try_from(after.saturating_add(1)).unwrap_or(u32::MAX);
-        self.replay_answered = ReplayAnswered(NonZeroU32::new(mark));
+        self.by_state = u32::try_from(after.saturating_add(1)).unwrap_or(u32::MAX);
+    }
+    /// For a live entry: the measured loss of its rounds on the way here (none for this
+    /// node and for tombstones).
+    pub fn loss(&self) -> LossEstimate {
+        match self.state {
+            NodeState::Alive => LossEstimate::from_bits(self.by_state),
+            NodeState::Local | NodeState::Departed => LossEstimate::NONE,
+        }
+    }
+    /// For a live entry: a round arrived after `missed` rounds that did not.
+    pub(crate) fn record_rounds(&mut self, missed: u32) {
+        if self.state == NodeState::Alive {
+            let mut loss = self.loss();
+            loss.record(missed);
+            self.by_state = loss.to_bits();
+        }
     }
     /// Whether it belongs in the map: alive or local, and not shadowed.
     pub fn is_member(&self) -> bool {
         self.state != NodeState::Departed && !self.shadowed
     }
-    /// The instant after which it expires if not heard again: `last_seen + interval × dead_after`.
-    pub fn expires_at(&self, dead_after: u16) -> Instant {
-        self.last_seen + self.interval().saturating_mul(u64::from(dead_after))
+    /// The instant after which `detector` expires it if not heard again:
+    /// `last_seen + interval × k`, `k` = [`Detector::dead_after`] of its loss.
+    pub fn expires_at(&self, detector: &Detector) -> Instant {
+        let k = detector.dead_after(self.loss());
+        self.last_seen + self.interval().saturating_mul(u64::from(k))
     }
 }
 

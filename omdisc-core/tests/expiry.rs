@@ -27,7 +27,7 @@ fn silent_node_expires_after_dead_after_intervals() {
         let entry = sim.hosts[0].engine.table().member(id).unwrap().clone();
         let advertised = entry.interval().total_millis();
         assert_eq!(advertised, 616, "0.5 s x 1.5 / (e - 3/2)");
-        let deadline = entry.expires_at(dead_after);
+        let deadline = entry.expires_at(sim.hosts[0].engine.detector());
         assert_eq!(
             (deadline - entry.last_seen()).total_millis(),
             advertised * u64::from(dead_after)

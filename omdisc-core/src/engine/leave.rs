@@ -77,6 +77,7 @@ where
             sequence,
             join: 0,
             pending: self.serving(),
+            started: false,
         });
         core_log!(info, "node {} leaving", self.config.node_id.get());
     }

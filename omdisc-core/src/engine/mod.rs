@@ -30,6 +30,7 @@ pub use transmit::Transmit;
 
 use crate::addr::{AddrList, IfaceId, MAX_IFACES};
 use crate::config::{Config, ConfigError, Forwarding, InterfaceSpec};
+use crate::detector::Detector;
 use crate::event::{Event, EventQueue};
 use crate::id::NodeId;
 use crate::rng::Rng;
@@ -83,6 +84,8 @@ struct Round {
     /// Interfaces whose copy asks for quick answers (JOIN): those that just began to serve.
     join: u8,
     pending: u8,
+    /// Whether a datagram of it has been handed out.
+    started: bool,
 }
 
 /// The discovery engine over node-table storage `S` (an array, boxed slice or `Vec` of
@@ -118,6 +121,8 @@ pub struct Engine<
     /// The LEAVE of this node's previous identity, owed after its id changed.
     farewell: Option<local::Farewell>,
     table: NodeTable<S>,
+    /// When silent nodes are removed (loss-aware).
+    detector: Detector,
     rng: Rng,
     phase: Phase,
     now: Instant,
@@ -219,6 +224,7 @@ where
             announced: false,
             farewell: None,
             table,
+            detector: Detector::new(config.dead_after_limits()),
             rng: Rng::new(seed ^ config.incarnation ^ u64::from(config.node_id.get())),
             phase: Phase::Idle,
             now: Instant::ZERO,
@@ -417,6 +423,11 @@ where
         self.events.pop()
     }
 
+    /// The failure detector: when each silent node is removed ([`NodeEntry::expires_at`]).
+    pub fn detector(&self) -> &Detector {
+        &self.detector
+    }
+
     /// The node table (members, shadowed contenders and tombstones).
     pub fn table(&self) -> &NodeTable<S> {
         &self.table
@@ -533,22 +544,31 @@ where
             return;
         }
         let join = join & mask;
-        let sequence = self.next_sequence();
+        let round = match self.own_round {
+            // Not sent anywhere yet: the new round joins it under its number, so that no
+            // sequence number goes unsent (receivers count a missing one as a lost round).
+            Some(r) if !r.started => Round {
+                join: r.join | join,
+                pending: r.pending | mask,
+                ..r
+            },
+            Some(r) => Round {
+                sequence: self.next_sequence(),
+                join: r.join | join,
+                pending: r.pending | mask,
+                started: false,
+            },
+            None => Round {
+                sequence: self.next_sequence(),
+                join,
+                pending: mask,
+                started: false,
+            },
+        };
+        let sequence = round.sequence;
         if let Some(local) = self.local_entry_mut() {
             local.sequence = sequence;
         }
-        let round = match self.own_round {
-            Some(r) => Round {
-                sequence,
-                join: r.join | join,
-                pending: r.pending | mask,
-            },
-            None => Round {
-                sequence,
-                join,
-                pending: mask,
-            },
-        };
         self.own_round = Some(round);
     }
 }

@@ -289,7 +289,7 @@ where
             // Back after expiring, or restarted after leaving.
             *entry = NodeEntry::heard(msg, iface, now);
             let id = entry.id();
-            let expiry = entry.expires_at(self.config.dead_after);
+            let expiry = entry.expires_at(&self.detector);
             self.live = self.live.saturating_add(1);
             self.after_membership_change(id, Some(Event::Joined(id)));
             self.sweep_by(expiry);
@@ -330,13 +330,20 @@ where
                 if take {
                     take_path(entry, msg, iface, now);
                 }
+                if !restarted {
+                    // Every round goes out on every interface with the next sequence
+                    // number: the ones in between were lost on the way here.
+                    let missed = msg.sequence.wrapping_sub(entry.sequence).wrapping_sub(1);
+                    entry.record_rounds(missed);
+                    self.detector.record(missed);
+                }
                 entry.incarnation = msg.incarnation;
                 entry.sequence = msg.sequence;
                 entry.set_interval(msg.interval);
                 entry.gateway = msg.gateway;
                 entry.last_seen = now;
                 let id = entry.id();
-                let expiry = entry.expires_at(self.config.dead_after);
+                let expiry = entry.expires_at(&self.detector);
                 let member = entry.is_member();
                 self.sweep_by(expiry);
                 if restarted {
@@ -355,7 +362,7 @@ where
         let now = self.now;
         let entry = NodeEntry::heard(msg, iface, now);
         let id = entry.id();
-        let expiry = entry.expires_at(self.config.dead_after);
+        let expiry = entry.expires_at(&self.detector);
         if self.table.insert_evicting(entry).is_err() {
             let key = (msg.origin, msg.incarnation);
             if self.last_table_full != Some(key) {

@@ -10,14 +10,15 @@ impl<S, const RELAY_QUEUE: usize, const DUPLICATES: usize> Engine<S, RELAY_QUEUE
 where
     S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>,
 {
-    /// Expires every live node silent for `dead_after` of its advertised intervals, purges
+    /// Expires every live node silent for `k` of its advertised intervals (`k` from
+    /// `dead_after` up to `max_dead_after`, as the loss measured from it requires), purges
     /// tombstones older than the tombstone lifetime, and schedules the next sweep. O(n).
     pub(super) fn sweep(&mut self, now: Instant) {
-        let dead_after = self.config.dead_after;
+        let detector = self.detector;
         let mut index = 0;
         while index < self.table.len() {
             let expired = self.table.get_mut(index).and_then(|e| {
-                if e.state == NodeState::Alive && now >= e.expires_at(dead_after) {
+                if e.state == NodeState::Alive && now >= e.expires_at(&detector) {
                     let was_member = e.is_member();
                     e.depart(now);
                     Some((e.id(), was_member))
@@ -50,7 +51,7 @@ where
             .entries()
             .iter()
             .filter(|e| e.state == NodeState::Alive)
-            .map(|e| e.expires_at(dead_after))
+            .map(|e| e.expires_at(&detector))
             .min();
         let next_purge = self
             .table

@@ -106,6 +106,7 @@ where
             self.own_round = None;
             return None;
         };
+        round.started = true;
         self.own_round = (round.pending != 0).then_some(round);
         let join = round.join & iface.bit() != 0;
         let msg = self.own_message(MessageKind::Announce, iface, round.sequence, join);
