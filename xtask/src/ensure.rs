@@ -128,7 +128,10 @@ pub fn tools(tools: &[Tool]) -> Result<String, String> {
         run(&mut apt_get(&["update"]))?;
     }
     let mut install = apt_get(&["install", "-y", "--no-install-recommends"]);
-    run(install.args(&packages))?;
+    {
+        let _no_starts = NoServiceStarts::new();
+        run(install.args(&packages))?;
+    }
     let still_missing: Vec<&str> = missing
         .iter()
         .filter(|t| find_command(t.command).is_none())
@@ -194,6 +197,46 @@ fn apt_get(args: &[&str]) -> Command {
         .env("DEBIAN_FRONTEND", "noninteractive")
         .stdin(Stdio::null());
     command
+}
+
+/// Where Debian's maintainer scripts ask whether they may start a service (`invoke-rc.d`).
+const POLICY_RC_D: &str = "/usr/sbin/policy-rc.d";
+
+/// While alive, packages being installed may not start their services (`policy-rc.d` that
+/// answers 101, "action forbidden"): installing `prometheus` or `smcroute` for the tests
+/// must not leave a Prometheus server or a multicast router running on the host. Only a
+/// `policy-rc.d` this guard wrote is removed again; an existing one is left as it is.
+struct NoServiceStarts {
+    created: bool,
+}
+
+impl NoServiceStarts {
+    fn new() -> NoServiceStarts {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let Ok(mut file) = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o755)
+            .open(POLICY_RC_D)
+        else {
+            return NoServiceStarts { created: false };
+        };
+        // Written or not, the file is ours and goes again on drop.
+        let _ = file.write_all(
+            b"#!/bin/sh\n# cargo xtask: no service starts while it installs test tools\nexit 101\n",
+        );
+        let created = true;
+        NoServiceStarts { created }
+    }
+}
+
+impl Drop for NoServiceStarts {
+    fn drop(&mut self) {
+        if self.created {
+            let _ = std::fs::remove_file(POLICY_RC_D);
+        }
+    }
 }
 
 /// Whether this process runs as root.
