@@ -105,7 +105,7 @@ pub use engine::{
 };
 pub use event::Event;
 pub use id::{NodeId, NodeIdError};
-pub use table::{Collision, NodeEntry, NodeState, NodeTable};
+pub use table::{Collision, NodeEntry, NodeState, NodeTable, TableStorage};
 pub use time::{Duration, Instant};
 pub use wire::{
     ClusterKey, EmitError, KeyError, Keyring, Message, MessageKind, Packet, Verified, WireError,

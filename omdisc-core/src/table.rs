@@ -7,9 +7,12 @@
 //! the engine marks all but the one with the lowest address as *shadowed*, only unshadowed
 //! live entries are members of the map, and [`NodeTable::conflicts`] lists the others.
 //!
-//! Storage is anything that derefs to a slice of [`NodeEntry`] — an array
-//! (`[NodeEntry::VACANT; 256]`, const-generic capacity, can live in a `static`) on a
-//! microcontroller, a boxed slice or `Vec` on a host. Capacity never changes.
+//! The table lives in caller-provided [`TableStorage`]: an array (`[NodeEntry::VACANT; 256]`,
+//! const-generic capacity, can live in a `static`) on a microcontroller, a boxed slice, or
+//! storage that the frontend grows as nodes come (the Linux daemon's, up to `--max-nodes`).
+//! The core never allocates: it asks the storage for more slots only when every slot is in
+//! use, and the table is full at the storage's [`capacity`](TableStorage::capacity), which
+//! never changes.
 
 use core::fmt;
 use core::net::IpAddr;
@@ -249,6 +252,45 @@ pub(crate) struct Resolution {
     pub(crate) ended: Option<(IpAddr, bool)>,
 }
 
+/// The memory a [`NodeTable`] keeps its entries in: the slots there are now, and how many
+/// there may ever be.
+///
+/// Fixed storage — an array, a boxed slice, `&mut [NodeEntry]`, anything that is
+/// `AsRef<[NodeEntry]> + AsMut<[NodeEntry]>` — implements it as it is: its length is its
+/// capacity and it never grows. A frontend with an allocator implements it to grow in steps
+/// (omdisc-std's `GrowingTable`), so that a table for the whole id space costs memory only
+/// for the nodes that come.
+pub trait TableStorage {
+    /// The slots there are now: the table's entries first, then vacant ones.
+    fn slots(&self) -> &[NodeEntry];
+
+    /// The slots there are now, to write.
+    fn slots_mut(&mut self) -> &mut [NodeEntry];
+
+    /// The most slots there will ever be: the table is full when that many are in use.
+    /// Never changes; fixed storage: the number of slots.
+    fn capacity(&self) -> usize {
+        self.slots().len()
+    }
+
+    /// Makes at least `min` slots (new ones vacant, after those there are; the ones there
+    /// are keep their contents), but never more than [`capacity`](Self::capacity). Returns
+    /// whether there are at least `min` slots now. Fixed storage cannot grow.
+    fn grow(&mut self, min: usize) -> bool {
+        self.slots().len() >= min
+    }
+}
+
+impl<T: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> TableStorage for T {
+    fn slots(&self) -> &[NodeEntry] {
+        self.as_ref()
+    }
+
+    fn slots_mut(&mut self) -> &mut [NodeEntry] {
+        self.as_mut()
+    }
+}
+
 /// The node table over storage `S` (see the module docs): read-only outside the engine
 /// ([`Engine::table`](crate::Engine::table)).
 pub struct NodeTable<S> {
@@ -256,8 +298,8 @@ pub struct NodeTable<S> {
     len: usize,
 }
 
-impl<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> NodeTable<S> {
-    /// An empty table using `storage`; its length is the capacity.
+impl<S: TableStorage> NodeTable<S> {
+    /// An empty table using `storage` (its contents are overwritten as entries come).
     pub(crate) fn new(storage: S) -> Self {
         NodeTable {
             slots: storage,
@@ -265,9 +307,15 @@ impl<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> NodeTable<S> {
         }
     }
 
-    /// How many entries fit.
+    /// How many entries fit: the storage's [`capacity`](TableStorage::capacity).
     pub fn capacity(&self) -> usize {
-        self.slots.as_ref().len()
+        self.slots.capacity()
+    }
+
+    /// How many slots the storage has now (at most [`capacity`](Self::capacity); less while
+    /// growing storage has not been asked for more).
+    pub fn slots_in_use(&self) -> usize {
+        self.slots.slots().len()
     }
 
     /// How many entries are in use, tombstones included.
@@ -282,12 +330,12 @@ impl<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> NodeTable<S> {
 
     /// All entries in use, sorted by node id.
     pub fn entries(&self) -> &[NodeEntry] {
-        self.slots.as_ref().get(..self.len).unwrap_or(&[])
+        self.slots.slots().get(..self.len).unwrap_or(&[])
     }
 
     fn entries_mut(&mut self) -> &mut [NodeEntry] {
         let len = self.len;
-        self.slots.as_mut().get_mut(..len).unwrap_or(&mut [])
+        self.slots.slots_mut().get_mut(..len).unwrap_or(&mut [])
     }
 
     /// The members of the map (local and alive, not shadowed), sorted by node id.
@@ -363,12 +411,12 @@ impl<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> NodeTable<S> {
     /// Inserts `entry` in id order; returns its index. A full table hands the entry back.
     #[allow(clippy::result_large_err)] // handing the entry back is the point (like heapless)
     pub(crate) fn insert(&mut self, entry: NodeEntry) -> Result<usize, TableFull> {
-        if self.len >= self.capacity() {
+        if !self.make_room() {
             return Err(TableFull(entry));
         }
         let at = self.id_range(entry.id()).end;
         let len = self.len;
-        let slots = self.slots.as_mut();
+        let slots = self.slots.slots_mut();
         let Some(window) = slots.get_mut(at..=len) else {
             return Err(TableFull(entry));
         };
@@ -386,7 +434,7 @@ impl<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> NodeTable<S> {
             return None;
         }
         let len = self.len;
-        let window = self.slots.as_mut().get_mut(index..len)?;
+        let window = self.slots.slots_mut().get_mut(index..len)?;
         window.rotate_left(1);
         let removed = window
             .last_mut()
@@ -410,10 +458,16 @@ impl<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> NodeTable<S> {
         }
     }
 
+    /// Whether a slot is free for one more entry, growing the storage if it must (and can).
+    fn make_room(&mut self) -> bool {
+        let needed = self.len + 1;
+        needed <= self.slots.slots().len() || (needed <= self.capacity() && self.slots.grow(needed))
+    }
+
     /// Inserts `entry`, evicting the oldest tombstone if the table is full.
     #[allow(clippy::result_large_err)] // handing the entry back is the point (like heapless)
     pub(crate) fn insert_evicting(&mut self, entry: NodeEntry) -> Result<usize, TableFull> {
-        if self.len >= self.capacity() && !self.evict_oldest_departed() {
+        if !self.make_room() && !self.evict_oldest_departed() {
             return Err(TableFull(entry));
         }
         self.insert(entry)
@@ -486,10 +540,11 @@ impl<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> NodeTable<S> {
     }
 }
 
-impl<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> fmt::Debug for NodeTable<S> {
+impl<S: TableStorage> fmt::Debug for NodeTable<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("NodeTable")
             .field("len", &self.len)
+            .field("slots", &self.slots_in_use())
             .field("capacity", &self.capacity())
             .finish()
     }

@@ -6,7 +6,7 @@ use core::mem::MaybeUninit;
 use core::net::IpAddr;
 
 use omdisc_core::{
-    Engine, Event, IfaceId, InterfaceSpec, Keyring, NodeEntry, NodeId, Phase, RxError,
+    Engine, Event, IfaceId, InterfaceSpec, Keyring, NodeId, Phase, RxError, TableStorage,
     MAX_DATAGRAM_LEN,
 };
 use smoltcp::iface::{
@@ -135,7 +135,7 @@ impl<S> core::fmt::Debug for Node<'_, S> {
     }
 }
 
-impl<'a, S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> Node<'a, S> {
+impl<'a, S: TableStorage> Node<'a, S> {
     /// Sets up the interface on `device` with `settings`' addresses, binds the group port,
     /// joins the group (IGMP, or MLD for an IPv6 group) and starts the engine: the first
     /// announcement goes out on the first [`poll`](Self::poll).

@@ -76,7 +76,7 @@ pub struct OmdiscdArgs {
     pub bandwidth: Option<Bandwidth>,
 
     /// most nodes the map holds, 1-65535 (default 65535, the whole id space); the node table
-    /// takes about 180 bytes per node, reserved at start
+    /// grows as nodes come, 160 bytes per node, up to this limit
     #[argh(option, long = "max-nodes", arg_name = "N")]
     pub max_nodes: Option<MaxNodes>,
 

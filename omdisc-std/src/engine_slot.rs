@@ -7,10 +7,9 @@
 
 use std::net::IpAddr;
 
-use omdisc_core::{
-    Config, ConfigError, Engine, Forwarding, InterfaceSpec, Keyring, NodeEntry, NodeId,
-};
+use omdisc_core::{Config, ConfigError, Engine, Forwarding, InterfaceSpec, Keyring, NodeId};
 
+use crate::growing_table::GrowingTable;
 use crate::startup::{incarnation, seed, DaemonEngine};
 
 /// What every engine of this daemon is made with.
@@ -20,7 +19,7 @@ pub struct EngineTemplate {
     pub config: Config,
     /// `--node-id`, if given; otherwise the id comes from the first leg's primary address.
     pub node_id: Option<NodeId>,
-    /// Node-table slots.
+    /// Most node-table slots (the table grows up to this many as nodes come).
     pub table_capacity: usize,
 }
 
@@ -177,7 +176,7 @@ impl EngineSlot {
         config.node_id = node_id;
         self.last_incarnation = incarnation().max(self.last_incarnation + 1);
         config.incarnation = self.last_incarnation;
-        let storage = vec![NodeEntry::VACANT; self.template.table_capacity].into_boxed_slice();
+        let storage = GrowingTable::new(self.template.table_capacity);
         let mut engine =
             Engine::new(config, &specs, storage, seed()).map_err(IdentityError::Config)?;
         engine.set_keyring(self.keyring.clone());

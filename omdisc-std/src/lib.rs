@@ -21,6 +21,7 @@
 //! | [`startup`] | checking and opening everything before detaching |
 //! | [`daemon`] | the main loop that drives the engine |
 //! | [`engine_slot`] | the engine and the identity it runs under, following the legs' addresses |
+//! | [`growing_table`] | the node table's memory, grown as nodes come up to `--max-nodes` |
 //! | [`leg_log`] | rate-limited log lines about the legs (waiting, joined, down, gone) |
 //! | [`event_log`] | one log line per membership event |
 //! | [`hooks`] | `--hook`: one hook process per membership event, in order, never waited for |
@@ -42,6 +43,7 @@ pub mod daemonize;
 pub mod engine_slot;
 pub mod event_log;
 pub mod failure_log;
+pub mod growing_table;
 pub mod hooks;
 pub mod http_metrics;
 pub mod integrations;

@@ -4,7 +4,7 @@
 //! and `omdisc-tap`, so both write the same bytes at the same moments.
 
 use omdisc_core::map::{binary, MapNode};
-use omdisc_core::{Engine, NodeEntry};
+use omdisc_core::{Engine, TableStorage};
 
 use crate::map_sink::{MapSink, PublishOutcome};
 
@@ -65,7 +65,7 @@ impl MapWriter {
         engine: &Engine<S, R, D>,
     ) -> Option<PublishOutcome>
     where
-        S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>,
+        S: TableStorage,
     {
         let retry_due = self.retry_at_ms.is_some_and(|t| t <= now_ms);
         if !self.dirty && !retry_due {
@@ -109,7 +109,7 @@ impl MapWriter {
 mod tests {
     use super::*;
     use crate::test_dir::TempDir;
-    use omdisc_core::{Config, InterfaceSpec, NodeId};
+    use omdisc_core::{Config, InterfaceSpec, NodeEntry, NodeId};
     use std::fs;
     use std::net::IpAddr;
 

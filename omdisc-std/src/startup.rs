@@ -8,11 +8,12 @@ use std::io::Read;
 use std::net::IpAddr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use omdisc_core::{Engine, Forwarding, NodeEntry};
+use omdisc_core::{Engine, Forwarding};
 
 use crate::config::{DaemonConfig, InterfaceMode, MapTarget, LIVE_DIR};
 use crate::counter_report::{CountersFile, CountersFileError};
 use crate::engine_slot::{engine_config, EngineSlot, EngineTemplate, IdentityError};
+use crate::growing_table::GrowingTable;
 use crate::integrations::{IntegrationError, Integrations};
 use crate::interfaces::{self, InterfaceError};
 use crate::key_file::{self, KeyFileError};
@@ -34,8 +35,8 @@ pub const fn table_capacity(max_nodes: u16) -> usize {
     members + tombstones
 }
 
-/// The engine as the daemon uses it: a heap-allocated node table.
-pub type DaemonEngine = Engine<Box<[NodeEntry]>>;
+/// The engine as the daemon uses it: a node table on the heap that grows as nodes come.
+pub type DaemonEngine = Engine<GrowingTable>;
 
 /// What startup prepared for the main loop.
 pub struct Prepared {

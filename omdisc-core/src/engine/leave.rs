@@ -3,7 +3,7 @@
 
 use super::timer::Timer;
 use super::{schedule, Engine, Phase, Round, LEAVE_BACKOFF_MEMBERS};
-use crate::table::NodeEntry;
+use crate::table::TableStorage;
 use crate::time::Instant;
 
 /// A leaving node's back-off in a large cluster: it starts as if alone, counts the LEAVEs it
@@ -25,7 +25,7 @@ impl LeaveBackoff {
 
 impl<S, const RELAY_QUEUE: usize, const DUPLICATES: usize> Engine<S, RELAY_QUEUE, DUPLICATES>
 where
-    S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>,
+    S: TableStorage,
 {
     /// Begins a graceful stop: LEAVE goes out on every active interface through
     /// [`poll_transmit`](Self::poll_transmit), after which the phase is [`Phase::Stopped`].

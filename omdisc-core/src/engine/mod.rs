@@ -34,7 +34,7 @@ use crate::detector::Detector;
 use crate::event::{Event, EventQueue};
 use crate::id::NodeId;
 use crate::rng::Rng;
-use crate::table::{NodeEntry, NodeState, NodeTable};
+use crate::table::{NodeEntry, NodeState, NodeTable, TableStorage};
 use crate::time::Instant;
 use crate::wire::Keyring;
 
@@ -88,8 +88,8 @@ struct Round {
     started: bool,
 }
 
-/// The discovery engine over node-table storage `S` (an array, boxed slice or `Vec` of
-/// [`NodeEntry`]; see [`NodeTable`]).
+/// The discovery engine over node-table storage `S` (an array or boxed slice of
+/// [`NodeEntry`], or storage the frontend grows: see [`TableStorage`]).
 ///
 /// `RELAY_QUEUE` and `DUPLICATES` size the gateway's relay queue and duplicate cache (at
 /// least 1 each; the defaults suit a gateway, [`RELAY_QUEUE_LEN`] and
@@ -150,7 +150,7 @@ pub struct Engine<
     stats: Stats,
 }
 
-impl<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> Engine<S> {
+impl<S: TableStorage> Engine<S> {
     /// A new engine for this node, with its interfaces (index 0 first), table storage
     /// (capacity = its length, at least 1) and a seed for timer jitter (use a different seed
     /// on every node, e.g. from the address and the clock). Its relay queue and duplicate
@@ -167,7 +167,7 @@ impl<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> Engine<S> {
 
 impl<S, const RELAY_QUEUE: usize, const DUPLICATES: usize> Engine<S, RELAY_QUEUE, DUPLICATES>
 where
-    S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>,
+    S: TableStorage,
 {
     /// As [`Engine::new`], with a relay queue of `RELAY_QUEUE` messages and a duplicate
     /// cache of `DUPLICATES` keys (both at least 1), e.g. the few bytes a node on one

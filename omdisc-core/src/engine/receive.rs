@@ -10,7 +10,7 @@ use super::timer::Timer;
 use super::{schedule, Engine, Phase};
 use crate::addr::{contains_ip, IfaceId, NodeAddr};
 use crate::event::Event;
-use crate::table::{NodeEntry, NodeState};
+use crate::table::{NodeEntry, NodeState, TableStorage};
 use crate::time::Instant;
 use crate::wire::{Message, MessageKind, Packet, RelayBody, Verified, WireError};
 
@@ -74,7 +74,7 @@ impl core::error::Error for RxError {}
 
 impl<S, const RELAY_QUEUE: usize, const DUPLICATES: usize> Engine<S, RELAY_QUEUE, DUPLICATES>
 where
-    S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>,
+    S: TableStorage,
 {
     /// Handles a datagram received at `now` on interface `iface` from source address `src`.
     ///

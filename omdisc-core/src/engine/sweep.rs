@@ -3,12 +3,12 @@
 use super::timer::Timer;
 use super::Engine;
 use crate::event::Event;
-use crate::table::{NodeEntry, NodeState};
+use crate::table::{NodeState, TableStorage};
 use crate::time::Instant;
 
 impl<S, const RELAY_QUEUE: usize, const DUPLICATES: usize> Engine<S, RELAY_QUEUE, DUPLICATES>
 where
-    S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>,
+    S: TableStorage,
 {
     /// Expires every live node silent for `k` of its advertised intervals (`k` from
     /// `dead_after` up to `max_dead_after`, as the loss measured from it requires), purges

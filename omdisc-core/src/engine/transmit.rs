@@ -3,7 +3,7 @@
 use super::relay::take_lowest_iface;
 use super::{Engine, Phase};
 use crate::addr::IfaceId;
-use crate::table::NodeEntry;
+use crate::table::TableStorage;
 use crate::time::Instant;
 use crate::wire::{Message, MessageKind, MAX_DATAGRAM_LEN};
 
@@ -21,7 +21,7 @@ pub struct Transmit {
 
 impl<S, const RELAY_QUEUE: usize, const DUPLICATES: usize> Engine<S, RELAY_QUEUE, DUPLICATES>
 where
-    S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>,
+    S: TableStorage,
 {
     /// Writes the next datagram to send into `buf` and says where to send it, or returns
     /// `None` when nothing is waiting. Call until `None` after every `handle_*` call.

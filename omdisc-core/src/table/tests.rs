@@ -176,3 +176,68 @@ fn the_interval_is_kept_to_the_millisecond() {
         assert_eq!(e.interval(), Duration::from_millis(ms));
     }
 }
+
+/// Storage over an array that shows only its first `shown` slots and grows one slot at a
+/// time while `may_grow` (a frontend's allocation that can fail).
+struct Growing<const N: usize> {
+    slots: [NodeEntry; N],
+    shown: usize,
+    may_grow: bool,
+}
+
+impl<const N: usize> TableStorage for Growing<N> {
+    fn slots(&self) -> &[NodeEntry] {
+        &self.slots[..self.shown]
+    }
+    fn slots_mut(&mut self) -> &mut [NodeEntry] {
+        &mut self.slots[..self.shown]
+    }
+    fn capacity(&self) -> usize {
+        N
+    }
+    fn grow(&mut self, min: usize) -> bool {
+        if self.may_grow && min <= N {
+            self.shown = self.shown.max(min);
+        }
+        self.shown >= min
+    }
+}
+
+fn growing<const N: usize>() -> NodeTable<Growing<N>> {
+    NodeTable::new(Growing {
+        slots: core::array::from_fn(|_| NodeEntry::VACANT),
+        shown: 0,
+        may_grow: true,
+    })
+}
+
+#[test]
+fn growing_storage_is_asked_for_a_slot_only_when_all_are_in_use() {
+    let mut table = growing::<4>();
+    assert_eq!((table.slots_in_use(), table.capacity()), (0, 4));
+    for id in [5, 1, 9, 3] {
+        table.insert(entry(id, id as u8)).unwrap();
+        assert_eq!(table.slots_in_use(), table.len());
+    }
+    let ids: heapless::Vec<u16, 4> = table.entries().iter().map(|e| e.id).collect();
+    assert_eq!(&ids[..], &[1, 3, 5, 9]);
+    // Full at the capacity, as fixed storage is.
+    assert_eq!(table.insert(entry(2, 2)).unwrap_err().0.id, 2);
+    assert_eq!(table.slots_in_use(), 4);
+}
+
+#[test]
+fn storage_that_cannot_grow_is_a_full_table() {
+    let mut table = growing::<4>();
+    table.insert(entry(1, 1)).unwrap();
+    let mut gone = entry(2, 2);
+    gone.state = NodeState::Departed;
+    table.insert(gone).unwrap();
+    table.slots.may_grow = false;
+    assert_eq!(table.insert(entry(3, 3)).unwrap_err().0.id, 3);
+    assert_eq!(table.len(), 2);
+    // A tombstone makes room, as at the capacity.
+    assert_eq!(table.insert_evicting(entry(3, 3)), Ok(1));
+    assert!(table.same_id(NodeId::new(2).unwrap()).is_empty());
+    assert!(table.insert_evicting(entry(4, 4)).is_err());
+}

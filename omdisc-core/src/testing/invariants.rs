@@ -6,7 +6,7 @@ use core::fmt;
 use crate::addr::{lowest_ip, shares_address};
 use crate::engine::{Engine, Phase};
 use crate::id::NodeId;
-use crate::table::{NodeEntry, NodeState};
+use crate::table::{NodeEntry, NodeState, TableStorage};
 
 /// An invariant an engine broke: what, and about which node id.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -51,9 +51,7 @@ fn live(entry: &NodeEntry) -> bool {
 /// - the group size the bandwidth budget uses is the number of entries that have not
 ///   departed (once started);
 /// - a running or leaving engine has a deadline.
-pub fn check_engine<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>>(
-    engine: &Engine<S>,
-) -> Result<(), Violation> {
+pub fn check_engine<S: TableStorage>(engine: &Engine<S>) -> Result<(), Violation> {
     let table = engine.table();
     let entries = table.entries();
     ensure(

@@ -17,9 +17,10 @@ mod tap_node;
 
 use std::time::Instant as StdInstant;
 
-use omdisc_core::{NodeEntry, NodeIdError};
+use omdisc_core::NodeIdError;
 use omdisc_smoltcp::{Node, NodeStorage, Settings};
 use omdisc_std::cli::{fail_exit, parse_or_exit, print_error_line, usage_exit};
+use omdisc_std::growing_table::GrowingTable;
 use omdisc_std::key_file;
 use omdisc_std::logging::{self, LogDestination};
 use omdisc_std::map_sink::MapSink;
@@ -68,7 +69,7 @@ fn main() {
     let origin = StdInstant::now();
     let storage: &'static mut NodeStorage<'static, RX_SLOTS, TX_SLOTS> =
         Box::leak(Box::new(NodeStorage::new()));
-    let table = vec![NodeEntry::VACANT; TABLE_CAPACITY].into_boxed_slice();
+    let table = GrowingTable::new(TABLE_CAPACITY);
     let node = Node::new(settings, &mut device, Instant::ZERO, storage, table)
         .unwrap_or_else(|e| fail_exit(PROGRAM, &format!("{}: {e}", config.tap)));
     let signals = SignalReceiver::open()

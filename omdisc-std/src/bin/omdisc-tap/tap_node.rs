@@ -10,9 +10,10 @@ use std::time::Instant as StdInstant;
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::Signal;
-use omdisc_core::NodeEntry;
+
 use omdisc_smoltcp::Node;
 use omdisc_std::event_log;
+use omdisc_std::growing_table::GrowingTable;
 use omdisc_std::key_file;
 use omdisc_std::map_writer::MapWriter;
 use omdisc_std::signals::{SignalHandler, SignalReceiver};
@@ -24,8 +25,9 @@ const LEAVE_TRIES: usize = 50;
 /// Pause between two LEAVE tries.
 const LEAVE_PAUSE: Duration = Duration::from_millis(10);
 
-/// The node table of `omdisc-tap`: on the heap, sized like the daemon's.
-pub type Table = Box<[NodeEntry]>;
+/// The node table of `omdisc-tap`: on the heap, growing as nodes come up to the daemon's
+/// default capacity.
+pub type Table = GrowingTable;
 
 /// The program's state.
 pub struct TapNode {
