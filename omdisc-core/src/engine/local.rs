@@ -26,7 +26,7 @@ use crate::addr::{contains_ip, is_node_address, AddrList, IfaceId, NodeAddr, MAX
 use crate::config::{Config, IdSource};
 use crate::event::Event;
 use crate::id::NodeId;
-use crate::table::{NodeEntry, NodeState, NodeTable};
+use crate::table::{NodeEntry, NodeState, NodeTable, TableStorage};
 use crate::wire::{Message, MessageKind};
 
 /// Why [`Engine::set_addresses`] refused a change. Nothing changed.
@@ -122,7 +122,7 @@ fn wanted_id(config: &Config, addrs: &AddrList, active: u8, interfaces: usize) -
 
 /// At construction: puts this node's entry in `table` if its addresses put it in the
 /// cluster (setting `config.node_id` to a derived id); whether it did.
-pub(super) fn enter_at_start<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>>(
+pub(super) fn enter_at_start<S: TableStorage>(
     table: &mut NodeTable<S>,
     config: &mut Config,
     addrs: &AddrList,
@@ -162,7 +162,7 @@ fn log_absent(first: Option<NodeAddr>) {
 
 impl<S, const RELAY_QUEUE: usize, const DUPLICATES: usize> Engine<S, RELAY_QUEUE, DUPLICATES>
 where
-    S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>,
+    S: TableStorage,
 {
     /// Interface `iface` now has the addresses `addrs` (its primary first; none: it has
     /// no address left, went down for good or was deleted). The engine decides what to send:

@@ -8,7 +8,7 @@
 use std::net::IpAddr;
 use std::rc::Rc;
 
-use omdisc_core::{Engine, Event, NodeEntry, NodeId};
+use omdisc_core::{Engine, Event, NodeId, TableStorage};
 
 /// The kinds of hook event, as `argv[1]` and `OMDISC_EVENT` name them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,7 +95,7 @@ pub struct MapView<'a, S> {
     pub map_json: Rc<str>,
 }
 
-impl<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> MapView<'_, S> {
+impl<S: TableStorage> MapView<'_, S> {
     /// The hook job for `event`, or `None` for events that are no membership change
     /// (a full table is logged, not hooked). `Overflow` becomes `sync`.
     pub fn job_for(&self, event: &Event) -> Option<HookJob> {
@@ -191,7 +191,7 @@ impl<S: AsRef<[NodeEntry]> + AsMut<[NodeEntry]>> MapView<'_, S> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use omdisc_core::{Config, InterfaceSpec};
+    use omdisc_core::{Config, InterfaceSpec, NodeEntry};
 
     fn engine() -> Engine<[NodeEntry; 4]> {
         let config = Config::new(NodeId::new(306).unwrap(), 1);
