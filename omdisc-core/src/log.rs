@@ -1,12 +1,11 @@
 //! Logging shims: the core logs through `log` or, with the `defmt` feature, through `defmt`.
+//! With both features on (e.g. `--features defmt` on top of the default `log`), `defmt`
+//! wins: features stay additive, and a board never pays for `core::fmt` formatting.
 //!
 //! Like smoltcp's `net_debug!`, these macros compile to nothing when neither feature is on,
 //! so the core never forces a logger on an embedded image.
 
-#[cfg(all(feature = "log", feature = "defmt"))]
-compile_error!("omdisc-core: features `log` and `defmt` are mutually exclusive; use --no-default-features --features defmt");
-
-#[cfg(feature = "log")]
+#[cfg(all(feature = "log", not(feature = "defmt")))]
 macro_rules! core_log {
     (trace, $($arg:tt)*) => { ::log::trace!(target: "omdisc", $($arg)*) };
     (debug, $($arg:tt)*) => { ::log::debug!(target: "omdisc", $($arg)*) };

@@ -36,27 +36,28 @@ const SIZE_CHECKS: &[(&str, &str, &str)] = &[
     ),
 ];
 
-/// Each of `NO_STD_CRATES` for [`MCU_TARGET`] with no default features, then with `defmt`;
-/// and none of them depends on one of the `SHELL_CRATES`.
+/// The feature sets each of `NO_STD_CRATES` is built with: none, `defmt` alone, and `defmt`
+/// on top of the default `log` (defmt takes precedence, so features stay additive).
+const FEATURE_SETS: &[&[&str]] = &[
+    &["--no-default-features"],
+    &["--no-default-features", "--features", "defmt"],
+    &["--features", "defmt"],
+];
+
+/// Each of `NO_STD_CRATES` for [`MCU_TARGET`] with each of [`FEATURE_SETS`]; and none of
+/// them depends on one of the `SHELL_CRATES`.
 pub fn cross_build(project: &Project) -> Result<String, String> {
     for krate in NO_STD_CRATES {
         shell_free(project, krate)?;
-        for features in [&[][..], &["--features", "defmt"][..]] {
+        for features in FEATURE_SETS {
             run(project
                 .cargo()
-                .args([
-                    "build",
-                    "-p",
-                    krate,
-                    "--target",
-                    MCU_TARGET,
-                    "--no-default-features",
-                ])
-                .args(features))?;
+                .args(["build", "-p", krate, "--target", MCU_TARGET])
+                .args(*features))?;
         }
     }
     Ok(format!(
-        "{} build for {MCU_TARGET}, without features and with defmt, and depend on no std-shell crate",
+        "{} build for {MCU_TARGET} without features, with defmt, and with defmt over the default log; they depend on no std-shell crate",
         NO_STD_CRATES.join(" and ")
     ))
 }
