@@ -9,6 +9,7 @@
 //! | no address left | LEAVE on the interfaces that served | [`Event::Left`] (if the LEAVE gets out), or expiry |
 //! | an address again | an announcement with JOIN (and, if the id changed meanwhile, the old identity's LEAVE again) | [`Event::Joined`] |
 //! | an interface gone or back | an announcement on the others (their alias lists changed), with JOIN on one that came back | [`Event::Changed`] |
+//! | an interface's link back up, addresses unchanged ([`Engine::interface_resumed`]) | an announcement at once, with JOIN on it (at most one per interval) | [`Event::Joined`] where it had expired, and quick answers |
 //!
 //! This node's own frontend gets [`Event::LocalChanged`] for each of these. The LEAVE of a
 //! retired identity lists the sending interface's current address too, so that receivers'
@@ -212,6 +213,34 @@ where
         self.addrs = next;
         self.identity_changed(serving_before);
         Ok(())
+    }
+
+    /// Interface `iface`'s link is back after being down, with the addresses it had (if
+    /// they changed, call [`set_addresses`](Self::set_addresses) instead). While it was
+    /// down its peers may have expired this node, and this node them: it announces at once
+    /// on every serving interface, asking those on `iface` for quick answers (JOIN), so it
+    /// is back in their maps and has them back in its own within the reply window instead
+    /// of after their next rounds.
+    ///
+    /// A link that flaps costs at most one such round per [`Config::interval`]: a call
+    /// sooner after the last one that announced sends nothing (the periodic rounds go on).
+    /// Nothing is sent either for an interface that does not serve (no address), before
+    /// [`start`](Self::start) or after [`leave`](Self::leave).
+    pub fn interface_resumed(&mut self, now: crate::time::Instant, iface: IfaceId) {
+        self.now = self.now.max(now);
+        if self.phase != Phase::Running || !self.is_active(iface) {
+            return;
+        }
+        let now = self.now;
+        if self
+            .resumed_at
+            .is_some_and(|last| now < last + self.config.interval)
+        {
+            return;
+        }
+        self.resumed_at = Some(now);
+        core_log!(debug, "link of interface {} back: announcing", iface);
+        self.announce_now(iface.bit());
     }
 
     fn wanted_id(&self) -> Option<NodeId> {

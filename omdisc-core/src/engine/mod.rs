@@ -11,6 +11,7 @@
 //! | [`Engine::poll_transmit`] | after each of the above (at the latest every `RELAY_QUEUE` datagrams, [`RELAY_QUEUE_LEN`] by default), until it returns `None` |
 //! | [`Engine::poll_event`] | likewise, to learn about membership changes |
 //! | [`Engine::set_addresses`] | whenever an interface's addresses change, it goes away (none) or comes back |
+//! | [`Engine::interface_resumed`] | when an interface's link is up again after being down (same addresses) |
 //! | [`Engine::leave`] | on shutdown; then drain `poll_transmit` to send the LEAVE |
 
 mod leave;
@@ -120,6 +121,8 @@ pub struct Engine<
     announced: bool,
     /// The LEAVE of this node's previous identity, owed after its id changed.
     farewell: Option<local::Farewell>,
+    /// When [`Engine::interface_resumed`] last announced (it does at most once an interval).
+    resumed_at: Option<Instant>,
     table: NodeTable<S>,
     /// When silent nodes are removed (loss-aware).
     detector: Detector,
@@ -223,6 +226,7 @@ where
             present,
             announced: false,
             farewell: None,
+            resumed_at: None,
             table,
             detector: Detector::new(config.dead_after_limits()),
             rng: Rng::new(seed ^ config.incarnation ^ u64::from(config.node_id.get())),

@@ -23,6 +23,9 @@ pub type SegmentId = usize;
 /// Index of a simulated host.
 pub type HostId = usize;
 
+/// The segment of an interface whose link is down: nobody else is on it.
+pub const LINK_DOWN: SegmentId = usize::MAX - 1;
+
 /// Link behaviour of the whole network.
 #[derive(Clone, Copy, Debug)]
 pub struct Link {
@@ -179,6 +182,24 @@ impl Sim {
         h.engine
             .set_addresses(now, IfaceId::new(iface).expect("iface"), ips)
             .expect("addresses accepted");
+        self.flush(host);
+    }
+
+    /// Takes the link of `host`'s interface `iface` down: what it sends there reaches
+    /// nobody and it hears nothing there (its addresses stay, as the kernel keeps them).
+    /// Returns the segment to give [`Sim::resume_link`].
+    pub fn set_link_down(&mut self, host: HostId, iface: usize) -> SegmentId {
+        std::mem::replace(&mut self.hosts[host].segments[iface], LINK_DOWN)
+    }
+
+    /// Puts `host`'s interface `iface` back on `segment` and tells the engine its link is
+    /// back, as a frontend watching the kernel would.
+    pub fn resume_link(&mut self, host: HostId, iface: usize, segment: SegmentId) {
+        let now = self.now;
+        let h = &mut self.hosts[host];
+        h.segments[iface] = segment;
+        h.engine
+            .interface_resumed(now, IfaceId::new(iface).expect("iface"));
         self.flush(host);
     }
 
