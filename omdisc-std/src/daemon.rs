@@ -138,8 +138,6 @@ pub struct Daemon {
     integrations: Integrations,
     /// Events of the current batch, handed to the integrations.
     event_batch: Vec<Event>,
-    /// Whether an engine ever ran: a later one means this node's identity changed.
-    had_engine: bool,
 }
 
 impl std::fmt::Debug for Daemon {
@@ -201,7 +199,6 @@ impl Daemon {
             service: ServiceNotifier::new(notifier, clock.now_millis()),
             integrations: prepared.integrations,
             event_batch: Vec::new(),
-            had_engine: false,
         }
     }
 
@@ -288,12 +285,16 @@ impl Daemon {
             None
         };
         let changes = self.legs.update(&self.network, route);
+        let mut resumed = Vec::new();
         for change in &changes {
             self.leg_log.log(now_ms, change, &self.legs);
             self.apply_to_socket(change);
+            if let LegChange::Up { slot, .. } | LegChange::Resumed { slot, .. } = change {
+                resumed.push(*slot);
+            }
         }
         if !changes.is_empty() || self.engine.engine().is_none() {
-            self.follow_legs(now);
+            self.follow_legs(now, &resumed);
         }
     }
 
@@ -326,50 +327,38 @@ impl Daemon {
     }
 
     /// Hands the legs' addresses to the engine (making it, once the first leg serves), and
-    /// sends what a retired engine leaves behind.
-    fn follow_legs(&mut self, now: Instant) {
-        let addresses: Vec<Option<Vec<std::net::IpAddr>>> = (0..self.legs.len())
-            .map(|slot| self.legs.held(slot).map(|leg| leg.addresses.clone()))
+    /// tells it which legs (`resumed`) are up again: after a link down, or on an interface
+    /// created again, it announces at once.
+    fn follow_legs(&mut self, now: Instant, resumed: &[usize]) {
+        let addresses: Vec<Vec<std::net::IpAddr>> = (0..self.legs.len())
+            .map(|slot| {
+                self.legs
+                    .held(slot)
+                    .map(|leg| leg.addresses.clone())
+                    .unwrap_or_default()
+            })
             .collect();
-        let followed = match self.engine.follow(now, &addresses) {
-            Ok(followed) => {
+        match self.engine.follow(now, &addresses) {
+            Ok(started) => {
                 self.identity_failures
-                    .succeeded("the node has a valid id again");
-                followed
+                    .succeeded("the engine took the interfaces' addresses again");
+                if started {
+                    self.map.mark_dirty();
+                    self.conflicts_dirty = true;
+                } else {
+                    for slot in resumed {
+                        self.engine.resume(now, *slot);
+                    }
+                }
             }
-            Err(error) => {
-                self.identity_failures.failed(error);
-                return;
-            }
-        };
-        if let Some(mut retired) = followed.retired {
-            log::info!("node {} leaves the cluster", retired.node_id());
-            retired.leave(now);
-            send_queued(
-                &mut retired,
-                now,
-                &self.sockets,
-                &mut self.transmit_buffer,
-                &mut self.send_failures,
-                &mut self.counters,
-            );
+            Err(error) => self.identity_failures.failed(error),
         }
-        if let Some((id, primary)) = followed.started {
-            log::info!("node {id} ({primary}) joins the cluster");
-            self.map.mark_dirty();
-            self.conflicts_dirty = true;
-            // A later engine runs under a new id or new addresses: the hook's `self`.
-            if let (true, Some(engine)) = (self.had_engine, self.engine.engine()) {
-                self.integrations.on_self_changed(engine);
-            }
-            self.had_engine = true;
-        }
-        if self.engine.engine().is_none() {
+        if !self.engine.is_present() {
             self.service.on_waiting(&self.waiting_status());
         }
     }
 
-    /// `STATUS=` while no leg serves.
+    /// `STATUS=` while this node is out of the cluster (no leg has an address).
     fn waiting_status(&self) -> String {
         let source = self
             .legs
@@ -502,10 +491,10 @@ impl Daemon {
         }
         // The status keeps counting the members of the map on disk.
         match self.engine.engine() {
-            Some(engine) => self
+            Some(engine) if engine.local_id().is_some() => self
                 .service
                 .on_reload_finished(engine.node_id().get(), self.map.node_count()),
-            None => self.service.on_waiting(&self.waiting_status()),
+            _ => self.service.on_waiting(&self.waiting_status()),
         }
     }
 
@@ -647,8 +636,12 @@ impl Daemon {
             _ => {}
         }
         if let Some(PublishOutcome::Written | PublishOutcome::Unchanged) = outcome {
-            self.service
-                .on_map_written(engine.node_id().get(), self.map.node_count());
+            if engine.local_id().is_some() {
+                self.service
+                    .on_map_written(engine.node_id().get(), self.map.node_count());
+            } else {
+                self.service.on_waiting(&self.waiting_status());
+            }
         }
     }
 }

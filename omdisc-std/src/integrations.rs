@@ -240,19 +240,6 @@ impl Integrations {
         }
     }
 
-    /// This node's own id or addresses changed (the daemon made a new engine for them):
-    /// the hook's `self` event, describing this node as `engine` now runs it.
-    pub fn on_self_changed(&mut self, engine: &DaemonEngine) {
-        if let Some(hook) = &mut self.hook {
-            let view = MapView {
-                engine,
-                members: member_count(engine),
-                map_json: map_json(engine),
-            };
-            hook.enqueue(view.self_changed());
-        }
-    }
-
     /// At daemon stop: a running hook's process group gets SIGTERM.
     pub fn stop(&mut self) {
         if let Some(hook) = &mut self.hook {

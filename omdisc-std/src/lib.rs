@@ -20,7 +20,7 @@
 //! | [`failure_log`] | warning once about a failure that repeats |
 //! | [`startup`] | checking and opening everything before detaching |
 //! | [`daemon`] | the main loop that drives the engine |
-//! | [`engine_slot`] | the engine and the identity it runs under, following the legs' addresses |
+//! | [`engine_slot`] | the engine, made when the first leg serves, told the legs' addresses and links as they change |
 //! | [`growing_table`] | the node table's memory, grown as nodes come up to `--max-nodes` |
 //! | [`leg_log`] | rate-limited log lines about the legs (waiting, joined, down, gone) |
 //! | [`event_log`] | one log line per membership event |

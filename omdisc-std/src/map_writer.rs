@@ -56,8 +56,10 @@ impl MapWriter {
     }
 
     /// Writes the engine's map if it changed or a retry is due at `now_ms`; `None` when
-    /// nothing was due. A node that lost its id to another host writes an empty map: it is
-    /// out of the cluster, and a map with its own id would name the other host's address.
+    /// nothing was due. A node out of the cluster writes an empty map (and its last id):
+    /// one that lost its id to another host (a map with its own id would name the other
+    /// host's address), or one without an address left (it can reach nobody, and the
+    /// others drop it).
     /// A failed write is tried again after one announce interval (within 0.1–5 s).
     pub fn update<S, const R: usize, const D: usize>(
         &mut self,
@@ -74,7 +76,7 @@ impl MapWriter {
         self.dirty = false;
         self.retry_at_ms = None;
         self.nodes.clear();
-        if !engine.lost_id_collision() {
+        if engine.local_id().is_some() && !engine.lost_id_collision() {
             self.nodes.extend(engine.members().map(MapNode::from_entry));
         }
         self.buffer.clear();
@@ -133,6 +135,29 @@ mod tests {
         writer.mark_dirty();
         assert_eq!(writer.update(20, &engine), Some(PublishOutcome::Unchanged));
         assert_eq!(writer.retry_at_ms(), None);
+    }
+
+    #[test]
+    fn a_node_without_an_address_writes_an_empty_map_under_its_last_id() {
+        let dir = TempDir::new("writer-absent");
+        let mut engine = engine();
+        engine.start(omdisc_core::Instant::ZERO);
+        let mut writer = MapWriter::new(MapSink::alpha(dir.path()).unwrap());
+        writer.update(0, &engine);
+        assert_eq!(writer.node_count(), 1);
+        engine
+            .set_addresses(omdisc_core::Instant::ZERO, omdisc_core::IfaceId::FIRST, &[])
+            .unwrap();
+        assert_eq!(engine.local_id(), None);
+        writer.mark_dirty();
+        assert_eq!(writer.update(10, &engine), Some(PublishOutcome::Written));
+        assert_eq!(writer.node_count(), 0);
+        let empty = binary::config_len(std::iter::empty());
+        assert_eq!(fs::read(dir.path().join("om_config")).unwrap().len(), empty);
+        assert_eq!(
+            fs::read(dir.path().join("om_mospe")).unwrap(),
+            [0x32, 0x01, 0, 0]
+        );
     }
 
     #[test]
