@@ -11,7 +11,7 @@ use crate::proc_stats;
 use crate::testbed::{wait_until, Cluster, DaemonHosts};
 
 /// The daemon arguments every node gets.
-const DAEMON_ARGS: &[&str] = &["--interval", "0.5", "--dead-after", "3"];
+pub(super) const DAEMON_ARGS: &[&str] = &["--interval", "0.5", "--dead-after", "3"];
 /// Nodes of each scenario.
 const NODES: usize = 3;
 /// The node whose network changes.
@@ -21,21 +21,16 @@ const ALL: [usize; NODES] = [0, 1, 2];
 
 /// A node that can serve again (address back, interface created again, address changed)
 /// is in every map within this time (the issue: "within a second").
-const REJOIN_BOUND: Duration = Duration::from_secs(1);
-/// A node whose address changed is listed under the new one everywhere within this time:
-/// one interval (0.5 s, randomised up to 0.62 s) plus delivery.
-const ADDRESS_BOUND: Duration = Duration::from_secs(1);
-/// The identity a node had before its address changed is gone from every map, and with
-/// `--node-id` its entry shows the new address, within this time. Today the old identity
-/// is expired (interval × dead-after + 1 s), its LEAVE sent from the new address is refused
-/// as spoofed, and with a fixed id the new address counts as an id collision until the
-/// old one expires: the engine's address-change API (issue 12, engine half) makes both
-/// immediate, and this bound becomes [`ADDRESS_BOUND`].
-const OLD_IDENTITY_BOUND: Duration = Duration::from_millis(3_000);
+pub(super) const REJOIN_BOUND: Duration = Duration::from_secs(1);
+/// A node whose address changed is listed under the new one (and the id it derives from
+/// it) everywhere within this time, and the identity it had before is gone from every map
+/// (its LEAVE, sent from the new address, not an expiry): one interval (0.5 s, randomised
+/// up to 0.62 s) plus delivery; the engine announces at once, so about 0.1 s is typical.
+pub(super) const ADDRESS_BOUND: Duration = Duration::from_secs(1);
 /// Waits go on this long past a bound, so a failure says how late it was.
-const GRACE: Duration = Duration::from_secs(5);
+pub(super) const GRACE: Duration = Duration::from_secs(5);
 /// Silent nodes have expired from every map by then (interval × dead-after + 1 s).
-const EXPIRY: Duration = Duration::from_millis(2_500);
+pub(super) const EXPIRY: Duration = Duration::from_millis(2_500);
 
 /// `--node-id` of the node in the fixed-id scenario.
 const FIXED_ID: u16 = 4242;
@@ -117,6 +112,7 @@ fn lines_with(output: &str, needle: &str) -> usize {
 fn address_change(ctx: &Ctx) -> Result<String, String> {
     let mut cluster = converged(ctx, [10, 77, 41], false)?;
     let old_id = cluster.id(CHANGED);
+    let logged_before = log_lengths(&cluster);
     let changed = Instant::now();
     cluster.change_address(CHANGED, Ipv4Addr::new(10, 77, 41, 42))?;
     let new_id = cluster.id(CHANGED);
@@ -126,16 +122,38 @@ fn address_change(ctx: &Ctx) -> Result<String, String> {
         shown,
         ADDRESS_BOUND,
     )?;
-    cluster.wait_for_maps(&ALL, &ALL, OLD_IDENTITY_BOUND + GRACE)?;
+    cluster.wait_for_maps(&ALL, &ALL, ADDRESS_BOUND + GRACE)?;
     let old_gone = changed.elapsed();
     step_within(
         &format!("old id {old_id} gone from all 3 maps"),
         old_gone,
-        OLD_IDENTITY_BOUND,
+        ADDRESS_BOUND,
     )?;
+    let peers = [0, 1];
+    let left = logged_since(
+        &cluster,
+        &logged_before,
+        &peers,
+        &format!("node {old_id} left"),
+    );
+    let expired = logged_since(
+        &cluster,
+        &logged_before,
+        &peers,
+        &format!("node {old_id} expired"),
+    );
+    if left != peers.len() || expired != 0 {
+        return Err(format!(
+            "the 2 peers logged {left} LEAVEs and {expired} expiries of node {old_id}, not 2 and 0"
+        ));
+    }
+    step(
+        &format!("both peers logged \"node {old_id} left\""),
+        Duration::ZERO,
+    );
     check_mospe(&cluster, CHANGED, new_id)?;
     Ok(format!(
-        "id {old_id} -> {new_id}: new one everywhere in {:.2}s, old one gone in {:.2}s",
+        "id {old_id} -> {new_id}: new one everywhere in {:.2}s, old one left everywhere in {:.2}s",
         shown.as_secs_f64(),
         old_gone.as_secs_f64()
     ))
@@ -143,20 +161,47 @@ fn address_change(ctx: &Ctx) -> Result<String, String> {
 
 fn address_change_fixed_id(ctx: &Ctx) -> Result<String, String> {
     let mut cluster = converged(ctx, [10, 77, 42], true)?;
+    let logged_before = log_lengths(&cluster);
     let changed = Instant::now();
     cluster.change_address(CHANGED, Ipv4Addr::new(10, 77, 42, 42))?;
-    cluster.wait_for_maps(&ALL, &ALL, OLD_IDENTITY_BOUND + GRACE)?;
+    cluster.wait_for_maps(&ALL, &ALL, ADDRESS_BOUND + GRACE)?;
     let took = changed.elapsed();
     step_within(
         &format!("node {FIXED_ID} listed with 10.77.42.42 in all 3 maps"),
         took,
-        OLD_IDENTITY_BOUND,
+        ADDRESS_BOUND,
     )?;
+    let conflicts = logged_since(&cluster, &logged_before, &ALL, "conflict");
+    if conflicts != 0 {
+        return Err(format!(
+            "{conflicts} id conflicts logged: the new address was taken for another host"
+        ));
+    }
     check_mospe(&cluster, CHANGED, FIXED_ID)?;
     Ok(format!(
-        "node {FIXED_ID} at its new address everywhere in {:.2}s",
+        "node {FIXED_ID} at its new address everywhere in {:.2}s, no conflict",
         took.as_secs_f64()
     ))
+}
+
+/// How much each host's daemon has printed so far (see [`logged_since`]).
+fn log_lengths(cluster: &Cluster) -> Vec<usize> {
+    ALL.iter()
+        .map(|&i| cluster.daemon_output(i).len())
+        .collect()
+}
+
+/// Lines containing `needle` that the daemons of `hosts` printed since `before`
+/// ([`log_lengths`]).
+fn logged_since(cluster: &Cluster, before: &[usize], hosts: &[usize], needle: &str) -> usize {
+    hosts
+        .iter()
+        .map(|&i| {
+            let output = cluster.daemon_output(i);
+            let from = before.get(i).copied().unwrap_or(0).min(output.len());
+            lines_with(output.get(from..).unwrap_or(""), needle)
+        })
+        .sum()
 }
 
 /// Waits until every map lists node `id` with host `CHANGED`'s address now.
@@ -279,8 +324,27 @@ fn link_down_up(ctx: &Ctx) -> Result<String, String> {
 
 fn address_removed_returned(ctx: &Ctx) -> Result<String, String> {
     let mut cluster = converged(ctx, [10, 77, 46], false)?;
+    let removed = Instant::now();
     cluster.set_address_present(CHANGED, false)?;
-    let gone = cluster.wait_for_maps(&[0, 1], &[0, 1], EXPIRY + GRACE)?;
+    // Out of the cluster, its own map is empty at once (under its last id).
+    wait_until(ADDRESS_BOUND + GRACE, Duration::from_millis(25), || {
+        cluster.map(CHANGED).is_ok_and(|m| m.is_empty())
+    })
+    .map_err(|_| {
+        format!(
+            "the node without an address still has a map: {}",
+            cluster.describe_maps(&[CHANGED])
+        )
+    })?;
+    step_within(
+        "own map empty after the last address went",
+        removed.elapsed(),
+        ADDRESS_BOUND,
+    )?;
+    check_mospe(&cluster, CHANGED, cluster.id(CHANGED))?;
+    // Its LEAVE had no address to be sent from: the others expire it.
+    cluster.wait_for_maps(&[0, 1], &[0, 1], EXPIRY + GRACE)?;
+    let gone = removed.elapsed();
     step_within(
         "node without an address gone from the 2 other maps",
         gone,
@@ -297,7 +361,7 @@ fn address_removed_returned(ctx: &Ctx) -> Result<String, String> {
         REJOIN_BOUND,
     )?;
     Ok(format!(
-        "gone in {:.2}s, back {:.2}s after the address returned",
+        "own map empty at once, gone from the others in {:.2}s, back {:.2}s after the address returned",
         gone.as_secs_f64(),
         took.as_secs_f64()
     ))

@@ -16,6 +16,7 @@ mod hooks;
 mod hostile;
 mod ipv6;
 mod key_roll;
+mod living_gateway;
 mod living_network;
 mod map_files;
 mod map_watch;
@@ -129,6 +130,7 @@ pub const SCENARIOS: &[Scenario] = &[
     living_network::LINK_DOWN_UP,
     living_network::ADDRESS_REMOVED_RETURNED,
     living_network::FLAP_STORM,
+    living_gateway::GATEWAY_LEG_GONE,
     gateways::GATEWAY_RELAY,
     gateways::GATEWAY_SIX_LEGS,
     gateways::GATEWAY_REDUNDANT,
