@@ -13,7 +13,8 @@ use argh::FromArgs;
 use crate::output_values::{self, HookTimeout, MetricsListen, ShowmapFormat};
 use crate::values::{
     Bandwidth, CountersFilePath, DeadAfter, Group, HookPath, InterfaceList, Interval, KeyFilePath,
-    MapDir, MapFile, MaxNodes, MetricsFilePath, NodeIdValue, PidFilePath, Port, Ttl,
+    MapDir, MapFile, MaxNodes, MetricsFilePath, NodeIdValue, PeerAddr, PeersFilePath, PidFilePath,
+    Port, Ttl,
 };
 
 /// Exit status for a command-line (usage) error.
@@ -115,6 +116,20 @@ pub struct OmdiscdArgs {
     /// node_exporter's textfile collector
     #[argh(option, long = "metrics-file", arg_name = "PATH")]
     pub metrics_file: Option<MetricsFilePath>,
+
+    /// a seed to contact by unicast, IPv4 or IPv6 (IPv6 with a port as [ADDR]:PORT; port
+    /// default: --port); repeatable; one live seed is enough to learn every member
+    #[argh(option, arg_name = "ADDR[:PORT]")]
+    pub peer: Vec<PeerAddr>,
+
+    /// read seeds from PATH, one ADDR[:PORT] a line, # comments; read again on SIGHUP
+    #[argh(option, long = "peers-file", arg_name = "PATH")]
+    pub peers_file: Option<PeersFilePath>,
+
+    /// never join the multicast group: reach the other members by unicast only (through
+    /// --peer or --peers-file, or members that name this node)
+    #[argh(switch, long = "no-multicast")]
+    pub no_multicast: bool,
 
     /// print the version and the cluster-key support built in, then exit
     #[argh(switch, short = 'V')]
@@ -325,6 +340,34 @@ mod tests {
     #[test]
     fn repeated_option_is_rejected() {
         assert!(parse_omdiscd_args(&["-i", "a", "-i", "b"]).is_err());
+    }
+
+    #[test]
+    fn peers_repeat_and_no_multicast_is_a_switch() {
+        let args = parse_omdiscd_args(&[
+            "--peer",
+            "10.0.0.1",
+            "--peer",
+            "[fd00::1]:9000",
+            "--peers-file",
+            "/etc/omdisc/peers",
+            "--no-multicast",
+        ])
+        .unwrap();
+        let peers: Vec<String> = args
+            .peer
+            .iter()
+            .map(|p| p.socket_addr(7477).to_string())
+            .collect();
+        assert_eq!(peers, ["10.0.0.1:7477", "[fd00::1]:9000"]);
+        assert!(args.no_multicast && args.peers_file.is_some());
+        let exit = parse_omdiscd_args(&["--peer", "10.0.0.1:x"]).unwrap_err();
+        assert_eq!(exit.kind, EarlyExitKind::BadValue);
+        assert!(
+            exit.message.starts_with("invalid --peer \"10.0.0.1:x\""),
+            "{exit:?}"
+        );
+        assert!(parse_omdiscd_args(&["--peers-file", ""]).is_err());
     }
 
     #[test]

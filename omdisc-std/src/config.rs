@@ -28,7 +28,10 @@ use omdisc_core::NodeId;
 
 use crate::cli::OmdiscdArgs;
 use crate::output_values::DEFAULT_HOOK_TIMEOUT;
-use crate::values::{CountersFilePath, InterfaceName, KeyFilePath, MetricsFilePath, NodeIdValue};
+use crate::seeds::SeedList;
+use crate::values::{
+    CountersFilePath, InterfaceName, KeyFilePath, MetricsFilePath, NodeIdValue, PeersFilePath,
+};
 
 /// Default multicast group (IPv4 Local Scope, RFC 2365): the core's.
 pub const DEFAULT_GROUP: IpAddr = IpAddr::V4(omdisc_core::DEFAULT_GROUP_V4);
@@ -125,6 +128,11 @@ pub struct DaemonConfig {
     pub metrics_listen: Option<SocketAddr>,
     /// Where the Prometheus metrics are written once per interval, if anywhere.
     pub metrics_file: Option<PathBuf>,
+    /// The seeds contacted by unicast (`--peer`, `--peers-file`).
+    pub seeds: SeedList,
+    /// `false` with `--no-multicast`: the group is never joined, members are reached by
+    /// unicast only.
+    pub multicast: bool,
 }
 
 impl DaemonConfig {
@@ -137,6 +145,9 @@ impl DaemonConfig {
             (None, true) => MapTarget::Live,
             (None, false) => MapTarget::Alpha(PathBuf::from(DEFAULT_MAP_DIR)),
         };
+        if args.no_multicast && args.multicast_ttl.is_some() {
+            return Err(ConfigError::NoMulticastWithTtl);
+        }
         let mode = match (args.multicast_ttl, args.no_relay) {
             (Some(_), true) => return Err(ConfigError::NoRelayWithTtl),
             (Some(ttl), false) => InterfaceMode::MulticastTtl(ttl.get()),
@@ -157,14 +168,22 @@ impl DaemonConfig {
             None if daemonize => Some(PathBuf::from(DEFAULT_PID_FILE)),
             None => None,
         };
+        let group = args.group.map_or(DEFAULT_GROUP, |g| g.get());
+        let port = args.port.map_or(DEFAULT_PORT, |p| p.get());
+        let seeds = SeedList::new(
+            args.peer,
+            args.peers_file.map(PeersFilePath::into_path),
+            port,
+            group,
+        );
         Ok(DaemonConfig {
             interfaces: args.interface.map(|l| l.into_names()).unwrap_or_default(),
             daemonize,
             mode,
             map_target,
             pid_file,
-            group: args.group.map_or(DEFAULT_GROUP, |g| g.get()),
-            port: args.port.map_or(DEFAULT_PORT, |p| p.get()),
+            group,
+            port,
             interval: args.interval.map_or(DEFAULT_INTERVAL, |i| i.get()),
             dead_after: args.dead_after.map_or(DEFAULT_DEAD_AFTER, |d| d.get()),
             bandwidth: args.bandwidth.map_or(DEFAULT_BANDWIDTH, |b| b.get()),
@@ -175,6 +194,8 @@ impl DaemonConfig {
             hook,
             metrics_listen: args.metrics_listen.map(|m| m.get()),
             metrics_file: args.metrics_file.map(MetricsFilePath::into_path),
+            seeds,
+            multicast: !args.no_multicast,
         })
     }
 
@@ -204,6 +225,8 @@ pub enum ConfigError {
     NoRelayWithTtl,
     /// `--hook-timeout` without `--hook`.
     HookTimeoutWithoutHook,
+    /// `--no-multicast` together with `-m` (a multicast TTL).
+    NoMulticastWithTtl,
 }
 
 impl fmt::Display for ConfigError {
@@ -216,6 +239,9 @@ impl fmt::Display for ConfigError {
             ConfigError::HookTimeoutWithoutHook => {
                 f.write_str("--hook-timeout needs --hook")
             }
+            ConfigError::NoMulticastWithTtl => f.write_str(
+                "--no-multicast and -m exclude each other (-m is the TTL of multicast datagrams)",
+            ),
         }
     }
 }
@@ -295,6 +321,36 @@ mod tests {
             "--hook-timeout needs --hook"
         );
         assert!(config(&["--hook", ""]).is_err());
+    }
+
+    #[test]
+    fn seeds_and_no_multicast() {
+        let defaults = config(&[]).unwrap();
+        assert!(defaults.multicast);
+        assert!(!defaults.seeds.is_configured());
+        let parsed = config(&[
+            "--port",
+            "9000",
+            "--peer",
+            "10.0.0.1",
+            "--peer",
+            "10.0.0.2:7477",
+            "--no-multicast",
+        ])
+        .unwrap();
+        assert!(!parsed.multicast);
+        let seeds: Vec<String> = parsed
+            .seeds
+            .load()
+            .unwrap()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(seeds, ["10.0.0.1:9000", "10.0.0.2:7477"]);
+        assert_eq!(
+            config(&["--no-multicast", "-m", "2"]).unwrap_err(),
+            "--no-multicast and -m exclude each other (-m is the TTL of multicast datagrams)"
+        );
     }
 
     #[test]

@@ -35,6 +35,7 @@ use crate::netlink::NetlinkWatcher;
 use crate::network_view::NetworkView;
 use crate::refusal_log::{DebugLine, RefusalCounts, RefusalLog};
 use crate::sd_notify::{self, Notifier, ServiceNotifier};
+use crate::seeds::SeedList;
 use crate::signals::{SignalHandler, SignalReceiver};
 use crate::socket::{Datagram, MulticastSocket, ReceiveBatch};
 use crate::startup::{DaemonEngine, Prepared};
@@ -121,6 +122,8 @@ pub struct Daemon {
     identity_failures: FailureLog,
     map: MapWriter,
     key_file: Option<PathBuf>,
+    /// `--peer` and `--peers-file`: the file is read again on SIGHUP.
+    seed_list: SeedList,
     clock: Clock,
     batch: ReceiveBatch,
     transmit_buffer: Box<[u8; MAX_DATAGRAM_LEN]>,
@@ -184,6 +187,7 @@ impl Daemon {
             identity_failures: FailureLog::default(),
             map: MapWriter::new(prepared.sink),
             key_file: config.key_file.clone(),
+            seed_list: config.seeds.clone(),
             clock,
             batch: ReceiveBatch::new(RECEIVE_BATCH, DATAGRAM_BUFFER),
             transmit_buffer: Box::new([0; MAX_DATAGRAM_LEN]),
@@ -701,6 +705,11 @@ impl SignalHandler for Daemon {
     }
 
     fn reload(&mut self) {
+        if self.seed_list.file().is_some() {
+            if let Some(seeds) = self.seed_list.reload_on_sighup() {
+                self.engine.set_seeds(seeds);
+            }
+        }
         self.reload_key();
     }
 }

@@ -10,7 +10,7 @@
 //! decision; [`omdisc_core::Event::LocalChanged`] tells the daemon when this node's own id,
 //! addresses or presence changed.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use omdisc_core::{
     AddressError, Config, ConfigError, Engine, Forwarding, IdSource, IfaceId, InterfaceSpec,
@@ -67,6 +67,8 @@ pub struct EngineSlot {
     engine: Option<DaemonEngine>,
     /// The addresses the engine has, per leg (empty: none).
     told: Vec<Vec<IpAddr>>,
+    /// The seeds, for the engine now and the one made later.
+    seeds: Vec<SocketAddr>,
 }
 
 impl std::fmt::Debug for EngineSlot {
@@ -86,7 +88,18 @@ impl EngineSlot {
             keyring,
             engine: None,
             told: Vec::new(),
+            seeds: Vec::new(),
         }
+    }
+
+    /// The seeds (`--peer`, `--peers-file`), for the engine now and the one made later.
+    pub fn set_seeds(&mut self, seeds: Vec<SocketAddr>) {
+        self.seeds = seeds;
+    }
+
+    /// The seeds in use.
+    pub fn seeds(&self) -> &[SocketAddr] {
+        &self.seeds
     }
 
     /// The engine, once a leg has served.

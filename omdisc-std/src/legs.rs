@@ -138,6 +138,8 @@ struct Held {
 pub struct Legs {
     sources: Vec<LegSource>,
     group: IpAddr,
+    /// Whether a leg needs `IFF_MULTICAST` (not with `--no-multicast`).
+    multicast: bool,
     held: Vec<Held>,
 }
 
@@ -148,7 +150,17 @@ impl Legs {
         Legs {
             sources,
             group,
+            multicast: true,
             held,
+        }
+    }
+
+    /// The same legs for a node that never joins the group (`--no-multicast`): an
+    /// interface without `IFF_MULTICAST` serves too.
+    pub fn unicast_only(self) -> Legs {
+        Legs {
+            multicast: false,
+            ..self
         }
     }
 
@@ -192,7 +204,7 @@ impl Legs {
         let mut now: Vec<Result<ReadyLeg, (LegWait, Option<u32>)>> = self
             .sources
             .iter()
-            .map(|source| evaluate(source, view, route_source, self.group))
+            .map(|source| evaluate(source, view, route_source, self.group, self.multicast))
             .collect();
         trim_to_capacity(&mut now);
         let mut changes = Vec::new();
@@ -269,6 +281,7 @@ fn evaluate(
     view: &NetworkView,
     route_source: Option<IpAddr>,
     group: IpAddr,
+    multicast: bool,
 ) -> Result<ReadyLeg, (LegWait, Option<u32>)> {
     let interface = match source {
         LegSource::Named(name) => view
@@ -282,7 +295,7 @@ fn evaluate(
     if !interface.is_up {
         return Err((LegWait::Down, index));
     }
-    if !interface.supports_multicast {
+    if multicast && !interface.supports_multicast {
         return Err((LegWait::NoMulticast, index));
     }
     let addresses = announced_addresses(&interface, group);

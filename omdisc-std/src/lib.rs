@@ -12,6 +12,7 @@
 //! | [`legs`] | which interface serves each `-i` name (or the route to the group) now, and what changed |
 //! | [`socket`] | one multicast socket per interface, `recvmmsg` batches |
 //! | [`key_file`] | the cluster key file |
+//! | [`peers_file`], [`seeds`] | `--peers-file` and `--peer`: the seeds a node contacts by unicast |
 //! | [`map_sink`], [`map_writer`] | writing the map atomically (alpha files) or to `/proc/hpc/admin`; rewriting it when membership changed, retrying after a failure |
 //! | [`conflicts`] | node-id conflicts in a file beside the map, for `showmap` |
 //! | [`pid_file`], [`daemonize`], [`logging`], [`signals`], [`clock`] | being a daemon |
@@ -60,9 +61,11 @@ pub mod metrics;
 pub mod netlink;
 pub mod network_view;
 pub mod output_values;
+pub mod peers_file;
 pub mod pid_file;
 pub mod refusal_log;
 pub mod sd_notify;
+pub mod seeds;
 pub mod showmap;
 pub mod showmap_formats;
 pub mod signals;

@@ -22,6 +22,7 @@ use crate::map_sink::{MapSink, MapSinkError};
 use crate::netlink::NetlinkWatcher;
 use crate::network_view::NetworkView;
 use crate::pid_file::{PidFile, PidFileError};
+use crate::seeds::SeedListError;
 
 /// Node-table capacity of the daemon by default: the whole openMosix id space, plus room
 /// for the tombstones of departed nodes.
@@ -48,7 +49,7 @@ pub struct Prepared {
     pub watcher: NetlinkWatcher,
     /// The configured legs (`-i` order, or the route to the group); none joined yet.
     pub legs: Legs,
-    /// The engine is made once the first leg serves.
+    /// The engine is made once the first leg serves (with the seeds read at start).
     pub engine: EngineSlot,
     /// Map output.
     pub sink: MapSink,
@@ -81,6 +82,8 @@ pub enum StartupError {
     Identity(IdentityError),
     /// The key file is unusable.
     Key(KeyFileError),
+    /// A seed (`--peer`, `--peers-file`) is unusable.
+    Seeds(SeedListError),
     /// The map cannot be written.
     Map(MapSinkError),
     /// The counters file cannot be written.
@@ -100,6 +103,7 @@ impl fmt::Display for StartupError {
             StartupError::Interface(e) => e.fmt(f),
             StartupError::Identity(e) => e.fmt(f),
             StartupError::Key(e) => e.fmt(f),
+            StartupError::Seeds(e) => e.fmt(f),
             StartupError::Map(e) => e.fmt(f),
             StartupError::Counters(e) => e.fmt(f),
             StartupError::PidFile(e) => e.fmt(f),
@@ -127,7 +131,10 @@ pub fn prepare(config: DaemonConfig) -> Result<Prepared, StartupError> {
             .map(LegSource::Named)
             .collect()
     };
-    let legs = Legs::new(sources, config.group);
+    let mut legs = Legs::new(sources, config.group);
+    if !config.multicast {
+        legs = legs.unicast_only();
+    }
     let mut network = NetworkView::new();
     let watcher =
         NetlinkWatcher::open(legs.follows_route(), &mut network).map_err(StartupError::Netlink)?;
@@ -135,7 +142,7 @@ pub fn prepare(config: DaemonConfig) -> Result<Prepared, StartupError> {
         let interface = network
             .by_name(name.as_str())
             .ok_or_else(|| StartupError::Interface(InterfaceError::Unknown(name.to_string())))?;
-        if !interface.supports_multicast {
+        if config.multicast && !interface.supports_multicast {
             return Err(StartupError::Interface(InterfaceError::NoMulticast(
                 interface.name,
             )));
@@ -145,6 +152,7 @@ pub fn prepare(config: DaemonConfig) -> Result<Prepared, StartupError> {
         Some(path) => Some(key_file::load_keyring(path).map_err(StartupError::Key)?),
         None => None,
     };
+    let seeds = config.seeds.load().map_err(StartupError::Seeds)?;
     let sink = match &config.map_target {
         MapTarget::Alpha(dir) => MapSink::alpha(dir),
         MapTarget::Live => MapSink::live(std::path::Path::new(LIVE_DIR)),
@@ -165,7 +173,8 @@ pub fn prepare(config: DaemonConfig) -> Result<Prepared, StartupError> {
         node_id: config.node_id,
         table_capacity: table_capacity(config.max_nodes),
     };
-    let engine = EngineSlot::new(template, keyring);
+    let mut engine = EngineSlot::new(template, keyring);
+    engine.set_seeds(seeds);
     // An address that cannot name a node is an error now, while it is there to be seen.
     if let Some(primary) = first_leg_primary(&legs, &network, config.group, config.port) {
         engine

@@ -6,7 +6,7 @@
 //! sees ([`crate::cli`] drops argh's own prefix from it).
 
 use std::fmt;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
@@ -64,6 +64,8 @@ pub enum ValueError {
     BadBandwidth(String),
     /// `--max-nodes` outside 1..=65535 or not a number.
     BadMaxNodes(String),
+    /// `--peer` is not a usable `ADDR[:PORT]`.
+    BadPeer(String, PeerError),
 }
 
 /// How an interface name may look, for the messages.
@@ -126,6 +128,7 @@ impl fmt::Display for ValueError {
                 f,
                 "invalid --max-nodes {text:?}: expected a whole number from 1 to 65535"
             ),
+            ValueError::BadPeer(text, why) => write!(f, "invalid --peer {text:?}: {why}"),
         }
     }
 }
@@ -437,6 +440,94 @@ impl FromStr for NodeIdValue {
     }
 }
 
+/// Why a peer address (`--peer`, a line of `--peers-file`) was refused. `Display` is the
+/// reason alone, without the text or where it came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeerError {
+    /// Neither `ADDR`, `IPV4:PORT` nor `[IPV6]:PORT`.
+    Syntax,
+    /// Port 0.
+    ZeroPort,
+    /// A multicast address (the group is `--group`'s business).
+    Multicast,
+    /// The unspecified address (`0.0.0.0`, `::`) or the IPv4 broadcast address.
+    NotAHost,
+}
+
+impl fmt::Display for PeerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            PeerError::Syntax => {
+                "expected ADDR or ADDR:PORT, an IPv4 or IPv6 address (IPv6 with a port as [ADDR]:PORT)"
+            }
+            PeerError::ZeroPort => "the port must be from 1 to 65535",
+            PeerError::Multicast => {
+                "a multicast address is not a peer (the group is set with --group)"
+            }
+            PeerError::NotAHost => "not the address of a host",
+        })
+    }
+}
+
+impl std::error::Error for PeerError {}
+
+/// A peer (seed) as written: `ADDR`, `IPV4:PORT` or `[IPV6]:PORT`; without a port, the
+/// daemon's `--port` applies ([`PeerAddr::socket_addr`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PeerAddr {
+    address: IpAddr,
+    port: Option<u16>,
+}
+
+impl PeerAddr {
+    /// Parses one peer, refusing what cannot be a host's unicast address.
+    pub fn parse(text: &str) -> Result<PeerAddr, PeerError> {
+        let peer = match text.parse::<SocketAddr>() {
+            Ok(socket) if socket.port() == 0 => return Err(PeerError::ZeroPort),
+            Ok(socket) => PeerAddr {
+                address: socket.ip(),
+                port: Some(socket.port()),
+            },
+            Err(_) => PeerAddr {
+                address: text.parse().map_err(|_| PeerError::Syntax)?,
+                port: None,
+            },
+        };
+        let address = peer.address;
+        if address.is_multicast() {
+            return Err(PeerError::Multicast);
+        }
+        let broadcast = matches!(address, IpAddr::V4(v4) if v4.is_broadcast());
+        if address.is_unspecified() || broadcast {
+            return Err(PeerError::NotAHost);
+        }
+        Ok(peer)
+    }
+
+    /// The address.
+    pub fn address(self) -> IpAddr {
+        self.address
+    }
+
+    /// The port written, if one was.
+    pub fn port(self) -> Option<u16> {
+        self.port
+    }
+
+    /// Where datagrams to this peer go: its port, or `default_port` if none was written.
+    pub fn socket_addr(self, default_port: u16) -> SocketAddr {
+        SocketAddr::new(self.address, self.port.unwrap_or(default_port))
+    }
+}
+
+impl FromStr for PeerAddr {
+    type Err = ValueError;
+
+    fn from_str(text: &str) -> Result<Self, ValueError> {
+        PeerAddr::parse(text).map_err(|why| ValueError::BadPeer(text.to_owned(), why))
+    }
+}
+
 /// `--tap NAME`: the name of the TAP device of `omdisc-tap`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TapName(InterfaceName);
@@ -516,6 +607,11 @@ path_option!(
     "--hook"
 );
 path_option!(
+    /// `--peers-file PATH`.
+    PeersFilePath,
+    "--peers-file"
+);
+path_option!(
     /// `--metrics-file PATH`.
     MetricsFilePath,
     "--metrics-file"
@@ -569,6 +665,55 @@ mod tests {
     }
 
     #[test]
+    fn peers_are_an_address_with_an_optional_port() {
+        let peer = |text: &str| PeerAddr::parse(text);
+        let v4: IpAddr = "10.0.0.1".parse().unwrap();
+        let v6: IpAddr = "fd00::1".parse().unwrap();
+        assert_eq!(
+            peer("10.0.0.1").map(|p| (p.address(), p.port())),
+            Ok((v4, None))
+        );
+        assert_eq!(peer("10.0.0.1:9000").map(|p| p.port()), Ok(Some(9000)));
+        assert_eq!(
+            peer("fd00::1").map(|p| (p.address(), p.port())),
+            Ok((v6, None))
+        );
+        assert_eq!(peer("[fd00::1]:9000").map(|p| p.port()), Ok(Some(9000)));
+        assert_eq!(
+            peer("fd00::1").unwrap().socket_addr(7477),
+            SocketAddr::new(v6, 7477)
+        );
+        assert_eq!(
+            peer("10.0.0.1:9000").unwrap().socket_addr(7477),
+            SocketAddr::new(v4, 9000)
+        );
+        for bad in [
+            "",
+            "x",
+            "10.0.0",
+            "10.0.0.1:",
+            "10.0.0.1:65536",
+            "fd00::1:9000x",
+            "[fd00::1]",
+            " 10.0.0.1",
+            "host.example:7477",
+        ] {
+            assert_eq!(peer(bad), Err(PeerError::Syntax), "{bad:?}");
+        }
+        assert_eq!(peer("10.0.0.1:0"), Err(PeerError::ZeroPort));
+        assert_eq!(peer("239.255.77.77"), Err(PeerError::Multicast));
+        assert_eq!(peer("[ff02::1]:7477"), Err(PeerError::Multicast));
+        assert_eq!(peer("0.0.0.0"), Err(PeerError::NotAHost));
+        assert_eq!(peer("::"), Err(PeerError::NotAHost));
+        assert_eq!(peer("255.255.255.255"), Err(PeerError::NotAHost));
+        let error = "10.0.0.1:0".parse::<PeerAddr>().unwrap_err().to_string();
+        assert_eq!(
+            error,
+            "invalid --peer \"10.0.0.1:0\": the port must be from 1 to 65535"
+        );
+    }
+
+    #[test]
     fn every_error_is_one_line() {
         let errors = [
             ValueError::TooManyInterfaces(7),
@@ -586,6 +731,7 @@ mod tests {
             ValueError::BadNodeId("0".into()),
             ValueError::BadBandwidth("1".into()),
             ValueError::BadMaxNodes("0".into()),
+            ValueError::BadPeer("x\ny".into(), PeerError::Syntax),
         ];
         for error in errors {
             assert!(!error.to_string().contains('\n'), "{error:?}");

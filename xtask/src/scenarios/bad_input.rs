@@ -47,6 +47,16 @@ fn bad_input(ctx: &Ctx) -> Result<String, String> {
     let map_dir_arg = map_dir.display().to_string();
     let file_arg = a_file.display().to_string();
     let missing_key = dir.join("no-such-key").display().to_string();
+    let bad_peers = dir.join("bad-peers");
+    std::fs::write(&bad_peers, "# seeds\n10.77.20.12\n10.77.20.13:0\n")
+        .map_err(|e| format!("cannot write {}: {e}", bad_peers.display()))?;
+    let bad_peers_arg = bad_peers.display().to_string();
+    let missing_peers = dir.join("no-such-peers").display().to_string();
+    let many_peers: Vec<String> = (1..=33).map(|i| format!("10.77.21.{i}")).collect();
+    let many_peers_file = dir.join("many-peers");
+    std::fs::write(&many_peers_file, many_peers.join("\n"))
+        .map_err(|e| format!("cannot write {}: {e}", many_peers_file.display()))?;
+    let many_peers_arg = many_peers_file.display().to_string();
 
     let cases: Vec<(&str, Vec<&str>)> = vec![
         (
@@ -97,6 +107,95 @@ fn bad_input(ctx: &Ctx) -> Result<String, String> {
                 &map_dir_arg,
             ],
         ),
+        (
+            "--peer that is no address",
+            vec![
+                "-i",
+                "omd0",
+                "--peer",
+                "10.77.20.x",
+                "--map-dir",
+                &map_dir_arg,
+            ],
+        ),
+        (
+            "--peer with port 0",
+            vec![
+                "-i",
+                "omd0",
+                "--peer",
+                "10.77.20.12:0",
+                "--map-dir",
+                &map_dir_arg,
+            ],
+        ),
+        (
+            "--peer that is a multicast group",
+            vec![
+                "-i",
+                "omd0",
+                "--peer",
+                "239.255.77.77",
+                "--map-dir",
+                &map_dir_arg,
+            ],
+        ),
+        (
+            "IPv6 --peer in an IPv4 cluster",
+            vec![
+                "-i",
+                "omd0",
+                "--peer",
+                "[fd00::1]:7477",
+                "--map-dir",
+                &map_dir_arg,
+            ],
+        ),
+        (
+            "peers file with a bad line",
+            vec![
+                "-i",
+                "omd0",
+                "--peers-file",
+                &bad_peers_arg,
+                "--map-dir",
+                &map_dir_arg,
+            ],
+        ),
+        (
+            "missing peers file",
+            vec![
+                "-i",
+                "omd0",
+                "--peers-file",
+                &missing_peers,
+                "--map-dir",
+                &map_dir_arg,
+            ],
+        ),
+        (
+            "33 seeds",
+            vec![
+                "-i",
+                "omd0",
+                "--peers-file",
+                &many_peers_arg,
+                "--map-dir",
+                &map_dir_arg,
+            ],
+        ),
+        (
+            "--no-multicast with -m",
+            vec![
+                "-i",
+                "omd0",
+                "--no-multicast",
+                "-m",
+                "2",
+                "--map-dir",
+                &map_dir_arg,
+            ],
+        ),
     ];
     let mut failures = Vec::new();
     for (what, args) in &cases {
@@ -110,6 +209,7 @@ fn bad_input(ctx: &Ctx) -> Result<String, String> {
             .args(args);
         let verdict = judge(run_bounded(&mut command, EXIT_WAIT)).and_then(|line| {
             sentinels_intact(&map_dir)?;
+            names_what_is_wrong(what, &line)?;
             Ok(line)
         });
         report(&format!("omdiscd, {what}"), verdict, &mut failures);
@@ -193,6 +293,14 @@ fn judge(output: Result<Output, String>) -> Result<String, String> {
             stderr.trim()
         )),
     }
+}
+
+/// The cases whose line must say where the error is: the peers file's line number.
+fn names_what_is_wrong(what: &str, line: &str) -> Result<(), String> {
+    if what.starts_with("peers file with a bad line") && !line.contains("line 3: invalid peer") {
+        return Err(format!("the error does not name the file's line 3: {line}"));
+    }
+    Ok(())
 }
 
 fn sentinels_intact(map_dir: &Path) -> Result<(), String> {
