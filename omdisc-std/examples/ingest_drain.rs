@@ -6,7 +6,7 @@
 //!              [--warmup SECS] [--window SECS] [--idle-timeout SECS] [--batch B]
 //! ```
 //!
-//! The socket is opened exactly as `omdiscd` opens its own (`MulticastSocket::open`: same
+//! The socket is opened exactly as `omdiscd` opens its own (`LegSocket::open`: same
 //! options, 2 MiB receive buffer, `IP_PKTINFO`), and drained after `poll` like the
 //! daemon's. `recvmmsg` mode takes up to `B` (default 32, the daemon's batch) datagrams per
 //! call into preallocated buffers, with their source addresses and no control messages;
@@ -28,7 +28,7 @@ use nix::sys::socket::{recvfrom, recvmmsg, MsgFlags, MultiHeaders, SockaddrStora
 use omdisc_core::MAX_DATAGRAM_LEN;
 use omdisc_std::cli;
 use omdisc_std::config::{DEFAULT_GROUP, DEFAULT_PORT};
-use omdisc_std::socket::MulticastSocket;
+use omdisc_std::socket::{LegSocket, SocketPlan};
 use omdisc_std::values::InterfaceName;
 
 const PROGRAM: &str = "ingest_drain";
@@ -144,8 +144,13 @@ fn run(options: &Options) -> Result<(), String> {
         omdisc_std::interfaces::resolve(std::slice::from_ref(&options.interface), options.group)
             .map_err(|e| e.to_string())?;
     let interface = interfaces.first().ok_or("no interface")?;
-    let socket = MulticastSocket::open(interface, options.group, options.port, 1)
-        .map_err(|e| e.to_string())?;
+    let plan = SocketPlan {
+        group: options.group,
+        port: options.port,
+        ttl: 1,
+        multicast: true,
+    };
+    let socket = LegSocket::open(interface, plan).map_err(|e| e.to_string())?;
     let fd = socket.as_fd().as_raw_fd();
     let mut window = Window {
         warmup: Duration::from_secs_f64(options.warmup),

@@ -37,7 +37,7 @@ use crate::refusal_log::{DebugLine, RefusalCounts, RefusalLog};
 use crate::sd_notify::{self, Notifier, ServiceNotifier};
 use crate::seeds::SeedList;
 use crate::signals::{SignalHandler, SignalReceiver};
-use crate::socket::{Datagram, MulticastSocket, ReceiveBatch};
+use crate::socket::{Datagram, LegSocket, ReceiveBatch, SocketPlan};
 use crate::startup::{DaemonEngine, Prepared};
 
 /// Datagrams fetched per `recvmmsg` call.
@@ -97,19 +97,11 @@ fn log_refusal(
     );
 }
 
-/// Where the daemon's sockets go: the group, port and TTL.
-#[derive(Debug, Clone, Copy)]
-struct SocketPlan {
-    group: std::net::IpAddr,
-    port: u16,
-    ttl: u8,
-}
-
 /// The running daemon.
 pub struct Daemon {
     engine: EngineSlot,
     /// One socket per active leg while it serves; socket `i` serves the engine's interface `i`.
-    sockets: Vec<Option<MulticastSocket>>,
+    sockets: Vec<Option<LegSocket>>,
     send_failures: Vec<FailureLog>,
     socket_plan: SocketPlan,
     signals: SignalReceiver,
@@ -177,6 +169,7 @@ impl Daemon {
                 group: config.group,
                 port: config.port,
                 ttl: config.multicast_ttl(),
+                multicast: config.multicast,
             },
             signals,
             leg_log: LegLog::new(prepared.legs.len(), config.group),
@@ -320,7 +313,7 @@ impl Daemon {
         };
         *socket = None;
         if let Some(interface) = interface {
-            match MulticastSocket::open(interface, plan.group, plan.port, plan.ttl) {
+            match LegSocket::open(interface, plan) {
                 Ok(opened) => *socket = Some(opened),
                 Err(error) => log::error!(
                     "{error}; trying again at the next change of {}",
@@ -655,7 +648,7 @@ impl Daemon {
 fn send_queued(
     engine: &mut DaemonEngine,
     now: Instant,
-    sockets: &[Option<MulticastSocket>],
+    sockets: &[Option<LegSocket>],
     buffer: &mut [u8; MAX_DATAGRAM_LEN],
     failures: &mut [FailureLog],
     counters: &mut DaemonCounters,

@@ -1,10 +1,15 @@
-//! One multicast UDP socket per active interface, and batched receive (`recvmmsg`).
+//! One UDP socket per active interface (a leg), and batched receive (`recvmmsg`).
 //!
-//! Each [`MulticastSocket`] is bound to the group and port, joined to the group on exactly
-//! its interface, sends on that interface (`IP_MULTICAST_IF`, needed where there is no
-//! default route), with the configured TTL and multicast loopback off. `IP_MULTICAST_ALL`
-//! is off, so the socket only gets the group on the interfaces it joined, and `IP_PKTINFO`
-//! reports the ingress interface of every datagram so the caller can check it.
+//! Each [`LegSocket`] is bound to the port on every address (so it takes the group's
+//! datagrams and unicast ones alike) and to its interface (`SO_BINDTODEVICE`: each leg's
+//! socket gets what arrives on its interface, unicast included, and sends unicast through
+//! it). Unless the node is unicast-only ([`SocketPlan::multicast`] false) it is joined to
+//! the group on exactly its interface, sends to the group on that interface
+//! (`IP_MULTICAST_IF`, needed where there is no default route), with the configured TTL and
+//! multicast loopback off. `IP_MULTICAST_ALL` is off, so the socket only gets the group on
+//! the interfaces it joined, and `IP_PKTINFO` reports the ingress interface of every
+//! datagram so the caller can check it. Unicast goes out with [`LegSocket::send_to`], the
+//! kernel routing it (through a gateway on the interface if need be).
 //!
 //! The sockets of a gateway share the group and port through `SO_REUSEADDR` only: with
 //! `SO_REUSEPORT` they form a reuse-port group, and Linux (seen on 6.18) then hands a
@@ -23,18 +28,35 @@ use nix::sys::socket::{
 };
 use socket2::{Domain, InterfaceIndexOrAddress, Protocol, SockAddr, Socket, Type};
 
-use crate::interfaces::Interface;
+use crate::interfaces::{is_link_local_v6, Interface};
 
 /// Receive buffer asked for per socket.
 pub const RECEIVE_BUFFER_BYTES: usize = 2 << 20;
 
-/// A socket joined to the multicast group on one interface.
+/// What every leg's socket is opened for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SocketPlan {
+    /// The multicast group (its family is the socket's).
+    pub group: IpAddr,
+    /// The UDP port, bound and sent to.
+    pub port: u16,
+    /// Multicast TTL (IPv4) or hop limit (IPv6).
+    pub ttl: u8,
+    /// Whether the group is joined and sent to; `false` with `--no-multicast`.
+    pub multicast: bool,
+}
+
+/// A leg's socket: bound to the port on its interface, joined to the group there (unless
+/// unicast-only).
 #[derive(Debug)]
-pub struct MulticastSocket {
+pub struct LegSocket {
     socket: Socket,
     interface_name: String,
     interface_index: u32,
+    /// The group and port on this interface (with its scope for link-local IPv6 groups).
     destination: SockAddr,
+    /// Whether the group is joined (and may be sent to).
+    multicast: bool,
 }
 
 /// A step of socket setup that failed, with the interface it was for. One line.
@@ -56,15 +78,15 @@ impl fmt::Display for SocketError {
 
 impl std::error::Error for SocketError {}
 
-impl MulticastSocket {
-    /// Opens a nonblocking socket for `group`:`port` on `interface` with multicast TTL (IPv4)
-    /// or hop limit (IPv6) `ttl`.
-    pub fn open(
-        interface: &Interface,
-        group: IpAddr,
-        port: u16,
-        ttl: u8,
-    ) -> Result<MulticastSocket, SocketError> {
+impl LegSocket {
+    /// Opens a nonblocking socket on `interface` as `plan` says.
+    pub fn open(interface: &Interface, plan: SocketPlan) -> Result<LegSocket, SocketError> {
+        let SocketPlan {
+            group,
+            port,
+            ttl,
+            multicast,
+        } = plan;
         let fail = |step: String| {
             let name = interface.name.clone();
             move |error: io::Error| SocketError {
@@ -88,6 +110,9 @@ impl MulticastSocket {
             .set_reuse_address(true)
             .map_err(fail("set SO_REUSEADDR on the socket for".into()))?;
         // Not SO_REUSEPORT: see the module docs.
+        socket
+            .bind_device(Some(interface.name.as_bytes()))
+            .map_err(fail("bind the socket (SO_BINDTODEVICE) to".into()))?;
         // Room for bursts (a large cluster answering a join, a flood): the kernel caps the
         // request at net.core.rmem_max, and a smaller buffer still works.
         if let Err(error) = socket.set_recv_buffer_size(RECEIVE_BUFFER_BYTES) {
@@ -95,7 +120,7 @@ impl MulticastSocket {
         }
         let destination = match group {
             IpAddr::V4(group) => {
-                setup_ipv4(&socket, interface, group, port, ttl, &fail)?;
+                setup_ipv4(&socket, interface, group, port, ttl, multicast, &fail)?;
                 SockAddr::from(SocketAddr::new(group.into(), port))
             }
             IpAddr::V6(group) => {
@@ -105,21 +130,50 @@ impl MulticastSocket {
                     0
                 };
                 let address = SocketAddrV6::new(group, port, 0, scope);
-                setup_ipv6(&socket, interface, address, ttl, &fail)?;
+                setup_ipv6(&socket, interface, address, ttl, multicast, &fail)?;
                 SockAddr::from(address)
             }
         };
-        Ok(MulticastSocket {
+        Ok(LegSocket {
             socket,
             interface_name: interface.name.clone(),
             interface_index: interface.index,
             destination,
+            multicast,
         })
     }
 
-    /// Sends one datagram to the group on this socket's interface.
+    /// Sends one datagram to the group on this socket's interface. A unicast-only socket
+    /// sends nothing there (an error: the engine never asks for it).
     pub fn send(&self, payload: &[u8]) -> io::Result<()> {
-        let sent = self.socket.send_to(payload, &self.destination)?;
+        if !self.multicast {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "the group is not joined (--no-multicast)",
+            ));
+        }
+        self.send_to_address(payload, &self.destination)
+    }
+
+    /// Sends one datagram by unicast to `peer`, from this socket (its port and interface).
+    /// A link-local IPv6 peer without a scope is taken to be on this interface.
+    pub fn send_to(&self, payload: &[u8], peer: SocketAddr) -> io::Result<()> {
+        let peer = match peer {
+            SocketAddr::V6(v6) if v6.scope_id() == 0 && is_link_local_v6(v6.ip()) => {
+                SocketAddr::V6(SocketAddrV6::new(
+                    *v6.ip(),
+                    v6.port(),
+                    v6.flowinfo(),
+                    self.interface_index,
+                ))
+            }
+            other => other,
+        };
+        self.send_to_address(payload, &SockAddr::from(peer))
+    }
+
+    fn send_to_address(&self, payload: &[u8], destination: &SockAddr) -> io::Result<()> {
+        let sent = self.socket.send_to(payload, destination)?;
         if sent != payload.len() {
             return Err(io::Error::new(
                 io::ErrorKind::WriteZero,
@@ -140,7 +194,7 @@ impl MulticastSocket {
     }
 }
 
-impl AsFd for MulticastSocket {
+impl AsFd for LegSocket {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.socket.as_fd()
     }
@@ -152,6 +206,7 @@ fn setup_ipv4<F, G>(
     group: Ipv4Addr,
     port: u16,
     ttl: u8,
+    multicast: bool,
     fail: &F,
 ) -> Result<(), SocketError>
 where
@@ -167,8 +222,13 @@ where
         .set_multicast_all_v4(false)
         .map_err(fail("clear IP_MULTICAST_ALL for".into()))?;
     socket
-        .bind(&SocketAddr::new(group.into(), port).into())
-        .map_err(fail(format!("bind {group}:{port} for")))?;
+        .bind(&SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), port).into())
+        .map_err(fail(format!("bind port {port} for")))?;
+    setsockopt(socket, sockopt::Ipv4PacketInfo, &true)
+        .map_err(|e| fail("enable IP_PKTINFO on".into())(e.into()))?;
+    if !multicast {
+        return Ok(());
+    }
     socket
         .join_multicast_v4_n(&group, &InterfaceIndexOrAddress::Index(interface.index))
         .map_err(fail(format!("join {group} on")))?;
@@ -181,8 +241,6 @@ where
     socket
         .set_multicast_loop_v4(false)
         .map_err(fail("turn multicast loopback off on".into()))?;
-    setsockopt(socket, sockopt::Ipv4PacketInfo, &true)
-        .map_err(|e| fail("enable IP_PKTINFO on".into())(e.into()))?;
     Ok(())
 }
 
@@ -191,6 +249,7 @@ fn setup_ipv6<F, G>(
     interface: &Interface,
     address: SocketAddrV6,
     hops: u8,
+    multicast: bool,
     fail: &F,
 ) -> Result<(), SocketError>
 where
@@ -198,6 +257,7 @@ where
     G: FnOnce(io::Error) -> SocketError,
 {
     let group = *address.ip();
+    let port = address.port();
     socket
         .set_only_v6(true)
         .map_err(fail("set IPV6_V6ONLY on".into()))?;
@@ -205,8 +265,13 @@ where
         .set_multicast_all_v6(false)
         .map_err(fail("clear IPV6_MULTICAST_ALL for".into()))?;
     socket
-        .bind(&address.into())
-        .map_err(fail(format!("bind [{group}]:{} for", address.port())))?;
+        .bind(&SocketAddr::new(Ipv6Addr::UNSPECIFIED.into(), port).into())
+        .map_err(fail(format!("bind port {port} for")))?;
+    setsockopt(socket, sockopt::Ipv6RecvPacketInfo, &true)
+        .map_err(|e| fail("enable IPV6_RECVPKTINFO on".into())(e.into()))?;
+    if !multicast {
+        return Ok(());
+    }
     socket
         .join_multicast_v6(&group, interface.index)
         .map_err(fail(format!("join {group} on")))?;
@@ -219,8 +284,6 @@ where
     socket
         .set_multicast_loop_v6(false)
         .map_err(fail("turn multicast loopback off on".into()))?;
-    setsockopt(socket, sockopt::Ipv6RecvPacketInfo, &true)
-        .map_err(|e| fail("enable IPV6_RECVPKTINFO on".into())(e.into()))?;
     Ok(())
 }
 
@@ -285,7 +348,7 @@ impl ReceiveBatch {
     /// datagram to `on_datagram`. Returns how many were received; 0 when none was waiting.
     pub fn receive(
         &mut self,
-        socket: &MulticastSocket,
+        socket: &LegSocket,
         mut on_datagram: impl FnMut(Datagram<'_>),
     ) -> io::Result<usize> {
         self.received.clear();
