@@ -5,6 +5,7 @@
 //! |---|---|---|
 //! | `model` | analytic announce traffic, 10 to 65 535 nodes (engine formulas) | the same cluster without a budget |
 //! | `sim` | the simulator's 2 to 1 000 real engines (core test `bandwidth`, release) | the model |
+//! | `loss` | the simulator's 10 nodes at 0 to 40 % loss: false removals, crash detection (core test `lossy_links`, release) | the fixed deadline `k = 5` |
 //! | `micro` | criterion: codec, MAC, table update, map render at 1 000 nodes (ns/op) | — |
 //! | `ingest` | datagrams/s taken in by `omdiscd` on a veth path, and its peak RSS with 1 000 members | a bare `recvmmsg` drain and a `recv_from` loop, same path, same run |
 //! | `gmond` | 16 nodes: join and crash detection times, CPU and RSS (only with `--peer gmond`) | Ganglia's `gmond` in the same topology |
@@ -16,16 +17,17 @@ use std::process::ExitCode;
 use crate::args::Args;
 use crate::bench_gmond;
 use crate::bench_ingest::{self, IngestOptions};
+use crate::bench_loss;
 use crate::bench_model;
 use crate::project::Project;
 use crate::report::Report;
 use crate::testbed::{self, registry};
 
 /// The stages, in order (`gmond` runs only with `--peer gmond`).
-const STAGES: &[&str] = &["model", "sim", "micro", "ingest", "gmond"];
+const STAGES: &[&str] = &["model", "sim", "loss", "micro", "ingest", "gmond"];
 
 const USAGE: &str = "usage: cargo xtask bench [--only STAGE,...] [--peer gmond] [--window SECS] [--rounds N] [--quick] [--profile]
-  stages: model, sim, micro, ingest (root), gmond (root; needs --peer gmond)
+  stages: model, sim, loss, micro, ingest (root), gmond (root; needs --peer gmond)
   --window SECS  ingest measurement window per receiver (default 5)
   --rounds N     ingest rounds; each receiver's best is reported (default 3)
   --quick        shorter criterion runs (1 s warm-up, 2 s measurement)
@@ -90,7 +92,7 @@ pub fn run(project: &Project, mut args: Args) -> ExitCode {
         }
     };
     if (selected("ingest") || selected("gmond")) && !crate::ensure::is_root() {
-        eprintln!("cargo xtask bench: the ingest and gmond stages create network namespaces: run as root, or pick stages with --only model,sim,micro");
+        eprintln!("cargo xtask bench: the ingest and gmond stages create network namespaces: run as root, or pick stages with --only model,sim,loss,micro");
         return ExitCode::FAILURE;
     }
     registry::install_signal_cleanup();
@@ -112,6 +114,12 @@ pub fn run(project: &Project, mut args: Args) -> ExitCode {
         report.stage("sim: 2 to 1 000 engines in the simulator (release)", || {
             bench_model::run_simulator(project, model.as_ref())
         });
+    }
+    if selected("loss") {
+        report.stage(
+            "loss: 10 nodes at 0 to 40 % loss in the simulator (release)",
+            || bench_loss::run(project),
+        );
     }
     if selected("micro") {
         report.stage("micro: criterion, 1 000 members", || {

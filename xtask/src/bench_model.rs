@@ -120,6 +120,28 @@ fn cargo_output(project: &Project, args: &[&str]) -> Result<String, String> {
     }
 }
 
+/// Runs the core's simulator test file `test` in a release build (`cargo test --release -p
+/// omdisc-core --test TEST -- --nocapture ARGS`): what it printed. The simulator stages read
+/// their figures from it.
+pub(crate) fn core_test_output(
+    project: &Project,
+    test: &str,
+    args: &[&str],
+) -> Result<String, String> {
+    let mut all = vec![
+        "test",
+        "--release",
+        "-p",
+        "omdisc-core",
+        "--test",
+        test,
+        "--",
+        "--nocapture",
+    ];
+    all.extend_from_slice(args);
+    cargo_output(project, &all)
+}
+
 /// The analytic model: prints its tables, returns its rows.
 pub fn run_model(project: &Project) -> Result<Model, String> {
     let output = cargo_output(
@@ -135,19 +157,7 @@ pub fn run_model(project: &Project) -> Result<Model, String> {
 /// The simulator's table (`omdisc-core/tests/bandwidth.rs`, release build), each row with
 /// the model's datagram rate and crash bounds for the same size.
 pub fn run_simulator(project: &Project, model: Option<&Model>) -> Result<String, String> {
-    let output = cargo_output(
-        project,
-        &[
-            "test",
-            "--release",
-            "-p",
-            "omdisc-core",
-            "--test",
-            "bandwidth",
-            "--",
-            "--nocapture",
-        ],
-    )?;
+    let output = core_test_output(project, "bandwidth", &[])?;
     println!(
         "  {:>5}  {:>6}  {:>11}  {:>8}  {:>8}  {:>9}  | model: {:>11} {:>6}  {:>15}",
         "nodes",

@@ -10,8 +10,8 @@
 //! - [`image`]: the bare-metal RISC-V boot image: build, sizes, QEMU on a TAP;
 //! - [`fuzz`]: `cargo xtask fuzz` and the `fuzz-smoke` stage: the cargo-fuzz targets in `fuzz/`;
 //! - [`bench`](mod@bench): `cargo xtask bench`, the performance figures against their baselines
-//!   ([`bench_model`], [`bench_ingest`], [`bench_gmond`]), reading processes through
-//!   [`proc_stats`];
+//!   ([`bench_model`], [`bench_loss`], [`bench_ingest`], [`bench_gmond`]), reading processes through
+//!   [`proc_stats`], drawing their curves with [`plot`];
 //! - [`project`], [`args`], [`sizes`]: paths and commands, argument handling, ELF sizes.
 #![warn(missing_docs, unreachable_pub)]
 
@@ -19,6 +19,7 @@ pub mod args;
 pub mod bench;
 pub mod bench_gmond;
 pub mod bench_ingest;
+pub mod bench_loss;
 pub mod bench_model;
 pub mod checks;
 pub mod deb;
@@ -29,6 +30,7 @@ pub mod fuzz;
 pub mod image;
 pub mod mps2;
 pub mod no_std;
+pub mod plot;
 pub mod proc_stats;
 pub mod project;
 pub mod report;
