@@ -4,10 +4,15 @@
 //! where the MAC is HMAC-SHA-256 over everything before the MAC (header, body and key id),
 //! truncated to 128 bits. A [`Keyring`] holds up to two keys: the first signs, all verify,
 //! so a cluster can roll to a new key without a partition.
+//!
+//! HMAC's two key blocks (`key ⊕ ipad`, `key ⊕ opad`) are hashed once, when a
+//! [`ClusterKey`] is made: the key keeps the two SHA-256 states that follow them, and each
+//! MAC starts from copies of those 32-byte states, so a datagram costs the compressions of
+//! its own bytes and one for the outer hash, nothing for the key.
 
 use core::fmt;
 
-use hmac::{Hmac, Mac};
+use sha2::digest::generic_array::GenericArray;
 use sha2::{Digest, Sha256};
 
 use super::WireError;
@@ -51,11 +56,99 @@ impl fmt::Display for KeyError {
 
 impl core::error::Error for KeyError {}
 
-/// One cluster key, ready to sign and verify (the HMAC key schedule is computed once).
+/// SHA-256 block length (HMAC pads the key to one block).
+const BLOCK_LEN: usize = 64;
+/// SHA-256 initial state (FIPS 180-4, 5.3.3).
+const SHA256_INIT: [u32; 8] = [
+    0x6a09_e667,
+    0xbb67_ae85,
+    0x3c6e_f372,
+    0xa54f_f53a,
+    0x510e_527f,
+    0x9b05_688c,
+    0x1f83_d9ab,
+    0x5be0_cd19,
+];
+
+/// One SHA-256 compression of `block` into `state` (SHA-NI where the CPU has it).
+fn compress(state: &mut [u32; 8], block: [u8; BLOCK_LEN]) {
+    sha2::compress256(state, &[GenericArray::from(block)]);
+}
+
+/// A SHA-256 computation in progress from a precomputed state: whole blocks are
+/// compressed as they fill, the tail waits in a block on the stack.
+struct Sha256Run {
+    state: [u32; 8],
+    block: [u8; BLOCK_LEN],
+    /// Bytes waiting in `block`.
+    filled: usize,
+    /// Bytes hashed so far, the key block included.
+    total: u64,
+}
+
+impl Sha256Run {
+    /// Continues from `state`, which has hashed one block (the HMAC key block).
+    fn after_key_block(state: [u32; 8]) -> Sha256Run {
+        Sha256Run {
+            state,
+            block: [0; BLOCK_LEN],
+            filled: 0,
+            total: BLOCK_LEN as u64,
+        }
+    }
+
+    fn update(&mut self, mut data: &[u8]) {
+        self.total = self.total.wrapping_add(data.len() as u64);
+        while !data.is_empty() {
+            let room = self.block.get_mut(self.filled..).unwrap_or(&mut []);
+            let take = room.len().min(data.len());
+            let (now, rest) = data.split_at(take);
+            for (slot, byte) in room.iter_mut().zip(now) {
+                *slot = *byte;
+            }
+            self.filled += take;
+            data = rest;
+            if self.filled == BLOCK_LEN {
+                compress(&mut self.state, self.block);
+                self.filled = 0;
+            }
+        }
+    }
+
+    /// Pads (0x80, zeros, bit length) and returns the digest.
+    fn finish(mut self) -> [u8; 32] {
+        const ZEROS: [u8; BLOCK_LEN] = [0; BLOCK_LEN];
+        let bits = self.total.wrapping_mul(8);
+        self.update(&[0x80]);
+        // The length takes the last 8 bytes of a block: a fuller block is padded out first.
+        if self.filled > BLOCK_LEN - 8 {
+            let pad = BLOCK_LEN.saturating_sub(self.filled);
+            self.update(ZEROS.get(..pad).unwrap_or(&[]));
+        }
+        let pad = (BLOCK_LEN - 8).saturating_sub(self.filled);
+        self.update(ZEROS.get(..pad).unwrap_or(&[]));
+        self.update(&bits.to_be_bytes());
+        digest_bytes(&self.state)
+    }
+}
+
+fn digest_bytes(state: &[u32; 8]) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    for (chunk, word) in out.chunks_exact_mut(4).zip(state) {
+        chunk.copy_from_slice(&word.to_be_bytes());
+    }
+    out
+}
+
+/// One cluster key, ready to sign and verify: the SHA-256 states after HMAC's inner and
+/// outer key blocks, computed once when the key is made.
 #[derive(Clone)]
 pub struct ClusterKey {
     id: u8,
-    mac: Hmac<Sha256>,
+    /// State after `key ⊕ ipad`.
+    inner: [u32; 8],
+    /// State after `key ⊕ opad`.
+    outer: [u32; 8],
 }
 
 impl fmt::Debug for ClusterKey {
@@ -76,9 +169,21 @@ impl ClusterKey {
             .chain_update(key)
             .finalize();
         let id = digest.first().copied().unwrap_or(0);
-        let mac = <Hmac<Sha256> as Mac>::new_from_slice(key)
-            .map_err(|_| KeyError::BadLength(key.len()))?;
-        Ok(ClusterKey { id, mac })
+        // Keys are at most one block long (MAX_KEY_LEN), so HMAC pads them with zeros.
+        let mut padded = [0u8; BLOCK_LEN];
+        for (slot, byte) in padded.iter_mut().zip(key) {
+            *slot = *byte;
+        }
+        let keyed = |pad: u8| {
+            let mut state = SHA256_INIT;
+            compress(&mut state, padded.map(|b| b ^ pad));
+            state
+        };
+        Ok(ClusterKey {
+            id,
+            inner: keyed(0x36),
+            outer: keyed(0x5c),
+        })
     }
 
     /// A key from its hex form (32 to 128 hex digits, as `openssl rand -hex 32` prints),
@@ -116,10 +221,16 @@ impl ClusterKey {
         self.id
     }
 
-    fn tag(&self, data: &[u8]) -> [u8; MAC_LEN] {
-        let mut mac = self.mac.clone();
-        mac.update(data);
-        let full = mac.finalize().into_bytes();
+    /// HMAC-SHA-256 of the concatenation of `parts`, truncated to [`MAC_LEN`] bytes.
+    fn tag(&self, parts: &[&[u8]]) -> [u8; MAC_LEN] {
+        let mut inner = Sha256Run::after_key_block(self.inner);
+        for part in parts {
+            inner.update(part);
+        }
+        let inner = inner.finish();
+        let mut outer = Sha256Run::after_key_block(self.outer);
+        outer.update(&inner);
+        let full = outer.finish();
         let mut out = [0u8; MAC_LEN];
         for (o, b) in out.iter_mut().zip(full.iter()) {
             *o = *b;
@@ -127,11 +238,17 @@ impl ClusterKey {
         out
     }
 
+    /// Whether `tag` is the MAC of `data`, compared in constant time.
     fn verify(&self, data: &[u8], tag: &[u8]) -> bool {
-        let mut mac = self.mac.clone();
-        mac.update(data);
-        // Constant-time comparison of the leftmost MAC_LEN bytes.
-        mac.verify_truncated_left(tag).is_ok()
+        let expected = self.tag(&[data]);
+        if tag.len() != MAC_LEN {
+            return false;
+        }
+        let difference = expected
+            .iter()
+            .zip(tag)
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b));
+        core::hint::black_box(difference) == 0
     }
 }
 
@@ -186,13 +303,7 @@ impl Keyring {
         let [id_byte, mac_out @ ..] = trailer;
         *id_byte = key.id;
         // The MAC covers the message and the key id byte.
-        let mut mac = key.mac.clone();
-        mac.update(message);
-        mac.update(&[key.id]);
-        let full = mac.finalize().into_bytes();
-        for (o, b) in mac_out.iter_mut().zip(full.iter()) {
-            *o = *b;
-        }
+        *mac_out = key.tag(&[message, &[key.id]]);
     }
 
     /// Checks the trailer of `datagram` (whose last [`TRAILER_LEN`] bytes are the trailer).
@@ -219,7 +330,7 @@ impl Keyring {
 
     /// The full-length MAC of `data` under the signing key (for tests and tools).
     pub fn mac(&self, data: &[u8]) -> [u8; MAC_LEN] {
-        self.signing_key().tag(data)
+        self.signing_key().tag(&[data])
     }
 }
 
@@ -257,6 +368,33 @@ mod tests {
         assert_eq!(ring.verify(&dgram), Ok(()));
         dgram[3] ^= 1;
         assert_eq!(ring.verify(&dgram), Err(WireError::BadMac));
+    }
+
+    /// The MAC from the precomputed key states equals HMAC-SHA-256 (RFC 2104, the `hmac`
+    /// crate) truncated, for every message length around the block and padding edges and
+    /// every key length.
+    #[test]
+    fn precomputed_states_give_hmac_sha256() {
+        use hmac::{Hmac, Mac};
+        let key_bytes: [u8; MAX_KEY_LEN] = core::array::from_fn(|i| (i * 7 + 3) as u8);
+        let message: [u8; 300] = core::array::from_fn(|i| (i * 13 + 1) as u8);
+        for key_len in MIN_KEY_LEN..=MAX_KEY_LEN {
+            let key = ClusterKey::from_bytes(&key_bytes[..key_len]).unwrap();
+            for len in 0..=message.len() {
+                let mut reference =
+                    <Hmac<Sha256> as Mac>::new_from_slice(&key_bytes[..key_len]).unwrap();
+                reference.update(&message[..len]);
+                let full = reference.finalize().into_bytes();
+                assert_eq!(
+                    key.tag(&[&message[..len]])[..],
+                    full[..MAC_LEN],
+                    "key {key_len}, message {len}"
+                );
+                let (a, b) = message[..len].split_at(len / 3);
+                assert_eq!(key.tag(&[a, b]), key.tag(&[&message[..len]]));
+                assert!(key.verify(&message[..len], &full[..MAC_LEN]));
+            }
+        }
     }
 
     #[test]
