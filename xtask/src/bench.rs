@@ -3,7 +3,7 @@
 //!
 //! | stage | what | baseline |
 //! |---|---|---|
-//! | `model` | analytic announce traffic, 10 to 65 535 nodes (engine formulas) | the same cluster without a budget |
+//! | `model` | analytic announce traffic and crash detection, 10 to 65 535 nodes (engine formulas), drawn as SVG | the same cluster without a budget |
 //! | `sim` | the simulator's 2 to 1 000 real engines (core test `bandwidth`, release) | the model |
 //! | `loss` | the simulator's 10 nodes at 0 to 40 % loss: false removals, crash detection (core test `lossy_links`, release) | the fixed deadline `k = 5` |
 //! | `micro` | criterion: codec, MAC, table update, map render at 1 000 nodes (ns/op) | — |
@@ -19,6 +19,7 @@ use crate::bench_gmond;
 use crate::bench_ingest::{self, IngestOptions};
 use crate::bench_loss;
 use crate::bench_model;
+use crate::bench_model_charts;
 use crate::project::Project;
 use crate::report::Report;
 use crate::testbed::{self, registry};
@@ -105,7 +106,8 @@ pub fn run(project: &Project, mut args: Args) -> ExitCode {
     if selected("model") || selected("sim") {
         report.stage("model: announce traffic for 10 to 65 535 nodes", || {
             let m = bench_model::run_model(project)?;
-            let summary = m.summary();
+            let drawn = bench_model_charts::draw(project.root(), &m)?;
+            let summary = format!("{}; {drawn}", m.summary());
             model = Some(m);
             Ok(summary)
         });

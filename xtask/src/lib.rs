@@ -10,8 +10,9 @@
 //! - [`image`]: the bare-metal RISC-V boot image: build, sizes, QEMU on a TAP;
 //! - [`fuzz`]: `cargo xtask fuzz` and the `fuzz-smoke` stage: the cargo-fuzz targets in `fuzz/`;
 //! - [`bench`](mod@bench): `cargo xtask bench`, the performance figures against their baselines
-//!   ([`bench_model`], [`bench_loss`], [`bench_ingest`], [`bench_gmond`]), reading processes through
-//!   [`proc_stats`], drawing their curves with [`plot`];
+//!   ([`bench_model`] and its [`bench_model_charts`], [`bench_loss`], [`bench_ingest`],
+//!   [`bench_gmond`]), reading processes through [`proc_stats`], drawing their curves with
+//!   [`plot`];
 //! - [`project`], [`args`], [`sizes`]: paths and commands, argument handling, ELF sizes.
 #![warn(missing_docs, unreachable_pub)]
 
@@ -21,6 +22,7 @@ pub mod bench_gmond;
 pub mod bench_ingest;
 pub mod bench_loss;
 pub mod bench_model;
+pub mod bench_model_charts;
 pub mod checks;
 pub mod deb;
 pub mod demo;
