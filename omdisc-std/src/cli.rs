@@ -13,8 +13,8 @@ use argh::FromArgs;
 use crate::output_values::{self, HookTimeout, MetricsListen, ShowmapFormat};
 use crate::values::{
     Bandwidth, CountersFilePath, DeadAfter, Group, HookPath, InterfaceList, Interval, KeyFilePath,
-    MapDir, MapFile, MaxNodes, MetricsFilePath, NodeIdValue, PeerAddr, PeersFilePath, PidFilePath,
-    Port, Ttl,
+    MapDir, MapFile, MaxDeadAfter, MaxNodes, MetricsFilePath, NodeIdValue, PeerAddr, PeersFilePath,
+    PidFilePath, Port, Ttl,
 };
 
 /// Exit status for a command-line (usage) error.
@@ -69,6 +69,12 @@ pub struct OmdiscdArgs {
     /// missed intervals after which a silent node is removed (default 5)
     #[argh(option, long = "dead-after", arg_name = "N")]
     pub dead_after: Option<DeadAfter>,
+
+    /// most missed intervals before a silent node is removed on a lossy link: each receiver
+    /// waits as long as the loss it measures requires, up to N (default 25, at least
+    /// --dead-after; equal to --dead-after: a fixed deadline)
+    #[argh(option, long = "max-dead-after", arg_name = "N")]
+    pub max_dead_after: Option<MaxDeadAfter>,
 
     /// budget for the whole cluster's announcements in bits per second, UDP/IP headers
     /// included (default 128000); large clusters announce less often to stay within it; 0

@@ -15,6 +15,10 @@
 //! - interval [`DEFAULT_INTERVAL`] 1 s, dead-after [`DEFAULT_DEAD_AFTER`] 5: a node that
 //!   stops without saying goodbye disappears after 5 s, and one or two lost datagrams do not
 //!   make a node flap;
+//! - max-dead-after [`DEFAULT_MAX_DEAD_AFTER`] 25 (or `--dead-after` if that is more): on a
+//!   lossy link each receiver waits up to this many intervals, as the loss it measures from
+//!   each sender requires (`omdisc_core::detector`), so a map does not flap at 25 % loss and a
+//!   crashed node is still gone within 25 advertised intervals;
 //! - bandwidth [`DEFAULT_BANDWIDTH`] 128 000 bit/s, the core's default: the budget of the
 //!   whole cluster's announcements, so clusters of up to about 250 nodes keep the 1 s
 //!   interval and larger ones slow down instead of flooding every host (0 turns it off).
@@ -24,13 +28,14 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use omdisc_core::NodeId;
+use omdisc_core::{DeadAfter as ExpiryLimits, NodeId};
 
 use crate::cli::OmdiscdArgs;
 use crate::output_values::DEFAULT_HOOK_TIMEOUT;
 use crate::seeds::SeedList;
 use crate::values::{
-    CountersFilePath, InterfaceName, KeyFilePath, MetricsFilePath, NodeIdValue, PeersFilePath,
+    CountersFilePath, DeadAfter, InterfaceName, KeyFilePath, MaxDeadAfter, MetricsFilePath,
+    NodeIdValue, PeersFilePath,
 };
 
 /// Default multicast group (IPv4 Local Scope, RFC 2365): the core's.
@@ -42,6 +47,9 @@ pub const DEFAULT_INTERVAL: Duration =
     Duration::from_millis(omdisc_core::DEFAULT_INTERVAL.total_millis());
 /// Default number of missed intervals after which a silent node expires: the core's.
 pub const DEFAULT_DEAD_AFTER: u16 = omdisc_core::DEFAULT_DEAD_AFTER;
+/// Default most missed intervals before a silent node expires on a lossy network: the
+/// core's.
+pub const DEFAULT_MAX_DEAD_AFTER: u16 = omdisc_core::DEFAULT_MAX_DEAD_AFTER;
 /// Default budget of the cluster's aggregate announce traffic, in bits per second (the
 /// core's default).
 pub const DEFAULT_BANDWIDTH: u32 = omdisc_core::DEFAULT_BANDWIDTH;
@@ -110,8 +118,9 @@ pub struct DaemonConfig {
     pub port: u16,
     /// Announce interval (whole milliseconds).
     pub interval: Duration,
-    /// Missed intervals before a silent node expires.
-    pub dead_after: u16,
+    /// Missed intervals before a silent node expires: `min` (`--dead-after`) on a clean
+    /// network, up to `max` (`--max-dead-after`) on a lossy one.
+    pub expiry: ExpiryLimits,
     /// Budget of the cluster's aggregate announce traffic in bits per second; 0 = none.
     pub bandwidth: u32,
     /// Most members the node table holds (1..=65535).
@@ -185,7 +194,7 @@ impl DaemonConfig {
             group,
             port,
             interval: args.interval.map_or(DEFAULT_INTERVAL, |i| i.get()),
-            dead_after: args.dead_after.map_or(DEFAULT_DEAD_AFTER, |d| d.get()),
+            expiry: expiry_limits(args.dead_after, args.max_dead_after)?,
             bandwidth: args.bandwidth.map_or(DEFAULT_BANDWIDTH, |b| b.get()),
             max_nodes: args.max_nodes.map_or(DEFAULT_MAX_NODES, |m| m.get()),
             key_file: args.key_file.map(KeyFilePath::into_path),
@@ -216,6 +225,39 @@ impl DaemonConfig {
     }
 }
 
+/// The expiry bounds of `--dead-after` and `--max-dead-after` (the defaults for those not
+/// given), shared by `omdiscd` and `omdisc-tap`. Without `--max-dead-after` the maximum is
+/// [`DEFAULT_MAX_DEAD_AFTER`], or `--dead-after` if that is more; a `--max-dead-after` below
+/// `--dead-after` is refused; equal to it, the deadline is fixed (loss is not taken into
+/// account).
+pub fn expiry_limits(
+    dead_after: Option<DeadAfter>,
+    max_dead_after: Option<MaxDeadAfter>,
+) -> Result<ExpiryLimits, ConfigError> {
+    let min = dead_after.map_or(DEFAULT_DEAD_AFTER, DeadAfter::get);
+    match max_dead_after.map(MaxDeadAfter::get) {
+        None => Ok(ExpiryLimits::new(min, DEFAULT_MAX_DEAD_AFTER)),
+        Some(max) if max >= min => Ok(ExpiryLimits::new(min, max)),
+        Some(max) => Err(ConfigError::MaxDeadAfterBelowDeadAfter {
+            max_dead_after: max,
+            dead_after: min,
+        }),
+    }
+}
+
+/// The expiry bounds as the start-up log line says them: `dead after 5 missed (up to 25 on
+/// lossy links)`, or `dead after 5 missed (fixed)`.
+pub fn describe_expiry(expiry: ExpiryLimits) -> String {
+    if expiry.max > expiry.min {
+        format!(
+            "dead after {} missed (up to {} on lossy links)",
+            expiry.min, expiry.max
+        )
+    } else {
+        format!("dead after {} missed (fixed)", expiry.min)
+    }
+}
+
 /// Options that exclude each other. `Display` is one line, without the program name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConfigError {
@@ -227,6 +269,13 @@ pub enum ConfigError {
     HookTimeoutWithoutHook,
     /// `--no-multicast` together with `-m` (a multicast TTL).
     NoMulticastWithTtl,
+    /// `--max-dead-after` below `--dead-after` (given or default).
+    MaxDeadAfterBelowDeadAfter {
+        /// `--max-dead-after`.
+        max_dead_after: u16,
+        /// `--dead-after`, or its default.
+        dead_after: u16,
+    },
 }
 
 impl fmt::Display for ConfigError {
@@ -241,6 +290,13 @@ impl fmt::Display for ConfigError {
             }
             ConfigError::NoMulticastWithTtl => f.write_str(
                 "--no-multicast and -m exclude each other (-m is the TTL of multicast datagrams)",
+            ),
+            ConfigError::MaxDeadAfterBelowDeadAfter {
+                max_dead_after,
+                dead_after,
+            } => write!(
+                f,
+                "--max-dead-after {max_dead_after} is less than --dead-after {dead_after}: it must be at least that (equal: a fixed deadline)"
             ),
         }
     }
@@ -269,7 +325,7 @@ mod tests {
         assert_eq!(config.group, "239.255.77.77".parse::<IpAddr>().unwrap());
         assert_eq!(config.port, 7477);
         assert_eq!(config.interval, Duration::from_secs(1));
-        assert_eq!(config.dead_after, 5);
+        assert_eq!(config.expiry, ExpiryLimits::new(5, 25));
         assert_eq!(config.bandwidth, 128_000);
         assert_eq!(config.max_nodes, 65_535);
         assert_eq!(config.key_file, None);
@@ -402,7 +458,7 @@ mod tests {
         assert_eq!(config.group, "ff05::4d".parse::<IpAddr>().unwrap());
         assert_eq!(config.port, 9000);
         assert_eq!(config.interval, Duration::from_millis(200));
-        assert_eq!(config.dead_after, 3);
+        assert_eq!(config.expiry.min, 3);
         assert_eq!(config.bandwidth, 64_000);
         assert_eq!(config.key_file, Some(PathBuf::from("/etc/omdisc.key")));
         assert_eq!(config.node_id.map(NodeId::get), Some(2780));
@@ -491,7 +547,7 @@ mod tests {
     fn dead_after_port_and_node_id_bounds() {
         assert!(config(&["--dead-after", "1"]).is_err());
         assert!(config(&["--dead-after", "1001"]).is_err());
-        assert_eq!(config(&["--dead-after", "2"]).unwrap().dead_after, 2);
+        assert_eq!(config(&["--dead-after", "2"]).unwrap().expiry.min, 2);
         assert!(config(&["--port", "0"]).is_err());
         assert!(config(&["--port", "65536"]).is_err());
         assert_eq!(config(&["--port", "65535"]).unwrap().port, 65535);
@@ -504,6 +560,35 @@ mod tests {
                 .map(NodeId::get),
             Some(1)
         );
+    }
+
+    #[test]
+    fn max_dead_after_is_at_least_dead_after() {
+        let expiry = |args: &[&str]| config(args).map(|c| (c.expiry.min, c.expiry.max));
+        assert_eq!(expiry(&[]), Ok((5, DEFAULT_MAX_DEAD_AFTER)));
+        assert_eq!(expiry(&["--max-dead-after", "40"]), Ok((5, 40)));
+        assert_eq!(expiry(&["--max-dead-after", "5"]), Ok((5, 5)));
+        assert_eq!(
+            expiry(&["--dead-after", "3", "--max-dead-after", "3"]),
+            Ok((3, 3))
+        );
+        // A --dead-after above the default maximum raises the maximum with it.
+        assert_eq!(expiry(&["--dead-after", "30"]), Ok((30, 30)));
+        assert_eq!(
+            expiry(&["--dead-after", "8", "--max-dead-after", "4"]),
+            Err(
+                "--max-dead-after 4 is less than --dead-after 8: it must be at least that (equal: a fixed deadline)"
+                    .to_owned()
+            )
+        );
+        // Below the default --dead-after is refused the same way.
+        assert!(expiry(&["--max-dead-after", "3"])
+            .unwrap_err()
+            .contains("--dead-after 5"));
+        for bad in ["1", "1001", "", "x", "-5"] {
+            let error = expiry(&["--max-dead-after", bad]).unwrap_err();
+            assert!(error.starts_with("invalid --max-dead-after"), "{error}");
+        }
     }
 
     #[test]

@@ -13,8 +13,8 @@
 use std::net::{IpAddr, SocketAddr};
 
 use omdisc_core::{
-    AddressError, Config, ConfigError, Engine, Forwarding, IdSource, IfaceId, InterfaceSpec,
-    Keyring, NodeId,
+    AddressError, Config, ConfigError, DeadAfter, Engine, Forwarding, IdSource, IfaceId,
+    InterfaceSpec, Keyring, NodeId,
 };
 
 use crate::growing_table::GrowingTable;
@@ -225,10 +225,11 @@ impl EngineSlot {
     }
 }
 
-/// The engine settings of a daemon (everything but the identity).
+/// The engine settings of a daemon (everything but the identity); `expiry` bounds the
+/// missed intervals before a silent node expires (`--dead-after`, `--max-dead-after`).
 pub fn engine_config(
     interval: std::time::Duration,
-    dead_after: u16,
+    expiry: DeadAfter,
     bandwidth: u32,
     forwarding: Forwarding,
 ) -> Config {
@@ -236,7 +237,8 @@ pub fn engine_config(
     let mut config = Config::new(NodeId::MIN, 1);
     config.interval =
         omdisc_core::Duration::from_millis(u64::try_from(interval.as_millis()).unwrap_or(u64::MAX));
-    config.dead_after = dead_after;
+    config.dead_after = expiry.min;
+    config.max_dead_after = expiry.max;
     config.bandwidth = bandwidth;
     config.forwarding = forwarding;
     config
@@ -251,7 +253,7 @@ mod tests {
         let template = EngineTemplate {
             config: engine_config(
                 std::time::Duration::from_millis(500),
-                3,
+                DeadAfter::new(3, 25),
                 0,
                 Forwarding::Relay,
             ),

@@ -162,7 +162,7 @@ pub fn prepare(config: DaemonConfig) -> Result<Prepared, StartupError> {
     let template = EngineTemplate {
         config: engine_config(
             config.interval,
-            config.dead_after,
+            config.expiry,
             config.bandwidth,
             match config.mode {
                 InterfaceMode::Relay => Forwarding::Relay,

@@ -58,6 +58,8 @@ pub enum ValueError {
     BadInterval(String),
     /// `--dead-after` not a whole number within bounds.
     BadDeadAfter(String),
+    /// `--max-dead-after` not a whole number within bounds.
+    BadMaxDeadAfter(String),
     /// `--node-id` outside 1..=65535 or not a number.
     BadNodeId(String),
     /// `--bandwidth` neither 0 nor a whole number within bounds.
@@ -115,6 +117,10 @@ impl fmt::Display for ValueError {
             ValueError::BadDeadAfter(text) => write!(
                 f,
                 "invalid --dead-after {text:?}: expected a whole number of intervals from {MIN_DEAD_AFTER} to {MAX_DEAD_AFTER}"
+            ),
+            ValueError::BadMaxDeadAfter(text) => write!(
+                f,
+                "invalid --max-dead-after {text:?}: expected a whole number of intervals from {MIN_DEAD_AFTER} to {MAX_DEAD_AFTER}"
             ),
             ValueError::BadNodeId(text) => write!(
                 f,
@@ -358,13 +364,39 @@ impl FromStr for DeadAfter {
     type Err = ValueError;
 
     fn from_str(text: &str) -> Result<Self, ValueError> {
-        match decimal(text) {
-            Some(n) if (u64::from(MIN_DEAD_AFTER)..=u64::from(MAX_DEAD_AFTER)).contains(&n) => {
-                Ok(DeadAfter(n as u16))
-            }
-            _ => Err(ValueError::BadDeadAfter(text.to_owned())),
-        }
+        missed_intervals(text)
+            .map(DeadAfter)
+            .ok_or_else(|| ValueError::BadDeadAfter(text.to_owned()))
     }
+}
+
+/// `--max-dead-after N`: most missed intervals on a lossy network, [`MIN_DEAD_AFTER`] to
+/// [`MAX_DEAD_AFTER`] (that it is at least `--dead-after` is checked in [`crate::config`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MaxDeadAfter(u16);
+
+impl MaxDeadAfter {
+    /// The number of intervals.
+    pub fn get(self) -> u16 {
+        self.0
+    }
+}
+
+impl FromStr for MaxDeadAfter {
+    type Err = ValueError;
+
+    fn from_str(text: &str) -> Result<Self, ValueError> {
+        missed_intervals(text)
+            .map(MaxDeadAfter)
+            .ok_or_else(|| ValueError::BadMaxDeadAfter(text.to_owned()))
+    }
+}
+
+/// A whole number of intervals from [`MIN_DEAD_AFTER`] to [`MAX_DEAD_AFTER`].
+fn missed_intervals(text: &str) -> Option<u16> {
+    decimal(text)
+        .filter(|n| (u64::from(MIN_DEAD_AFTER)..=u64::from(MAX_DEAD_AFTER)).contains(n))
+        .and_then(|n| u16::try_from(n).ok())
 }
 
 /// `--bandwidth BITS_PER_S`: 0 (no budget) or [`MIN_BANDWIDTH`] to [`MAX_BANDWIDTH`].
@@ -728,6 +760,7 @@ mod tests {
             ValueError::BadPort("0".into()),
             ValueError::BadInterval("0".into()),
             ValueError::BadDeadAfter("0".into()),
+            ValueError::BadMaxDeadAfter("1".into()),
             ValueError::BadNodeId("0".into()),
             ValueError::BadBandwidth("1".into()),
             ValueError::BadMaxNodes("0".into()),

@@ -79,6 +79,8 @@ fn usage_errors_exit_2_with_one_line() {
         &["--interval", "0"],
         &["--interval", "abc"],
         &["--dead-after", "1"],
+        &["--max-dead-after", "1"],
+        &["--dead-after", "9", "--max-dead-after", "8"],
         &["--port", "70000"],
         &["--group", "10.1.2.3"],
         &["--node-id", "0"],

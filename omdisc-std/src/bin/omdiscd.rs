@@ -1,7 +1,7 @@
 //! `omdiscd`: the cluster auto-discovery daemon. Thin: the work is in the `omdisc_std` lib.
 
 use omdisc_std::cli::{self, fail_exit, usage_exit, OmdiscdArgs, EXIT_FAILURE};
-use omdisc_std::config::{DaemonConfig, InterfaceMode, MapTarget};
+use omdisc_std::config::{describe_expiry, DaemonConfig, InterfaceMode, MapTarget};
 use omdisc_std::daemon::Daemon;
 use omdisc_std::daemonize::{daemonize, Detached};
 use omdisc_std::logging::{self, LogDestination};
@@ -109,14 +109,16 @@ fn log_startup(prepared: &Prepared) {
         bits => format!("cluster budget {bits} bit/s"),
     };
     log::info!(
-        "{} on {interfaces}; group {} port {} ({mode}); interval {} s, dead after {} missed, {budget}; map {map}",
+        "{} on {interfaces}; group {} port {} ({mode}); interval {} s, {}, {budget}; map {map}",
         config
             .node_id
-            .map_or("node id from the address".to_owned(), |id| format!("node {id}")),
+            .map_or("node id from the address".to_owned(), |id| format!(
+                "node {id}"
+            )),
         config.group,
         config.port,
         config.interval.as_secs_f64(),
-        config.dead_after,
+        describe_expiry(config.expiry),
     );
     match prepared.engine.keyring() {
         Some(keys) => log::info!(

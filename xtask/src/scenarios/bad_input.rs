@@ -89,6 +89,19 @@ fn bad_input(ctx: &Ctx) -> Result<String, String> {
             vec!["-i", "omd0", "--bogus", "--map-dir", &map_dir_arg],
         ),
         (
+            "--max-dead-after below --dead-after",
+            vec![
+                "-i",
+                "omd0",
+                "--dead-after",
+                "8",
+                "--max-dead-after",
+                "6",
+                "--map-dir",
+                &map_dir_arg,
+            ],
+        ),
+        (
             "map dir is a regular file",
             vec!["-i", "omd0", "--map-dir", &file_arg],
         ),

@@ -101,6 +101,11 @@ fn smoltcp_bad_input(ctx: &Ctx) -> Result<String, String> {
             with(TAP_DEVICE, &["--group", "ff05::4d"]),
             "different IP families",
         ),
+        (
+            "--max-dead-after below --dead-after",
+            with(TAP_DEVICE, &["--max-dead-after", "3"]),
+            "less than --dead-after 5",
+        ),
     ];
     for (what, args, expected) in &cases {
         let mut command = Command::new("ip");

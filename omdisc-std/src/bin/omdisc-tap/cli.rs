@@ -1,7 +1,7 @@
 //! `omdisc-tap`'s command line (argh) and its settings, [`TapConfig`].
 //!
 //! The options it shares with `omdiscd` (`--group`, `--port`, `--interval`, `--dead-after`,
-//! `--key-file`, `--map-dir`) are parsed into the same types ([`omdisc_std::values`]), so
+//! `--max-dead-after`, `--key-file`, `--map-dir`) are parsed into the same types ([`omdisc_std::values`]), so
 //! both programs accept the same values with the same messages and defaults; `--tap`,
 //! `--ip` and `--mac` are its own.
 
@@ -12,10 +12,10 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use argh::FromArgs;
-use omdisc_core::{NodeId, NodeIdError};
-use omdisc_std::config::{DEFAULT_DEAD_AFTER, DEFAULT_GROUP, DEFAULT_INTERVAL, DEFAULT_PORT};
+use omdisc_core::{DeadAfter as ExpiryLimits, NodeId, NodeIdError};
+use omdisc_std::config::{self, DEFAULT_GROUP, DEFAULT_INTERVAL, DEFAULT_PORT};
 use omdisc_std::values::{
-    DeadAfter, Group, InterfaceName, Interval, KeyFilePath, MapDir, Port, TapName,
+    DeadAfter, Group, InterfaceName, Interval, KeyFilePath, MapDir, MaxDeadAfter, Port, TapName,
 };
 use smoltcp::wire::{EthernetAddress, IpCidr};
 
@@ -57,6 +57,11 @@ pub struct TapArgs {
     /// missed intervals after which a silent node is removed (default 5)
     #[argh(option, long = "dead-after", arg_name = "N")]
     pub dead_after: Option<DeadAfter>,
+
+    /// most missed intervals before a silent node is removed on a lossy link, as omdiscd's
+    /// (default 25, at least --dead-after; equal to --dead-after: a fixed deadline)
+    #[argh(option, long = "max-dead-after", arg_name = "N")]
+    pub max_dead_after: Option<MaxDeadAfter>,
 
     /// cluster key file (hex, as omdiscd's); without it the cluster is unauthenticated
     #[argh(option, long = "key-file", arg_name = "PATH")]
@@ -163,44 +168,54 @@ pub struct TapConfig {
     pub port: u16,
     /// Announce interval.
     pub interval: Duration,
-    /// Missed intervals before a silent node expires.
-    pub dead_after: u16,
+    /// Missed intervals before a silent node expires: `min` on a clean network, up to `max`
+    /// on a lossy one.
+    pub expiry: ExpiryLimits,
     /// Cluster key file.
     pub key_file: Option<PathBuf>,
     /// Where to write the map, if anywhere.
     pub map_dir: Option<PathBuf>,
 }
 
-/// `--group` and `--ip` of different IP families. `Display` is one line.
+/// Options that do not go together. `Display` is one line.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FamilyMismatch {
-    /// The group.
-    pub group: IpAddr,
-    /// The node's address.
-    pub address: IpAddr,
+pub enum TapConfigError {
+    /// `--group` and `--ip` of different IP families.
+    FamilyMismatch {
+        /// The group.
+        group: IpAddr,
+        /// The node's address.
+        address: IpAddr,
+    },
+    /// `--dead-after` and `--max-dead-after` do not go together (as `omdiscd`'s).
+    Expiry(config::ConfigError),
 }
 
-impl fmt::Display for FamilyMismatch {
+impl fmt::Display for TapConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "--group {} and --ip {} are of different IP families",
-            self.group, self.address
-        )
+        match self {
+            TapConfigError::FamilyMismatch { group, address } => write!(
+                f,
+                "--group {group} and --ip {address} are of different IP families"
+            ),
+            TapConfigError::Expiry(error) => error.fmt(f),
+        }
     }
 }
 
-impl std::error::Error for FamilyMismatch {}
+impl std::error::Error for TapConfigError {}
 
 impl TapConfig {
     /// The settings of a parsed command line: its values, the defaults (`omdiscd`'s) for
     /// the options not given, and a group of the address's family.
-    pub fn from_args(args: TapArgs) -> Result<TapConfig, FamilyMismatch> {
+    pub fn from_args(args: TapArgs) -> Result<TapConfig, TapConfigError> {
         let address: IpAddr = args.ip.cidr.address().into();
         let group = args.group.map_or(DEFAULT_GROUP, |g| g.get());
         if group.is_ipv4() != address.is_ipv4() {
-            return Err(FamilyMismatch { group, address });
+            return Err(TapConfigError::FamilyMismatch { group, address });
         }
+        let expiry = config::expiry_limits(args.dead_after, args.max_dead_after)
+            .map_err(TapConfigError::Expiry)?;
         Ok(TapConfig {
             tap: args.tap.into_name(),
             cidr: args.ip.cidr,
@@ -209,7 +224,7 @@ impl TapConfig {
             group,
             port: args.port.map_or(DEFAULT_PORT, |p| p.get()),
             interval: args.interval.map_or(DEFAULT_INTERVAL, |i| i.get()),
-            dead_after: args.dead_after.map_or(DEFAULT_DEAD_AFTER, |d| d.get()),
+            expiry,
             key_file: args.key_file.map(KeyFilePath::into_path),
             map_dir: args.map_dir.map(MapDir::into_path),
         })
@@ -250,7 +265,7 @@ mod tests {
         assert_eq!(config.group, "239.255.77.77".parse::<IpAddr>().unwrap());
         assert_eq!(config.port, 7477);
         assert_eq!(config.interval, Duration::from_secs(1));
-        assert_eq!(config.dead_after, 5);
+        assert_eq!(config.expiry, ExpiryLimits::new(5, 25));
         assert_eq!(config.key_file, None);
         assert_eq!(config.map_dir, None);
     }
@@ -272,6 +287,8 @@ mod tests {
             "0.5",
             "--dead-after",
             "3",
+            "--max-dead-after",
+            "12",
             "--key-file",
             "/etc/omdisc.key",
             "--map-dir",
@@ -282,7 +299,7 @@ mod tests {
         assert_eq!(config.mac, EthernetAddress([2, 0xaa, 0xbb, 0xcc, 0xdd, 1]));
         assert_eq!(config.port, 9000);
         assert_eq!(config.interval, Duration::from_millis(500));
-        assert_eq!(config.dead_after, 3);
+        assert_eq!(config.expiry, ExpiryLimits::new(3, 12));
         assert_eq!(config.key_file, Some(PathBuf::from("/etc/omdisc.key")));
         assert_eq!(config.map_dir, Some(PathBuf::from("/tmp/m")));
     }
@@ -312,6 +329,8 @@ mod tests {
             (&["--port", "0"], "invalid --port"),
             (&["--interval", "0"], "invalid --interval"),
             (&["--dead-after", "1"], "invalid --dead-after"),
+            (&["--max-dead-after", "0"], "invalid --max-dead-after"),
+            (&["--max-dead-after", "4"], "less than --dead-after 5"),
             (&["--map-dir", ""], "empty path"),
         ];
         for (extra, expected) in cases {

@@ -76,7 +76,7 @@ fn main() {
         .unwrap_or_else(|e| fail_exit(PROGRAM, &format!("cannot open a signalfd: {e}")));
 
     log::info!(
-        "node {} ({}, MAC {}) on TAP {}; group {} port {}; interval {} s, dead after {} missed; map {}",
+        "node {} ({}, MAC {}) on TAP {}; group {} port {}; interval {} s, {}; map {}",
         config.node_id,
         config.cidr,
         config.mac,
@@ -84,7 +84,7 @@ fn main() {
         config.group,
         config.port,
         config.interval.as_secs_f64(),
-        config.dead_after,
+        omdisc_std::config::describe_expiry(config.expiry),
         map.as_ref().map_or("not written".to_owned(), |m| m
             .sink()
             .paths()
@@ -124,7 +124,8 @@ fn settings(config: &TapConfig) -> Result<Settings, TapValueError> {
     settings.port = config.port;
     let interval_ms = u64::try_from(config.interval.as_millis()).unwrap_or(u64::MAX);
     settings.engine.interval = omdisc_core::Duration::from_millis(interval_ms);
-    settings.engine.dead_after = config.dead_after;
+    settings.engine.dead_after = config.expiry.min;
+    settings.engine.max_dead_after = config.expiry.max;
     settings.ingress_budget = INGRESS_BUDGET;
     Ok(settings)
 }
