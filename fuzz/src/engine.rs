@@ -248,6 +248,7 @@ impl Driver {
         // the MAC, but nothing that fails here may change the table.
         let authentic = Message::decode(datagram, self.engine.keyring());
         let before = self.table_view();
+        let src = std::net::SocketAddr::new(src, omdisc_core::DEFAULT_PORT);
         let result = self.engine.handle_datagram(self.now, iface, src, datagram);
         self.remember(datagram);
         if result.is_err() || authentic.is_err() {

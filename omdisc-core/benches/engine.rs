@@ -68,7 +68,12 @@ impl Source {
 
 /// Hands peer `k`'s datagram to the engine.
 fn receive(engine: &mut BenchEngine, now: Instant, k: usize, bytes: &[u8]) {
-    let result = engine.handle_datagram(now, IfaceId::FIRST, common::peer_ip(k), bytes);
+    let result = engine.handle_datagram(
+        now,
+        IfaceId::FIRST,
+        core::net::SocketAddr::new(common::peer_ip(k), 7477),
+        bytes,
+    );
     debug_assert!(result.is_ok(), "{result:?}");
     black_box(result.ok());
 }

@@ -87,6 +87,11 @@ pub struct Config {
     /// messages (default 10 min, at most [`MAX_TOMBSTONE_LIFETIME`]). Tombstones are also
     /// evicted, oldest first, when a live node needs the slot.
     pub tombstone_lifetime: Duration,
+    /// Whether this node uses the multicast group (default true). Off, the engine never
+    /// hands out a [`Destination::Group`](crate::Destination::Group) datagram (the frontend
+    /// does not join the group at all) and reaches its peers by unicast only, starting from
+    /// its seeds ([`Engine::set_seeds`](crate::Engine::set_seeds)).
+    pub multicast: bool,
 }
 
 impl Config {
@@ -105,6 +110,7 @@ impl Config {
             bandwidth: DEFAULT_BANDWIDTH,
             max_leave_delay: Duration::from_secs(2),
             tombstone_lifetime: Duration::from_secs(600),
+            multicast: true,
         }
     }
 

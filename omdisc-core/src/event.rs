@@ -1,7 +1,7 @@
 //! Membership events: what changed in the node table, for frontends to log and to rewrite
 //! the map only when it changed.
 
-use core::net::IpAddr;
+use core::net::{IpAddr, SocketAddr};
 
 use crate::id::NodeId;
 
@@ -18,8 +18,18 @@ pub enum Event {
     Changed(NodeId),
     /// A node said it was leaving and was removed from the map.
     Left(NodeId),
-    /// A node stopped announcing and was removed after the configured missed intervals.
+    /// A node stopped announcing and was removed after the configured missed intervals, or
+    /// stopped answering probes and was confirmed dead after its suspicion timed out.
     Expired(NodeId),
+    /// A member did not answer a direct probe nor the indirect ones: it is suspected and
+    /// is removed ([`Event::Expired`]) unless it refutes in time. The map does not change.
+    Suspected(NodeId),
+    /// A seed answered (reported once per seed after [`Engine::set_seeds`](crate::Engine::set_seeds),
+    /// and again after it had been reported unreachable).
+    SeedReached(SocketAddr),
+    /// A seed did not answer its first contacts; the engine keeps retrying with back-off
+    /// (reported once, until it answers).
+    SeedUnreachable(SocketAddr),
     /// Two hosts claim the same node id; the one with the lower address keeps it and the
     /// other is kept out of the map (on every node alike).
     Conflict {
@@ -59,7 +69,13 @@ pub enum Event {
 impl Event {
     /// Whether the map (membership or addresses) may have changed.
     pub fn changes_map(&self) -> bool {
-        !matches!(self, Event::TableFull(_))
+        !matches!(
+            self,
+            Event::TableFull(_)
+                | Event::Suspected(_)
+                | Event::SeedReached(_)
+                | Event::SeedUnreachable(_)
+        )
     }
 }
 

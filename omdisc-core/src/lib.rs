@@ -17,10 +17,12 @@
 //! let now = Instant::from_millis(0); // your monotonic clock
 //! engine.start(now);
 //! // loop {
-//!     // for each datagram received: engine.handle_datagram(now, iface, src, &bytes)
+//!     // for each datagram received (group or unicast), with its source address and port:
+//!     // engine.handle_datagram(now, iface, src, &bytes)
 //!     engine.handle_timeout(now);
 //!     while let Some(tx) = engine.poll_transmit(now, &mut buf) {
-//!         // send &buf[..tx.len] to the group on interface tx.iface
+//!         // send &buf[..tx.len] from interface tx.iface to tx.to: the group
+//!         // (Destination::Group) or one peer by unicast (Destination::Peer(addr))
 //!     }
 //!     while let Some(event) = engine.poll_event() { /* Joined, Left, ...: rewrite the map */ }
 //!     // when the kernel reports an interface's new addresses (or none):
@@ -100,8 +102,10 @@ pub use config::{
 };
 pub use detector::{DeadAfter, Detector, LossEstimate};
 pub use engine::{
-    AddressError, ArrayEngine, Engine, Phase, Received, RxError, Stats, Transmit, DEFAULT_CAPACITY,
-    DUPLICATE_CACHE_LEN, EVENT_QUEUE_LEN, LEAVE_BACKOFF_MEMBERS, RELAY_QUEUE_LEN,
+    AddressError, ArrayEngine, Destination, Engine, Phase, Received, RxError, SeedError, Stats,
+    Transmit, DEFAULT_CAPACITY, DUPLICATE_CACHE_LEN, EVENT_QUEUE_LEN, LEAVE_BACKOFF_MEMBERS,
+    MAX_SEEDS, RELAY_QUEUE_LEN, SEED_RETRY_MAX, SEED_RETRY_MIN, SEED_UNREACHABLE_AFTER,
+    UNICAST_QUEUE_LEN,
 };
 pub use event::Event;
 pub use id::{NodeId, NodeIdError};

@@ -29,7 +29,12 @@ fn receive_timers_transmit_and_render_never_allocate() {
                 let ip = common::peer_ip(k);
                 accepted += usize::from(
                     engine
-                        .handle_datagram(now, IfaceId::FIRST, ip, bytes)
+                        .handle_datagram(
+                            now,
+                            IfaceId::FIRST,
+                            core::net::SocketAddr::new(ip, 7477),
+                            bytes,
+                        )
                         .is_ok(),
                 );
             }
@@ -47,7 +52,12 @@ fn receive_timers_transmit_and_render_never_allocate() {
     let mut forged = common::datagram(3, 9, Some(&keys));
     forged[30] ^= 1;
     let (result, n) = allocations_during(|| {
-        engine.handle_datagram(now, IfaceId::FIRST, common::peer_ip(3), &forged)
+        engine.handle_datagram(
+            now,
+            IfaceId::FIRST,
+            core::net::SocketAddr::new(common::peer_ip(3), 7477),
+            &forged,
+        )
     });
     assert!(result.is_err());
     assert_eq!(n, 0, "refusing a forged datagram allocated {n} times");
@@ -63,12 +73,22 @@ fn receive_timers_transmit_and_render_never_allocate() {
     let leave_len = leave.emit(&mut leave_bytes, Some(&keys)).unwrap();
     let newcomer = common::peer_ip(PEERS);
     let (events, n) = allocations_during(|| {
-        let joined = engine.handle_datagram(now, IfaceId::FIRST, newcomer, &join_bytes[..join_len]);
+        let joined = engine.handle_datagram(
+            now,
+            IfaceId::FIRST,
+            core::net::SocketAddr::new(newcomer, 7477),
+            &join_bytes[..join_len],
+        );
         let mut events = 0;
         while engine.poll_event().is_some() {
             events += 1;
         }
-        let left = engine.handle_datagram(now, IfaceId::FIRST, newcomer, &leave_bytes[..leave_len]);
+        let left = engine.handle_datagram(
+            now,
+            IfaceId::FIRST,
+            core::net::SocketAddr::new(newcomer, 7477),
+            &leave_bytes[..leave_len],
+        );
         while engine.poll_event().is_some() {
             events += 1;
         }

@@ -125,7 +125,12 @@ fn apply<S: TableStorage>(
             sequence,
         } => {
             let (src, bytes) = datagram(MessageKind::Announce, net, host, incarnation, sequence);
-            let _ = engine.handle_datagram(*now, IfaceId::FIRST, src, &bytes);
+            let _ = engine.handle_datagram(
+                *now,
+                IfaceId::FIRST,
+                core::net::SocketAddr::new(src, 7477),
+                &bytes,
+            );
         }
         Op::Leave {
             net,
@@ -134,7 +139,12 @@ fn apply<S: TableStorage>(
             sequence,
         } => {
             let (src, bytes) = datagram(MessageKind::Leave, net, host, incarnation, sequence);
-            let _ = engine.handle_datagram(*now, IfaceId::FIRST, src, &bytes);
+            let _ = engine.handle_datagram(
+                *now,
+                IfaceId::FIRST,
+                core::net::SocketAddr::new(src, 7477),
+                &bytes,
+            );
         }
         Op::Wait { ms } => {
             *now = *now + Duration::from_millis(u64::from(ms));

@@ -3,11 +3,11 @@
 
 use core::convert::Infallible;
 use core::mem::MaybeUninit;
-use core::net::IpAddr;
+use core::net::{IpAddr, SocketAddr};
 
 use omdisc_core::{
-    Engine, Event, IfaceId, InterfaceSpec, Keyring, NodeId, Phase, RxError, TableStorage,
-    MAX_DATAGRAM_LEN,
+    Destination, Engine, Event, IfaceId, InterfaceSpec, Keyring, NodeId, Phase, RxError,
+    TableStorage, MAX_DATAGRAM_LEN,
 };
 use smoltcp::iface::{
     Config, Interface, PollIngressSingleResult, PollResult, SocketHandle, SocketSet,
@@ -67,8 +67,9 @@ pub struct Node<'a, S> {
     reports: Option<ReportSchedule>,
     ingress_budget: usize,
     transmit_buffer: [u8; MAX_DATAGRAM_LEN],
-    /// Length of a datagram in `transmit_buffer` that the socket could not take yet.
-    pending: Option<usize>,
+    /// Length and destination of a datagram in `transmit_buffer` that the socket could not
+    /// take yet.
+    pending: Option<(usize, IpEndpoint)>,
     left_group: bool,
     counters: NodeCounters,
 }
@@ -393,6 +394,7 @@ impl<'a, S: TableStorage> Node<'a, S> {
         while let Ok((payload, meta)) = socket.recv() {
             self.counters.rx_datagrams += 1;
             let source: IpAddr = meta.endpoint.addr.into();
+            let source = SocketAddr::new(source, meta.endpoint.port);
             if let Err(error) = self
                 .engine
                 .handle_datagram(now, IfaceId::FIRST, source, payload)
@@ -412,50 +414,70 @@ impl<'a, S: TableStorage> Node<'a, S> {
     fn transmit<D: Device + ?Sized>(&mut self, now: Instant, device: &mut D) {
         let core_now = time::to_core(now);
         loop {
-            let len = match self.pending {
-                Some(len) => len,
+            let (len, to) = match self.pending {
+                Some(pending) => pending,
                 None => match self
                     .engine
                     .poll_transmit(core_now, &mut self.transmit_buffer)
                 {
-                    Some(transmit) => transmit.len,
+                    Some(transmit) => match self.endpoint(transmit.to) {
+                        Some(to) => (transmit.len, to),
+                        None => {
+                            // An IPv6 peer without the `ipv6` feature: no route.
+                            self.counters.tx_dropped += 1;
+                            continue;
+                        }
+                    },
                     None => return,
                 },
             };
-            match self.send(len) {
+            match self.send(len, to) {
                 Ok(()) => self.pending = None,
                 Err(SendError::BufferFull) => {
                     self.egress(now, device);
-                    match self.send(len) {
+                    match self.send(len, to) {
                         Ok(()) => self.pending = None,
                         Err(SendError::BufferFull) => {
                             // The device has no room: try again on the next poll.
-                            self.pending = Some(len);
+                            self.pending = Some((len, to));
                             return;
                         }
-                        Err(SendError::Unaddressable) => self.drop_pending(),
+                        Err(SendError::Unaddressable) => self.drop_pending(to),
                     }
                 }
-                Err(SendError::Unaddressable) => self.drop_pending(),
+                Err(SendError::Unaddressable) => self.drop_pending(to),
             }
         }
     }
 
-    fn send(&mut self, len: usize) -> Result<(), SendError> {
+    /// Where a transmit goes: the group, or one peer by unicast (`None`: an IPv6 peer in a
+    /// build without IPv6).
+    fn endpoint(&self, to: Destination) -> Option<IpEndpoint> {
+        let peer = match to {
+            Destination::Group => return Some(self.group),
+            Destination::Peer(peer) => peer,
+        };
+        let addr = match peer.ip() {
+            IpAddr::V4(v4) => IpAddress::Ipv4(v4),
+            #[cfg(feature = "ipv6")]
+            IpAddr::V6(v6) => IpAddress::Ipv6(v6),
+            #[cfg(not(feature = "ipv6"))]
+            IpAddr::V6(_) => return None,
+        };
+        Some(IpEndpoint::new(addr, peer.port()))
+    }
+
+    fn send(&mut self, len: usize, to: IpEndpoint) -> Result<(), SendError> {
         let payload = self.transmit_buffer.get(..len).unwrap_or(&[]);
         self.sockets
             .get_mut::<udp::Socket>(self.udp)
-            .send_slice(payload, self.group)
+            .send_slice(payload, to)
     }
 
-    fn drop_pending(&mut self) {
+    fn drop_pending(&mut self, to: IpEndpoint) {
         self.pending = None;
         self.counters.tx_dropped += 1;
-        node_log!(
-            warn,
-            "announcement to {} dropped: no route",
-            self.group.addr
-        );
+        node_log!(warn, "datagram to {} dropped: no route", to.addr);
     }
 
     /// Sends what smoltcp has queued (datagrams, IGMP/MLD joins and leaves).

@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::Signal;
-use omdisc_core::{Event, IfaceId, Instant, RxError, MAX_DATAGRAM_LEN};
+use omdisc_core::{Destination, Event, IfaceId, Instant, RxError, MAX_DATAGRAM_LEN};
 
 use crate::clock::Clock;
 use crate::config::{DaemonConfig, MapTarget};
@@ -538,7 +538,7 @@ impl Daemon {
                     return;
                 }
                 if let Err(error) =
-                    engine.handle_datagram(now, iface, datagram.source.ip(), datagram.payload)
+                    engine.handle_datagram(now, iface, datagram.source, datagram.payload)
                 {
                     if let RxError::Wire(wire) = error {
                         if wire.is_auth_failure() {
@@ -663,7 +663,10 @@ fn send_queued(
             continue;
         };
         let payload = buffer.get(..transmit.len).unwrap_or(&[]);
-        let result = socket.send(payload);
+        let result = match transmit.to {
+            Destination::Group => socket.send(payload),
+            Destination::Peer(peer) => socket.send_to(payload, peer),
+        };
         if let Some(failures) = failures.get_mut(index) {
             match result {
                 Ok(()) => failures.succeeded(format_args!(

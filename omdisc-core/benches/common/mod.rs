@@ -145,7 +145,12 @@ pub fn cluster_engine(keys: Option<Keyring>) -> (BenchEngine, Instant) {
     for k in 0..PEERS {
         let bytes = datagram(k, 1, keys.as_ref());
         engine
-            .handle_datagram(now, IfaceId::FIRST, peer_ip(k), &bytes)
+            .handle_datagram(
+                now,
+                IfaceId::FIRST,
+                core::net::SocketAddr::new(peer_ip(k), 7477),
+                &bytes,
+            )
             .expect("peer accepted");
     }
     drain(&mut engine, now);

@@ -60,7 +60,7 @@ fn main() -> ! {
                 let _ = engine.handle_datagram(
                     now(),
                     IfaceId::FIRST,
-                    IpAddr::V4(Ipv4Addr::new(192, 168, 10, 1)),
+                    core::net::SocketAddr::new(IpAddr::V4(Ipv4Addr::new(192, 168, 10, 1)), 7477),
                     &rx[..len],
                 );
                 addr_of_mut!(RX_LEN).write_volatile(0);

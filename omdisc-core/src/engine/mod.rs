@@ -6,7 +6,8 @@
 //! | call | when |
 //! |---|---|
 //! | [`Engine::start`] | once, to announce (and ask for quick answers) |
-//! | [`Engine::handle_datagram`] | for every datagram received on the group port |
+//! | [`Engine::handle_datagram`] | for every datagram received on the group port, to the group or by unicast |
+//! | [`Engine::set_seeds`] | at start and whenever the list of unicast seeds changes |
 //! | [`Engine::handle_timeout`] | whenever [`Engine::poll_timeout`] has passed (calling it early is harmless) |
 //! | [`Engine::poll_transmit`] | after each of the above (at the latest every `RELAY_QUEUE` datagrams, [`RELAY_QUEUE_LEN`] by default), until it returns `None` |
 //! | [`Engine::poll_event`] | likewise, to learn about membership changes |
@@ -19,15 +20,19 @@ mod local;
 mod receive;
 mod relay;
 mod schedule;
+mod seeds;
 mod stats;
 mod sweep;
 mod timer;
 mod transmit;
+mod unicast;
 
 pub use local::AddressError;
 pub use receive::{Received, RxError};
+pub use seeds::{SeedError, MAX_SEEDS, SEED_RETRY_MAX, SEED_RETRY_MIN, SEED_UNREACHABLE_AFTER};
 pub use stats::Stats;
-pub use transmit::Transmit;
+pub use transmit::{Destination, Transmit};
+pub use unicast::UNICAST_QUEUE_LEN;
 
 use crate::addr::{AddrList, IfaceId, MAX_IFACES};
 use crate::config::{Config, ConfigError, Forwarding, InterfaceSpec};
@@ -42,7 +47,9 @@ use crate::wire::Keyring;
 use leave::LeaveBackoff;
 use relay::{DuplicateCache, RelayQueue};
 use schedule::{ReplyWindow, Scheduler};
+use seeds::Seeds;
 use timer::{Timer, TimerTable};
+use unicast::UnicastQueue;
 
 pub use relay::{DUPLICATE_CACHE_LEN, RELAY_QUEUE_LEN};
 pub use schedule::{advertised_interval, deterministic_interval, LEAVE_BACKOFF_MEMBERS};
@@ -150,6 +157,10 @@ pub struct Engine<
     duplicates: DuplicateCache<DUPLICATES>,
     events: EventQueue<EVENT_QUEUE_LEN>,
     last_table_full: Option<(NodeId, u64)>,
+    /// Unicast addresses to start from ([`Engine::set_seeds`]).
+    seeds: Seeds,
+    /// This node's unicast datagrams waiting for `poll_transmit`.
+    unicast_queue: UnicastQueue,
     stats: Stats,
 }
 
@@ -245,6 +256,8 @@ where
             duplicates: DuplicateCache::new(),
             events: EventQueue::new(),
             last_table_full: None,
+            seeds: Seeds::default(),
+            unicast_queue: UnicastQueue::new(),
             stats: Stats::default(),
             config,
         })
@@ -259,6 +272,29 @@ where
     /// The keyring in use, if any.
     pub fn keyring(&self) -> Option<&Keyring> {
         self.keys.as_ref()
+    }
+
+    /// Uses `seeds` (at most [`MAX_SEEDS`], duplicates ignored) as the unicast addresses
+    /// to start from, replacing the previous list; call it at any time (e.g. when a peers
+    /// file is re-read). New seeds are contacted at once; one that does not answer is
+    /// retried with back-off (from [`SEED_RETRY_MIN`] to [`SEED_RETRY_MAX`]) and reported
+    /// once by [`Event::SeedUnreachable`]. On an error nothing changed.
+    pub fn set_seeds(
+        &mut self,
+        now: Instant,
+        seeds: &[core::net::SocketAddr],
+    ) -> Result<(), SeedError> {
+        self.now = self.now.max(now);
+        self.seeds.replace(self.now, seeds)?;
+        if self.phase == Phase::Running {
+            self.arm_seed_timer();
+        }
+        Ok(())
+    }
+
+    /// The seeds in use, in the order given.
+    pub fn seeds(&self) -> impl Iterator<Item = core::net::SocketAddr> + '_ {
+        self.seeds.iter().map(|s| s.addr)
     }
 
     /// Starts announcing: the first announcement (with the join flag) goes out on the next
@@ -277,6 +313,7 @@ where
                 self.config.incarnation
             );
             self.announce_now(self.serving());
+            self.arm_seed_timer();
         } else {
             core_log!(
                 info,
@@ -340,6 +377,9 @@ where
         }
         if self.timers.is_due(Timer::Sweep, now) {
             self.sweep(now);
+        }
+        if self.timers.is_due(Timer::Seed, now) {
+            self.seed_timer(now);
         }
     }
 

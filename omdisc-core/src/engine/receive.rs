@@ -3,7 +3,7 @@
 
 use core::cmp::Ordering;
 use core::fmt;
-use core::net::IpAddr;
+use core::net::{IpAddr, SocketAddr};
 
 use super::relay::{MessageKey, RelayJob};
 use super::timer::Timer;
@@ -76,19 +76,24 @@ impl<S, const RELAY_QUEUE: usize, const DUPLICATES: usize> Engine<S, RELAY_QUEUE
 where
     S: TableStorage,
 {
-    /// Handles a datagram received at `now` on interface `iface` from source address `src`.
+    /// Handles a datagram received at `now` on interface `iface` from source address and
+    /// port `src`, whether it came to the group or by unicast (the frontend need not tell
+    /// which). The port is where answers to it go; the spoofing check compares the address.
     ///
     /// Refused datagrams change nothing and are counted in [`stats`](Self::stats).
     pub fn handle_datagram(
         &mut self,
         now: Instant,
         iface: IfaceId,
-        src: IpAddr,
+        src: SocketAddr,
         datagram: &[u8],
     ) -> Result<Received, RxError> {
         self.now = self.now.max(now);
         self.stats.rx_datagrams = self.stats.rx_datagrams.wrapping_add(1);
-        let result = self.receive(iface, src, datagram);
+        let result = self.receive(iface, src.ip(), datagram);
+        if matches!(result, Ok(Received::Updated | Received::Duplicate)) && !self.seeds.is_empty() {
+            self.seed_heard(src);
+        }
         let counter = match &result {
             Ok(Received::Updated) => &mut self.stats.rx_accepted,
             Ok(Received::Duplicate) => &mut self.stats.rx_duplicate,

@@ -44,6 +44,33 @@ pub struct Stats {
     pub expired: u64,
     /// Nodes removed because they said they were leaving.
     pub left: u64,
+    /// Of the datagrams handed out, those sent by unicast to one peer.
+    pub tx_unicast: u64,
+    /// Unicast datagrams not sent because the unicast queue was full.
+    pub unicast_dropped: u64,
+    /// Unicast JOIN announcements sent to seeds (first contacts and retries).
+    pub seed_contacts: u64,
+    /// Direct probes (PING) sent.
+    pub probes_sent: u64,
+    /// Acknowledgements (ACK) received for this node's probes, direct or indirect.
+    pub acks_received: u64,
+    /// Indirect probe requests (PING-REQ) sent, when a direct probe went unanswered.
+    pub indirect_probes_sent: u64,
+    /// Probes sent on behalf of another node (answering its PING-REQ).
+    pub indirect_probes_relayed: u64,
+    /// Members suspected after their probes went unanswered.
+    pub suspicions: u64,
+    /// Suspicions of this node that it refuted (announced with a new sequence number).
+    pub refutations: u64,
+    /// Members removed because a suspicion was confirmed (also counted in `expired`).
+    pub confirmed_dead: u64,
+    /// Gossip sent: member digests and failure notices.
+    pub gossip_sent: u64,
+    /// Unicast messages refused because the sender is not a member (probes and notices are
+    /// answered only between members).
+    pub rx_not_member: u64,
+    /// Acknowledgements that match no probe of this node (late, or forged and replayed).
+    pub rx_unexpected_ack: u64,
     /// This node stopped without sending LEAVE because its back-off in a mass shutdown
     /// would have taken longer than the configured maximum.
     pub left_silently: bool,

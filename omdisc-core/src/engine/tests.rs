@@ -99,7 +99,12 @@ fn nothing_happens_before_start_and_the_first_announcement_asks_to_join() {
     assert_eq!(e.poll_timeout(), None);
     assert!(e.poll_transmit(now, &mut buf).is_none());
     assert_eq!(
-        e.handle_datagram(now, IfaceId::FIRST, ip(2), &bytes(&announce_from(2))),
+        e.handle_datagram(
+            now,
+            IfaceId::FIRST,
+            core::net::SocketAddr::new(ip(2), 7477),
+            &bytes(&announce_from(2))
+        ),
         Err(RxError::NotRunning)
     );
     e.start(now);
@@ -128,7 +133,12 @@ fn a_join_is_answered_within_the_reply_window() {
     join.join = true;
     let t1 = Instant::from_millis(100);
     assert_eq!(
-        e.handle_datagram(t1, IfaceId::FIRST, ip(2), &bytes(&join)),
+        e.handle_datagram(
+            t1,
+            IfaceId::FIRST,
+            core::net::SocketAddr::new(ip(2), 7477),
+            &bytes(&join)
+        ),
         Ok(Received::Updated)
     );
     assert_eq!(e.poll_event(), Some(Event::Joined(NodeId::new(2).unwrap())));
@@ -148,7 +158,12 @@ fn refusals_change_nothing() {
     e.start(now);
     // Sent from an address the message does not claim.
     assert_eq!(
-        e.handle_datagram(now, IfaceId::FIRST, ip(3), &bytes(&announce_from(2))),
+        e.handle_datagram(
+            now,
+            IfaceId::FIRST,
+            core::net::SocketAddr::new(ip(3), 7477),
+            &bytes(&announce_from(2))
+        ),
         Err(RxError::SpoofedSource)
     );
     // Relayed more often than the hop limit.
@@ -156,17 +171,32 @@ fn refusals_change_nothing() {
     far.hops = 5;
     far.relayer = NodeId::new(9);
     assert_eq!(
-        e.handle_datagram(now, IfaceId::FIRST, ip(9), &bytes(&far)),
+        e.handle_datagram(
+            now,
+            IfaceId::FIRST,
+            core::net::SocketAddr::new(ip(9), 7477),
+            &bytes(&far)
+        ),
         Err(RxError::HopLimit(5))
     );
     // Garbage.
     assert!(matches!(
-        e.handle_datagram(now, IfaceId::FIRST, ip(2), b"hello"),
+        e.handle_datagram(
+            now,
+            IfaceId::FIRST,
+            core::net::SocketAddr::new(ip(2), 7477),
+            b"hello"
+        ),
         Err(RxError::Wire(_))
     ));
     // Our own message heard back.
     assert_eq!(
-        e.handle_datagram(now, IfaceId::FIRST, ip(1), &bytes(&announce_from(1))),
+        e.handle_datagram(
+            now,
+            IfaceId::FIRST,
+            core::net::SocketAddr::new(ip(1), 7477),
+            &bytes(&announce_from(1))
+        ),
         Ok(Received::Own)
     );
     assert_eq!(e.members().count(), 1);
@@ -190,8 +220,13 @@ fn after_handle_timeout_the_next_deadline_lies_ahead() {
     let mut buf = [0u8; MAX_DATAGRAM_LEN];
     let mut now = Instant::from_millis(0);
     e.start(now);
-    e.handle_datagram(now, IfaceId::FIRST, ip(2), &bytes(&announce_from(2)))
-        .unwrap();
+    e.handle_datagram(
+        now,
+        IfaceId::FIRST,
+        core::net::SocketAddr::new(ip(2), 7477),
+        &bytes(&announce_from(2)),
+    )
+    .unwrap();
     for _ in 0..100 {
         while e.poll_transmit(now, &mut buf).is_some() {}
         while e.poll_event().is_some() {}
@@ -210,16 +245,31 @@ fn a_full_table_is_reported_once_per_node() {
     let now = Instant::from_millis(0);
     e.start(now);
     for d in 2..=4 {
-        let r = e.handle_datagram(now, IfaceId::FIRST, ip(d), &bytes(&announce_from(d)));
+        let r = e.handle_datagram(
+            now,
+            IfaceId::FIRST,
+            core::net::SocketAddr::new(ip(d), 7477),
+            &bytes(&announce_from(d)),
+        );
         assert_eq!(r, Ok(Received::Updated));
     }
     let full = bytes(&announce_from(5));
     assert_eq!(
-        e.handle_datagram(now, IfaceId::FIRST, ip(5), &full),
+        e.handle_datagram(
+            now,
+            IfaceId::FIRST,
+            core::net::SocketAddr::new(ip(5), 7477),
+            &full
+        ),
         Err(RxError::TableFull)
     );
     assert_eq!(
-        e.handle_datagram(now, IfaceId::FIRST, ip(5), &full),
+        e.handle_datagram(
+            now,
+            IfaceId::FIRST,
+            core::net::SocketAddr::new(ip(5), 7477),
+            &full
+        ),
         Err(RxError::TableFull)
     );
     let fulls = core::iter::from_fn(|| e.poll_event())
@@ -241,7 +291,12 @@ fn routed_mode_listens_on_the_first_interface_only() {
     assert!(!e.is_gateway());
     let second = IfaceId::new(1).unwrap();
     assert_eq!(
-        e.handle_datagram(now, second, ip(2), &bytes(&announce_from(2))),
+        e.handle_datagram(
+            now,
+            second,
+            core::net::SocketAddr::new(ip(2), 7477),
+            &bytes(&announce_from(2))
+        ),
         Err(RxError::InactiveInterface(second))
     );
     let addrs = e.announced_addresses(IfaceId::FIRST);
@@ -329,8 +384,13 @@ fn a_relay_queue_of_one_relays_one_message_and_counts_the_next_as_dropped() {
     while e.poll_transmit(now, &mut buf).is_some() {}
 
     for d in [2, 3] {
-        e.handle_datagram(now, IfaceId::FIRST, ip(d), &bytes(&announce_from(d)))
-            .unwrap();
+        e.handle_datagram(
+            now,
+            IfaceId::FIRST,
+            core::net::SocketAddr::new(ip(d), 7477),
+            &bytes(&announce_from(d)),
+        )
+        .unwrap();
     }
     let mut relayed = heapless::Vec::<u16, 4>::new();
     while let Some(tx) = e.poll_transmit(now, &mut buf) {
@@ -370,7 +430,12 @@ fn an_isolated_node_sends_on_every_leg_with_aliases_but_relays_nothing() {
     // Both legs listen; what one hears is not sent out of the other.
     let second = IfaceId::new(1).unwrap();
     assert!(e
-        .handle_datagram(now, second, ip(2), &bytes(&announce_from(2)))
+        .handle_datagram(
+            now,
+            second,
+            core::net::SocketAddr::new(ip(2), 7477),
+            &bytes(&announce_from(2))
+        )
         .is_ok());
     while let Some(tx) = e.poll_transmit(now, &mut buf) {
         let sent = Message::decode(&buf[..tx.len], None).unwrap();
@@ -402,7 +467,12 @@ fn a_gateway_never_relays_a_message_about_its_own_node_id() {
     for mut msg in [leave, contender] {
         msg.hops = 1;
         msg.relayer = NodeId::new(2);
-        let _ = e.handle_datagram(now, IfaceId::FIRST, ip(2), &bytes(&msg));
+        let _ = e.handle_datagram(
+            now,
+            IfaceId::FIRST,
+            core::net::SocketAddr::new(ip(2), 7477),
+            &bytes(&msg),
+        );
         while let Some(tx) = e.poll_transmit(now, &mut buf) {
             let sent = Message::decode(&buf[..tx.len], None);
             assert!(sent.is_ok(), "sent an invalid datagram: {sent:?}");
@@ -429,18 +499,33 @@ fn a_replay_of_a_departed_contender_for_this_nodes_id_is_not_answered() {
     let mut contender = announce_from(6);
     contender.origin = NodeId::new(1).unwrap();
     assert_eq!(
-        e.handle_datagram(now, IfaceId::FIRST, ip(6), &bytes(&contender)),
+        e.handle_datagram(
+            now,
+            IfaceId::FIRST,
+            core::net::SocketAddr::new(ip(6), 7477),
+            &bytes(&contender)
+        ),
         Ok(Received::Updated)
     );
     let mut leave = contender.clone();
     leave.kind = MessageKind::Leave;
     leave.sequence = 2;
     assert_eq!(
-        e.handle_datagram(now, IfaceId::FIRST, ip(6), &bytes(&leave)),
+        e.handle_datagram(
+            now,
+            IfaceId::FIRST,
+            core::net::SocketAddr::new(ip(6), 7477),
+            &bytes(&leave)
+        ),
         Ok(Received::Updated)
     );
     assert_eq!(
-        e.handle_datagram(now, IfaceId::FIRST, ip(6), &bytes(&contender)),
+        e.handle_datagram(
+            now,
+            IfaceId::FIRST,
+            core::net::SocketAddr::new(ip(6), 7477),
+            &bytes(&contender)
+        ),
         Err(RxError::Stale)
     );
     while let Some(tx) = e.poll_transmit(now, &mut buf) {
@@ -482,7 +567,12 @@ fn unpulled_events_end_in_an_overflow_event() {
     let now = Instant::from_millis(0);
     e.start(now);
     for d in 2..=(EVENT_QUEUE_LEN as u8 + 10) {
-        let _ = e.handle_datagram(now, IfaceId::FIRST, ip(d), &bytes(&announce_from(d)));
+        let _ = e.handle_datagram(
+            now,
+            IfaceId::FIRST,
+            core::net::SocketAddr::new(ip(d), 7477),
+            &bytes(&announce_from(d)),
+        );
     }
     let events: heapless::Vec<Event, 64> = core::iter::from_fn(|| e.poll_event()).collect();
     assert_eq!(events.len(), EVENT_QUEUE_LEN + 1);
@@ -509,20 +599,35 @@ fn old_rounds_are_dropped_before_the_mac_and_new_ones_need_it() {
     let mut msg = announce_from(2);
     msg.sequence = 5;
     assert_eq!(
-        e.handle_datagram(now, IfaceId::FIRST, ip(2), &signed(&msg, false)),
+        e.handle_datagram(
+            now,
+            IfaceId::FIRST,
+            core::net::SocketAddr::new(ip(2), 7477),
+            &signed(&msg, false)
+        ),
         Ok(Received::Updated)
     );
     // An older round with a broken MAC cannot change anything: refused as stale, no MAC work.
     msg.sequence = 4;
     assert_eq!(
-        e.handle_datagram(now, IfaceId::FIRST, ip(2), &signed(&msg, true)),
+        e.handle_datagram(
+            now,
+            IfaceId::FIRST,
+            core::net::SocketAddr::new(ip(2), 7477),
+            &signed(&msg, true)
+        ),
         Err(RxError::Stale)
     );
     assert_eq!(e.stats().rx_auth_failed, 0);
     // A newer round with a broken MAC is refused by the MAC and changes nothing.
     msg.sequence = 6;
     assert_eq!(
-        e.handle_datagram(now, IfaceId::FIRST, ip(2), &signed(&msg, true)),
+        e.handle_datagram(
+            now,
+            IfaceId::FIRST,
+            core::net::SocketAddr::new(ip(2), 7477),
+            &signed(&msg, true)
+        ),
         Err(RxError::Wire(crate::wire::WireError::BadMac))
     );
     assert_eq!(
@@ -534,7 +639,12 @@ fn old_rounds_are_dropped_before_the_mac_and_new_ones_need_it() {
     );
     // An unsigned datagram is refused outright.
     assert_eq!(
-        e.handle_datagram(now, IfaceId::FIRST, ip(2), &bytes(&msg)),
+        e.handle_datagram(
+            now,
+            IfaceId::FIRST,
+            core::net::SocketAddr::new(ip(2), 7477),
+            &bytes(&msg)
+        ),
         Err(RxError::Wire(crate::wire::WireError::MissingAuth))
     );
     assert_eq!(e.stats().rx_auth_failed, 2);
@@ -551,7 +661,12 @@ fn a_node_that_lost_its_id_knows_it() {
     rival.addrs[0].ip = IpAddr::V4(Ipv4Addr::new(9, 0, 0, 1));
     let src = rival.addrs[0].ip;
     assert_eq!(
-        e.handle_datagram(now, IfaceId::FIRST, src, &bytes(&rival)),
+        e.handle_datagram(
+            now,
+            IfaceId::FIRST,
+            core::net::SocketAddr::new(src, 7477),
+            &bytes(&rival)
+        ),
         Ok(Received::Updated)
     );
     assert!(e.lost_id_collision());
@@ -574,8 +689,13 @@ fn engine_in_a_cluster_of(members: u8, bandwidth: u32) -> (ArrayEngine<64>, Inst
     let now = Instant::from_millis(1_000);
     e.start(now);
     for d in 2..=members {
-        e.handle_datagram(now, IfaceId::FIRST, ip(d), &bytes(&announce_from(d)))
-            .unwrap();
+        e.handle_datagram(
+            now,
+            IfaceId::FIRST,
+            core::net::SocketAddr::new(ip(d), 7477),
+            &bytes(&announce_from(d)),
+        )
+        .unwrap();
     }
     let mut buf = [0u8; MAX_DATAGRAM_LEN];
     while e.poll_transmit(now, &mut buf).is_some() {}
@@ -629,7 +749,12 @@ fn a_mass_shutdown_over_budget_stops_without_leave() {
         leave.kind = MessageKind::Leave;
         leave.sequence = 2;
         assert_eq!(
-            e.handle_datagram(t0, IfaceId::FIRST, ip(d), &bytes(&leave)),
+            e.handle_datagram(
+                t0,
+                IfaceId::FIRST,
+                core::net::SocketAddr::new(ip(d), 7477),
+                &bytes(&leave)
+            ),
             Err(RxError::NotRunning)
         );
     }
@@ -717,7 +842,12 @@ fn a_new_address_is_announced_at_once_and_a_new_derived_id_says_goodbye_first() 
     assert!(e.poll_transmit(t1, &mut buf).is_none());
     // Its old identity stays as a tombstone: its own old messages are stale here too.
     assert_eq!(
-        e.handle_datagram(t1, IfaceId::FIRST, ip(1), &bytes(&announce_from(1))),
+        e.handle_datagram(
+            t1,
+            IfaceId::FIRST,
+            core::net::SocketAddr::new(ip(1), 7477),
+            &bytes(&announce_from(1))
+        ),
         Err(RxError::Stale)
     );
     assert_eq!(

@@ -14,10 +14,12 @@ pub(crate) enum Timer {
     Sweep,
     /// Sending LEAVE, or reconsidering when to, while backing off (see `LeaveBackoff`).
     Leave,
+    /// Contacting the seeds that are due (first contact or retry).
+    Seed,
 }
 
 /// How many kinds of [`Timer`] there are.
-const TIMERS: usize = 4;
+const TIMERS: usize = 5;
 
 /// One optional deadline per [`Timer`], indexed by the timer.
 #[derive(Clone, Copy, Debug, Default)]
@@ -25,23 +27,25 @@ pub(crate) struct TimerTable([Option<Instant>; TIMERS]);
 
 impl TimerTable {
     fn slot(&mut self, timer: Timer) -> &mut Option<Instant> {
-        let [announce, reply, sweep, leave] = &mut self.0;
+        let [announce, reply, sweep, leave, seed] = &mut self.0;
         match timer {
             Timer::Announce => announce,
             Timer::Reply => reply,
             Timer::Sweep => sweep,
             Timer::Leave => leave,
+            Timer::Seed => seed,
         }
     }
 
     /// The deadline of `timer`, if it runs.
     pub(crate) fn get(&self, timer: Timer) -> Option<Instant> {
-        let [announce, reply, sweep, leave] = self.0;
+        let [announce, reply, sweep, leave, seed] = self.0;
         match timer {
             Timer::Announce => announce,
             Timer::Reply => reply,
             Timer::Sweep => sweep,
             Timer::Leave => leave,
+            Timer::Seed => seed,
         }
     }
 

@@ -1,5 +1,7 @@
 //! Handing out datagrams to send: LEAVE, relayed messages, then this node's own rounds.
 
+use core::net::SocketAddr;
+
 use super::relay::take_lowest_iface;
 use super::{Engine, Phase};
 use crate::addr::IfaceId;
@@ -7,16 +9,30 @@ use crate::table::TableStorage;
 use crate::time::Instant;
 use crate::wire::{Message, MessageKind, MAX_DATAGRAM_LEN};
 
-/// A datagram written by [`Engine::poll_transmit`]: send `buf[..len]` to the group on
+/// Where a datagram goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Destination {
+    /// The multicast group, on the transmit's interface. Never used when
+    /// [`Config::multicast`](crate::Config::multicast) is off.
+    Group,
+    /// One peer, by unicast: send from the socket of the transmit's interface to this
+    /// address and port (the kernel routes it).
+    Peer(SocketAddr),
+}
+
+/// A datagram written by [`Engine::poll_transmit`]: send `buf[..len]` to `to`, from
 /// interface `iface`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[must_use]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Transmit {
-    /// The interface to send on.
+    /// The interface to send on (for a [`Destination::Peer`], the leg whose socket sends).
     pub iface: IfaceId,
     /// Bytes written at the start of the buffer.
     pub len: usize,
+    /// The group or one peer.
+    pub to: Destination,
 }
 
 impl<S, const RELAY_QUEUE: usize, const DUPLICATES: usize> Engine<S, RELAY_QUEUE, DUPLICATES>
@@ -34,15 +50,24 @@ where
         buf: &mut [u8; MAX_DATAGRAM_LEN],
     ) -> Option<Transmit> {
         self.now = self.now.max(now);
-        let transmit = self
-            .next_leave(buf)
-            .or_else(|| self.next_goodbye(buf))
-            .or_else(|| self.next_relay(buf))
-            .or_else(|| self.next_own(buf));
-        if transmit.is_some() {
+        loop {
+            let transmit = self
+                .next_leave(buf)
+                .or_else(|| self.next_goodbye(buf))
+                .or_else(|| self.next_relay(buf))
+                .or_else(|| self.next_own(buf))
+                .or_else(|| self.next_unicast(buf))?;
+            if transmit.to == Destination::Group && !self.config.multicast {
+                // Without multicast nothing goes to the group (each source above drains,
+                // so this loop ends).
+                continue;
+            }
             self.stats.tx_datagrams = self.stats.tx_datagrams.wrapping_add(1);
+            if transmit.to != Destination::Group {
+                self.stats.tx_unicast = self.stats.tx_unicast.wrapping_add(1);
+            }
+            return Some(transmit);
         }
-        transmit
     }
 
     pub(super) fn has_pending_transmit(&self) -> bool {
@@ -50,6 +75,7 @@ where
             || self.farewell.is_some()
             || self.own_round.is_some()
             || !self.relay_queue.is_empty()
+            || !self.unicast_queue.is_empty()
     }
 
     /// The LEAVE of an identity this node no longer has (see the `local` module).
@@ -90,7 +116,11 @@ where
             match written {
                 Ok(len) => {
                     self.stats.tx_relayed = self.stats.tx_relayed.wrapping_add(1);
-                    return Some(Transmit { iface, len });
+                    return Some(Transmit {
+                        iface,
+                        len,
+                        to: Destination::Group,
+                    });
                 }
                 // MAX_DATAGRAM_LEN fits every datagram; if one ever did not, it is dropped
                 // and counted rather than sent truncated.
@@ -114,7 +144,13 @@ where
         self.encode(&msg, iface, buf)
     }
 
-    fn own_message(&self, kind: MessageKind, iface: IfaceId, sequence: u32, join: bool) -> Message {
+    pub(super) fn own_message(
+        &self,
+        kind: MessageKind,
+        iface: IfaceId,
+        sequence: u32,
+        join: bool,
+    ) -> Message {
         Message {
             kind,
             join,
@@ -129,7 +165,7 @@ where
         }
     }
 
-    fn encode(
+    pub(super) fn encode(
         &mut self,
         msg: &Message,
         iface: IfaceId,
@@ -143,7 +179,11 @@ where
                     let ip = msg.addrs.first().map(|a| a.ip);
                     self.sched.observe(super::schedule::wire_size(len, ip));
                 }
-                Some(Transmit { iface, len })
+                Some(Transmit {
+                    iface,
+                    len,
+                    to: Destination::Group,
+                })
             }
             Err(_e) => {
                 core_log!(

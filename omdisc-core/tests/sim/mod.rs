@@ -393,9 +393,12 @@ impl Sim {
             }
             self.delivered += 1;
             let iface = IfaceId::new(d.iface).expect("iface");
-            let _ = self.hosts[d.to]
-                .engine
-                .handle_datagram(now, iface, d.src, &d.bytes);
+            let _ = self.hosts[d.to].engine.handle_datagram(
+                now,
+                iface,
+                core::net::SocketAddr::new(d.src, 7477),
+                &d.bytes,
+            );
             self.flush(d.to);
         }
         for host in 0..self.hosts.len() {
