@@ -703,7 +703,12 @@ impl SignalHandler for Daemon {
     fn reload(&mut self) {
         if self.seed_list.file().is_some() {
             if let Some(seeds) = self.seed_list.reload_on_sighup() {
-                self.engine.set_seeds(seeds);
+                let now = self.now();
+                if let Err(error) = self.engine.replace_seeds(now, seeds) {
+                    log::warn!(
+                        "SIGHUP: the engine refused the seeds ({error}); keeping the current ones"
+                    );
+                }
             }
         }
         self.reload_key();

@@ -14,7 +14,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use omdisc_core::{
     AddressError, Config, ConfigError, DeadAfter, Engine, Forwarding, IdSource, IfaceId,
-    InterfaceSpec, Keyring, NodeId,
+    InterfaceSpec, Keyring, NodeId, SeedError,
 };
 
 use crate::growing_table::GrowingTable;
@@ -81,20 +81,34 @@ impl std::fmt::Debug for EngineSlot {
 }
 
 impl EngineSlot {
-    /// No engine yet; it will be made from `template` and authenticate with `keyring`.
-    pub fn new(template: EngineTemplate, keyring: Option<Keyring>) -> EngineSlot {
+    /// No engine yet; it will be made from `template`, authenticate with `keyring` and
+    /// contact `seeds` (`--peer`, `--peers-file`).
+    pub fn new(
+        template: EngineTemplate,
+        keyring: Option<Keyring>,
+        seeds: Vec<SocketAddr>,
+    ) -> EngineSlot {
         EngineSlot {
             template,
             keyring,
             engine: None,
             told: Vec::new(),
-            seeds: Vec::new(),
+            seeds,
         }
     }
 
-    /// The seeds (`--peer`, `--peers-file`), for the engine now and the one made later.
-    pub fn set_seeds(&mut self, seeds: Vec<SocketAddr>) {
+    /// New seeds (SIGHUP re-read the peers file), for the engine now and the one made
+    /// later. On an error nothing changes.
+    pub fn replace_seeds(
+        &mut self,
+        now: omdisc_core::Instant,
+        seeds: Vec<SocketAddr>,
+    ) -> Result<(), SeedError> {
+        if let Some(engine) = &mut self.engine {
+            engine.set_seeds(now, &seeds)?;
+        }
         self.seeds = seeds;
+        Ok(())
     }
 
     /// The seeds in use.
@@ -218,6 +232,11 @@ impl EngineSlot {
         let mut engine =
             Engine::new(config, &specs, storage, seed()).map_err(IdentityError::Config)?;
         engine.set_keyring(self.keyring.clone());
+        if let Err(error) = engine.set_seeds(now, &self.seeds) {
+            // The seed list was checked when it was read; the engine's own check is the
+            // same, so this is not expected.
+            log::warn!("the engine refused the seeds: {error}; running without them");
+        }
         engine.start(now);
         self.engine = Some(engine);
         self.told = legs.to_vec();
@@ -260,7 +279,7 @@ mod tests {
             node_id: node_id.map(|id| NodeId::new(id).unwrap()),
             table_capacity: 16,
         };
-        EngineSlot::new(template, None)
+        EngineSlot::new(template, None, Vec::new())
     }
 
     fn ip(text: &str) -> IpAddr {

@@ -32,6 +32,13 @@ where
         Event::ConflictEnded { id, loser, .. } => {
             log::info!("node id {id} conflict over: {loser} is no longer left out")
         }
+        Event::Suspected(id) => log::info!(
+            "node {id} suspected: it answered no probe, direct or indirect (removed unless it refutes)"
+        ),
+        Event::SeedReached(seed) => log::info!("seed {seed} answered"),
+        Event::SeedUnreachable(seed) => log::warn!(
+            "seed {seed} does not answer; still trying, with back-off (said once)"
+        ),
         Event::TableFull(id) => log::warn!("node table full: node {id} not added"),
         Event::Overflow => log::debug!("event queue overflowed; rewriting the whole map"),
         other => log::debug!("{other:?}"),

@@ -15,7 +15,7 @@ use crate::peers_file::{load_peers, PeersFileError};
 use crate::values::PeerAddr;
 
 /// Most seeds one node takes: the engine's capacity.
-pub const MAX_SEEDS: usize = 32;
+pub const MAX_SEEDS: usize = omdisc_core::MAX_SEEDS;
 
 /// Why the seeds cannot be used. `Display` is one line.
 #[derive(Debug)]

@@ -159,22 +159,23 @@ pub fn prepare(config: DaemonConfig) -> Result<Prepared, StartupError> {
     }
     .map_err(StartupError::Map)?;
 
+    let mut engine_settings = engine_config(
+        config.interval,
+        config.expiry,
+        config.bandwidth,
+        match config.mode {
+            InterfaceMode::Relay => Forwarding::Relay,
+            InterfaceMode::MulticastTtl(_) => Forwarding::Routed,
+            InterfaceMode::NoRelay => Forwarding::Isolated,
+        },
+    );
+    engine_settings.multicast = config.multicast;
     let template = EngineTemplate {
-        config: engine_config(
-            config.interval,
-            config.expiry,
-            config.bandwidth,
-            match config.mode {
-                InterfaceMode::Relay => Forwarding::Relay,
-                InterfaceMode::MulticastTtl(_) => Forwarding::Routed,
-                InterfaceMode::NoRelay => Forwarding::Isolated,
-            },
-        ),
+        config: engine_settings,
         node_id: config.node_id,
         table_capacity: table_capacity(config.max_nodes),
     };
-    let mut engine = EngineSlot::new(template, keyring);
-    engine.set_seeds(seeds);
+    let engine = EngineSlot::new(template, keyring, seeds);
     // An address that cannot name a node is an error now, while it is there to be seen.
     if let Some(primary) = first_leg_primary(&legs, &network, config.group, config.port) {
         engine
