@@ -9,12 +9,21 @@
 //! |---|---|---|
 //! | `omdisc_info{version,node_id,group}` | gauge | always 1 |
 //! | `omdisc_members` | gauge | nodes in the map, this one included |
-//! | `omdisc_events_total{event}` | counter | membership events by kind (`join`, `leave`, `expire`, `change`, `conflict`, `conflict-end`, `self`, `table-full`, `overflow`) |
+//! | `omdisc_events_total{event}` | counter | membership events by kind (`join`, `leave`, `expire`, `change`, `conflict`, `conflict-end`, `self`, `table-full`, `overflow`, `suspect`, `seed-reached`, `seed-unreachable`) |
 //! | `omdisc_events_dropped_total` | counter | events the engine's queue dropped (covered by `overflow`) |
 //! | `omdisc_datagrams_received_total` | counter | datagrams received |
 //! | `omdisc_datagrams_sent_total` | counter | datagrams sent (relayed copies included) |
 //! | `omdisc_datagrams_relayed_total` | counter | relayed copies of other nodes' messages sent |
 //! | `omdisc_datagrams_refused_total{reason}` | counter | received datagrams refused, by reason |
+//! | `omdisc_unicast_datagrams_sent_total` | counter | of the datagrams sent, those sent by unicast to one peer |
+//! | `omdisc_unicast_dropped_total` | counter | unicast datagrams not sent because the engine's unicast queue was full |
+//! | `omdisc_seed_contacts_total` | counter | unicast JOIN announcements sent to seeds (first contacts and retries) |
+//! | `omdisc_probes_sent_total{kind}` | counter | probes sent: `ping` (direct), `ping-req` (asking others), `relayed` (on another node's behalf) |
+//! | `omdisc_probe_acks_received_total` | counter | acknowledgements of this node's probes, direct or indirect |
+//! | `omdisc_suspicions_total` | counter | members suspected after their probes went unanswered |
+//! | `omdisc_refutations_total` | counter | suspicions of this node that it refuted |
+//! | `omdisc_confirmed_dead_total` | counter | members removed because a suspicion was confirmed (also `event="expire"`) |
+//! | `omdisc_gossip_sent_total` | counter | gossip sent: member digests and failure notices |
 //! | `omdisc_send_failures_total` | counter | sends that failed |
 //! | `omdisc_relay_dropped_total` | counter | messages not relayed because the relay queue was full |
 //! | `omdisc_announce_interval_seconds` | gauge | this node's mean announce interval now (grows with the cluster under the budget) |
@@ -40,7 +49,7 @@ use crate::map_sink::replace_file;
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// Event kinds as the `event` label names them, in [`EventCounts`] order.
-pub const EVENT_KINDS: [&str; 9] = [
+pub const EVENT_KINDS: [&str; 12] = [
     "join",
     "leave",
     "expire",
@@ -50,6 +59,9 @@ pub const EVENT_KINDS: [&str; 9] = [
     "self",
     "table-full",
     "overflow",
+    "suspect",
+    "seed-reached",
+    "seed-unreachable",
 ];
 
 /// Membership events counted by kind.
@@ -69,6 +81,9 @@ impl EventCounts {
             Event::LocalChanged => 6,
             Event::TableFull(_) => 7,
             Event::Overflow => 8,
+            Event::Suspected(_) => 9,
+            Event::SeedReached(_) => 10,
+            Event::SeedUnreachable(_) => 11,
             _ => return,
         };
         if let Some(slot) = self.0.get_mut(index) {
@@ -216,6 +231,8 @@ impl Snapshot {
             ("table-full", s.rx_table_full),
             ("wrong-interface", self.daemon.wrong_interface),
             ("inactive-interface", s.rx_inactive_iface),
+            ("not-member", s.rx_not_member),
+            ("unexpected-ack", s.rx_unexpected_ack),
         ];
         for (reason, value) in refused {
             let _ = writeln!(
@@ -223,6 +240,7 @@ impl Snapshot {
                 "omdisc_datagrams_refused_total{{reason=\"{reason}\"}} {value}"
             );
         }
+        self.render_unicast(&mut out);
         counter(
             &mut out,
             "omdisc_send_failures_total",
@@ -293,6 +311,74 @@ impl Snapshot {
             h.collapsed,
         );
         out
+    }
+}
+
+impl Snapshot {
+    /// The unicast, seed and probe counters.
+    fn render_unicast(&self, out: &mut String) {
+        let s = &self.stats;
+        counter(
+            out,
+            "omdisc_unicast_datagrams_sent_total",
+            "Of the datagrams sent, those sent by unicast to one peer.",
+            s.tx_unicast,
+        );
+        counter(
+            out,
+            "omdisc_unicast_dropped_total",
+            "Unicast datagrams not sent because the unicast queue was full.",
+            s.unicast_dropped,
+        );
+        counter(
+            out,
+            "omdisc_seed_contacts_total",
+            "Unicast JOIN announcements sent to seeds, first contacts and retries.",
+            s.seed_contacts,
+        );
+        family(
+            out,
+            "omdisc_probes_sent_total",
+            "counter",
+            "Probes sent: ping (direct), ping-req (asking others to probe), relayed (for another node).",
+        );
+        for (kind, value) in [
+            ("ping", s.probes_sent),
+            ("ping-req", s.indirect_probes_sent),
+            ("relayed", s.indirect_probes_relayed),
+        ] {
+            let _ = writeln!(out, "omdisc_probes_sent_total{{kind=\"{kind}\"}} {value}");
+        }
+        counter(
+            out,
+            "omdisc_probe_acks_received_total",
+            "Acknowledgements of this node's probes, direct or indirect.",
+            s.acks_received,
+        );
+        counter(
+            out,
+            "omdisc_suspicions_total",
+            "Members suspected after their probes went unanswered.",
+            s.suspicions,
+        );
+        counter(
+            out,
+            "omdisc_refutations_total",
+            "Suspicions of this node that it refuted.",
+            s.refutations,
+        );
+        counter(
+            out,
+            "omdisc_confirmed_dead_total",
+            "Members removed because a suspicion was confirmed (also counted as expire events).",
+            s.confirmed_dead,
+        );
+        counter(
+            out,
+            "omdisc_gossip_sent_total",
+            "Gossip sent: member digests and failure notices.",
+            s.gossip_sent,
+        );
     }
 }
 
@@ -372,6 +458,10 @@ mod tests {
         let mut stats = Stats::default();
         stats.rx_auth_failed = 4;
         stats.tx_datagrams = 10;
+        stats.tx_unicast = 7;
+        stats.indirect_probes_sent = 2;
+        stats.rx_not_member = 1;
+        events.count(&Event::SeedUnreachable("10.0.0.1:7477".parse().unwrap()));
         Snapshot {
             node_id: Some(257),
             group: "239.255.77.77".parse().unwrap(),
@@ -432,6 +522,12 @@ mod tests {
             "omdisc_events_total{event=\"join\"} 2\n",
             "omdisc_events_total{event=\"leave\"} 0\n",
             "omdisc_events_total{event=\"overflow\"} 1\n",
+            "omdisc_events_total{event=\"seed-unreachable\"} 1\n",
+            "omdisc_events_total{event=\"suspect\"} 0\n",
+            "omdisc_unicast_datagrams_sent_total 7\n",
+            "omdisc_probes_sent_total{kind=\"ping-req\"} 2\n",
+            "omdisc_probes_sent_total{kind=\"ping\"} 0\n",
+            "omdisc_datagrams_refused_total{reason=\"not-member\"} 1\n",
             "omdisc_datagrams_received_total 12\n",
             "omdisc_datagrams_sent_total 10\n",
             "omdisc_datagrams_refused_total{reason=\"auth\"} 4\n",
