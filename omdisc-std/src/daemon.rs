@@ -644,7 +644,9 @@ impl Daemon {
 }
 
 /// Sends everything `engine` has queued, each datagram on its interface's socket (dropped
-/// if that leg has none now).
+/// if that leg has none now): to the group, or by unicast to one peer. A leg whose group
+/// sends fail is warned about once (and again when it works); a unicast send that fails is
+/// counted and logged at debug level.
 fn send_queued(
     engine: &mut DaemonEngine,
     now: Instant,
@@ -665,7 +667,18 @@ fn send_queued(
         let payload = buffer.get(..transmit.len).unwrap_or(&[]);
         let result = match transmit.to {
             Destination::Group => socket.send(payload),
-            Destination::Peer(peer) => socket.send_to(payload, peer),
+            Destination::Peer(peer) => {
+                // One peer that cannot be reached says nothing about the leg: the engine
+                // reports a seed that does not answer, and probes find a dead member.
+                if let Err(error) = socket.send_to(payload, peer) {
+                    counters.send_failed += 1;
+                    log::debug!(
+                        "cannot send to {peer} on {}: {error}",
+                        socket.interface_name()
+                    );
+                }
+                continue;
+            }
         };
         if let Some(failures) = failures.get_mut(index) {
             match result {
