@@ -5,7 +5,10 @@
 //! counters: received=120 recvmmsg=97 new=14 duplicate=3 own=0 refused-auth=100
 //! refused-malformed=2 refused-oversize=1 refused-stale=0 refused-spoofed=0
 //! refused-hop-limit=0 refused-table-full=0 refused-wrong-interface=0 refused-inactive=0
-//! sent=31 send-failed=0 map-writes=5 expired=0 left=1
+//! sent=31 send-failed=0 map-writes=5 expired=0 left=1 relayed=0 relay-dropped=0
+//! replays-answered=0 sent-unicast=4 seed-contacts=1 probes=12 probe-acks=12
+//! probe-requests=0 suspicions=0 refutations=0 refused-not-member=0
+//! refused-unexpected-ack=0
 //! ```
 //!
 //! (one line in the log). Every field is `name=count`; the names are stable.
@@ -31,7 +34,7 @@ use crate::daemon::DaemonCounters;
 use crate::map_sink::replace_file;
 
 /// Every counter as `(name, value)`, in the order of the line.
-pub fn counters(stats: &Stats, daemon: &DaemonCounters) -> [(&'static str, u64); 22] {
+pub fn counters(stats: &Stats, daemon: &DaemonCounters) -> [(&'static str, u64); 31] {
     [
         ("received", daemon.datagrams_received),
         ("recvmmsg", daemon.receive_calls),
@@ -55,6 +58,15 @@ pub fn counters(stats: &Stats, daemon: &DaemonCounters) -> [(&'static str, u64);
         ("relayed", stats.tx_relayed),
         ("relay-dropped", stats.relay_dropped),
         ("replays-answered", stats.replays_answered),
+        ("sent-unicast", stats.tx_unicast),
+        ("seed-contacts", stats.seed_contacts),
+        ("probes", stats.probes_sent),
+        ("probe-acks", stats.acks_received),
+        ("probe-requests", stats.indirect_probes_sent),
+        ("suspicions", stats.suspicions),
+        ("refutations", stats.refutations),
+        ("refused-not-member", stats.rx_not_member),
+        ("refused-unexpected-ack", stats.rx_unexpected_ack),
     ]
 }
 
