@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use crate::args::Args;
 use crate::ensure;
 use crate::project::{run, Project};
-use crate::sizes::section_sizes;
+use crate::riscv_budget::{self, Footprint};
 use crate::testbed::{self, ip, registry, Bridge, Process};
 
 /// The image crate, relative to the project root.
@@ -135,22 +135,10 @@ pub(crate) fn host_triple() -> Result<String, String> {
         .ok_or_else(|| "rustc -vV printed no host triple".to_string())
 }
 
-/// One line with the image's `.text`, `.rodata`, `.data` and `.bss` sizes, and the stack.
+/// One line with the image's sections, `.text` and `.bss` against their limits, and the
+/// stack.
 pub fn size_line(image: &Path) -> Result<String, String> {
-    let sizes = section_sizes(image, IMAGE_SECTIONS)?;
-    let stack = section_sizes(image, &[".stack"])?;
-    let mut parts: Vec<String> = sizes.iter().map(|(n, s)| format!("{n} {s}")).collect();
-    let file: u64 = sizes
-        .iter()
-        .filter(|(n, _)| n != ".bss")
-        .map(|(_, s)| s)
-        .sum();
-    let ram: u64 = sizes.iter().map(|(_, s)| s).sum::<u64>() + stack[0].1;
-    parts.push(format!(
-        "(loaded {file} B; with .bss and {} B stack, RAM {ram} B)",
-        stack[0].1
-    ));
-    Ok(parts.join("  "))
+    Ok(Footprint::read(image)?.line())
 }
 
 /// The QEMU command line that boots `image` with `bootargs` on TAP `tap` (in the calling
@@ -186,17 +174,18 @@ pub fn run_image(project: &Project, mut args: Args) -> ExitCode {
     if board == Ok(Board::Mps2An386) {
         return report(mps2_image(project), "cargo xtask image");
     }
-    match build(project).and_then(|image| Ok((size_line(&image)?, image))) {
-        Ok((sizes, image)) => {
-            println!("image: {}", image.display());
-            println!("sizes: {sizes}");
-            ExitCode::SUCCESS
-        }
-        Err(why) => {
-            eprintln!("cargo xtask image: {why}");
-            ExitCode::FAILURE
-        }
-    }
+    report(riscv_image(project), "cargo xtask image")
+}
+
+/// `cargo xtask image` for the RISC-V board: builds the image, prints its sections against
+/// the limits and what its code is spent on; fails over the limits.
+fn riscv_image(project: &Project) -> Result<(), String> {
+    let image = build(project)?;
+    let footprint = Footprint::read(&image)?;
+    println!("image: {}", image.display());
+    println!("sizes: {}", footprint.line());
+    println!("\n{}", riscv_budget::bloat_table(&image)?);
+    footprint.check()
 }
 
 /// The boards `--board` picks (the RISC-V one by default).

@@ -8,12 +8,14 @@
 //! - [`testbed`]: network namespaces, bridges, veths and process guards for multi-host tests;
 //! - [`ensure`]: installs missing rustup targets and Debian packages;
 //! - [`image`]: the bare-metal RISC-V boot image: build, sizes, QEMU on a TAP;
+//!   [`riscv_budget`]: its footprint limits;
 //! - [`fuzz`]: `cargo xtask fuzz` and the `fuzz-smoke` stage: the cargo-fuzz targets in `fuzz/`;
 //! - [`bench`](mod@bench): `cargo xtask bench`, the performance figures against their baselines
 //!   ([`bench_model`] and its [`bench_model_charts`], [`bench_loss`], [`bench_ingest`],
 //!   [`bench_gmond`]), reading processes through [`proc_stats`], drawing their curves with
 //!   [`plot`];
-//! - [`project`], [`args`], [`sizes`]: paths and commands, argument handling, ELF sizes.
+//! - [`project`], [`args`], [`sizes`], [`bloat`]: paths and commands, argument handling, ELF
+//!   sizes and what the bytes are spent on.
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod args;
@@ -23,6 +25,7 @@ pub mod bench_ingest;
 pub mod bench_loss;
 pub mod bench_model;
 pub mod bench_model_charts;
+pub mod bloat;
 pub mod checks;
 pub mod deb;
 pub mod demo;
@@ -36,6 +39,7 @@ pub mod plot;
 pub mod proc_stats;
 pub mod project;
 pub mod report;
+pub mod riscv_budget;
 pub mod scenarios;
 pub mod sizes;
 pub mod test;

@@ -53,7 +53,7 @@ extern "C" fn kernel_main(hart_id: usize, device_tree: usize) -> ! {
 
     // SAFETY: OpenSBI passes a valid device tree in a1 and leaves it alone.
     let machine = unsafe { MachineInfo::from_address(device_tree as *const u8) }
-        .unwrap_or_else(|e| fail(format_args!("{e}")));
+        .unwrap_or_else(|e| fail(format_args!("{}", e.as_str())));
     clock::set_frequency(machine.timebase_hz);
     let config = BootConfig::parse(DEFAULT_BOOTARGS, machine.bootargs)
         .unwrap_or_else(|e| fail(format_args!("bad boot argument: {e}")));
@@ -155,6 +155,14 @@ fn fail(message: fmt::Arguments<'_>) -> ! {
 
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
-    print!("\npanic: {info}\n");
+    // Only where: formatting the message would link `core::fmt`'s formatting of every
+    // panic payload into the image.
+    console::write_str("\npanic at ");
+    if let Some(at) = info.location() {
+        console::write_str(at.file());
+        console::write_str(":");
+        console::write_decimal(u64::from(at.line()));
+    }
+    console::write_str("\n");
     sbi::shutdown_failed()
 }

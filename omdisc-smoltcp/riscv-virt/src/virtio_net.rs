@@ -16,11 +16,11 @@ use virtio_drivers::transport::Transport;
 use virtio_drivers::Hal;
 
 /// Descriptors per virtqueue and number of receive buffers.
-pub const QUEUE_SIZE: usize = 16;
+pub const QUEUE_SIZE: usize = 8;
 
 /// Size of one receive buffer: a virtio-net header and a full Ethernet frame
 /// (virtio-drivers requires at least 1526 bytes).
-pub const RX_BUFFER_LEN: usize = 2048;
+pub const RX_BUFFER_LEN: usize = 1536;
 
 /// Largest Ethernet frame sent or received (no VLAN tag, no FCS).
 pub const MAX_FRAME_LEN: usize = 1514;

@@ -35,6 +35,28 @@ impl Write for Console {
     }
 }
 
+/// Writes `text` to the console as it is, without `core::fmt`.
+pub fn write_str(text: &str) {
+    let _ = Console.write_str(text);
+}
+
+/// Writes `n` in decimal, without `core::fmt`.
+pub fn write_decimal(mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for &digit in &digits[start..] {
+        Console::put(digit);
+    }
+}
+
 /// Prints to the console without a timestamp.
 #[macro_export]
 macro_rules! print {

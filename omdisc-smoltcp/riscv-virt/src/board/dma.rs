@@ -9,8 +9,9 @@ use core::sync::atomic::{AtomicUsize, Ordering};
 
 use virtio_drivers::{BufferDirection, Hal, PhysAddr, PAGE_SIZE};
 
-/// Pages in the pool: two virtqueues of 16 descriptors need four.
-pub const DMA_PAGES: usize = 8;
+/// Pages in the pool: two virtqueues of 8 descriptors need two pages each (the legacy
+/// layout puts the used ring on a page of its own).
+pub const DMA_PAGES: usize = 4;
 
 #[repr(C, align(4096))]
 struct Pool(UnsafeCell<[u8; DMA_PAGES * PAGE_SIZE]>);
