@@ -117,9 +117,23 @@ pub fn build(project: &Project) -> Result<PathBuf, String> {
     RISCV_VIRT.build(project)
 }
 
-/// The RISC-V image crate's own checks ([`ImageCrate::checks`]).
+/// The `image-checks` stage: the RISC-V image crate's own checks ([`ImageCrate::checks`]),
+/// then its `.text` and `.bss` within their limits and its measured stack high-water mark,
+/// with the margin, within its stack ([`riscv_budget`]).
 pub fn checks(project: &Project) -> Result<String, String> {
-    RISCV_VIRT.checks(project)
+    let crate_checks = RISCV_VIRT.checks(project)?;
+    let (_, footprint, measured) = riscv_budget::build_and_measure(project)?;
+    println!("    sizes: {}", footprint.line());
+    println!(
+        "    {}",
+        measured.lines(footprint.stack).replace('\n', "\n    ")
+    );
+    footprint.check()?;
+    measured.check_stack(footprint.stack)?;
+    Ok(format!(
+        "{crate_checks}; .text {} and .bss {} within limits; stack high-water mark {} B in {} B",
+        footprint.text, footprint.bss, measured.stack_high_water, footprint.stack
+    ))
 }
 
 /// The host's target triple, from `rustc -vV`.
@@ -180,12 +194,13 @@ pub fn run_image(project: &Project, mut args: Args) -> ExitCode {
 /// `cargo xtask image` for the RISC-V board: builds the image, prints its sections against
 /// the limits and what its code is spent on; fails over the limits.
 fn riscv_image(project: &Project) -> Result<(), String> {
-    let image = build(project)?;
-    let footprint = Footprint::read(&image)?;
+    let (image, footprint, measured) = riscv_budget::build_and_measure(project)?;
     println!("image: {}", image.display());
     println!("sizes: {}", footprint.line());
+    println!("{}", measured.lines(footprint.stack));
     println!("\n{}", riscv_budget::bloat_table(&image)?);
-    footprint.check()
+    footprint.check()?;
+    measured.check_stack(footprint.stack)
 }
 
 /// The boards `--board` picks (the RISC-V one by default).

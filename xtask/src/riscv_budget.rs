@@ -1,16 +1,30 @@
 //! The RISC-V image's footprint limits (issue 16): `.text` at most 64 KiB and `.bss` at most
 //! 48 KiB, printed by `cargo xtask image` beside the sizes and held by the `image-checks`
-//! stage, with the per-crate table of what the code is spent on ([`crate::bloat`]).
+//! stage, with the per-crate table of what the code is spent on ([`crate::bloat`]); and its
+//! stack and boot time, measured by booting it alone (no network) under QEMU: the stack
+//! high-water mark it prints with every map must fit its stack with the margin, and the
+//! first announcement's time after reset is printed against its 40 ms target.
 
+use std::fs::File;
 use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
 
 use crate::bloat::Bloat;
+use crate::ensure;
+use crate::image::QEMU_TOOL;
 use crate::sizes::section_sizes;
 
 /// Most `.text` the image may have, in bytes.
 pub const TEXT_LIMIT: u64 = 64 * 1024;
 /// Most `.bss` the image may have, in bytes (the stack is a section of its own).
 pub const BSS_LIMIT: u64 = 48 * 1024;
+/// Target for the first announcement after machine reset, by the image's own clock.
+pub const FIRST_ANNOUNCEMENT_TARGET_MS: u64 = 40;
+/// How long the image runs alone for its measurements.
+const MEASURE_RUN: Duration = Duration::from_millis(1500);
+/// Its boot arguments then (no network: a virtio-net device without a backend).
+const MEASURE_BOOTARGS: &str = "ip=10.77.1.60/24 interval=0.2";
 /// The image crate's name in symbols (its `#[no_mangle]` functions count for it).
 const OWN_CRATE: &str = "omdisc_riscv_virt";
 
@@ -81,6 +95,115 @@ pub fn bloat_table(image: &Path) -> Result<String, String> {
     Ok(Bloat::read(image, OWN_CRATE)?.markdown(20, 512))
 }
 
+/// Builds the image, reads its sections and boots it alone for its stack and boot time.
+pub fn build_and_measure(
+    project: &crate::project::Project,
+) -> Result<(std::path::PathBuf, Footprint, Measured), String> {
+    let image = crate::image::build(project)?;
+    let footprint = Footprint::read(&image)?;
+    let scratch = project.scratch_dir("riscv-measure")?;
+    let measured = Measured::from_console(&run_alone(&image, &scratch)?)?;
+    Ok((image, footprint, measured))
+}
+
+/// What a run of the image alone showed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Measured {
+    /// The deepest stack it reported, in bytes.
+    pub stack_high_water: u64,
+    /// Its first announcement, in ms after machine reset, if it reported one.
+    pub first_announcement_ms: Option<u64>,
+}
+
+impl Measured {
+    /// Reads the console of a run.
+    pub fn from_console(console: &str) -> Result<Measured, String> {
+        let stack_high_water = crate::mps2::stack_high_water(console).ok_or_else(|| {
+            format!(
+                "the image reported no stack high-water mark; its console ends: {}",
+                crate::testbed::tail(console, 5)
+            )
+        })?;
+        Ok(Measured {
+            stack_high_water,
+            first_announcement_ms: first_announcement_ms(console),
+        })
+    }
+
+    /// Lines about the stack (against the stack section of `stack` bytes) and the boot time.
+    pub fn lines(&self, stack: u64) -> String {
+        let needed = crate::mps2::stack_with_margin(self.stack_high_water);
+        format!(
+            "stack: high-water mark {} B, with margin (a quarter, at least 1 KiB) {needed} B, of a {stack} B stack{}\nfirst announcement: {} after machine reset (target {FIRST_ANNOUNCEMENT_TARGET_MS} ms; QEMU under TCG, so host load adds to it)",
+            self.stack_high_water,
+            if needed <= stack { "" } else { " OVER" },
+            self.first_announcement_ms
+                .map_or("not seen".to_string(), |ms| format!("{ms} ms")),
+        )
+    }
+
+    /// An error unless the high-water mark with its margin fits a `stack`-byte stack.
+    pub fn check_stack(&self, stack: u64) -> Result<(), String> {
+        let needed = crate::mps2::stack_with_margin(self.stack_high_water);
+        if needed <= stack {
+            Ok(())
+        } else {
+            Err(format!(
+                "the stack's high-water mark {} B with its margin ({needed} B) does not fit the {stack} B stack (link.x)",
+                self.stack_high_water
+            ))
+        }
+    }
+}
+
+/// The image's own `first announcement sent N ms after machine reset`.
+pub fn first_announcement_ms(log: &str) -> Option<u64> {
+    let line = log
+        .lines()
+        .find(|l| l.contains("first announcement sent"))?;
+    let after = line.split("first announcement sent ").nth(1)?;
+    after.split_whitespace().next()?.parse().ok()
+}
+
+/// Boots `image` alone under QEMU for a moment (no network, console to a file in
+/// `scratch`) and returns what it printed.
+pub fn run_alone(image: &Path, scratch: &Path) -> Result<String, String> {
+    ensure::tools(&[QEMU_TOOL])?;
+    let console = scratch.join("alone.console");
+    let file =
+        File::create(&console).map_err(|e| format!("cannot create {}: {e}", console.display()))?;
+    let mut qemu = std::process::Command::new(QEMU_TOOL.command)
+        .args(["-machine", "virt", "-bios", "default", "-display", "none"])
+        .args(["-monitor", "none", "-serial", "stdio", "-nic", "none"])
+        .args(["-device", "virtio-net-device", "-kernel"])
+        .arg(image)
+        .args(["-append", MEASURE_BOOTARGS])
+        .stdin(Stdio::null())
+        .stdout(file)
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", QEMU_TOOL.command))?;
+    let end = Instant::now() + MEASURE_RUN;
+    let mut exited = None;
+    while exited.is_none() && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(20));
+        exited = qemu.try_wait().ok().flatten();
+    }
+    if exited.is_none() {
+        let _ = qemu.kill();
+        let _ = qemu.wait();
+    }
+    let text = std::fs::read_to_string(&console)
+        .map_err(|e| format!("cannot read {}: {e}", console.display()))?;
+    match exited {
+        Some(status) => Err(format!(
+            "the image ended QEMU ({status}) while running alone; its console ends: {}",
+            crate::testbed::tail(&text, 5)
+        )),
+        None => Ok(text),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -103,5 +226,18 @@ mod tests {
         let line = footprint(100, BSS_LIMIT + 8).line();
         assert!(line.contains(".bss 49160 of 49152 OVER"), "{line}");
         assert!(!line.contains(".text 100 of 65536 OVER"), "{line}");
+    }
+
+    #[test]
+    fn the_stack_and_boot_time_are_read_from_the_console() {
+        let console = "[    0.030] INFO  first announcement sent 31 ms after machine reset\r\n\
+            [    0.031] INFO  stack high-water mark 12064 B of 16384 B (with margin 15080 B)\r\n";
+        let m = Measured::from_console(console).unwrap();
+        assert_eq!(m.stack_high_water, 12064);
+        assert_eq!(m.first_announcement_ms, Some(31));
+        assert!(m.check_stack(16384).is_ok());
+        assert!(m.check_stack(15072).is_err());
+        assert!(m.lines(16384).contains("15080 B, of a 16384 B stack\n"));
+        assert!(Measured::from_console("nothing").is_err());
     }
 }

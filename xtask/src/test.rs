@@ -35,7 +35,7 @@ const STAGES: &[Stage] = &[
     check("size", "sizes of minimal thumbv7em images: the engine, and the engine over smoltcp", no_std::size_report),
     check("scenarios", "multi-host scenarios in network namespaces (root)", scenarios::stage),
     check("smoltcp-interop", "omdisc-tap (smoltcp on a TAP) with omdiscd nodes (smoltcp-*)", |p| scenarios::group_stage(p, "smoltcp")),
-    check("image-checks", "RISC-V image crate: fmt, clippy (image and host), host unit tests", crate::image::checks),
+    check("image-checks", "RISC-V image crate: fmt, clippy (image and host), host unit tests; .text/.bss limits, measured stack", crate::image::checks),
     check("boot-image", "RISC-V image under QEMU joins a cluster (boot-image*)", |p| scenarios::group_stage(p, "boot-image")),
     check("mcu-image", "Cortex-M4F MPS2 image: fmt, clippy, host tests; flash/RAM budget with the measured stack; under QEMU joins a cluster (mcu-image*)", crate::mps2::stage),
     check("debian-service", "the .deb (lintian-clean) as a real systemd service in two containers (debian-*)", |p| scenarios::group_stage(p, "debian")),

@@ -2,7 +2,6 @@
 //! everything here builds and is unit-tested on the host too.
 //!
 //! - [`lan9118`]: the board's Ethernet controller as a `smoltcp::phy::Device`;
-//! - [`stack_paint`]: the stack high-water mark, from a painted stack;
 //! - [`command_line`]: the boot arguments in semihosting's command line.
 //!
 //! The machine-specific half (SysTick clock, `wfi`, NVIC, semihosting calls, defmt
@@ -13,4 +12,3 @@
 
 pub mod command_line;
 pub mod lan9118;
-pub mod stack_paint;

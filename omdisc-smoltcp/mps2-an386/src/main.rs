@@ -23,7 +23,7 @@ use omdisc_core::map::MapNode;
 use omdisc_core::{Keyring, NodeEntry, NodeId};
 use omdisc_mps2_an386::command_line::boot_arguments;
 use omdisc_mps2_an386::lan9118::{InitError, Lan9118, Mmio};
-use omdisc_mps2_an386::stack_paint::stack_with_margin;
+use omdisc_smoltcp::boot::stack::stack_with_margin;
 use omdisc_smoltcp::boot::{
     cluster_keys, BootConfig, BootNode, ImageNode, MapOutput, DEFAULT_BOOTARGS,
 };

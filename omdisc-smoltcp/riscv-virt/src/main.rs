@@ -18,12 +18,14 @@ use static_cell::{ConstStaticCell, StaticCell};
 use virtio_drivers::transport::mmio::{MmioTransport, VirtIOHeader};
 use virtio_drivers::transport::{DeviceType, Transport};
 
-use board::{clock, console, dma::StaticDmaHal, plic::Plic, rtc, sbi, sleep};
-use omdisc_core::NodeEntry;
+use board::{clock, console, dma::StaticDmaHal, plic::Plic, rtc, sbi, sleep, stack};
+use omdisc_core::map::MapNode;
+use omdisc_core::{NodeEntry, NodeId};
 use omdisc_riscv_virt::device_tree::MachineInfo;
 use omdisc_riscv_virt::virtio_net::{RxBuffers, VirtioNetDevice, QUEUE_SIZE, RX_BUFFER_LEN};
+use omdisc_smoltcp::boot::stack::stack_with_margin;
 use omdisc_smoltcp::boot::{
-    cluster_keys, BootConfig, BootNode, ImageNode, TextMap, DEFAULT_BOOTARGS,
+    cluster_keys, BootConfig, BootNode, ImageNode, MapOutput, TextMap, DEFAULT_BOOTARGS,
 };
 use omdisc_smoltcp::NodeStorage;
 
@@ -110,7 +112,7 @@ extern "C" fn kernel_main(hart_id: usize, device_tree: usize) -> ! {
         TABLE.take(),
     )
     .unwrap_or_else(|e| fail(format_args!("{e}")));
-    let mut console_map = TextMap(print_line);
+    let mut console_map = ConsoleMap;
     node.write_map(&mut console_map);
 
     loop {
@@ -126,9 +128,24 @@ extern "C" fn kernel_main(hart_id: usize, device_tree: usize) -> ! {
     }
 }
 
-/// Prints one line of the map on the console, as it is (tests look for its marker lines).
-fn print_line(line: &str) {
-    print!("{line}\n");
+/// The map on the console as text (tests look for its marker lines), then the stack's
+/// high-water mark so far.
+struct ConsoleMap;
+
+impl MapOutput for ConsoleMap {
+    fn write(&mut self, own_id: NodeId, members: impl Iterator<Item = MapNode> + Clone) {
+        TextMap(|line: &str| {
+            console::write_str(line);
+            console::write_str("\n");
+        })
+        .write(own_id, members);
+        let used = stack::high_water();
+        log::info!(
+            "stack high-water mark {used} B of {} B (with margin {} B)",
+            stack::size(),
+            stack_with_margin(used)
+        );
+    }
 }
 
 fn deadline_ticks(at: Instant) -> u64 {

@@ -113,14 +113,10 @@ pub(crate) fn last_map(log: &str) -> Option<BTreeMap<u16, Option<Ipv4Addr>>> {
 
 /// The image's own `first announcement sent N ms after machine reset`.
 pub(crate) fn first_announcement_ms(log: &str) -> Option<u64> {
-    let line = log
-        .lines()
-        .find(|l| l.contains("first announcement sent"))?;
-    let after = line.split("first announcement sent ").nth(1)?;
-    after.split_whitespace().next()?.parse().ok()
+    crate::riscv_budget::first_announcement_ms(log)
 }
 
-/// The deepest stack the image reported in its log (the MPS2 image does with every map).
+/// The deepest stack the image reported in its log (both images do with every map).
 pub(crate) fn stack_high_water(log: &str) -> Option<u64> {
     mps2::stack_high_water(log)
 }

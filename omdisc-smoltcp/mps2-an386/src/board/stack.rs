@@ -1,7 +1,7 @@
 //! The stack high-water mark: cortex-m-rt paints the stack (`_stack_end` up to
-//! `_stack_start`) at reset; the paint still left at its low end is what was never used.
+//! `_stack_start`) at reset; `omdisc_smoltcp::boot::stack` reads how much paint is left.
 
-use omdisc_mps2_an386::stack_paint::{untouched_words, PAINT};
+use omdisc_smoltcp::boot::stack::{self, PAINT};
 
 const _: () = assert!(PAINT == cortex_m_rt::STACK_PAINT_VALUE);
 
@@ -19,12 +19,11 @@ pub fn size() -> usize {
 pub fn high_water() -> usize {
     let area = bottom() as *const u32;
     let words = (0..size() / 4).map(|i| {
-        // SAFETY: the area between the linker's `_stack_end` and `_stack_start` is RAM and
-        // word-aligned; it is only read, word by word, and no further than the first word
-        // the stack has used.
+        // SAFETY: the area between the linker's `_stack_end` and `_stack_start` is RAM,
+        // word-aligned, and the stack's own; it is only read.
         unsafe { area.add(i).read_volatile() }
     });
-    size() - untouched_words(words) * 4
+    stack::high_water(size(), words)
 }
 
 fn bottom() -> usize {

@@ -2,7 +2,8 @@
 //!
 //! OpenSBI jumps to `_start` (placed first in `.text` at 0x80200000 by
 //! `link.x`) in supervisor mode with `a0` = hart id and `a1` = device tree.
-//! The stub sets the stack pointer, clears `.bss` and calls `kernel_main`.
+//! The stub sets the stack pointer, paints the stack (for its high-water mark, see
+//! `stack.rs`), clears `.bss` and calls `kernel_main`.
 //! The image takes no interrupt traps (it sleeps with `wfi` and interrupts
 //! globally off), so any trap is a fault: `fatal_trap` reports it and
 //! powers the machine off with a failure status.
@@ -20,7 +21,14 @@ _start:
     .option pop
     mv      s0, a0
     mv      s1, a1
-    la      t0, __bss_start
+    la      t0, __stack_bottom
+    la      t1, __stack_top
+    li      t2, {paint}
+5:  bgeu    t0, t1, 6f
+    sw      t2, 0(t0)
+    addi    t0, t0, 4
+    j       5b
+6:  la      t0, __bss_start
     la      t1, __bss_end
 1:  bgeu    t0, t1, 2f
     sd      zero, 0(t0)
@@ -40,7 +48,8 @@ _trap_vector:
     csrr    a1, sepc
     csrr    a2, stval
     j       fatal_trap
-"#
+"#,
+    paint = const omdisc_smoltcp::boot::stack::PAINT,
 );
 
 extern "C" {

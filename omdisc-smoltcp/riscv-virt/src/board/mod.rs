@@ -9,3 +9,4 @@ pub mod plic;
 pub mod rtc;
 pub mod sbi;
 pub mod sleep;
+pub mod stack;
