@@ -88,7 +88,7 @@ extern "C" fn kernel_main(hart_id: usize, device_tree: usize) -> ! {
     let mut device =
         NetDevice::open(transport, RX_BUFFERS.take()).unwrap_or_else(|e| fail(format_args!("{e}")));
     let mac = device.mac_address();
-    log::info!("virtio-net: MAC {mac}, interrupt {irq:?}");
+    log::info!("virtio-net: MAC {mac}, interrupt {}", irq.unwrap_or(0));
 
     let plic = machine.plic.map(Plic::new);
     match (&plic, irq) {
