@@ -9,8 +9,6 @@
 //! kernel does with parameters it does not know.
 
 use core::fmt;
-use core::str::FromStr;
-
 use omdisc_core::wire::{ClusterKey, KeyError, Keyring};
 use omdisc_core::{Duration, NodeIdError};
 use smoltcp::wire::{EthernetAddress, IpAddress, IpCidr, Ipv4Address, Ipv4Cidr};
@@ -202,16 +200,30 @@ fn keyring(value: &str) -> Result<Keyring, KeyError> {
 
 fn parse_address(value: &str) -> Option<Ipv4Cidr> {
     let (addr, prefix) = value.split_once('/')?;
-    let addr = Ipv4Address::from_str(addr).ok()?;
+    let addr = parse_ipv4(addr)?;
     let prefix: u8 = prefix.parse().ok()?;
     let unicast = !(addr.is_multicast() || addr.is_broadcast() || addr.is_unspecified());
     (unicast && (1..=32).contains(&prefix)).then(|| Ipv4Cidr::new(addr, prefix))
 }
 
 fn parse_group(value: &str) -> Option<Ipv4Address> {
-    Ipv4Address::from_str(value)
-        .ok()
-        .filter(|group| group.is_multicast())
+    parse_ipv4(value).filter(|group| group.is_multicast())
+}
+
+/// A dotted-quad IPv4 address: four decimal octets, no leading zeros (as `core`'s parser,
+/// whose general IPv4/IPv6 machinery costs an image several hundred bytes more).
+fn parse_ipv4(value: &str) -> Option<Ipv4Address> {
+    let mut octets = [0u8; 4];
+    let mut parts = value.split('.');
+    for octet in &mut octets {
+        let part = parts.next()?;
+        let digits_only = part.bytes().all(|b| b.is_ascii_digit());
+        if part.is_empty() || !digits_only || (part.len() > 1 && part.starts_with('0')) {
+            return None;
+        }
+        *octet = part.parse().ok()?;
+    }
+    parts.next().is_none().then_some(Ipv4Address::from(octets))
 }
 
 fn parse_port(value: &str) -> Option<u16> {
@@ -270,6 +282,29 @@ mod tests {
     #[test]
     fn built_in_defaults_parse() {
         BootConfig::parse(DEFAULT_BOOTARGS, "").unwrap();
+    }
+
+    #[test]
+    fn ipv4_addresses_are_dotted_quads() {
+        assert_eq!(
+            parse_ipv4("10.77.1.60"),
+            Some(Ipv4Address::new(10, 77, 1, 60))
+        );
+        assert_eq!(parse_ipv4("0.0.0.0"), Some(Ipv4Address::new(0, 0, 0, 0)));
+        assert_eq!(parse_ipv4("255.255.255.255"), Some(Ipv4Address::BROADCAST));
+        for bad in [
+            "",
+            "1.2.3",
+            "1.2.3.4.5",
+            "1.2.3.256",
+            "1.2.3.04",
+            "1..3.4",
+            "1.2.3.+4",
+            "a.b.c.d",
+            "1.2.3.4 ",
+        ] {
+            assert_eq!(parse_ipv4(bad), None, "{bad}");
+        }
     }
 
     #[test]
