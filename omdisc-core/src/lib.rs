@@ -102,10 +102,10 @@ pub use config::{
 };
 pub use detector::{DeadAfter, Detector, LossEstimate};
 pub use engine::{
-    AddressError, ArrayEngine, Destination, Engine, Phase, Received, RxError, SeedError, Stats,
-    Transmit, DEFAULT_CAPACITY, DUPLICATE_CACHE_LEN, EVENT_QUEUE_LEN, LEAVE_BACKOFF_MEMBERS,
-    MAX_SEEDS, RELAY_QUEUE_LEN, SEED_RETRY_MAX, SEED_RETRY_MIN, SEED_UNREACHABLE_AFTER,
-    UNICAST_QUEUE_LEN,
+    advertised_interval, AddressError, ArrayEngine, Destination, Engine, Phase, Received, RxError,
+    SeedError, Stats, Transmit, DEFAULT_CAPACITY, DUPLICATE_CACHE_LEN, EVENT_QUEUE_LEN,
+    LEAVE_BACKOFF_MEMBERS, MAX_SEEDS, RELAY_QUEUE_LEN, SEED_RETRY_MAX, SEED_RETRY_MIN,
+    SEED_UNREACHABLE_AFTER, UNICAST_QUEUE_LEN,
 };
 pub use event::Event;
 pub use id::{NodeId, NodeIdError};

@@ -18,6 +18,7 @@ mod ipv6;
 mod key_roll;
 mod living_gateway;
 mod living_network;
+mod lossy_links;
 mod map_files;
 mod map_watch;
 mod membership;
@@ -46,15 +47,59 @@ use crate::project::Project;
 use crate::report::{duration, panic_text};
 use crate::testbed::{self, registry, Binaries};
 
+/// Sets the window of the scenarios that run for a while (soak tests such as `lossy-links`)
+/// in whole seconds, whoever runs them.
+pub const SOAK_SECS_VAR: &str = "OMDISC_SOAK_SECS";
+
+/// How long the scenarios that run for a window run it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Soak {
+    /// The window the issue names (`cargo xtask scenario NAME`).
+    Full,
+    /// A shorter one, so `cargo xtask test` (and any run with `CI=true`) stays fast.
+    Short,
+}
+
+impl Soak {
+    /// `Short` in `cargo xtask test`, or anywhere with `CI=true`; `Full` otherwise.
+    fn for_run(in_test_stage: bool) -> Soak {
+        let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
+        if in_test_stage || ci {
+            Soak::Short
+        } else {
+            Soak::Full
+        }
+    }
+}
+
 /// What a scenario gets: a directory of its own and the release binaries.
 #[derive(Debug, Clone)]
 pub struct Ctx {
     /// Scratch directory for logs and map directories (kept after the run for inspection).
     pub dir: PathBuf,
     binaries: Result<Binaries, String>,
+    /// Full or short soak windows.
+    pub soak: Soak,
 }
 
 impl Ctx {
+    /// The window of a soak scenario: [`SOAK_SECS_VAR`] seconds if set, else `full` or
+    /// `short` as [`Ctx::soak`] says. A set but bad value is an error.
+    pub fn soak_window(&self, full: Duration, short: Duration) -> Result<Duration, String> {
+        match std::env::var(SOAK_SECS_VAR) {
+            Ok(text) => match text.parse::<u64>() {
+                Ok(secs) if secs > 0 => Ok(Duration::from_secs(secs)),
+                _ => Err(format!(
+                    "{SOAK_SECS_VAR}={text:?}: expected a whole number of seconds, at least 1"
+                )),
+            },
+            Err(_) => Ok(match self.soak {
+                Soak::Full => full,
+                Soak::Short => short,
+            }),
+        }
+    }
+
     /// `omdiscd` and `showmap`, or why they could not be built.
     pub fn binaries(&self) -> Result<&Binaries, String> {
         self.binaries
@@ -131,6 +176,7 @@ pub const SCENARIOS: &[Scenario] = &[
     living_network::ADDRESS_REMOVED_RETURNED,
     living_network::FLAP_STORM,
     living_gateway::GATEWAY_LEG_GONE,
+    lossy_links::LOSSY_LINKS,
     gateways::GATEWAY_RELAY,
     gateways::GATEWAY_SIX_LEGS,
     gateways::GATEWAY_REDUNDANT,
@@ -196,7 +242,7 @@ pub fn run(project: &Project, mut args: Args) -> ExitCode {
         eprintln!("cargo xtask scenario: name one or more scenarios, or --all (see --list)");
         return ExitCode::from(2);
     }
-    match run_scenarios(project, &picked) {
+    match run_scenarios(project, &picked, Soak::for_run(false)) {
         Ok(_) => ExitCode::SUCCESS,
         Err(why) => {
             eprintln!("cargo xtask scenario: {why}");
@@ -215,7 +261,7 @@ pub fn stage(project: &Project) -> Result<String, String> {
         .iter()
         .filter(|s| !OWN_STAGE_PREFIXES.iter().any(|p| s.name.starts_with(p)))
         .collect();
-    run_scenarios(project, &picked)
+    run_scenarios(project, &picked, Soak::for_run(true))
 }
 
 /// A stage that runs the scenarios whose name starts with `prefix`; fails if there are none.
@@ -227,11 +273,16 @@ pub fn group_stage(project: &Project, prefix: &str) -> Result<String, String> {
     if picked.is_empty() {
         return Err(format!("no scenario is named {prefix}*"));
     }
-    run_scenarios(project, &picked)
+    run_scenarios(project, &picked, Soak::for_run(true))
 }
 
-/// Runs `picked` in order, printing each result and a table; fails if any failed.
-pub fn run_scenarios(project: &Project, picked: &[&'static Scenario]) -> Result<String, String> {
+/// Runs `picked` in order, with `soak` windows, printing each result and a table; fails if
+/// any failed.
+pub fn run_scenarios(
+    project: &Project,
+    picked: &[&'static Scenario],
+    soak: Soak,
+) -> Result<String, String> {
     testbed::require_root("the namespace scenarios")?;
     registry::install_signal_cleanup();
     for stale in registry::sweep_stale_namespaces() {
@@ -251,6 +302,7 @@ pub fn run_scenarios(project: &Project, picked: &[&'static Scenario]) -> Result<
         let ctx = Ctx {
             dir,
             binaries: binaries.clone(),
+            soak,
         };
         println!("\n--- scenario {}: {}", scenario.name, scenario.about);
         let started = Instant::now();
