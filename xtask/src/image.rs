@@ -23,7 +23,7 @@ pub const IMAGE_TARGET: &str = "riscv64gc-unknown-none-elf";
 pub const IMAGE_BINARY: &str = "omdisc-riscv-virt";
 /// The sections reported for the image (the stack is reported apart).
 pub const IMAGE_SECTIONS: &[&str] = &[".text", ".rodata", ".data", ".bss"];
-/// The Debian package that provides `qemu-system-riscv64` and OpenSBI.
+/// The Debian package that provides `qemu-system-riscv64`.
 pub const QEMU_TOOL: ensure::Tool = ensure::Tool {
     command: "qemu-system-riscv64",
     package: "qemu-system-misc",
@@ -160,7 +160,7 @@ pub fn size_line(image: &Path) -> Result<String, String> {
 pub fn qemu_command(image: &Path, bootargs: &str, tap: &str) -> Command {
     let mut command = Command::new(QEMU_TOOL.command);
     command
-        .args(["-machine", "virt", "-bios", "default", "-display", "none"])
+        .args(["-machine", "virt", "-bios", "none", "-display", "none"])
         .args(["-monitor", "none", "-serial", "stdio", "-kernel"])
         .arg(image)
         .args(["-append", bootargs])
@@ -528,7 +528,7 @@ mod tests {
     fn qemu_boots_the_image_on_the_tap() {
         let command = qemu_command(Path::new("/img"), "ip=10.0.0.2/24", "tap9");
         let shown = crate::project::show(&command);
-        assert!(shown.starts_with("qemu-system-riscv64 -machine virt -bios default"));
+        assert!(shown.starts_with("qemu-system-riscv64 -machine virt -bios none"));
         assert!(shown.contains("-kernel /img -append ip=10.0.0.2/24"));
         assert!(shown.contains("-netdev tap,id=n0,ifname=tap9,script=no,downscript=no"));
         assert!(shown.ends_with("-device virtio-net-device,netdev=n0"));

@@ -173,7 +173,7 @@ pub fn run_alone(image: &Path, scratch: &Path) -> Result<String, String> {
     let file =
         File::create(&console).map_err(|e| format!("cannot create {}: {e}", console.display()))?;
     let mut qemu = std::process::Command::new(QEMU_TOOL.command)
-        .args(["-machine", "virt", "-bios", "default", "-display", "none"])
+        .args(["-machine", "virt", "-bios", "none", "-display", "none"])
         .args(["-monitor", "none", "-serial", "stdio", "-nic", "none"])
         .args(["-device", "virtio-net-device", "-kernel"])
         .arg(image)

@@ -6,5 +6,5 @@
 set -eu
 image=$1
 shift
-exec qemu-system-riscv64 -machine virt -bios default -nographic -nic none \
+exec qemu-system-riscv64 -machine virt -bios none -nographic -nic none \
     -device virtio-net-device -kernel "$image" -append "${*:-}"

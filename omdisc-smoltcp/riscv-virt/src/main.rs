@@ -2,7 +2,7 @@
 //! configuration from the device tree, opens the virtio-net NIC, and runs the
 //! node over smoltcp, sleeping in `wfi` between deadlines.
 //!
-//! Boot: `qemu-system-riscv64 -machine virt -bios default -nographic
+//! Boot: `qemu-system-riscv64 -machine virt -bios none -nographic
 //! -kernel IMAGE -append "ip=A.B.C.D/P" -netdev tap,... -device
 //! virtio-net-device,netdev=...` (see `scripts/` and `cargo xtask qemu`).
 #![no_std]
@@ -18,7 +18,7 @@ use static_cell::{ConstStaticCell, StaticCell};
 use virtio_drivers::transport::mmio::{MmioTransport, VirtIOHeader};
 use virtio_drivers::transport::{DeviceType, Transport};
 
-use board::{clock, console, dma::StaticDmaHal, plic::Plic, rtc, sbi, sleep, stack};
+use board::{clock, console, dma::StaticDmaHal, plic::Plic, power, rtc, sleep, stack};
 use omdisc_core::map::MapNode;
 use omdisc_core::{NodeEntry, NodeId};
 use omdisc_riscv_virt::device_tree::MachineInfo;
@@ -53,7 +53,7 @@ extern "C" fn kernel_main(hart_id: usize, device_tree: usize) -> ! {
     console::init_logger(log::LevelFilter::Info);
     log::info!("omdisc riscv-virt: hart {hart_id}, device tree at {device_tree:#x}");
 
-    // SAFETY: OpenSBI passes a valid device tree in a1 and leaves it alone.
+    // SAFETY: QEMU's reset vector passes a valid device tree in a1; nothing writes it.
     let machine = unsafe { MachineInfo::from_address(device_tree as *const u8) }
         .unwrap_or_else(|e| fail(format_args!("{}", e.as_str())));
     clock::set_frequency(machine.timebase_hz);
@@ -90,12 +90,12 @@ extern "C" fn kernel_main(hart_id: usize, device_tree: usize) -> ! {
     let mac = device.mac_address();
     log::info!("virtio-net: MAC {mac}, interrupt {}", irq.unwrap_or(0));
 
-    let plic = machine.plic.map(Plic::new);
+    let plic = machine.plic.and_then(Plic::new);
     match (&plic, irq) {
         (Some(plic), Some(irq)) => plic.enable(irq),
         _ => log::warn!("no NIC interrupt: frames wait for the next timer wake-up"),
     }
-    sleep::enable_wakeups();
+    sleep::enable_wakeups(machine.clint);
 
     let mut mac_bytes = [0u8; 8];
     mac_bytes[..6].copy_from_slice(&mac.0);
@@ -167,7 +167,7 @@ fn find_virtio_net(machine: &MachineInfo<'_>) -> Option<(MmioTransport<'static>,
 /// Reports a fatal error on one line and powers off with a failure status.
 fn fail(message: fmt::Arguments<'_>) -> ! {
     log::error!("{message}");
-    sbi::shutdown_failed()
+    power::shutdown_failed()
 }
 
 #[panic_handler]
@@ -181,5 +181,5 @@ fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
         console::write_decimal(u64::from(at.line()));
     }
     console::write_str("\n");
-    sbi::shutdown_failed()
+    power::shutdown_failed()
 }

@@ -1,4 +1,4 @@
-//! The console: the 16550 UART at 0x1000_0000 (already set up by OpenSBI)
+//! The console: the 16550 UART at 0x1000_0000 (QEMU's model sends without set-up)
 //! and a `log` logger on it that stamps every line with the time since reset.
 
 use core::fmt::{self, Write};

@@ -1,5 +1,5 @@
 //! The platform-level interrupt controller, used only to let one device's
-//! interrupt wake the hart from `wfi` (supervisor external interrupt).
+//! interrupt wake the hart from `wfi` (machine external interrupt).
 
 use omdisc_riscv_virt::device_tree::PlicInfo;
 
@@ -11,19 +11,20 @@ const CONTEXT_STRIDE: usize = 0x1000;
 const THRESHOLD: usize = 0x0;
 const CLAIM_COMPLETE: usize = 0x4;
 
-/// The PLIC, seen from one supervisor context.
+/// The PLIC, seen from one context (the boot hart's machine mode).
 pub struct Plic {
     base: usize,
     context: usize,
 }
 
 impl Plic {
-    /// The PLIC described by the device tree.
-    pub fn new(info: PlicInfo) -> Self {
-        Self {
+    /// The PLIC described by the device tree, seen from the boot hart's machine mode (the
+    /// image runs without firmware); `None` if the tree names no such context.
+    pub fn new(info: PlicInfo) -> Option<Self> {
+        Some(Self {
             base: info.base,
-            context: info.supervisor_context,
-        }
+            context: info.machine_context?,
+        })
     }
 
     fn reg(&self, offset: usize) -> *mut u32 {
