@@ -24,7 +24,7 @@ use crate::counter_report::{counter_line, CountersFile, SnapshotReason};
 use crate::engine_slot::EngineSlot;
 use crate::event_log;
 use crate::failure_log::FailureLog;
-use crate::integrations::Integrations;
+use crate::integrations::{Integrations, MAX_POLL_INTEREST};
 use crate::interfaces;
 use crate::key_file;
 use crate::leg_log::LegLog;
@@ -39,6 +39,7 @@ use crate::seeds::SeedList;
 use crate::signals::{SignalHandler, SignalReceiver};
 use crate::socket::{Datagram, LegSocket, ReceiveBatch, SocketPlan};
 use crate::startup::{DaemonEngine, Prepared};
+use crate::values::MAX_INTERFACES;
 
 /// Datagrams fetched per `recvmmsg` call.
 pub const RECEIVE_BATCH: usize = 32;
@@ -146,11 +147,16 @@ impl std::fmt::Debug for Daemon {
     }
 }
 
+/// Most fds one wait polls: the signal fd, the rtnetlink socket, a socket per leg, and
+/// the integrations' fds.
+const MAX_POLL_FDS: usize = 2 + MAX_INTERFACES + MAX_POLL_INTEREST;
+
 /// What ended a wait: which fds are readable.
 struct Readiness {
     signals: bool,
     network: bool,
-    sockets: Vec<bool>,
+    /// Socket `i` (of [`Daemon::sockets`]) is readable.
+    sockets: [bool; MAX_INTERFACES],
 }
 
 impl Daemon {
@@ -160,7 +166,11 @@ impl Daemon {
     pub fn new(prepared: Prepared, signals: SignalReceiver, notifier: Notifier) -> Daemon {
         let clock = Clock::start();
         let config: &DaemonConfig = &prepared.config;
-        let active = config.active_interface_count().min(prepared.legs.len());
+        // `-i` takes at most MAX_INTERFACES names: the poll set is sized for that.
+        let active = config
+            .active_interface_count()
+            .min(prepared.legs.len())
+            .min(MAX_INTERFACES);
         Daemon {
             engine: prepared.engine,
             sockets: (0..active).map(|_| None).collect(),
@@ -218,8 +228,28 @@ impl Daemon {
     /// the signal. Errors are those of `poll`, the signal fd and the rtnetlink socket,
     /// which leave the daemon unable to work.
     pub fn run(&mut self) -> io::Result<Signal> {
-        self.check_network(self.now());
+        self.start();
         loop {
+            if let Some(signal) = self.turn()? {
+                return Ok(signal);
+            }
+        }
+    }
+
+    /// Takes the first look at the network: joins on every leg that can serve (and makes
+    /// the engine). [`Daemon::run`] starts with it; a caller of [`Daemon::turn`] calls it
+    /// once first.
+    pub fn start(&mut self) {
+        self.check_network(self.now());
+    }
+
+    /// One turn of the main loop: timers, sends, events, the map and the integrations,
+    /// then one wait and what it found (signals, network changes, datagrams). Returns the
+    /// signal that stopped the daemon (after it left the cluster), if one did. In steady
+    /// state (no membership change, no network change, no signal) a turn allocates
+    /// nothing (`tests/daemon_no_allocation.rs`).
+    pub fn turn(&mut self) -> io::Result<Option<Signal>> {
+        {
             let now = self.now();
             if let Some(engine) = self.engine.engine_mut() {
                 if engine.poll_timeout().is_some_and(|t| t <= now) {
@@ -245,7 +275,7 @@ impl Daemon {
             if ready.signals {
                 if let Some(signal) = self.handle_signals()? {
                     self.stop();
-                    return Ok(signal);
+                    return Ok(Some(signal));
                 }
             }
             let now = self.now();
@@ -259,6 +289,7 @@ impl Daemon {
             }
             self.warn_about_refusals(now);
         }
+        Ok(None)
     }
 
     /// Takes a look at the network [`NETWORK_SETTLE_MS`] after the first change since the
@@ -437,33 +468,34 @@ impl Daemon {
     /// Sleeps until a signal, a network change, a datagram or the timeout.
     fn wait(&self, timeout_ms: Option<u64>) -> io::Result<Readiness> {
         let readable = PollFlags::POLLIN;
-        let mut fds = Vec::with_capacity(2 + self.sockets.len());
-        fds.push(PollFd::new(self.signals.as_fd(), readable));
-        fds.push(PollFd::new(self.watcher.as_fd(), readable));
-        let mut socket_fds = Vec::with_capacity(self.sockets.len());
-        for socket in &self.sockets {
-            socket_fds.push(socket.as_ref().map(|_| fds.len()));
+        // The poll set lives on the stack; MAX_POLL_FDS has room for every fd pushed here
+        // (at most MAX_INTERFACES legs, see `Daemon::new`), so no push fails.
+        let mut fds: heapless::Vec<PollFd<'_>, MAX_POLL_FDS> = heapless::Vec::new();
+        push_fd(&mut fds, PollFd::new(self.signals.as_fd(), readable));
+        push_fd(&mut fds, PollFd::new(self.watcher.as_fd(), readable));
+        let mut socket_fds = [None; MAX_INTERFACES];
+        for (at, socket) in socket_fds.iter_mut().zip(&self.sockets) {
             if let Some(socket) = socket {
-                fds.push(PollFd::new(socket.as_fd(), readable));
+                *at = push_fd(&mut fds, PollFd::new(socket.as_fd(), readable));
             }
         }
         // The hook's pipes and the metrics clients: `Integrations::service` looks at them
         // after every wake.
         for (fd, flags) in self.integrations.poll_interest() {
-            fds.push(PollFd::new(fd, flags));
+            push_fd(&mut fds, PollFd::new(fd, flags));
         }
         let timeout = match timeout_ms {
             None => PollTimeout::NONE,
             Some(ms) => PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX),
         };
-        let nothing = Readiness {
+        let mut ready = Readiness {
             signals: false,
             network: false,
-            sockets: vec![false; self.sockets.len()],
+            sockets: [false; MAX_INTERFACES],
         };
         match poll(&mut fds, timeout) {
             Ok(_) => {}
-            Err(Errno::EINTR) => return Ok(nothing),
+            Err(Errno::EINTR) => return Ok(ready),
             Err(errno) => return Err(errno.into()),
         }
         let is_ready = |fd: Option<&PollFd<'_>>| {
@@ -471,14 +503,12 @@ impl Daemon {
                 r.intersects(PollFlags::POLLIN | PollFlags::POLLERR | PollFlags::POLLHUP)
             })
         };
-        Ok(Readiness {
-            signals: is_ready(fds.first()),
-            network: is_ready(fds.get(1)),
-            sockets: socket_fds
-                .into_iter()
-                .map(|at| at.is_some_and(|at| is_ready(fds.get(at))))
-                .collect(),
-        })
+        ready.signals = is_ready(fds.first());
+        ready.network = is_ready(fds.get(1));
+        for (ready, at) in ready.sockets.iter_mut().zip(socket_fds) {
+            *ready = at.is_some_and(|at| is_ready(fds.get(at)));
+        }
+        Ok(ready)
     }
 
     fn reload_key(&mut self) {
@@ -641,6 +671,12 @@ impl Daemon {
             }
         }
     }
+}
+
+/// Adds `fd` to a poll set; where it is, unless the set was full.
+fn push_fd<'a>(fds: &mut heapless::Vec<PollFd<'a>, MAX_POLL_FDS>, fd: PollFd<'a>) -> Option<usize> {
+    let at = fds.len();
+    fds.push(fd).ok().map(|()| at)
 }
 
 /// Sends everything `engine` has queued, each datagram on its interface's socket (dropped

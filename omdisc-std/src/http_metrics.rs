@@ -81,19 +81,18 @@ impl MetricsServer {
 
     /// The file descriptors to poll and for what: the listener while a slot is free, each
     /// connection for reading or writing.
-    pub fn poll_interest(&self) -> Vec<(BorrowedFd<'_>, PollFlags)> {
-        let mut interest = Vec::with_capacity(1 + self.connections.len());
-        if self.connections.len() < MAX_CONNECTIONS {
-            interest.push((self.listener.as_fd(), PollFlags::POLLIN));
-        }
-        for connection in &self.connections {
+    /// At most `1 + MAX_CONNECTIONS` of them; nothing is allocated.
+    pub fn poll_interest(&self) -> impl Iterator<Item = (BorrowedFd<'_>, PollFlags)> {
+        let listener = (self.connections.len() < MAX_CONNECTIONS)
+            .then(|| (self.listener.as_fd(), PollFlags::POLLIN));
+        let connections = self.connections.iter().map(|connection| {
             let flags = match connection.stage {
                 Stage::Reading(_) => PollFlags::POLLIN,
                 Stage::Writing(..) => PollFlags::POLLOUT,
             };
-            interest.push((connection.stream.as_fd(), flags));
-        }
-        interest
+            (connection.stream.as_fd(), flags)
+        });
+        listener.into_iter().chain(connections)
     }
 
     /// The earliest connection deadline, in the daemon's milliseconds.
@@ -344,7 +343,7 @@ mod tests {
         server.service(0, String::new);
         assert_eq!(server.connections.len(), MAX_CONNECTIONS);
         assert_eq!(
-            server.poll_interest().len(),
+            server.poll_interest().count(),
             MAX_CONNECTIONS,
             "no listener while full"
         );

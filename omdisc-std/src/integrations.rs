@@ -29,6 +29,10 @@ use crate::metrics::{EventCounts, HookCounts, MetricsFile, Snapshot};
 use crate::showmap::{self, LoadedMap};
 use crate::startup::DaemonEngine;
 
+/// Most file descriptors [`Integrations::poll_interest`] names: the metrics listener and
+/// its connections, the hook's stdin and stderr.
+pub const MAX_POLL_INTEREST: usize = 1 + crate::http_metrics::MAX_CONNECTIONS + 2;
+
 /// Why an integration cannot start. `Display` is one line.
 #[derive(Debug)]
 pub enum IntegrationError {
@@ -166,16 +170,12 @@ impl Integrations {
         }
     }
 
-    /// The file descriptors to poll and for what.
-    pub fn poll_interest(&self) -> Vec<(BorrowedFd<'_>, PollFlags)> {
-        let mut interest = Vec::new();
-        if let Some(server) = &self.server {
-            interest.extend(server.poll_interest());
-        }
-        if let Some(hook) = &self.hook {
-            interest.extend(hook.poll_interest());
-        }
-        interest
+    /// The file descriptors to poll and for what: at most [`MAX_POLL_INTEREST`], nothing
+    /// allocated.
+    pub fn poll_interest(&self) -> impl Iterator<Item = (BorrowedFd<'_>, PollFlags)> {
+        let server = self.server.iter().flat_map(MetricsServer::poll_interest);
+        let hook = self.hook.iter().flat_map(HookRunner::poll_interest);
+        server.chain(hook)
     }
 
     /// The earliest deadline (a hook's timeout, a slow metrics client, the next metrics
@@ -201,13 +201,14 @@ impl Integrations {
         engine: Option<&DaemonEngine>,
         counters: &DaemonCounters,
     ) {
-        let members = engine.map_or(0, member_count);
+        // O(n): counted only when a sync run or the metrics are rendered.
+        let members = || engine.map_or(0, member_count);
         if let Some(hook) = &mut self.hook {
             hook.service(now_ms, || {
                 engine.map(|engine| {
                     MapView {
                         engine,
-                        members,
+                        members: members(),
                         map_json: map_json(engine),
                     }
                     .sync()
@@ -220,7 +221,7 @@ impl Integrations {
             .as_ref()
             .map(HookRunner::counts)
             .unwrap_or_default();
-        let snapshot = || snapshot(engine, counters, members, group, events, hooks).render();
+        let snapshot = || snapshot(engine, counters, members(), group, events, hooks).render();
         if let Some(server) = &mut self.server {
             server.service(now_ms, snapshot);
         }

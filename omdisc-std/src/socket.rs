@@ -316,7 +316,12 @@ struct Received {
     truncated: bool,
 }
 
-/// Buffers for receiving up to `batch` datagrams per system call.
+/// Most datagrams one `recvmmsg` call of a [`ReceiveBatch`] asks for: the call's I/O vector
+/// lives on the stack, this many entries long.
+pub const MAX_BATCH: usize = 64;
+
+/// Buffers for receiving up to `batch` datagrams per system call, made once: a call
+/// allocates nothing.
 #[derive(Debug)]
 pub struct ReceiveBatch {
     buffers: Vec<u8>,
@@ -326,9 +331,10 @@ pub struct ReceiveBatch {
 }
 
 impl ReceiveBatch {
-    /// Buffers for `batch` datagrams of at most `datagram_capacity` bytes each.
+    /// Buffers for `batch` datagrams (1 to [`MAX_BATCH`]) of at most `datagram_capacity`
+    /// bytes each.
     pub fn new(batch: usize, datagram_capacity: usize) -> ReceiveBatch {
-        let batch = batch.max(1);
+        let batch = batch.clamp(1, MAX_BATCH);
         let datagram_capacity = datagram_capacity.max(1);
         let control = nix::cmsg_space!(nix::libc::in6_pktinfo);
         ReceiveBatch {
@@ -353,15 +359,16 @@ impl ReceiveBatch {
     ) -> io::Result<usize> {
         self.received.clear();
         {
-            let mut slices: Vec<[IoSliceMut<'_>; 1]> = self
-                .buffers
-                .chunks_exact_mut(self.datagram_capacity)
-                .map(|buffer| [IoSliceMut::new(buffer)])
-                .collect();
+            // One I/O vector entry per buffer, on the stack (entries past the batch are
+            // empty and not handed to the kernel).
+            let batch = self.batch_size();
+            let mut buffers = self.buffers.chunks_exact_mut(self.datagram_capacity);
+            let mut slices: [[IoSliceMut<'_>; 1]; MAX_BATCH] =
+                std::array::from_fn(|_| [IoSliceMut::new(buffers.next().unwrap_or_default())]);
             let results = match recvmmsg(
                 socket.socket.as_raw_fd(),
                 &mut self.headers,
-                slices.iter_mut(),
+                slices.iter_mut().take(batch),
                 MsgFlags::MSG_DONTWAIT,
                 None,
             ) {

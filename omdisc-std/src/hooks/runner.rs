@@ -143,17 +143,17 @@ impl HookRunner {
     }
 
     /// The run's pipes to poll: stdin while input is left, stderr while open.
-    pub fn poll_interest(&self) -> Vec<(BorrowedFd<'_>, PollFlags)> {
-        let mut interest = Vec::new();
-        if let Some(running) = &self.running {
-            if let Some(stdin) = &running.stdin {
-                interest.push((stdin.as_fd(), PollFlags::POLLOUT));
-            }
-            if let Some(stderr) = running.stderr.as_ref().filter(|_| !running.line_complete) {
-                interest.push((stderr.as_fd(), PollFlags::POLLIN));
-            }
-        }
-        interest
+    /// At most two; nothing is allocated.
+    pub fn poll_interest(&self) -> impl Iterator<Item = (BorrowedFd<'_>, PollFlags)> {
+        let running = self.running.as_ref();
+        let stdin = running
+            .and_then(|running| running.stdin.as_ref())
+            .map(|stdin| (stdin.as_fd(), PollFlags::POLLOUT));
+        let stderr = running
+            .filter(|running| !running.line_complete)
+            .and_then(|running| running.stderr.as_ref())
+            .map(|stderr| (stderr.as_fd(), PollFlags::POLLIN));
+        stdin.into_iter().chain(stderr)
     }
 
     /// When the running hook times out or its stderr is read next, in the daemon's
@@ -551,7 +551,11 @@ mod tests {
         runner.enqueue(job(HookKind::Join, 12));
         let start = Instant::now();
         runner.service(0, || Some(job(HookKind::Sync, 257)));
-        assert_eq!(runner.poll_interest().len(), 2, "stdin and stderr at first");
+        assert_eq!(
+            runner.poll_interest().count(),
+            2,
+            "stdin and stderr at first"
+        );
         // Until the first line is in, stderr is polled; then only the timer reads it.
         while start.elapsed() < Duration::from_secs(5) {
             let now = start.elapsed().as_millis() as u64;
@@ -562,7 +566,7 @@ mod tests {
             std::thread::sleep(Duration::from_millis(2));
         }
         let now = start.elapsed().as_millis() as u64;
-        assert!(runner.poll_interest().is_empty());
+        assert_eq!(runner.poll_interest().count(), 0);
         assert!(runner.deadline_ms().unwrap() <= now + STDERR_DRAIN_PERIOD_MS);
         let outcomes = run_until(&mut runner, 1);
         assert_eq!(outcomes, [RunOutcome::TimedOut]);
