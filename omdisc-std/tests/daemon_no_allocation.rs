@@ -7,8 +7,6 @@
 //! Loopback only: the daemon runs unicast-only (`--no-multicast`) on `lo`, the peers are
 //! sockets of this process bound to 127.0.0.10–73. Counts, no timings.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
@@ -24,46 +22,13 @@ use omdisc_std::sd_notify::Notifier;
 use omdisc_std::signals::{self, SignalReceiver};
 use omdisc_std::startup;
 
-/// Counts the allocations of the current thread (the daemon runs on the test's thread).
-struct CountingAllocator;
+#[path = "../../omdisc-core/benches/common/counting_allocator.rs"]
+mod counting_allocator;
 
-thread_local! {
-    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
-}
-
-fn count_one() {
-    let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
-}
-
-// SAFETY: forwards every call to the system allocator unchanged; counting touches only a
-// thread-local `Cell` (no allocation).
-unsafe impl GlobalAlloc for CountingAllocator {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        count_one();
-        System.alloc(layout)
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        count_one();
-        System.alloc_zeroed(layout)
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        count_one();
-        System.realloc(ptr, layout, new_size)
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        System.dealloc(ptr, layout)
-    }
-}
+use counting_allocator::{allocations, CountingAllocator};
 
 #[global_allocator]
 static ALLOCATOR: CountingAllocator = CountingAllocator;
-
-fn allocations() -> u64 {
-    ALLOCATIONS.try_with(Cell::get).unwrap_or(0)
-}
 
 const KEY_HEX: &str = "7b1f0e5c9a2d4b6e8f1a3c5e7d9b0a2c4e6f8a1b3c5d7e9f0a2b4c6d8e0f1a3b";
 const PEERS: usize = 64;

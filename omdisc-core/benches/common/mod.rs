@@ -8,8 +8,11 @@
 
 #![allow(dead_code)] // each bench target uses a different part
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
+// Also included by omdisc-std's tests/daemon_no_allocation.rs.
+mod counting_allocator;
+#[allow(unused_imports)] // each bench target uses a different part
+pub use counting_allocator::{allocations, allocations_during, CountingAllocator};
+
 use std::net::{IpAddr, Ipv4Addr};
 
 use omdisc_core::map::MapNode;
@@ -32,53 +35,6 @@ pub const PEER_INCARNATION: u64 = 1_700_000_000_000;
 
 /// The engine as the daemon uses it: a boxed table.
 pub type BenchEngine = Engine<Box<[NodeEntry]>>;
-
-/// Counts every allocation and reallocation, per thread (so the test harness's other
-/// threads do not disturb a measurement). Install it with `#[global_allocator]`.
-pub struct CountingAllocator;
-
-thread_local! {
-    // Const-initialised and without a destructor: using it never allocates.
-    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
-}
-
-fn count_one() {
-    let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
-}
-
-// SAFETY: forwards every call unchanged to the system allocator; only counts.
-unsafe impl GlobalAlloc for CountingAllocator {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        count_one();
-        System.alloc(layout)
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        count_one();
-        System.alloc_zeroed(layout)
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        count_one();
-        System.realloc(ptr, layout, new_size)
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        System.dealloc(ptr, layout)
-    }
-}
-
-/// Allocations (and reallocations) made by this thread so far.
-pub fn allocations() -> u64 {
-    ALLOCATIONS.try_with(Cell::get).unwrap_or(0)
-}
-
-/// Runs `f` and says how many allocations this thread made meanwhile.
-pub fn allocations_during<T>(f: impl FnOnce() -> T) -> (T, u64) {
-    let before = allocations();
-    let value = f();
-    (value, allocations() - before)
-}
 
 /// The keyring of [`KEY_HEX`].
 pub fn keyring() -> Keyring {
