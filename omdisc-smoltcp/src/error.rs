@@ -60,6 +60,23 @@ impl fmt::Display for SetupError {
     }
 }
 
+impl SetupError {
+    /// What went wrong in one line without the values: for an image that links no
+    /// `core::fmt` formatting of addresses.
+    pub fn summary(&self) -> &'static str {
+        match self {
+            SetupError::NoAddress => "node not set up: no address",
+            SetupError::NotMulticast(_) => "node not set up: the group is not multicast",
+            SetupError::NoAddressForGroup(_) => "node not set up: no address of the group's family",
+            SetupError::UnsupportedMedium(_) => "node not set up: the NIC is not Ethernet",
+            SetupError::MtuTooSmall { .. } => "node not set up: the NIC's MTU is too small",
+            SetupError::Engine(_) => "node not set up: the engine refused its configuration",
+            SetupError::Join(_) => "node not set up: cannot join the group",
+            SetupError::Bind(_) => "node not set up: cannot bind the port",
+        }
+    }
+}
+
 impl core::error::Error for SetupError {}
 
 impl From<ConfigError> for SetupError {

@@ -27,7 +27,7 @@ use omdisc_smoltcp::boot::stack::stack_with_margin;
 use omdisc_smoltcp::boot::{
     cluster_keys, BootConfig, BootNode, ImageNode, MapOutput, DEFAULT_BOOTARGS,
 };
-use omdisc_smoltcp::{group_mac, NodeStorage, SetupError};
+use omdisc_smoltcp::{group_mac, NodeStorage};
 use static_cell::{ConstStaticCell, StaticCell};
 
 /// The LAN9118's registers on the AN386.
@@ -162,7 +162,7 @@ fn start_node(
         STORAGE.init(NodeStorage::new()),
         vacant_table(),
     )
-    .unwrap_or_else(|e| fail(setup_error_name(&e)))
+    .unwrap_or_else(|e| fail(e.summary()))
 }
 
 /// The map in the log: one defmt frame per `setpe` line between the marker lines that
@@ -212,21 +212,6 @@ fn incarnation(mac: EthernetAddress) -> u64 {
     let mut bytes = [0u8; 8];
     bytes[..6].copy_from_slice(&mac.0);
     1 + (u64::from_le_bytes(bytes) ^ clock::now().total_micros() as u64) % 1_000_000
-}
-
-/// Why the node could not be set up, without formatting addresses (that would bring in the
-/// code to print IPv6 addresses, which this image never has).
-fn setup_error_name(error: &SetupError) -> &'static str {
-    match error {
-        SetupError::NoAddress => "node not set up: no address",
-        SetupError::NotMulticast(_) => "node not set up: the group is not multicast",
-        SetupError::NoAddressForGroup(_) => "node not set up: no address of the group's family",
-        SetupError::UnsupportedMedium(_) => "node not set up: the NIC is not Ethernet",
-        SetupError::MtuTooSmall { .. } => "node not set up: the NIC's MTU is too small",
-        SetupError::Engine(_) => "node not set up: the engine refused its configuration",
-        SetupError::Join(_) => "node not set up: cannot join the group",
-        SetupError::Bind(_) => "node not set up: cannot bind the port",
-    }
 }
 
 /// Logs `why` as an error and ends QEMU with a failure status.

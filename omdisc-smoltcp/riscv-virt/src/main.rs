@@ -10,7 +10,6 @@
 
 mod board;
 
-use core::fmt;
 use core::ptr::NonNull;
 
 use smoltcp::time::{Duration, Instant};
@@ -19,13 +18,15 @@ use virtio_drivers::transport::mmio::{MmioTransport, VirtIOHeader};
 use virtio_drivers::transport::{DeviceType, Transport};
 
 use board::{clock, console, dma::StaticDmaHal, plic::Plic, power, rtc, sleep, stack};
+use omdisc_core::map::setpe::{self, SetpeLine};
 use omdisc_core::map::MapNode;
-use omdisc_core::{NodeEntry, NodeId};
+use omdisc_core::{Event, NodeEntry, NodeId};
 use omdisc_riscv_virt::device_tree::MachineInfo;
 use omdisc_riscv_virt::virtio_net::{RxBuffers, VirtioNetDevice, QUEUE_SIZE, RX_BUFFER_LEN};
 use omdisc_smoltcp::boot::stack::stack_with_margin;
 use omdisc_smoltcp::boot::{
-    cluster_keys, BootConfig, BootNode, ImageNode, MapOutput, TextMap, DEFAULT_BOOTARGS,
+    cluster_keys, BootArgsError, BootConfig, BootNode, ImageNode, MapOutput, DEFAULT_BOOTARGS,
+    MAP_END, MAP_START,
 };
 use omdisc_smoltcp::NodeStorage;
 
@@ -50,50 +51,49 @@ type NetDevice = VirtioNetDevice<StaticDmaHal, MmioTransport<'static>>;
 #[no_mangle]
 extern "C" fn kernel_main(hart_id: usize, device_tree: usize) -> ! {
     board::entry::install_trap_vector();
-    console::init_logger(log::LevelFilter::Info);
-    log::info!("omdisc riscv-virt: hart {hart_id}, device tree at {device_tree:#x}");
+    console::start_line(INFO);
+    console::write_str("omdisc riscv-virt: hart ");
+    console::write_decimal(hart_id as u64);
+    console::write_str(", device tree at ");
+    console::write_hex(device_tree as u64);
+    console::end_line();
 
     // SAFETY: QEMU's reset vector passes a valid device tree in a1; nothing writes it.
     let machine = unsafe { MachineInfo::from_address(device_tree as *const u8) }
-        .unwrap_or_else(|e| fail(format_args!("{}", e.as_str())));
+        .unwrap_or_else(|e| fail(e.as_str()));
     clock::set_frequency(machine.timebase_hz);
     let config = BootConfig::parse(DEFAULT_BOOTARGS, machine.bootargs)
-        .unwrap_or_else(|e| fail(format_args!("bad boot argument: {e}")));
-    let keys = cluster_keys(DEFAULT_BOOTARGS, machine.bootargs)
-        .unwrap_or_else(|e| fail(format_args!("bad boot argument: {e}")));
-    log::info!(
-        "config: ip={} group={} port={} interval={}ms dead_after={} {} (bootargs \"{}\")",
-        config.address,
-        config.group,
-        config.port,
-        config.interval_ms,
-        config.dead_after,
-        if keys.is_some() {
-            "authenticated"
-        } else {
-            "unauthenticated"
-        },
-        machine.bootargs
-    );
+        .unwrap_or_else(|e| bad_boot_argument(&e));
+    let keys =
+        cluster_keys(DEFAULT_BOOTARGS, machine.bootargs).unwrap_or_else(|e| bad_boot_argument(&e));
+    print_config(&config, keys.is_some(), machine.bootargs);
     let incarnation = match machine.rtc {
         Some(base) => rtc::unix_nanos(base) / 1_000_000,
         None => {
-            log::warn!("no real-time clock: incarnation from the boot clock, restarts may be taken for replays");
+            console::line(WARN, "no real-time clock: incarnation from the boot clock, restarts may be taken for replays");
             clock::micros() / 1000
         }
     };
 
     let (transport, irq) =
-        find_virtio_net(&machine).unwrap_or_else(|| fail(format_args!("no virtio-net device")));
+        find_virtio_net(&machine).unwrap_or_else(|| fail("no virtio-net device"));
     let mut device =
-        NetDevice::open(transport, RX_BUFFERS.take()).unwrap_or_else(|e| fail(format_args!("{e}")));
+        NetDevice::open(transport, RX_BUFFERS.take()).unwrap_or_else(|e| fail(e.as_str()));
     let mac = device.mac_address();
-    log::info!("virtio-net: MAC {mac}, interrupt {}", irq.unwrap_or(0));
+    console::start_line(INFO);
+    console::write_str("virtio-net: MAC ");
+    console::write_mac(mac.0);
+    console::write_str(", interrupt ");
+    console::write_decimal(u64::from(irq.unwrap_or(0)));
+    console::end_line();
 
     let plic = machine.plic.and_then(Plic::new);
     match (&plic, irq) {
         (Some(plic), Some(irq)) => plic.enable(irq),
-        _ => log::warn!("no NIC interrupt: frames wait for the next timer wake-up"),
+        _ => console::line(
+            WARN,
+            "no NIC interrupt: frames wait for the next timer wake-up",
+        ),
     }
     sleep::enable_wakeups(machine.clint);
 
@@ -102,7 +102,7 @@ extern "C" fn kernel_main(hart_id: usize, device_tree: usize) -> ! {
     let seed = clock::ticks() ^ incarnation.rotate_left(17) ^ u64::from_le_bytes(mac_bytes);
     let settings = config
         .settings(mac, keys, incarnation, seed)
-        .unwrap_or_else(|e| fail(format_args!("no node id for {}: {e}", config.address)));
+        .unwrap_or_else(|_| fail("the address gives no node id (its last two octets are 0)"));
     let mut node = ClusterNode::setup(
         NODE.uninit(),
         settings,
@@ -111,7 +111,16 @@ extern "C" fn kernel_main(hart_id: usize, device_tree: usize) -> ! {
         SOCKET_STORAGE.take(),
         TABLE.take(),
     )
-    .unwrap_or_else(|e| fail(format_args!("{e}")));
+    .unwrap_or_else(|e| fail(e.summary()));
+    console::start_line(INFO);
+    console::write_str("node ");
+    console::write_decimal(u64::from(node.node().node_id().get()));
+    console::write_str(" up, incarnation ");
+    console::write_decimal(incarnation);
+    console::write_str(", table of ");
+    console::write_decimal(NODE_CAPACITY as u64);
+    console::write_str(" nodes");
+    console::end_line();
     let mut console_map = ConsoleMap;
     node.write_map(&mut console_map);
 
@@ -128,23 +137,108 @@ extern "C" fn kernel_main(hart_id: usize, device_tree: usize) -> ! {
     }
 }
 
-/// The map on the console as text (tests look for its marker lines), then the stack's
-/// high-water mark so far.
+/// Log levels as the console shows them.
+const INFO: &str = "INFO";
+const WARN: &str = "WARN";
+const ERROR: &str = "ERROR";
+
+/// The configuration line (tests look for ` authenticated (bootargs`).
+fn print_config(config: &BootConfig, authenticated: bool, bootargs: &str) {
+    console::start_line(INFO);
+    console::write_str("config: ip=");
+    console::write_ipv4(config.address.address());
+    console::write_str("/");
+    console::write_decimal(u64::from(config.address.prefix_len()));
+    console::write_str(" group=");
+    console::write_ipv4(config.group);
+    console::write_str(" port=");
+    console::write_decimal(u64::from(config.port));
+    console::write_str(" interval=");
+    console::write_decimal(u64::from(config.interval_ms));
+    console::write_str("ms dead_after=");
+    console::write_decimal(u64::from(config.dead_after));
+    console::write_str(if authenticated {
+        " authenticated (bootargs \""
+    } else {
+        " unauthenticated (bootargs \""
+    });
+    console::write_str(bootargs);
+    console::write_str("\")");
+    console::end_line();
+}
+
+/// The map on the console, one `setpe` line per range or alias between the marker lines
+/// tests look for (written here: the core's renderer would link `core::fmt`), then the
+/// stack's high-water mark so far; and the events and the first announcement before it.
 struct ConsoleMap;
 
 impl MapOutput for ConsoleMap {
     fn write(&mut self, own_id: NodeId, members: impl Iterator<Item = MapNode> + Clone) {
-        TextMap(|line: &str| {
-            console::write_str(line);
+        console::write_str(MAP_START);
+        console::write_str(" ");
+        console::write_decimal(members.clone().count() as u64);
+        console::write_str(" members ===\n# this node is ");
+        console::write_decimal(u64::from(own_id.get()));
+        console::write_str("\n");
+        for line in setpe::ranges(members.clone()).chain(setpe::aliases(members)) {
+            let (id, ip, count) = match line {
+                SetpeLine::Range { first, ip, count } => (first, ip, Some(count)),
+                SetpeLine::Alias { id, ip } => (id, ip, None),
+            };
+            console::write_decimal(u64::from(id.get()));
+            console::write_str(" ");
+            console::write_ipv4(ip);
+            console::write_str(" ");
+            match count {
+                Some(count) => console::write_decimal(u64::from(count)),
+                None => console::write_str("ALIAS"),
+            }
             console::write_str("\n");
-        })
-        .write(own_id, members);
+        }
+        console::write_str(MAP_END);
+        console::write_str("\n");
         let used = stack::high_water();
-        log::info!(
-            "stack high-water mark {used} B of {} B (with margin {} B)",
-            stack::size(),
-            stack_with_margin(used)
-        );
+        console::start_line(INFO);
+        console::write_str("stack high-water mark ");
+        console::write_decimal(used as u64);
+        console::write_str(" B of ");
+        console::write_decimal(stack::size() as u64);
+        console::write_str(" B (with margin ");
+        console::write_decimal(stack_with_margin(used) as u64);
+        console::write_str(" B)");
+        console::end_line();
+    }
+
+    fn event(&mut self, event: &Event, capacity: usize) {
+        let (level, id, what) = match event {
+            Event::Joined(id) => (INFO, id, " joined"),
+            Event::Changed(id) => (INFO, id, " changed"),
+            Event::Left(id) => (INFO, id, " left"),
+            Event::Expired(id) => (INFO, id, " expired"),
+            Event::Suspected(id) => (INFO, id, " suspected"),
+            Event::Conflict { id, .. } => (WARN, id, " claimed by two hosts"),
+            Event::ConflictEnded { id, .. } => (INFO, id, ": conflict over"),
+            Event::TableFull(id) => (WARN, id, " left out: the node table is full"),
+            Event::LocalChanged => return console::line(INFO, "this node's own entry changed"),
+            Event::Overflow => {
+                return console::line(WARN, "membership events were dropped; map re-read")
+            }
+            _ => return console::line(INFO, "membership event of another kind"),
+        };
+        let _ = capacity;
+        console::start_line(level);
+        console::write_str("node ");
+        console::write_decimal(u64::from(id.get()));
+        console::write_str(what);
+        console::end_line();
+    }
+
+    fn first_announcement(&mut self, millis: i64) {
+        console::start_line(INFO);
+        console::write_str("first announcement sent ");
+        console::write_decimal(millis.max(0) as u64);
+        console::write_str(" ms after machine reset");
+        console::end_line();
     }
 }
 
@@ -164,9 +258,18 @@ fn find_virtio_net(machine: &MachineInfo<'_>) -> Option<(MmioTransport<'static>,
     })
 }
 
+/// Reports a bad boot argument on one line and powers off with a failure status.
+fn bad_boot_argument(error: &BootArgsError<'_>) -> ! {
+    console::start_line(ERROR);
+    console::write_str("bad boot argument: ");
+    error.write_pieces(console::write_str);
+    console::end_line();
+    power::shutdown_failed()
+}
+
 /// Reports a fatal error on one line and powers off with a failure status.
-fn fail(message: fmt::Arguments<'_>) -> ! {
-    log::error!("{message}");
+fn fail(message: &str) -> ! {
+    console::line(ERROR, message);
     power::shutdown_failed()
 }
 

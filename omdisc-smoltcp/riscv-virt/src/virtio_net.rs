@@ -63,6 +63,16 @@ pub enum OpenError {
     BadToken(u16),
 }
 
+impl OpenError {
+    /// The error in one line, without the driver's detail (no `core::fmt` needed).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Driver(_) => "virtio-net: the driver could not set up the device",
+            Self::BadToken(_) => "virtio-net: a descriptor token outside the queue",
+        }
+    }
+}
+
 impl core::fmt::Display for OpenError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {

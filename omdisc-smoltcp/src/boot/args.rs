@@ -99,6 +99,62 @@ impl fmt::Display for BootArgsError<'_> {
     }
 }
 
+/// `write_boot_args_error!`'s writer for [`BootArgsError::write_pieces`]: the template's
+/// text and arguments in turn.
+macro_rules! write_pieces {
+    ($put:expr, $template:literal $(, $arg:expr)*) => {{
+        #[allow(unused_mut)] // a template without arguments is written as it is
+        let mut rest: &str = $template;
+        $(
+            let (before, after) = rest.split_once("{}").unwrap_or((rest, ""));
+            $put(before);
+            Piece::put($arg, &mut *$put);
+            rest = after;
+        )*
+        $put(rest);
+    }};
+}
+
+/// An argument of a [`BootArgsError`] message, written without `core::fmt`.
+trait Piece {
+    fn put(&self, put: &mut dyn FnMut(&str));
+}
+
+impl Piece for &str {
+    fn put(&self, put: &mut dyn FnMut(&str)) {
+        put(self);
+    }
+}
+
+impl Piece for usize {
+    fn put(&self, put: &mut dyn FnMut(&str)) {
+        let mut digits = [0u8; 20];
+        let mut len = 0;
+        let mut n = *self;
+        for slot in digits.iter_mut().rev() {
+            *slot = b'0' + (n % 10) as u8;
+            n /= 10;
+            len += 1;
+            if n == 0 {
+                break;
+            }
+        }
+        let text = digits
+            .get(digits.len().saturating_sub(len)..)
+            .and_then(|d| core::str::from_utf8(d).ok());
+        put(text.unwrap_or("?"));
+    }
+}
+
+impl BootArgsError<'_> {
+    /// Hands the message to `put` piece by piece, the same text as `Display` without
+    /// `core::fmt` (for a console that does not link it).
+    pub fn write_pieces(&self, mut put: impl FnMut(&str)) {
+        let put: &mut dyn FnMut(&str) = &mut put;
+        write_boot_args_error!(write_pieces, put, self)
+    }
+}
+
 #[cfg(feature = "defmt")]
 impl defmt::Format for BootArgsError<'_> {
     fn format(&self, f: defmt::Formatter<'_>) {
@@ -408,6 +464,21 @@ mod tests {
         assert!(s.keyring.is_some());
         let zero = BootConfig::parse(DEFAULTS, "ip=10.77.0.0/16").unwrap();
         assert!(zero.settings(mac, None, 7, 9).is_err());
+    }
+
+    #[test]
+    fn the_pieces_read_as_the_display_text() {
+        let errors = [
+            BootArgsError::Address("10.0.0.1"),
+            BootArgsError::Port("0"),
+            BootArgsError::Key(KeyError::BadLength(3)),
+            BootArgsError::Key(KeyError::NotHex),
+        ];
+        for e in errors {
+            let mut text = String::new();
+            e.write_pieces(|piece| text.push_str(piece));
+            assert_eq!(text, format!("{e}"));
+        }
     }
 
     #[test]

@@ -73,17 +73,13 @@ impl<'a, const N: usize> BootNode<'a, N> {
         let delay = self.node.poll(clock(), device).unwrap_or(max_sleep);
         let mut map_changed = false;
         while let Some(event) = self.node.poll_event() {
-            log_event(&event, N);
+            map.event(&event, N);
             map_changed |= event.changes_map();
         }
         if !self.first_send_logged && self.node.engine().stats().tx_datagrams > 0 {
             // The NIC has taken the frame by now.
             self.first_send_logged = true;
-            node_log!(
-                info,
-                "first announcement sent {} ms after machine reset",
-                clock().total_millis()
-            );
+            map.first_announcement(clock().total_millis());
         }
         if map_changed {
             self.write_map(map);
@@ -104,11 +100,28 @@ impl<'a, const N: usize> BootNode<'a, N> {
     }
 }
 
-/// Where a boot image's map goes whenever it changed.
+/// Where a boot image's map goes whenever it changed, and what it is told of the events
+/// before (by default logged through this crate's logging backend; a console that links no
+/// `core::fmt` prints them itself).
 pub trait MapOutput {
     /// Shows the map of node `own_id`: its members, `members`, in id order (clone the
     /// iterator to walk them more than once).
     fn write(&mut self, own_id: NodeId, members: impl Iterator<Item = MapNode> + Clone);
+
+    /// A membership event (`capacity`: the node table's, for a table-full note).
+    fn event(&mut self, event: &Event, capacity: usize) {
+        log_event(event, capacity);
+    }
+
+    /// The node's first announcement left `millis` ms after machine reset (the board's
+    /// clock counts from reset).
+    fn first_announcement(&mut self, millis: i64) {
+        node_log!(
+            info,
+            "first announcement sent {} ms after machine reset",
+            millis
+        );
+    }
 }
 
 /// A map as text, one line per call of the closure (without `\n`): a [`MAP_START`] line

@@ -1,48 +1,37 @@
-//! The console: the 16550 UART at 0x1000_0000 (QEMU's model sends without set-up)
-//! and a `log` logger on it that stamps every line with the time since reset.
+//! The console: the 16550 UART at 0x1000_0000 (QEMU's model sends without set-up), and log
+//! lines on it stamped with the time since reset, written piece by piece: the image links
+//! no `core::fmt` formatting for them (numbers, addresses and text have small writers here).
 
-use core::fmt::{self, Write};
+use core::net::Ipv4Addr;
 
 const UART_BASE: usize = 0x1000_0000;
 const THR: usize = 0;
 const LSR: usize = 5;
 const LSR_THR_EMPTY: u8 = 1 << 5;
 
-/// Writes text to the UART, waiting for room byte by byte.
-pub struct Console;
-
-impl Console {
-    fn put(byte: u8) {
-        let base = UART_BASE as *mut u8;
-        // SAFETY: the 16550 registers are MMIO at UART_BASE on `virt`;
-        // volatile byte accesses are what the device expects.
-        unsafe {
-            while base.add(LSR).read_volatile() & LSR_THR_EMPTY == 0 {}
-            base.add(THR).write_volatile(byte);
-        }
+fn put(byte: u8) {
+    let base = UART_BASE as *mut u8;
+    // SAFETY: the 16550 registers are MMIO at UART_BASE on `virt`; volatile byte accesses
+    // are what the device expects.
+    unsafe {
+        while base.add(LSR).read_volatile() & LSR_THR_EMPTY == 0 {}
+        base.add(THR).write_volatile(byte);
     }
 }
 
-impl Write for Console {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        for byte in s.bytes() {
-            if byte == b'\n' {
-                Self::put(b'\r');
-            }
-            Self::put(byte);
-        }
-        Ok(())
-    }
-}
-
-/// Writes `text` to the console as it is, without `core::fmt`.
+/// Writes `text` as it is (a `\n` goes out as `\r\n`).
 pub fn write_str(text: &str) {
-    let _ = Console.write_str(text);
+    for byte in text.bytes() {
+        if byte == b'\n' {
+            put(b'\r');
+        }
+        put(byte);
+    }
 }
 
-/// Writes `n` in decimal, without `core::fmt`.
-pub fn write_decimal(mut n: u64) {
-    let mut digits = [0u8; 20];
+/// Writes `n` in decimal, at least `width` digits (zero-padded).
+pub fn write_decimal_padded(mut n: u64, width: usize) {
+    let mut digits = [b'0'; 20];
     let mut start = digits.len();
     loop {
         start -= 1;
@@ -52,46 +41,81 @@ pub fn write_decimal(mut n: u64) {
             break;
         }
     }
-    for &digit in &digits[start..] {
-        Console::put(digit);
+    start = start.min(digits.len().saturating_sub(width));
+    digits[start..].iter().for_each(|&d| put(d));
+}
+
+/// Writes `n` in decimal.
+pub fn write_decimal(n: u64) {
+    write_decimal_padded(n, 1);
+}
+
+/// Writes `n` in hex with a `0x` prefix.
+pub fn write_hex(n: u64) {
+    write_str("0x");
+    let digits = (64 - n.leading_zeros()).div_ceil(4).max(1);
+    for i in (0..digits).rev() {
+        put(b"0123456789abcdef"[(n >> (i * 4) & 0xf) as usize]);
     }
 }
 
-/// Prints to the console without a timestamp.
-#[macro_export]
-macro_rules! print {
-    ($($arg:tt)*) => {{
-        let _ = core::fmt::Write::write_fmt(&mut $crate::board::console::Console, format_args!($($arg)*));
-    }};
+/// Writes an IPv4 address in dotted-quad notation.
+pub fn write_ipv4(ip: Ipv4Addr) {
+    for (i, octet) in ip.octets().into_iter().enumerate() {
+        if i > 0 {
+            put(b'.');
+        }
+        write_decimal(u64::from(octet));
+    }
 }
 
-struct Logger;
-
-impl log::Log for Logger {
-    fn enabled(&self, _metadata: &log::Metadata) -> bool {
-        true
+/// Writes an Ethernet address as six dash-separated hex bytes.
+pub fn write_mac(mac: [u8; 6]) {
+    for (i, byte) in mac.into_iter().enumerate() {
+        if i > 0 {
+            put(b'-');
+        }
+        put(b"0123456789abcdef"[usize::from(byte >> 4)]);
+        put(b"0123456789abcdef"[usize::from(byte & 0xf)]);
     }
-
-    fn log(&self, record: &log::Record) {
-        let micros = super::clock::micros();
-        let _ = writeln!(
-            Console,
-            "[{:>5}.{:06}] {:<5} {}",
-            micros / 1_000_000,
-            micros % 1_000_000,
-            record.level(),
-            record.args()
-        );
-    }
-
-    fn flush(&self) {}
 }
 
-static LOGGER: Logger = Logger;
+/// Starts a log line: `[    0.028759] INFO  ` (seconds since reset, then the level padded
+/// to five characters). End it with [`end_line`].
+pub fn start_line(level: &str) {
+    let micros = super::clock::micros();
+    let seconds = micros / 1_000_000;
+    write_str("[");
+    for _ in digit_count(seconds)..5 {
+        put(b' ');
+    }
+    write_decimal(seconds);
+    write_str(".");
+    write_decimal_padded(micros % 1_000_000, 6);
+    write_str("] ");
+    write_str(level);
+    for _ in level.len()..6 {
+        put(b' ');
+    }
+}
 
-/// Routes `log` records to the console at `level` and above.
-pub fn init_logger(level: log::LevelFilter) {
-    // Fails only if a logger is already set, which then stays in place.
-    let _ = log::set_logger(&LOGGER);
-    log::set_max_level(level);
+/// Ends a log line.
+pub fn end_line() {
+    write_str("\n");
+}
+
+/// A whole log line of text.
+pub fn line(level: &str, text: &str) {
+    start_line(level);
+    write_str(text);
+    end_line();
+}
+
+fn digit_count(mut n: u64) -> usize {
+    let mut count = 1;
+    while n >= 10 {
+        n /= 10;
+        count += 1;
+    }
+    count
 }

@@ -33,7 +33,7 @@ unsafe impl Hal for StaticDmaHal {
         let first = NEXT_PAGE.fetch_add(pages, Ordering::Relaxed);
         if first + pages > DMA_PAGES {
             NEXT_PAGE.fetch_sub(pages, Ordering::Relaxed);
-            log::error!("DMA pool exhausted ({pages} pages asked, {DMA_PAGES} in all)");
+            super::console::line("ERROR", "virtio DMA pool exhausted");
             // virtio-drivers turns a zero physical address into DmaError.
             return (0, NonNull::dangling());
         }

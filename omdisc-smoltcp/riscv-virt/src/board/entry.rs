@@ -67,6 +67,14 @@ pub fn install_trap_vector() {
 
 #[no_mangle]
 extern "C" fn fatal_trap(mcause: usize, mepc: usize, mtval: usize) -> ! {
-    log::error!("fatal trap: mcause={mcause:#x} mepc={mepc:#x} mtval={mtval:#x}");
+    use super::console;
+    console::start_line("ERROR");
+    console::write_str("fatal trap: mcause=");
+    console::write_hex(mcause as u64);
+    console::write_str(" mepc=");
+    console::write_hex(mepc as u64);
+    console::write_str(" mtval=");
+    console::write_hex(mtval as u64);
+    console::end_line();
     super::power::shutdown_failed()
 }
