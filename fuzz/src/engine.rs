@@ -10,9 +10,14 @@
 //!   entries that have not departed, a deadline while running or leaving;
 //! - a refused datagram, or one that does not decode and verify with the engine's keys,
 //!   changed nothing in the table, and one taken as new information decodes and verifies;
-//! - every datagram `poll_transmit` hands out fits, goes out on an active interface, decodes
-//!   (and verifies) with the engine's own keys, and is this node's own message or a relay
-//!   of someone else's within the hop limit;
+//! - a refused address list (`set_addresses`: no such interface, an address no node can
+//!   have, more than fit) changed nothing: table, addresses announced on every interface,
+//!   node id;
+//! - every datagram `poll_transmit` hands out fits, goes out on an active interface (or,
+//!   for the LEAVE of an identity whose last address went, on one of its interfaces), decodes
+//!   (and verifies) with the engine's own keys, and is this node's own message (under an
+//!   id it has or had: the LEAVE of an identity its addresses took away) or a relay of
+//!   someone else's within the hop limit (stamped with an id this node has or had);
 //! - `poll_transmit` and `poll_event` run dry after a bounded number of calls;
 //! - a few more `handle_timeout(now)` calls (with drains) move the deadline past `now` (a
 //!   frontend never spins).
@@ -22,8 +27,8 @@ use std::collections::VecDeque;
 
 use omdisc_core::testing::check_engine;
 use omdisc_core::{
-    ArrayEngine, Config, Duration, Engine, IfaceId, Instant, InterfaceSpec, Message, NodeAddr,
-    NodeEntry, NodeId, NodeState, Received, MAX_DATAGRAM_LEN,
+    AddrList, ArrayEngine, Config, Duration, Engine, IfaceId, Instant, InterfaceSpec, Message,
+    MessageKind, NodeAddr, NodeEntry, NodeId, NodeState, Received, MAX_DATAGRAM_LEN, MAX_IFACES,
 };
 use omdisc_core::{EVENT_QUEUE_LEN, RELAY_QUEUE_LEN};
 
@@ -100,6 +105,8 @@ pub struct Reach {
     pub relayed: u64,
     /// Nodes that left or expired.
     pub departed: u64,
+    /// Ids this node had (more than one when its id follows addresses that changed).
+    pub own_ids: usize,
 }
 
 /// Runs `scenario` like [`run`] and reports how deep it got.
@@ -118,11 +125,16 @@ pub fn reach(scenario: &Scenario) -> Reach {
         accepted: stats.rx_accepted,
         relayed: stats.tx_relayed,
         departed: stats.left + stats.expired,
+        own_ids: driver.own_ids.len(),
     }
 }
 
 struct Driver {
     engine: ArrayEngine<CAPACITY>,
+    /// Every id this node has had (with an id from the address, one per address it had).
+    own_ids: Vec<NodeId>,
+    /// The interfaces it was configured with.
+    interfaces: usize,
     now: Instant,
     hop_limit: u8,
     history: VecDeque<Vec<u8>>,
@@ -132,7 +144,11 @@ struct Driver {
 impl Driver {
     fn new(setup: &Setup) -> Driver {
         let node_id = NodeId::new(NODE_ID).unwrap_or(NodeId::MIN);
-        let mut config = Config::new(node_id, 7);
+        let mut config = if setup.id_from_address {
+            Config::from_address(7)
+        } else {
+            Config::new(node_id, 7)
+        };
         config.interval = Duration::from_millis(setup.interval_ms);
         config.dead_after = setup.dead_after;
         config.hop_limit = setup.hop_limit;
@@ -156,8 +172,11 @@ impl Driver {
         if !setup.start_later {
             engine.start(now);
         }
+        let own_ids = vec![engine.node_id()];
         Driver {
             engine,
+            own_ids,
+            interfaces: setup.interfaces,
             now,
             hop_limit: setup.hop_limit,
             history: VecDeque::new(),
@@ -217,7 +236,34 @@ impl Driver {
             Step::Leave => self.engine.leave(self.now),
             Step::Rekey(keys) => self.engine.set_keyring(keys.keyring().cloned()),
             Step::Drain => {}
+            Step::SetAddresses { iface, addrs } => self.set_addresses(*iface, addrs),
+            Step::Resumed(iface) => self.engine.interface_resumed(self.now, *iface),
         }
+        let id = self.engine.node_id();
+        if !self.own_ids.contains(&id) {
+            self.own_ids.push(id);
+        }
+    }
+
+    /// `set_addresses`; a refusal must change nothing.
+    fn set_addresses(&mut self, iface: IfaceId, addrs: &[IpAddr]) {
+        let before = (self.table_view(), self.announced(), self.engine.node_id());
+        let result = self.engine.set_addresses(self.now, iface, addrs);
+        if let Err(e) = result {
+            let after = (self.table_view(), self.announced(), self.engine.node_id());
+            assert_eq!(
+                after, before,
+                "set_addresses({iface}, {addrs:?}) was refused ({e}) but changed the engine"
+            );
+        }
+    }
+
+    /// The addresses announced on every interface.
+    fn announced(&self) -> Vec<AddrList> {
+        (0..MAX_IFACES)
+            .filter_map(IfaceId::new)
+            .map(|i| self.engine.announced_addresses(i))
+            .collect()
     }
 
     fn payload_bytes(&self, payload: &Payload) -> Option<Vec<u8>> {
@@ -292,20 +338,34 @@ impl Driver {
                 return self.drain_events();
             };
             assert!(tx.len <= MAX_DATAGRAM_LEN, "transmit of {} bytes", tx.len);
-            assert!(
-                self.engine.is_active(tx.iface),
-                "transmit on inactive {}",
-                tx.iface
-            );
             let datagram = self.buf[..tx.len].to_vec();
             let msg = match Message::decode(&datagram, self.engine.keyring()) {
                 Ok(msg) => msg,
                 Err(e) => panic!("transmitted datagram does not decode ({e}): {datagram:02x?}"),
             };
+            // The LEAVE of an identity whose last address went is tried where it was heard.
+            let farewell = msg.kind == MessageKind::Leave && msg.hops == 0;
+            assert!(
+                self.engine.is_active(tx.iface) || farewell && tx.iface.index() < self.interfaces,
+                "{:?} on inactive {}",
+                msg.kind,
+                tx.iface
+            );
             if msg.hops == 0 {
-                assert_eq!(msg.origin, node_id, "direct message not from this node");
+                assert!(
+                    self.own_ids.contains(&msg.origin),
+                    "direct message from {}, not from this node (ids {:?})",
+                    msg.origin,
+                    self.own_ids
+                );
             } else {
-                assert_eq!(msg.relayer, Some(node_id), "relayed by someone else");
+                // A relay queued before this node's id changed names the id it had then.
+                assert!(
+                    msg.relayer.is_some_and(|r| self.own_ids.contains(&r)),
+                    "relayed by {:?}, not by this node (ids {:?})",
+                    msg.relayer,
+                    self.own_ids
+                );
                 assert!(msg.origin != node_id, "relayed its own message");
                 assert!(msg.hops <= self.hop_limit, "relayed over the hop limit");
             }

@@ -1,5 +1,6 @@
 //! Engine scenarios decoded from fuzz input: the engine's setup, then a sequence of steps
-//! (deliver a datagram, let time pass, start, leave, change keys).
+//! (deliver a datagram, let time pass, start, leave, change keys, change an interface's
+//! addresses, resume a link).
 //!
 //! Decoding reads one byte at a time from an [`arbitrary::Unstructured`] (an exhausted input
 //! reads as zeros), so every input is a valid scenario and the layout is simple enough for
@@ -18,7 +19,7 @@
 //!         | bit 5 drain only on Drain steps | bit 6 start later | bit 7 clock near the end
 //! byte 1  bits 0-1 interval | bits 2-3 dead-after - 1 (3 reads as 1) | bits 4-6 hop limit (mod 5)
 //!         | bit 7 isolated (no relaying; unless routed)
-//! byte 2  bits 0-1 bandwidth | bits 2-3 tombstone lifetime
+//! byte 2  bits 0-1 bandwidth | bits 2-3 tombstone lifetime | bit 4 id from the address
 //! byte 3  jitter seed
 //! ```
 
@@ -102,6 +103,9 @@ pub struct Setup {
     pub tombstone_ms: u64,
     /// Seed of the engine's timer jitter.
     pub seed: u64,
+    /// The node id follows the first serving address (`IdSource::Address`) instead of
+    /// being fixed.
+    pub id_from_address: bool,
 }
 
 /// Where a delivered datagram claims to come from.
@@ -167,6 +171,17 @@ pub enum Step {
     Rekey(KeyChoice),
     /// Drain transmits and events (every step does when the setup is not lazy).
     Drain,
+    /// Give interface `iface` these addresses (`Engine::set_addresses`): drawn from the
+    /// pool (so they collide with the peers' and with the other interfaces'), possibly none,
+    /// more than fit, or ones no node can have; `iface` may not exist.
+    SetAddresses {
+        /// The interface.
+        iface: IfaceId,
+        /// Its new addresses, primary first.
+        addrs: Vec<IpAddr>,
+    },
+    /// Interface `iface`'s link is back up (`Engine::interface_resumed`).
+    Resumed(IfaceId),
 }
 
 /// A decoded scenario.
@@ -185,7 +200,11 @@ const STEP_START: u8 = 2;
 const STEP_LEAVE: u8 = 3;
 const STEP_REKEY: u8 = 4;
 const STEP_DRAIN: u8 = 5;
-const STEP_CODES: u8 = STEP_DRAIN + 1;
+const STEP_ADDRESSES: u8 = 6;
+const STEP_RESUMED: u8 = 7;
+const STEP_CODES: u8 = STEP_RESUMED + 1;
+/// Address bytes from this value on stand for addresses no node can have.
+const BAD_ADDRESS_FROM: u8 = 0xf8;
 /// Payload codes (modulo [`PAYLOAD_CODES`]); built messages are twice as likely.
 const PAYLOAD_RAW: u8 = 0;
 const PAYLOAD_CODES: u8 = 5;
@@ -240,6 +259,7 @@ fn decode_setup(u: &mut Unstructured<'_>) -> Setup {
         bandwidth: [0, 2_000, omdisc_core::DEFAULT_BANDWIDTH, 0][usize::from(b2 & 3)],
         tombstone_ms: [0, 1_000, 600_000, 60_000][usize::from((b2 >> 2) & 3)],
         seed: u64::from(b3),
+        id_from_address: b2 & 0x10 != 0,
     }
 }
 
@@ -264,9 +284,44 @@ fn decode_step(u: &mut Unstructured<'_>) -> Step {
         STEP_START => Step::Start,
         STEP_LEAVE => Step::Leave,
         STEP_REKEY => Step::Rekey(KeyChoice::from_bits(byte(u))),
-        // STEP_DRAIN
-        _ => Step::Drain,
+        STEP_ADDRESSES => {
+            let iface = decode_local_iface(u);
+            let count = byte(u) % 8;
+            let addrs = (0..count).map(|_| decode_local_address(byte(u))).collect();
+            Step::SetAddresses { iface, addrs }
+        }
+        STEP_DRAIN => Step::Drain,
+        // STEP_RESUMED
+        _ => Step::Resumed(decode_local_iface(u)),
     }
+}
+
+/// One of the engine's interfaces (at most three), or a fourth that it never has.
+fn decode_local_iface(u: &mut Unstructured<'_>) -> IfaceId {
+    IfaceId::new(usize::from(byte(u) % 4)).unwrap_or_default()
+}
+
+/// An address from the pool, or (from [`BAD_ADDRESS_FROM`] on) one that no node can have.
+fn decode_local_address(b: u8) -> IpAddr {
+    match b.checked_sub(BAD_ADDRESS_FROM) {
+        None => pool_address(b),
+        Some(0) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        Some(1) => IpAddr::V4(Ipv4Addr::BROADCAST),
+        Some(2) => IpAddr::V4(Ipv4Addr::new(239, 255, 77, 77)),
+        Some(3) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+        Some(4) => IpAddr::V6(Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1)),
+        Some(5) => IpAddr::V4(Ipv4Addr::new(10, 0, 0, 0)),
+        Some(6) => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        Some(_) => IpAddr::V6(Ipv6Addr::LOCALHOST),
+    }
+}
+
+/// The bytes of a step that gives interface `iface` (0 to 3) the pool addresses `pool`
+/// (bytes for [`pool_address`], at most seven).
+pub fn encode_set_addresses(iface: u8, pool: &[u8]) -> Vec<u8> {
+    let mut out = vec![STEP_ADDRESSES, iface, pool.len() as u8];
+    out.extend_from_slice(pool);
+    out
 }
 
 /// Milliseconds from one byte: the low 6 bits times 1 ms, 10 ms, 100 ms or 10 s.
@@ -451,6 +506,32 @@ mod tests {
         assert!(Scenario::decode(&[]).steps.is_empty());
         let long = vec![STEP_DRAIN; 4 + 2 * MAX_STEPS];
         assert_eq!(Scenario::decode(&long).steps.len(), MAX_STEPS);
+    }
+
+    #[test]
+    fn address_steps_decode_with_bad_addresses_and_a_missing_interface() {
+        let mut data = encode_setup(KeyChoice::None);
+        data.extend(encode_set_addresses(1, &[9, BAD_ADDRESS_FROM]));
+        data.extend([STEP_RESUMED, 3, STEP_ADDRESSES, 7, 0]);
+        let scenario = Scenario::decode(&data);
+        assert!(!scenario.setup.id_from_address);
+        assert_eq!(
+            scenario.steps,
+            [
+                Step::SetAddresses {
+                    iface: IfaceId::new(1).unwrap(),
+                    addrs: vec![
+                        IpAddr::V4(Ipv4Addr::new(10, 1, 0, 2)),
+                        IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+                    ],
+                },
+                Step::Resumed(IfaceId::new(3).unwrap()),
+                Step::SetAddresses {
+                    iface: IfaceId::new(3).unwrap(),
+                    addrs: vec![],
+                },
+            ]
+        );
     }
 
     #[test]

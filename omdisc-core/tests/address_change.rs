@@ -214,3 +214,30 @@ fn ipv6_addresses_move_the_same_way() {
         since,
     );
 }
+
+#[test]
+fn an_address_a_crashed_node_held_is_taken_with_its_id_at_once() {
+    let ips = [addr(1, 10), addr(1, 11), addr(1, 12)];
+    let mut sim = cluster(45, ips);
+    let taken = NodeId::from_ip(ips[2]).unwrap();
+    // Host 2 crashes (no LEAVE) and DHCP gives its address to host 1 before host 1 has
+    // expired it: the entry that still lists the address is stale, and host 1 takes the id
+    // without a conflict with it.
+    sim.kill(2);
+    sim.run_for(100);
+    assert!(sim.knows(1, taken.get()));
+    let since = sim.now;
+    sim.set_addresses(1, 0, &[ips[2]]);
+    sim.run_for(2);
+    let engine = &sim.hosts[1].engine;
+    assert_eq!(engine.local_id(), Some(taken));
+    assert!(!engine.lost_id_collision());
+    assert!(sim.map_of(1).contains(&taken.get()));
+    let events = sim.events_since(1, since);
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, Event::Conflict { .. } | Event::Expired(_))),
+        "{events:?}"
+    );
+}

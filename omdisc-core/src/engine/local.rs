@@ -23,7 +23,9 @@ use core::net::IpAddr;
 use super::relay::take_lowest_iface;
 use super::timer::Timer;
 use super::{Engine, Phase};
-use crate::addr::{contains_ip, is_node_address, AddrList, IfaceId, NodeAddr, MAX_ADDRS};
+use crate::addr::{
+    contains_ip, is_node_address, shares_address, AddrList, IfaceId, NodeAddr, MAX_ADDRS,
+};
 use crate::config::{Config, IdSource};
 use crate::event::Event;
 use crate::id::NodeId;
@@ -278,6 +280,7 @@ where
         let mut entry = NodeEntry::local(&self.config, self.local_addresses(), gateway);
         entry.sequence = self.sequence;
         entry.last_seen = self.now;
+        self.forget_stale_claims(id, &entry.addrs);
         let incarnation = self.config.incarnation;
         let first = self.table.entries().partition_point(|e| e.id < id.get());
         let own_tombstone = self
@@ -311,6 +314,32 @@ where
         true
     }
 
+    /// An address this node now has is no one else's: an entry of `id` that still lists
+    /// one of `addrs` is a host that had the address before (it went without a LEAVE, or
+    /// left and its tombstone remains) and this host was then given it, so the entry is
+    /// stale and goes; this node's own entry takes the id (its map line is unchanged or
+    /// says the new address).
+    fn forget_stale_claims(&mut self, id: NodeId, addrs: &AddrList) {
+        let first = self.table.entries().partition_point(|e| e.id < id.get());
+        while let Some(offset) = self
+            .table
+            .same_id(id)
+            .iter()
+            .position(|e| e.state != NodeState::Local && shares_address(&e.addrs, addrs))
+        {
+            if let Some(stale) = self.table.remove(first + offset) {
+                if stale.state == NodeState::Alive {
+                    self.live = self.live.saturating_sub(1);
+                }
+                core_log!(
+                    debug,
+                    "node {}: the entry at this node's new address is stale, dropped",
+                    id.get()
+                );
+            }
+        }
+    }
+
     /// Takes this node's entry out of the table, leaving a tombstone that holds its last
     /// addresses and, if it was heard (`owe_leave`), a LEAVE to send for it on `ifaces`.
     fn retire(&mut self, ifaces: u8) {
@@ -327,6 +356,8 @@ where
             entry.sequence = sequence;
             entry.depart(now);
         }
+        // The tombstone is purged after its lifetime like any other.
+        self.sweep_by(now + self.config.tombstone_lifetime);
         self.present = false;
         self.announced = false;
         self.live = self.live.saturating_sub(1);
@@ -355,11 +386,14 @@ where
         match (was_present, wanted) {
             (true, Some(id)) if id == old_id => {
                 let addrs = self.local_addresses();
+                self.forget_stale_claims(id, &addrs);
                 let gateway = self.is_gateway();
                 if let Some(entry) = self.local_entry_mut() {
                     entry.addrs = addrs;
                     entry.gateway = gateway;
                 }
+                // Its lowest address, and so who keeps a contested id, may have changed.
+                self.after_membership_change(id, None);
                 if running {
                     self.announce_now(self.serving() & !serving_before);
                 }
