@@ -26,6 +26,8 @@ const LOSS_PERCENT: u8 = 25;
 const FULL_WINDOW: Duration = Duration::from_secs(120);
 /// The window of `cargo xtask test`.
 const SHORT_WINDOW: Duration = Duration::from_secs(40);
+/// The longest window that fits the scenario's timeout with the start and the crash.
+const LONGEST_WINDOW: Duration = Duration::from_secs(300);
 /// How long the nodes may take to all list each other at this loss (a JOIN that is lost is
 /// made up for by the next announcements); not an acceptance bound, a limit to the wait.
 const CONVERGE_WAIT: Duration = Duration::from_secs(30);
@@ -48,6 +50,13 @@ pub(super) const LOSSY_LINKS: Scenario = Scenario {
 
 fn lossy_links(ctx: &Ctx) -> Result<String, String> {
     let window = ctx.soak_window(FULL_WINDOW, SHORT_WINDOW)?;
+    if window > LONGEST_WINDOW {
+        return Err(format!(
+            "a {}s window does not fit the scenario's timeout (at most {}s)",
+            window.as_secs(),
+            LONGEST_WINDOW.as_secs()
+        ));
+    }
     let (binaries, dir) = binaries_and_dir(ctx)?;
     // The defaults: no interval or expiry option at all.
     let mut cluster = Cluster::new(binaries, dir, [10, 77, 30], NODES, &[])?;
