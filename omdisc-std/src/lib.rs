@@ -8,7 +8,7 @@
 //! |---|---|
 //! | [`cli`], [`values`], [`output_values`], [`config`] | the command lines, their typed values and defaults, one-line usage errors |
 //! | [`interfaces`] | listing interfaces, resolving `-i`, the default interface |
-//! | [`netlink`], [`network_view`] | watching the kernel's interfaces, addresses and routes (rtnetlink); the host's interfaces by index |
+//! | [`netlink`], [`rtnetlink_codec`], [`network_view`] | watching the kernel's interfaces, addresses and routes (rtnetlink, the few messages decoded by hand); the host's interfaces by index |
 //! | [`legs`] | which interface serves each `-i` name (or the route to the group) now, and what changed |
 //! | [`socket`] | one multicast socket per interface, `recvmmsg` batches |
 //! | [`key_file`] | the cluster key file |
@@ -64,6 +64,7 @@ pub mod output_values;
 pub mod peers_file;
 pub mod pid_file;
 pub mod refusal_log;
+pub mod rtnetlink_codec;
 pub mod sd_notify;
 pub mod seeds;
 pub mod showmap;

@@ -9,27 +9,20 @@
 //! interrupted (`NLM_F_DUMP_INTR`). Everything read lands in a [`NetworkView`]; the caller
 //! reacts once per poll turn to whatever changed, however many messages that was.
 //!
-//! `netlink-sys` (the socket) and `netlink-packet-route` (the message types) are the
-//! rust-netlink project's synchronous crates, also under `rtnetlink`: typed, bounds-checked
-//! parsing of every message instead of hand-written `struct ifaddrmsg` decoding, and no
-//! async runtime in a daemon that is one `poll` loop.
+//! `netlink-sys` (the socket, from the rust-netlink project, without an async runtime in a
+//! daemon that is one `poll` loop) carries the messages; [`crate::rtnetlink_codec`]
+//! decodes the few it needs, bounds-checked.
 
 use std::io;
-use std::net::IpAddr;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::time::{Duration, Instant};
 
-use netlink_packet_core::{
-    NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST,
-};
-use netlink_packet_route::address::{AddressAttribute, AddressFlags, AddressMessage};
-use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
-use netlink_packet_route::RouteNetlinkMessage;
 use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
 use nix::libc;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
-use crate::network_view::{Generation, LinkUpdate, NetworkUpdate, NetworkView};
+use crate::network_view::{Generation, NetworkView};
+use crate::rtnetlink_codec::{self, DumpOf, Payload, NLM_F_DUMP_INTR};
 
 /// Receive buffer asked for the netlink socket: room for a burst of about 2 000
 /// notifications (a flapping interface, a script adding addresses) between two reads.
@@ -168,8 +161,7 @@ impl NetlinkWatcher {
                 continue;
             }
             let buffer = std::mem::take(&mut self.buffer);
-            let handled = split_messages(buffer.get(..len).unwrap_or(&[]))
-                .into_iter()
+            let handled = rtnetlink_codec::split_messages(buffer.get(..len).unwrap_or(&[]))
                 .try_fold(false, |changed, message| {
                     Ok::<_, io::Error>(self.handle_message(message, view)? | changed)
                 });
@@ -191,20 +183,14 @@ impl NetlinkWatcher {
 
     fn start_reread(&mut self, view: &mut NetworkView) -> io::Result<()> {
         let generation = view.begin_generation();
-        let sequence = self.send_dump(RouteNetlinkMessage::GetLink(LinkMessage::default()))?;
+        let sequence = self.send_dump(DumpOf::Links)?;
         self.dump = Dump::Links(generation, sequence);
         Ok(())
     }
 
-    fn send_dump(&mut self, request: RouteNetlinkMessage) -> io::Result<u32> {
+    fn send_dump(&mut self, of: DumpOf) -> io::Result<u32> {
         self.sequence = self.sequence.wrapping_add(1);
-        let mut header = NetlinkHeader::default();
-        header.flags = NLM_F_REQUEST | NLM_F_DUMP;
-        header.sequence_number = self.sequence;
-        let mut message = NetlinkMessage::new(header, NetlinkPayload::from(request));
-        message.finalize();
-        let mut bytes = vec![0; message.buffer_len()];
-        message.serialize(&mut bytes);
+        let bytes = rtnetlink_codec::dump_request(of, self.sequence);
         self.socket.send_to(&bytes, &SocketAddr::new(0, 0), 0)?;
         Ok(self.sequence)
     }
@@ -212,7 +198,7 @@ impl NetlinkWatcher {
     /// One message of a datagram; returns whether the view changed.
     fn handle_message(&mut self, bytes: &[u8], view: &mut NetworkView) -> io::Result<bool> {
         self.counters.messages += 1;
-        let message = match NetlinkMessage::<RouteNetlinkMessage>::deserialize(bytes) {
+        let (header, payload) = match rtnetlink_codec::decode(bytes) {
             Ok(message) => message,
             Err(error) => {
                 self.counters.malformed += 1;
@@ -220,20 +206,19 @@ impl NetlinkWatcher {
                 return Ok(false);
             }
         };
-        let sequence = message.header.sequence_number;
+        let sequence = header.sequence;
         let in_dump = match self.dump {
             Dump::Links(_, s) | Dump::Addresses(_, s) => s == sequence && sequence != 0,
             Dump::Idle => false,
         };
-        if in_dump && message.header.flags & NLM_F_DUMP_INTR != 0 {
+        if in_dump && header.flags & NLM_F_DUMP_INTR != 0 {
             self.reread_pending = true;
         }
-        match message.payload {
-            NetlinkPayload::InnerMessage(inner) => Ok(updates_of(inner)
-                .into_iter()
-                .fold(false, |changed, update| view.apply(update) | changed)),
-            NetlinkPayload::Done(_) if in_dump => self.dump_done(view),
-            NetlinkPayload::Error(error) if in_dump => {
+        match payload {
+            Payload::Update(update) => Ok(update.is_some_and(|update| view.apply(update))),
+            Payload::Done if in_dump => self.dump_done(view),
+            Payload::Error(error) if in_dump => {
+                let error = io::Error::from_raw_os_error(-error);
                 log::warn!("netlink: the kernel refused to list the network state: {error}");
                 self.dump = Dump::Idle;
                 Ok(false)
@@ -247,8 +232,7 @@ impl NetlinkWatcher {
         match self.dump {
             Dump::Links(generation, _) => {
                 let changed = view.drop_unseen_links(generation);
-                let sequence =
-                    self.send_dump(RouteNetlinkMessage::GetAddress(AddressMessage::default()))?;
+                let sequence = self.send_dump(DumpOf::Addresses)?;
                 self.dump = Dump::Addresses(generation, sequence);
                 Ok(changed)
             }
@@ -271,200 +255,10 @@ impl AsFd for NetlinkWatcher {
     }
 }
 
-/// The netlink messages of one datagram (each starts with its 4-byte length, padded to 4).
-fn split_messages(datagram: &[u8]) -> Vec<&[u8]> {
-    let mut messages = Vec::new();
-    let mut rest = datagram;
-    while let Some(length) = rest.get(..4) {
-        let length = u32::from_ne_bytes([length[0], length[1], length[2], length[3]]) as usize;
-        if length < 16 || length > rest.len() {
-            break;
-        }
-        messages.push(&rest[..length]);
-        let padded = (length + 3) & !3;
-        rest = rest.get(padded..).unwrap_or(&[]);
-    }
-    messages
-}
-
-/// What a route-family message says about the network.
-fn updates_of(message: RouteNetlinkMessage) -> Vec<NetworkUpdate> {
-    match message {
-        RouteNetlinkMessage::NewLink(link) => link_update(&link)
-            .map(NetworkUpdate::Link)
-            .into_iter()
-            .collect(),
-        RouteNetlinkMessage::DelLink(link) => vec![NetworkUpdate::LinkGone(link.header.index)],
-        RouteNetlinkMessage::NewAddress(address) => {
-            address_update(&address, true).into_iter().collect()
-        }
-        RouteNetlinkMessage::DelAddress(address) => {
-            address_update(&address, false).into_iter().collect()
-        }
-        RouteNetlinkMessage::NewRoute(_) | RouteNetlinkMessage::DelRoute(_) => {
-            vec![NetworkUpdate::Route]
-        }
-        _ => Vec::new(),
-    }
-}
-
-fn link_update(link: &LinkMessage) -> Option<LinkUpdate> {
-    let name = link
-        .attributes
-        .iter()
-        .find_map(|attribute| match attribute {
-            LinkAttribute::IfName(name) => Some(name.clone()),
-            _ => None,
-        })?;
-    let flags = link.header.flags;
-    Some(LinkUpdate {
-        index: link.header.index,
-        name,
-        is_up: flags.contains(LinkFlags::Up),
-        has_carrier: flags.contains(LinkFlags::Running) || flags.contains(LinkFlags::LowerUp),
-        supports_multicast: flags.contains(LinkFlags::Multicast),
-    })
-}
-
-/// An address message: the local address (`IFA_LOCAL`, which differs from `IFA_ADDRESS`
-/// on point-to-point links), usable unless tentative or DAD failed.
-fn address_update(message: &AddressMessage, added: bool) -> Option<NetworkUpdate> {
-    let mut local = None;
-    let mut address = None;
-    let mut flags = AddressFlags::from_bits_retain(u32::from(message.header.flags.bits()));
-    for attribute in &message.attributes {
-        match attribute {
-            AddressAttribute::Local(ip) => local = Some(*ip),
-            AddressAttribute::Address(ip) => address = Some(*ip),
-            // The 32-bit flags attribute supersedes the header's 8 bits.
-            AddressAttribute::Flags(all) => flags = *all,
-            _ => {}
-        }
-    }
-    let address: IpAddr = local.or(address)?;
-    let index = message.header.index;
-    if !added {
-        return Some(NetworkUpdate::AddressGone { index, address });
-    }
-    Some(NetworkUpdate::Address {
-        index,
-        address,
-        usable: !flags.intersects(AddressFlags::Tentative | AddressFlags::Dadfailed),
-        secondary: flags.contains(AddressFlags::Secondary),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use netlink_packet_route::address::AddressHeaderFlags;
-    use netlink_packet_route::AddressFamily;
     use std::net::Ipv4Addr;
-
-    fn serialized(message: RouteNetlinkMessage) -> Vec<u8> {
-        let mut message = NetlinkMessage::new(NetlinkHeader::default(), message.into());
-        message.finalize();
-        let mut bytes = vec![0; message.buffer_len()];
-        message.serialize(&mut bytes);
-        bytes
-    }
-
-    fn address_message(ip: IpAddr, flags: AddressFlags) -> AddressMessage {
-        let mut message = AddressMessage::default();
-        message.header.index = 4;
-        message.header.family = if ip.is_ipv4() {
-            AddressFamily::Inet
-        } else {
-            AddressFamily::Inet6
-        };
-        message.header.flags = AddressHeaderFlags::from_bits_retain(flags.bits() as u8);
-        message.attributes.push(AddressAttribute::Address(ip));
-        message.attributes.push(AddressAttribute::Flags(flags));
-        message
-    }
-
-    #[test]
-    fn several_messages_in_one_datagram_are_split() {
-        let mut datagram = serialized(RouteNetlinkMessage::NewAddress(address_message(
-            IpAddr::V4(Ipv4Addr::new(10, 0, 0, 5)),
-            AddressFlags::Permanent,
-        )));
-        let first = datagram.len();
-        datagram.extend(serialized(RouteNetlinkMessage::DelLink(
-            LinkMessage::default(),
-        )));
-        let messages = split_messages(&datagram);
-        assert_eq!(messages.len(), 2);
-        assert_eq!(messages[0].len(), first);
-        // A length past the end stops the split instead of reading beyond it.
-        datagram[first] = 0xff;
-        assert_eq!(split_messages(&datagram).len(), 1);
-        assert!(split_messages(&[1, 2]).is_empty());
-    }
-
-    #[test]
-    fn tentative_ipv6_addresses_are_not_usable_yet() {
-        let ip: IpAddr = "fd00::5".parse().unwrap();
-        let tentative = address_message(ip, AddressFlags::Tentative | AddressFlags::Permanent);
-        assert_eq!(
-            address_update(&tentative, true),
-            Some(NetworkUpdate::Address {
-                index: 4,
-                address: ip,
-                usable: false,
-                secondary: false
-            })
-        );
-        let done = address_message(ip, AddressFlags::Permanent);
-        assert!(matches!(
-            address_update(&done, true),
-            Some(NetworkUpdate::Address { usable: true, .. })
-        ));
-        assert_eq!(
-            address_update(&done, false),
-            Some(NetworkUpdate::AddressGone {
-                index: 4,
-                address: ip
-            })
-        );
-    }
-
-    #[test]
-    fn the_local_address_wins_on_point_to_point_links() {
-        let mut message = address_message(
-            IpAddr::V4(Ipv4Addr::new(10, 9, 9, 9)),
-            AddressFlags::Secondary,
-        );
-        message
-            .attributes
-            .push(AddressAttribute::Local(IpAddr::V4(Ipv4Addr::new(
-                10, 0, 0, 7,
-            ))));
-        assert_eq!(
-            address_update(&message, true),
-            Some(NetworkUpdate::Address {
-                index: 4,
-                address: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 7)),
-                usable: true,
-                secondary: true
-            })
-        );
-    }
-
-    #[test]
-    fn links_carry_name_flags_and_index() {
-        let mut message = LinkMessage::default();
-        message.header.index = 12;
-        message.header.flags = LinkFlags::Up | LinkFlags::Multicast;
-        message
-            .attributes
-            .push(LinkAttribute::IfName("omd0".into()));
-        let update = link_update(&message).unwrap();
-        assert_eq!(update.index, 12);
-        assert_eq!(update.name, "omd0");
-        assert!(update.is_up && update.supports_multicast && !update.has_carrier);
-        assert!(link_update(&LinkMessage::default()).is_none(), "no name");
-    }
 
     #[test]
     fn the_kernel_lists_loopback_at_open() {
@@ -475,5 +269,6 @@ mod tests {
         assert!(lo.index > 0);
         assert!(lo.ipv4.contains(&Ipv4Addr::LOCALHOST) || !lo.is_up);
         assert_eq!(watcher.counters().foreign, 0);
+        assert_eq!(watcher.counters().malformed, 0);
     }
 }
