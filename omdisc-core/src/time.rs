@@ -96,16 +96,27 @@ impl Duration {
         Duration::from_millis(self.millis.saturating_mul(factor))
     }
 
-    /// `self * num / den` in integer arithmetic (`den == 0` yields `self`), saturating.
+    /// `self * num / den` in integer arithmetic (`den == 0` yields `self`), saturating; exact
+    /// while `num` and `den` are below 2³² (the engine's ratios are member counts and
+    /// constants), otherwise both are first scaled down to 32 bits. 64-bit arithmetic only:
+    /// a 128-bit division would cost a small image 1.5 KiB of code.
     pub const fn mul_ratio(self, num: u64, den: u64) -> Duration {
         if den == 0 {
             return self;
         }
-        let wide = (self.millis as u128) * (num as u128) / (den as u128);
-        if wide > u64::MAX as u128 {
-            Duration::from_millis(u64::MAX)
-        } else {
-            Duration::from_millis(wide as u64)
+        let (mut num, mut den) = (num, den);
+        while num > u32::MAX as u64 || den > u32::MAX as u64 {
+            num >>= 1;
+            den >>= 1;
+        }
+        if den == 0 {
+            return Duration::from_millis(u64::MAX);
+        }
+        // millis = q·den + r, so millis·num/den = q·num + r·num/den exactly; r·num < 2⁶⁴.
+        let (q, r) = (self.millis / den, self.millis % den);
+        match q.checked_mul(num) {
+            Some(whole) => Duration::from_millis(whole.saturating_add(r * num / den)),
+            None => Duration::from_millis(u64::MAX),
         }
     }
 }
@@ -147,6 +158,29 @@ mod tests {
         assert_eq!(
             Duration::from_secs(2).mul_ratio(1, 0),
             Duration::from_secs(2)
+        );
+        // Exact in 64 bits where a plain product would overflow.
+        let big = Duration::from_millis(u64::MAX / 3);
+        assert_eq!(
+            big.mul_ratio(150_000, 121_828).total_millis() as u128,
+            (u64::MAX / 3) as u128 * 150_000 / 121_828
+        );
+        assert_eq!(
+            Duration::from_millis(1_234_567)
+                .mul_ratio(65_535, 65_536)
+                .total_millis(),
+            1_234_567u64 * 65_535 / 65_536
+        );
+        // Ratios above 32 bits are scaled down first.
+        assert_eq!(
+            Duration::from_secs(1)
+                .mul_ratio(1 << 40, 1 << 41)
+                .total_millis(),
+            500
+        );
+        assert_eq!(
+            Duration::from_secs(1).mul_ratio(u64::MAX, 1).total_millis(),
+            u64::MAX
         );
     }
 

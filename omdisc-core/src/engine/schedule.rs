@@ -90,10 +90,14 @@ pub fn deterministic_interval(config: &Config, members: usize, avg_size: u32) ->
     if config.bandwidth == 0 {
         return min;
     }
-    let bits = (members as u128) * u128::from(avg_size) * 8 * 1000;
-    let ms = bits / u128::from(config.bandwidth);
-    let cap = u128::from(crate::wire::MAX_INTERVAL_MS) * COMPENSATION as u128 / RANDOM_HIGH as u128;
-    Duration::from_millis(ms.min(cap) as u64).max(min)
+    // In 64 bits (a 128-bit division would cost a small image 1.5 KiB of code): a product
+    // that saturates means at least 2⁶⁴ / 2³² ms, far above the cap, as the exact one would.
+    let bits = (members as u64)
+        .saturating_mul(u64::from(avg_size))
+        .saturating_mul(8 * 1000);
+    let ms = bits / u64::from(config.bandwidth);
+    let cap = u64::from(crate::wire::MAX_INTERVAL_MS) * COMPENSATION / RANDOM_HIGH;
+    Duration::from_millis(ms.min(cap)).max(min)
 }
 
 /// One randomised interval: `Td × U[0.5, 1.5] / (e − 3/2)`.
