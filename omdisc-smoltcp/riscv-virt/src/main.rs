@@ -10,19 +10,17 @@
 
 mod board;
 
-use core::ptr::NonNull;
-
 use smoltcp::time::{Duration, Instant};
 use static_cell::{ConstStaticCell, StaticCell};
-use virtio_drivers::transport::mmio::{MmioTransport, VirtIOHeader};
-use virtio_drivers::transport::{DeviceType, Transport};
 
-use board::{clock, console, dma::StaticDmaHal, plic::Plic, power, rtc, sleep, stack};
+use board::{clock, console, plic::Plic, power, rtc, sleep, stack};
 use omdisc_core::map::setpe::{self, SetpeLine};
 use omdisc_core::map::MapNode;
 use omdisc_core::{Event, NodeEntry, NodeId};
-use omdisc_riscv_virt::device_tree::MachineInfo;
-use omdisc_riscv_virt::virtio_net::{RxBuffers, VirtioNetDevice, QUEUE_SIZE, RX_BUFFER_LEN};
+use omdisc_riscv_virt::device_tree::{MachineInfo, VirtioSlot};
+use omdisc_riscv_virt::virtio_net::{
+    self, Queues, RxBuffers, VirtioNet, Virtqueue, QUEUE_SIZE, RX_BUFFER_LEN,
+};
 use omdisc_smoltcp::boot::stack::stack_with_margin;
 use omdisc_smoltcp::boot::{
     cluster_keys, BootArgsError, BootConfig, BootNode, ImageNode, MapOutput, DEFAULT_BOOTARGS,
@@ -46,7 +44,8 @@ static TABLE: ConstStaticCell<[NodeEntry; NODE_CAPACITY]> =
     ConstStaticCell::new([NodeEntry::VACANT; NODE_CAPACITY]);
 static NODE: StaticCell<ImageNode<'static, NODE_CAPACITY>> = StaticCell::new();
 
-type NetDevice = VirtioNetDevice<StaticDmaHal, MmioTransport<'static>>;
+/// The NIC's two virtqueues (memory the device reads and writes).
+static QUEUES: ConstStaticCell<Queues> = ConstStaticCell::new([Virtqueue::EMPTY; 2]);
 
 #[no_mangle]
 extern "C" fn kernel_main(hart_id: usize, device_tree: usize) -> ! {
@@ -75,10 +74,12 @@ extern "C" fn kernel_main(hart_id: usize, device_tree: usize) -> ! {
         }
     };
 
-    let (transport, irq) =
-        find_virtio_net(&machine).unwrap_or_else(|| fail("no virtio-net device"));
-    let mut device =
-        NetDevice::open(transport, RX_BUFFERS.take()).unwrap_or_else(|e| fail(e.as_str()));
+    let slot = find_virtio_net(&machine).unwrap_or_else(|| fail("no virtio-net device"));
+    let irq = slot.irq;
+    // SAFETY: the device tree names this window as a virtio-mmio slot; nothing else drives
+    // it, and the image addresses memory physically.
+    let mut device = unsafe { VirtioNet::open(slot.base, QUEUES.take(), RX_BUFFERS.take()) }
+        .unwrap_or_else(|e| fail(e.as_str()));
     let mac = device.mac_address();
     console::start_line(INFO);
     console::write_str("virtio-net: MAC ");
@@ -248,13 +249,11 @@ fn deadline_ticks(at: Instant) -> u64 {
 
 /// The first virtio-mmio slot holding a network device. QEMU fills the
 /// slots from the top, so all of them are looked at.
-fn find_virtio_net(machine: &MachineInfo<'_>) -> Option<(MmioTransport<'static>, Option<u32>)> {
-    machine.virtio_slots().find_map(|slot| {
-        let header = NonNull::new(slot.base as *mut VirtIOHeader)?;
-        // SAFETY: the device tree names this window as a virtio-mmio slot;
-        // nothing else maps it, and it stays valid until power-off.
-        let transport = unsafe { MmioTransport::new(header, slot.size) }.ok()?;
-        (transport.device_type() == DeviceType::Network).then_some((transport, slot.irq))
+fn find_virtio_net(machine: &MachineInfo<'_>) -> Option<VirtioSlot> {
+    machine.virtio_slots().find(|slot| {
+        // SAFETY: the device tree names this window as a virtio-mmio slot; reading its
+        // identification registers has no side effects.
+        unsafe { virtio_net::is_legacy_net(slot.base) }
     })
 }
 

@@ -3,7 +3,6 @@
 
 pub mod clock;
 pub mod console;
-pub mod dma;
 pub mod entry;
 pub mod plic;
 pub mod power;
