@@ -215,41 +215,32 @@ impl<'a> MachineInfo<'a> {
         name: &[u8],
         value: &'a [u8],
     ) {
-        match (depth, node, name) {
-            (2, b"chosen", b"bootargs") => {
-                let text = value.split(|&b| b == 0).next().unwrap_or(b"");
-                self.bootargs = core::str::from_utf8(text).unwrap_or("");
-            }
-            (2, b"cpus", b"timebase-frequency") => {
-                self.timebase_hz = match value.len() {
-                    4 => u64::from(be32(value, 0).unwrap_or(0)),
-                    8 => be64(value, 0).unwrap_or(0),
-                    _ => 0,
-                };
-            }
-            _ => {}
+        if depth == 2 && same(node, b"chosen") && same(name, b"bootargs") {
+            let text = value.split(|&b| b == 0).next().unwrap_or(b"");
+            self.bootargs = core::str::from_utf8(text).unwrap_or("");
+        }
+        if depth == 2 && same(node, b"cpus") && same(name, b"timebase-frequency") {
+            self.timebase_hz = match value.len() {
+                4 => u64::from(be32(value, 0).unwrap_or(0)),
+                8 => be64(value, 0).unwrap_or(0),
+                _ => 0,
+            };
         }
         let Some(current) = open.as_mut() else {
             return;
         };
-        match name {
-            b"compatible" => {
+        match position(&PROPERTIES, name) {
+            Some(0) => {
                 current.kind = value
                     .split(|&b| b == 0)
-                    .find_map(|c| match c {
-                        b"virtio,mmio" => Some(Kind::Virtio),
-                        b"riscv,plic0" | b"sifive,plic-1.0.0" => Some(Kind::Plic),
-                        b"riscv,clint0" | b"sifive,clint0" => Some(Kind::Clint),
-                        b"google,goldfish-rtc" => Some(Kind::Rtc),
-                        _ => None,
-                    })
+                    .find_map(|c| position(&COMPATIBLE, c).and_then(|i| KINDS.get(i).copied()))
                     .unwrap_or(Kind::Other);
             }
-            b"reg" => current.reg = Some(value),
-            b"interrupts" => current.interrupts = Some(value),
-            b"interrupts-extended" => current.interrupts_extended = Some(value),
-            b"#address-cells" => current.child_cells.0 = be32(value, 0).unwrap_or(2),
-            b"#size-cells" => current.child_cells.1 = be32(value, 0).unwrap_or(1),
+            Some(1) => current.reg = Some(value),
+            Some(2) => current.interrupts = Some(value),
+            Some(3) => current.interrupts_extended = Some(value),
+            Some(4) => current.child_cells.0 = be32(value, 0).unwrap_or(2),
+            Some(5) => current.child_cells.1 = be32(value, 0).unwrap_or(1),
             _ => {}
         }
     }
@@ -302,6 +293,45 @@ impl<'a> MachineInfo<'a> {
     pub fn virtio_slots(&self) -> impl Iterator<Item = VirtioSlot> + '_ {
         self.virtio_slots.iter().flatten().copied()
     }
+}
+
+/// The properties a device node is read for, by their index in [`MachineInfo::property`].
+const PROPERTIES: [&[u8]; 6] = [
+    b"compatible",
+    b"reg",
+    b"interrupts",
+    b"interrupts-extended",
+    b"#address-cells",
+    b"#size-cells",
+];
+/// The `compatible` strings looked for, and what each is.
+const COMPATIBLE: [&[u8]; 6] = [
+    b"virtio,mmio",
+    b"riscv,plic0",
+    b"sifive,plic-1.0.0",
+    b"riscv,clint0",
+    b"sifive,clint0",
+    b"google,goldfish-rtc",
+];
+const KINDS: [Kind; 6] = [
+    Kind::Virtio,
+    Kind::Plic,
+    Kind::Plic,
+    Kind::Clint,
+    Kind::Clint,
+    Kind::Rtc,
+];
+
+/// Whether two names are the same: one comparison routine, not one inlined per constant
+/// (which costs a small image hundreds of bytes).
+#[inline(never)]
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a == b
+}
+
+/// Where `name` is in `names`.
+fn position(names: &[&[u8]], name: &[u8]) -> Option<usize> {
+    names.iter().position(|n| same(n, name))
 }
 
 /// The big-endian 32-bit word at `at`.

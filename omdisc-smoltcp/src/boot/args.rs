@@ -103,16 +103,25 @@ impl fmt::Display for BootArgsError<'_> {
 /// text and arguments in turn.
 macro_rules! write_pieces {
     ($put:expr, $template:literal $(, $arg:expr)*) => {{
-        #[allow(unused_mut)] // a template without arguments is written as it is
-        let mut rest: &str = $template;
-        $(
-            let (before, after) = rest.split_once("{}").unwrap_or((rest, ""));
-            $put(before);
-            Piece::put($arg, &mut *$put);
-            rest = after;
-        )*
-        $put(rest);
+        let args: &[&dyn Piece] = &[$($arg),*];
+        write_template($template, args, $put);
     }};
+}
+
+/// Writes `template` with each `{}` replaced by the next of `args`.
+fn write_template(template: &str, args: &[&dyn Piece], put: &mut dyn FnMut(&str)) {
+    let mut args = args.iter();
+    for (i, text) in template.split('{').enumerate() {
+        let text = if i == 0 {
+            text
+        } else {
+            if let Some(arg) = args.next() {
+                arg.put(put);
+            }
+            text.strip_prefix('}').unwrap_or(text)
+        };
+        put(text);
+    }
 }
 
 /// An argument of a [`BootArgsError`] message, written without `core::fmt`.
@@ -187,15 +196,19 @@ impl BootConfig {
             let Some((key, value)) = word.split_once('=') else {
                 continue;
             };
-            match key {
-                "ip" => self.address = parse_address(value).ok_or(BootArgsError::Address(value))?,
-                "group" => self.group = parse_group(value).ok_or(BootArgsError::Group(value))?,
-                "port" => self.port = parse_port(value).ok_or(BootArgsError::Port(value))?,
-                "interval" => {
+            // By index, compared by one routine (a match on strings inlines a comparison per
+            // key, hundreds of bytes in a small image).
+            match KEYS.iter().position(|k| same(k, key)) {
+                Some(0) => {
+                    self.address = parse_address(value).ok_or(BootArgsError::Address(value))?
+                }
+                Some(1) => self.group = parse_group(value).ok_or(BootArgsError::Group(value))?,
+                Some(2) => self.port = parse_port(value).ok_or(BootArgsError::Port(value))?,
+                Some(3) => {
                     self.interval_ms =
                         parse_interval_ms(value).ok_or(BootArgsError::Interval(value))?
                 }
-                "dead_after" => {
+                Some(4) => {
                     self.dead_after =
                         parse_dead_after(value).ok_or(BootArgsError::DeadAfter(value))?
                 }
@@ -242,6 +255,14 @@ pub fn cluster_keys(
         return Ok(None);
     };
     keyring(value).map(Some).map_err(BootArgsError::Key)
+}
+
+/// The keys [`BootConfig`] reads (`key=` is read by [`cluster_keys`]).
+const KEYS: [&str; 5] = ["ip", "group", "port", "interval", "dead_after"];
+
+#[inline(never)]
+fn same(a: &str, b: &str) -> bool {
+    a == b
 }
 
 fn keyring(value: &str) -> Result<Keyring, KeyError> {
