@@ -445,6 +445,46 @@ mod tests {
         assert!(!needs_scope("ff0e::4d".parse().unwrap()));
     }
 
+    /// `lo` as the interface list shows it (index 1 in every namespace).
+    fn loopback() -> Interface {
+        Interface {
+            name: "lo".into(),
+            index: 1,
+            ipv4: vec![Ipv4Addr::LOCALHOST],
+            ipv6: Vec::new(),
+            is_up: true,
+            supports_multicast: false,
+        }
+    }
+
+    #[test]
+    fn a_unicast_only_socket_takes_unicast_on_its_interface_and_never_sends_to_the_group() {
+        // A free port on loopback (nothing leaves the host).
+        let port = std::net::UdpSocket::bind((Ipv4Addr::LOCALHOST, 0))
+            .and_then(|s| s.local_addr())
+            .unwrap()
+            .port();
+        let plan = SocketPlan {
+            group: IpAddr::V4(Ipv4Addr::new(239, 255, 77, 77)),
+            port,
+            ttl: 1,
+            multicast: false,
+        };
+        let socket = LegSocket::open(&loopback(), plan).unwrap();
+        let own = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+        socket.send_to(b"unicast", own).unwrap();
+        assert!(socket.send(b"group").is_err());
+        let mut batch = ReceiveBatch::new(4, 64);
+        let mut heard = Vec::new();
+        let received = batch
+            .receive(&socket, |d| {
+                heard.push((d.source, d.ingress_index, d.payload.to_vec()))
+            })
+            .unwrap();
+        assert_eq!(received, 1);
+        assert_eq!(heard, [(own, Some(1), b"unicast".to_vec())]);
+    }
+
     #[test]
     fn batch_has_requested_size() {
         let batch = ReceiveBatch::new(16, 1500);
