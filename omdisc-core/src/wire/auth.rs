@@ -187,9 +187,9 @@ impl ClusterKey {
     }
 
     /// A key from its hex form (32 to 128 hex digits, as `openssl rand -hex 32` prints),
-    /// surrounding whitespace ignored.
+    /// surrounding ASCII whitespace ignored.
     pub fn from_hex(text: &str) -> Result<ClusterKey, KeyError> {
-        let text = text.trim();
+        let text = text.trim_ascii();
         let digits = text.as_bytes();
         if digits.len() % 2 != 0 {
             return if digits.iter().all(u8::is_ascii_hexdigit) {
