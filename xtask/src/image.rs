@@ -21,8 +21,6 @@ pub const IMAGE_CRATE: &str = "omdisc-smoltcp/riscv-virt";
 pub const IMAGE_TARGET: &str = "riscv64gc-unknown-none-elf";
 /// The image's binary name.
 pub const IMAGE_BINARY: &str = "omdisc-riscv-virt";
-/// The sections reported for the image (the stack is reported apart).
-pub const IMAGE_SECTIONS: &[&str] = &[".text", ".rodata", ".data", ".bss"];
 /// The Debian package that provides `qemu-system-riscv64`.
 pub const QEMU_TOOL: ensure::Tool = ensure::Tool {
     command: "qemu-system-riscv64",
