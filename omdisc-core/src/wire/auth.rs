@@ -99,7 +99,8 @@ impl Sha256Run {
 
     fn update(&mut self, mut data: &[u8]) {
         self.total = self.total.wrapping_add(data.len() as u64);
-        while !data.is_empty() {
+        // Top up a partly filled block first.
+        if self.filled > 0 {
             let room = self.block.get_mut(self.filled..).unwrap_or(&mut []);
             let take = room.len().min(data.len());
             let (now, rest) = data.split_at(take);
@@ -108,26 +109,45 @@ impl Sha256Run {
             }
             self.filled += take;
             data = rest;
-            if self.filled == BLOCK_LEN {
-                compress(&mut self.state, self.block);
-                self.filled = 0;
+            if self.filled < BLOCK_LEN {
+                return;
+            }
+            compress(&mut self.state, self.block);
+            self.filled = 0;
+        }
+        // Whole blocks straight from `data`, the tail into the block.
+        let mut blocks = data.chunks_exact(BLOCK_LEN);
+        for block in &mut blocks {
+            if let Ok(block) = <[u8; BLOCK_LEN]>::try_from(block) {
+                compress(&mut self.state, block);
             }
         }
+        let tail = blocks.remainder();
+        for (slot, byte) in self.block.iter_mut().zip(tail) {
+            *slot = *byte;
+        }
+        self.filled = tail.len();
     }
 
-    /// Pads (0x80, zeros, bit length) and returns the digest.
+    /// Pads (0x80, zeros, the bit length in the last 8 bytes) and returns the digest.
     fn finish(mut self) -> [u8; 32] {
-        const ZEROS: [u8; BLOCK_LEN] = [0; BLOCK_LEN];
         let bits = self.total.wrapping_mul(8);
-        self.update(&[0x80]);
-        // The length takes the last 8 bytes of a block: a fuller block is padded out first.
-        if self.filled > BLOCK_LEN - 8 {
-            let pad = BLOCK_LEN.saturating_sub(self.filled);
-            self.update(ZEROS.get(..pad).unwrap_or(&[]));
+        let mut block = self.block;
+        for byte in block.iter_mut().skip(self.filled) {
+            *byte = 0;
         }
-        let pad = (BLOCK_LEN - 8).saturating_sub(self.filled);
-        self.update(ZEROS.get(..pad).unwrap_or(&[]));
-        self.update(&bits.to_be_bytes());
+        if let Some(byte) = block.get_mut(self.filled) {
+            *byte = 0x80;
+        }
+        // No room for the length after the 0x80: it goes in a block of its own.
+        if self.filled >= BLOCK_LEN - 8 {
+            compress(&mut self.state, block);
+            block = [0; BLOCK_LEN];
+        }
+        if let Some(length) = block.last_chunk_mut::<8>() {
+            *length = bits.to_be_bytes();
+        }
+        compress(&mut self.state, block);
         digest_bytes(&self.state)
     }
 }
@@ -228,9 +248,20 @@ impl ClusterKey {
             inner.update(part);
         }
         let inner = inner.finish();
-        let mut outer = Sha256Run::after_key_block(self.outer);
-        outer.update(&inner);
-        let full = outer.finish();
+        // The outer hash is the key block and one more: the inner digest, padded.
+        let mut block = [0u8; BLOCK_LEN];
+        if let Some(digest) = block.first_chunk_mut::<32>() {
+            *digest = inner;
+        }
+        if let Some(pad) = block.get_mut(32) {
+            *pad = 0x80;
+        }
+        if let Some(length) = block.last_chunk_mut::<8>() {
+            *length = ((BLOCK_LEN as u64 + 32) * 8).to_be_bytes();
+        }
+        let mut outer = self.outer;
+        compress(&mut outer, block);
+        let full = digest_bytes(&outer);
         let mut out = [0u8; MAC_LEN];
         for (o, b) in out.iter_mut().zip(full.iter()) {
             *o = *b;
