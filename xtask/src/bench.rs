@@ -27,10 +27,11 @@ use crate::testbed::{self, registry};
 /// The stages, in order (`gmond` runs only with `--peer gmond`).
 const STAGES: &[&str] = &["model", "sim", "loss", "micro", "ingest", "gmond"];
 
-const USAGE: &str = "usage: cargo xtask bench [--only STAGE,...] [--peer gmond] [--window SECS] [--rounds N] [--quick] [--profile]
+const USAGE: &str = "usage: cargo xtask bench [--only STAGE,...] [--peer gmond] [--window SECS] [--rounds N] [--nodes N] [--quick] [--profile]
   stages: model, sim, loss, micro, ingest (root), gmond (root; needs --peer gmond)
   --window SECS  ingest measurement window per receiver (default 5)
   --rounds N     ingest rounds; each receiver's best is reported (default 3)
+  --nodes N      ingest: simulated sending nodes, 1 to 60000 (default 1000)
   --quick        shorter criterion runs (1 s warm-up, 2 s measurement)
   --profile      perf record omdiscd during its ingest window; print the hottest symbols";
 
@@ -59,6 +60,14 @@ pub fn run(project: &Project, mut args: Args) -> ExitCode {
                 .ok_or(format!("--rounds {v}: expected 1 to 10"))?,
             None => 3,
         };
+        let nodes = match args.value("--nodes")? {
+            Some(v) => v
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=60_000).contains(n))
+                .ok_or(format!("--nodes {v}: expected 1 to 60000"))?,
+            None => IngestOptions::default().nodes,
+        };
         let quick = args.flag("--quick");
         let profile = args.flag("--profile");
         for stage in &only {
@@ -73,9 +82,9 @@ pub fn run(project: &Project, mut args: Args) -> ExitCode {
             None | Some("gmond") => {}
             Some(other) => return Err(format!("--peer {other}: only gmond is supported")),
         }
-        Ok((only, peer.is_some(), window, rounds, quick, profile))
+        Ok((only, peer.is_some(), window, rounds, nodes, quick, profile))
     })();
-    let (only, with_gmond, window, rounds, quick, profile) = match parsed.and_then(|p| {
+    let (only, with_gmond, window, rounds, nodes, quick, profile) = match parsed.and_then(|p| {
         args.finish()?;
         Ok(p)
     }) {
@@ -137,6 +146,7 @@ pub fn run(project: &Project, mut args: Args) -> ExitCode {
                     &IngestOptions {
                         window,
                         rounds,
+                        nodes,
                         profile,
                         ..IngestOptions::default()
                     },

@@ -404,8 +404,32 @@ pub fn run(project: &Project) -> Result<String, String> {
             f.peak_rss_kib as f64 / 1024.0
         );
     }
+    // omdiscd / gmond per column (below 1: omdiscd uses less time, CPU or memory).
+    let columns = [
+        ("join", omdiscd.join.as_secs_f64(), gmond.join.as_secs_f64()),
+        ("drop", omdiscd.drop.as_secs_f64(), gmond.drop.as_secs_f64()),
+        ("CPU", omdiscd.cpu_per_daemon, gmond.cpu_per_daemon),
+        (
+            "RSS",
+            omdiscd.peak_rss_kib as f64,
+            gmond.peak_rss_kib as f64,
+        ),
+    ];
+    let ratios: Vec<String> = columns
+        .iter()
+        .map(|(name, ours, theirs)| {
+            let verdict = if ours <= theirs {
+                "ahead or equal"
+            } else {
+                "BEHIND"
+            };
+            format!("{name} {:.2} ({verdict})", ours / theirs.max(1e-9))
+        })
+        .collect();
+    println!("  omdiscd / gmond: {}", ratios.join(", "));
     Ok(format!(
-        "join {:.2} s vs gmond {:.2} s; SIGKILL dropped {:.2} s vs {:.2} s; CPU {:.3} vs {:.3} s per daemon per {} s; peak RSS {:.1} vs {:.1} MiB",
+        "omdiscd/gmond {}; join {:.2} s vs gmond {:.2} s; SIGKILL dropped {:.2} s vs {:.2} s; CPU {:.3} vs {:.3} s per daemon per {} s; peak RSS {:.1} vs {:.1} MiB",
+        ratios.join(", "),
         omdiscd.join.as_secs_f64(),
         gmond.join.as_secs_f64(),
         omdiscd.drop.as_secs_f64(),

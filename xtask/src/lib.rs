@@ -37,6 +37,7 @@ pub mod mps2;
 pub mod no_std;
 pub mod plot;
 pub mod proc_stats;
+pub mod program_sizes;
 pub mod project;
 pub mod report;
 pub mod riscv_budget;

@@ -32,7 +32,7 @@ const STAGES: &[Stage] = &[
     check("docs", "man pages render without warnings and match --help; README starts with the set-up commands", crate::docs_check::check),
     check("tap", "omdisc-tap (omdisc-std with feature smoltcp): clippy and its tests", checks::omdisc_tap),
     check("no_std", "omdisc-core and omdisc-smoltcp for thumbv7em-none-eabihf, with and without defmt; no std-shell dependency", no_std::cross_build),
-    check("size", "sizes of minimal thumbv7em images: the engine, and the engine over smoltcp", no_std::size_report),
+    check("size", "sizes of minimal thumbv7em images (the engine, and the engine over smoltcp); omdiscd, showmap, omdisc-tap each < 2 MiB stripped", sizes),
     check("scenarios", "multi-host scenarios in network namespaces (root)", scenarios::stage),
     check("smoltcp-interop", "omdisc-tap (smoltcp on a TAP) with omdiscd nodes (smoltcp-*)", |p| scenarios::group_stage(p, "smoltcp")),
     check("image-checks", "RISC-V image crate: fmt, clippy (image and host), host unit tests; .text/.bss limits, measured stack", crate::image::checks),
@@ -49,6 +49,13 @@ fn tools(project: &Project) -> Result<String, String> {
     let tools = ensure::tools(ensure::TOOLS)?;
     let defmt_print = crate::mps2::ensure_defmt_print(project)?;
     Ok(format!("{targets}; {tools}; {}", defmt_print.display()))
+}
+
+/// The thumbv7em image sizes, then the stripped sizes of the Linux programs.
+fn sizes(project: &Project) -> Result<String, String> {
+    let images = no_std::size_report(project)?;
+    let programs = crate::program_sizes::check(project)?;
+    Ok(format!("{images}; {programs}"))
 }
 
 /// Fails if `ip netns list` still shows a namespace of this run, or a child is still running.
