@@ -35,6 +35,31 @@ const USAGE: &str = "usage: cargo xtask bench [--only STAGE,...] [--peer gmond] 
   --quick        shorter criterion runs (1 s warm-up, 2 s measurement)
   --profile      perf record omdiscd during its ingest window; print the hottest symbols";
 
+/// The value of option `name` (`default` when absent), which must parse and lie in `range`.
+fn in_range<T>(
+    value: Option<String>,
+    name: &str,
+    range: std::ops::RangeInclusive<T>,
+    unit: &str,
+    default: T,
+) -> Result<T, String>
+where
+    T: std::str::FromStr + PartialOrd + std::fmt::Display,
+{
+    let Some(text) = value else {
+        return Ok(default);
+    };
+    text.parse::<T>()
+        .ok()
+        .filter(|v| range.contains(v))
+        .ok_or(format!(
+            "{name} {text}: expected {} to {}{}{unit}",
+            range.start(),
+            range.end(),
+            if unit.is_empty() { "" } else { " " }
+        ))
+}
+
 /// Runs the benchmarks.
 pub fn run(project: &Project, mut args: Args) -> ExitCode {
     if args.flag("--help") || args.flag("-h") {
@@ -44,30 +69,21 @@ pub fn run(project: &Project, mut args: Args) -> ExitCode {
     let parsed = (|| -> Result<_, String> {
         let only = args.list("--only")?;
         let peer = args.value("--peer")?;
-        let window = match args.value("--window")? {
-            Some(v) => v
-                .parse::<f64>()
-                .ok()
-                .filter(|w| (1.0..=120.0).contains(w))
-                .ok_or(format!("--window {v}: expected 1 to 120 seconds"))?,
-            None => 5.0,
-        };
-        let rounds = match args.value("--rounds")? {
-            Some(v) => v
-                .parse::<usize>()
-                .ok()
-                .filter(|r| (1..=10).contains(r))
-                .ok_or(format!("--rounds {v}: expected 1 to 10"))?,
-            None => 3,
-        };
-        let nodes = match args.value("--nodes")? {
-            Some(v) => v
-                .parse::<usize>()
-                .ok()
-                .filter(|n| (1..=60_000).contains(n))
-                .ok_or(format!("--nodes {v}: expected 1 to 60000"))?,
-            None => IngestOptions::default().nodes,
-        };
+        let window = in_range(
+            args.value("--window")?,
+            "--window",
+            1.0..=120.0,
+            "seconds",
+            5.0,
+        )?;
+        let rounds = in_range(args.value("--rounds")?, "--rounds", 1..=10, "", 3)?;
+        let nodes = in_range(
+            args.value("--nodes")?,
+            "--nodes",
+            1..=60_000,
+            "",
+            IngestOptions::default().nodes,
+        )?;
         let quick = args.flag("--quick");
         let profile = args.flag("--profile");
         for stage in &only {
