@@ -17,7 +17,8 @@
 //!   for the LEAVE of an identity whose last address went, on one of its interfaces), decodes
 //!   (and verifies) with the engine's own keys, and is this node's own message (under an
 //!   id it has or had: the LEAVE of an identity its addresses took away) or a relay of
-//!   someone else's within the hop limit (stamped with an id this node has or had);
+//!   someone else's within the hop limit (stamped with an id this node has or had; never
+//!   its own while its id stays);
 //! - `poll_transmit` and `poll_event` run dry after a bounded number of calls;
 //! - a few more `handle_timeout(now)` calls (with drains) move the deadline past `now` (a
 //!   frontend never spins).
@@ -366,7 +367,14 @@ impl Driver {
                     msg.relayer,
                     self.own_ids
                 );
-                assert!(msg.origin != node_id, "relayed its own message");
+                // Never its own message while its id never changed. Once it did, a message
+                // of an identity it had is a stranger's when its tombstone is gone (as any
+                // departed node's), and relays queued before a change go out as they were.
+                assert!(
+                    self.own_ids.len() > 1 || msg.origin != node_id,
+                    "relayed its own message: {msg:?}"
+                );
+                assert!(msg.relayer != Some(msg.origin), "relayed as its own origin");
                 assert!(msg.hops <= self.hop_limit, "relayed over the hop limit");
             }
             self.remember(&datagram);
