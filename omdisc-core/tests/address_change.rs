@@ -7,7 +7,7 @@ mod sim;
 
 use std::net::{IpAddr, Ipv6Addr};
 
-use omdisc_core::{Config, Duration, Event, Instant, NodeId};
+use omdisc_core::{Config, Duration, Event, Instant, Message, NodeId, MAX_DATAGRAM_LEN};
 use sim::{addr, HostId, Link, Sim};
 
 fn fast(c: &mut Config) {
@@ -239,5 +239,41 @@ fn an_address_a_crashed_node_held_is_taken_with_its_id_at_once() {
             .iter()
             .any(|e| matches!(e, Event::Conflict { .. } | Event::Expired(_))),
         "{events:?}"
+    );
+}
+
+#[test]
+fn its_own_earlier_identity_coming_back_is_not_taken_for_a_peer() {
+    let ips = [addr(1, 10), addr(1, 11), addr(1, 12)];
+    let mut sim = cluster(46, ips);
+    let old = NodeId::from_ip(ips[2]).unwrap();
+    let announcement = sim
+        .recorded
+        .as_ref()
+        .unwrap()
+        .iter()
+        .rev()
+        .find(|(_, src, bytes)| *src == ips[2] && bytes[3] == 1)
+        .map(|(_, _, bytes)| bytes.clone())
+        .unwrap();
+    // A new primary address before the old one: a new id, the old address kept.
+    sim.set_addresses(2, 0, &[addr(1, 42), ips[2]]);
+    sim.run_for(2);
+    assert_ne!(sim.hosts[2].engine.local_id(), Some(old));
+    // Its old identity's announcement comes back relayed (a loop through a gateway, or a
+    // replay), newer than the old identity's tombstone: it is its own, not a peer's.
+    let mut msg = Message::decode(&announcement, None).unwrap();
+    assert_eq!(msg.origin, old);
+    msg.sequence += 100;
+    msg.hops = 1;
+    msg.relayer = Some(id(99));
+    let mut buf = [0u8; MAX_DATAGRAM_LEN];
+    let len = msg.emit(&mut buf, None).unwrap();
+    sim.inject(1, addr(1, 99), &buf[..len]);
+    sim.run_for(2);
+    assert!(
+        !sim.hosts[2].engine.members().any(|e| e.id() == old),
+        "took its own earlier identity for a peer: {:?}",
+        sim.map_of(2)
     );
 }

@@ -143,6 +143,16 @@ where
         if packet.relayer() == Some(self.config.node_id) {
             return Ok(Received::Own);
         }
+        // This start's own message under an id it had before its addresses changed (it
+        // came back by another path, or as a replay): not a peer's.
+        if packet.incarnation() == self.config.incarnation
+            && packet
+                .addrs()
+                .iter()
+                .any(|a| contains_ip(&self.addrs, a.ip))
+        {
+            return Ok(Received::Own);
+        }
         if packet.hops() == 0 && !source_matches(packet.addrs(), src) {
             return Err(RxError::SpoofedSource);
         }
