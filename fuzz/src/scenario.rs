@@ -420,6 +420,7 @@ fn decode_message(u: &mut Unstructured<'_>) -> Message {
             MessageKind::Announce
         },
         join: flags & 2 != 0,
+        unicast: false,
         gateway: flags & 4 != 0,
         hops,
         relayer,

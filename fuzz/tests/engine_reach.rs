@@ -21,6 +21,7 @@ fn announce(host: u8, hops: u8) -> Message {
     Message {
         kind: MessageKind::Announce,
         join: true,
+        unicast: false,
         gateway: false,
         hops,
         relayer: (hops > 0).then(|| NodeId::new(200).unwrap()),
@@ -52,7 +53,8 @@ fn built_announcements_fill_the_table_and_then_expire() {
     let mut steps: Vec<Step> = (2..=9)
         .map(|host| deliver(0, announce(host, 0), KeyChoice::None))
         .collect();
-    steps.extend((0..8).map(|_| Step::Timeout(Advance::ToDeadline)));
+    // Probe intervals and their timeouts are deadlines too: enough steps to reach expiry.
+    steps.extend((0..40).map(|_| Step::Timeout(Advance::ToDeadline)));
     let reached = reach(&scenario(KeyChoice::None, 1, steps.clone()));
     assert_eq!(reached.max_members, CAPACITY);
     assert_eq!(reached.accepted, CAPACITY as u64 - 1);

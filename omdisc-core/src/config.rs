@@ -92,6 +92,23 @@ pub struct Config {
     /// does not join the group at all) and reaches its peers by unicast only, starting from
     /// its seeds ([`Engine::set_seeds`](crate::Engine::set_seeds)).
     pub multicast: bool,
+    /// Failure detection by probes (SWIM): every `probe_interval` this node probes one
+    /// member it reaches directly (randomised round-robin) and each member it suspects
+    /// (default [`DEFAULT_PROBE_INTERVAL`]). Zero turns probing off (silent members then
+    /// only expire, and members reached by unicast only never do).
+    pub probe_interval: Duration,
+    /// How long a probe waits for a direct ACK before it asks `indirect_probes` other
+    /// members to probe (default 200 ms; less than `probe_interval`).
+    pub probe_timeout: Duration,
+    /// How many members are asked to probe a member that did not answer (default 3).
+    pub indirect_probes: u8,
+    /// To how many random members a node passes news (a death, a departure, a newcomer
+    /// learned by unicast) at once, besides the group (default 3).
+    pub gossip_fanout: u8,
+    /// The cluster's UDP port, where this node receives (default [`DEFAULT_PORT`]): members
+    /// are probed and sent gossip at this port (every member uses the same one; only a
+    /// seed may name another, for the first contact), and gossip about this node names it.
+    pub port: u16,
 }
 
 impl Config {
@@ -111,6 +128,11 @@ impl Config {
             max_leave_delay: Duration::from_secs(2),
             tombstone_lifetime: Duration::from_secs(600),
             multicast: true,
+            probe_interval: DEFAULT_PROBE_INTERVAL,
+            probe_timeout: Duration::from_millis(200),
+            indirect_probes: 3,
+            gossip_fanout: 3,
+            port: DEFAULT_PORT,
         }
     }
 
@@ -138,6 +160,9 @@ impl Config {
         if self.tombstone_lifetime > MAX_TOMBSTONE_LIFETIME {
             return Err(ConfigError::BadTombstoneLifetime);
         }
+        if self.probe_interval != Duration::ZERO && self.probe_timeout >= self.probe_interval {
+            return Err(ConfigError::BadProbeTimeout);
+        }
         Ok(())
     }
 }
@@ -158,6 +183,9 @@ pub const DEFAULT_DEAD_AFTER: u16 = 5;
 /// Default most missed intervals before a silent node expires, on a lossy network: 25
 /// (enough for the 10⁻⁹ target of the loss-aware expiry up to about 43 % loss).
 pub const DEFAULT_MAX_DEAD_AFTER: u16 = 25;
+/// Default probe interval: 500 ms (two probes a second per member, whatever the cluster's
+/// size).
+pub const DEFAULT_PROBE_INTERVAL: Duration = Duration::from_millis(500);
 /// Default aggregate announce budget: 128 kbit/s (about 250 nodes at a 1 s interval).
 pub const DEFAULT_BANDWIDTH: u32 = 128_000;
 
@@ -206,6 +234,8 @@ pub enum ConfigError {
     BadDeadAfter,
     /// `tombstone_lifetime` is longer than [`MAX_TOMBSTONE_LIFETIME`].
     BadTombstoneLifetime,
+    /// `probe_timeout` is not shorter than `probe_interval`.
+    BadProbeTimeout,
     /// The node table storage has no room (it needs at least one slot, for this node).
     NoStorage,
 }
@@ -231,6 +261,9 @@ impl fmt::Display for ConfigError {
                 f.write_str("tombstones can be remembered for at most 30 days")
             }
             ConfigError::NoStorage => f.write_str("node table storage is empty"),
+            ConfigError::BadProbeTimeout => {
+                f.write_str("probe timeout must be shorter than the probe interval")
+            }
         }
     }
 }

@@ -98,20 +98,21 @@ pub use addr::{is_node_address, AddrList, AddrRole, IfaceId, NodeAddr, MAX_ADDRS
 pub use config::{
     Config, ConfigError, Forwarding, IdSource, InterfaceSpec, DEFAULT_BANDWIDTH,
     DEFAULT_DEAD_AFTER, DEFAULT_GROUP_V4, DEFAULT_GROUP_V6, DEFAULT_INTERVAL,
-    DEFAULT_MAX_DEAD_AFTER, DEFAULT_PORT, MAX_TOMBSTONE_LIFETIME, MIN_INTERVAL_MS,
+    DEFAULT_MAX_DEAD_AFTER, DEFAULT_PORT, DEFAULT_PROBE_INTERVAL, MAX_TOMBSTONE_LIFETIME,
+    MIN_INTERVAL_MS,
 };
 pub use detector::{DeadAfter, Detector, LossEstimate};
 pub use engine::{
     advertised_interval, AddressError, ArrayEngine, Destination, Engine, Phase, Received, RxError,
     SeedError, Stats, Transmit, DEFAULT_CAPACITY, DUPLICATE_CACHE_LEN, EVENT_QUEUE_LEN,
-    LEAVE_BACKOFF_MEMBERS, MAX_SEEDS, RELAY_QUEUE_LEN, SEED_RETRY_MAX, SEED_RETRY_MIN,
-    SEED_UNREACHABLE_AFTER, UNICAST_QUEUE_LEN,
+    LEAVE_BACKOFF_MEMBERS, MAX_RUMORS, MAX_SEEDS, MAX_SUSPECTS, RELAY_QUEUE_LEN, SEED_RETRY_MAX,
+    SEED_RETRY_MIN, SEED_UNREACHABLE_AFTER, UNICAST_QUEUE_LEN,
 };
 pub use event::Event;
 pub use id::{NodeId, NodeIdError};
 pub use table::{Collision, NodeEntry, NodeState, NodeTable, TableStorage};
 pub use time::{Duration, Instant};
 pub use wire::{
-    ClusterKey, EmitError, KeyError, Keyring, Message, MessageKind, Packet, Verified, WireError,
-    MAX_DATAGRAM_LEN,
+    ClusterKey, EmitError, Gossip, KeyError, Keyring, MemberState, Message, MessageKind, Packet,
+    Payload, Verified, WireError, MAX_DATAGRAM_LEN,
 };

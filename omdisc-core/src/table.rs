@@ -201,7 +201,7 @@ impl NodeEntry {
     /// node and for tombstones).
     pub fn loss(&self) -> LossEstimate {
         match self.state {
-            NodeState::Alive => LossEstimate::from_bits(self.by_state),
+            NodeState::Alive => LossEstimate::from_bits(self.by_state & !UNICAST_BIT),
             NodeState::Local | NodeState::Departed => LossEstimate::NONE,
         }
     }
@@ -210,20 +210,41 @@ impl NodeEntry {
         if self.state == NodeState::Alive {
             let mut loss = self.loss();
             loss.record(missed);
-            self.by_state = loss.to_bits();
+            self.by_state = loss.to_bits() | (self.by_state & UNICAST_BIT);
         }
     }
     /// Whether it belongs in the map: alive or local, and not shadowed.
     pub fn is_member(&self) -> bool {
         self.state != NodeState::Departed && !self.shadowed
     }
+    /// Whether it is reached by unicast only (its last announcement came by unicast, not
+    /// to the group): `showmap --json` may say so.
+    pub fn is_unicast(&self) -> bool {
+        self.state == NodeState::Alive && self.by_state & UNICAST_BIT != 0
+    }
+    /// For a live entry: whether its last announcement came by unicast only (not on this
+    /// node's multicast network: its silence says nothing, the probe protocol decides).
+    pub(crate) fn set_unicast(&mut self, unicast: bool) {
+        if self.state == NodeState::Alive {
+            self.by_state = (self.by_state & !UNICAST_BIT) | if unicast { UNICAST_BIT } else { 0 };
+        }
+    }
     /// The instant after which `detector` expires it if not heard again:
-    /// `last_seen + interval × k`, `k` = [`Detector::dead_after`] of its loss.
+    /// `last_seen + interval × k`, `k` = [`Detector::dead_after`] of its loss; never for a
+    /// member reached by unicast only (the probe protocol removes it).
     pub fn expires_at(&self, detector: &Detector) -> Instant {
+        if self.is_unicast() {
+            // Reached by unicast only: the probe protocol decides.
+            return Instant::from_millis(u64::MAX);
+        }
         let k = detector.dead_after(self.loss());
         self.last_seen + self.interval().saturating_mul(u64::from(k))
     }
 }
+
+/// For a live entry, the bit of `by_state` above the loss estimate's 24 that says it is
+/// reached by unicast only.
+const UNICAST_BIT: u32 = 1 << 31;
 
 /// The table is full; the entry that did not fit is handed back and nothing changed.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -53,6 +53,7 @@ fn datagram(
     let msg = Message {
         kind,
         join: false,
+        unicast: false,
         gateway: false,
         hops: 0,
         relayer: None,

@@ -54,7 +54,7 @@ prop_compose! {
         };
         Message {
             kind: if leave { MessageKind::Leave } else { MessageKind::Announce },
-            join, gateway, hops, relayer,
+            join, unicast: false, gateway, hops, relayer,
             origin: NodeId::new(origin).unwrap(),
             incarnation, sequence,
             interval: Duration::from_millis(interval),

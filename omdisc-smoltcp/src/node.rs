@@ -215,8 +215,11 @@ impl<'a, S: TableStorage> Node<'a, S> {
             // Both lists hold at most MAX_NODE_ADDRESSES (2) <= MAX_ADDRS (6).
             let _ = spec.addrs.push(cidr.address().into());
         }
+        let mut config = settings.engine.clone();
+        // Members are probed at the group port, where this node listens too.
+        config.port = settings.port;
         NodeEngine::with_relay_sizes(
-            settings.engine.clone(),
+            config,
             core::slice::from_ref(&spec),
             table,
             settings.random_seed,

@@ -65,7 +65,11 @@ impl Settings {
         random_seed: u64,
     ) -> Result<Settings, NodeIdError> {
         let node_id = NodeId::from_ip(address.address().into())?;
-        let engine = Config::new(node_id, incarnation);
+        let mut engine = Config::new(node_id, incarnation);
+        // No probes over smoltcp yet: a UDP socket holds a unicast datagram whose next hop
+        // does not answer ARP (a crashed member) at the head of its queue, and everything
+        // behind it, group announcements included, would wait forever.
+        engine.probe_interval = omdisc_core::Duration::ZERO;
         let mut addresses = heapless::Vec::new();
         // The capacity is at least one.
         let _ = addresses.push(address);

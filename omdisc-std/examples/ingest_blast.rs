@@ -120,6 +120,7 @@ fn open_node(options: &Options, ip: Ipv4Addr, incarnation: u64) -> Result<Simula
     let message = Message {
         kind: MessageKind::Announce,
         join: false,
+        unicast: false,
         gateway: false,
         hops: 0,
         relayer: None,

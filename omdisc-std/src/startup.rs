@@ -170,6 +170,8 @@ pub fn prepare(config: DaemonConfig) -> Result<Prepared, StartupError> {
         },
     );
     engine_settings.multicast = config.multicast;
+    // Members are probed, and gossip names this node, at the cluster's port.
+    engine_settings.port = config.port;
     let template = EngineTemplate {
         config: engine_settings,
         node_id: config.node_id,

@@ -68,6 +68,7 @@ impl Peer {
         let message = Message {
             kind: MessageKind::Announce,
             join: false,
+            unicast: false,
             gateway: false,
             hops: 0,
             relayer: None,

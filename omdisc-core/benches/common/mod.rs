@@ -66,6 +66,7 @@ pub fn announcement(k: usize, sequence: u32) -> Message {
     Message {
         kind: MessageKind::Announce,
         join: false,
+        unicast: false,
         gateway: false,
         hops: 0,
         relayer: None,
@@ -91,7 +92,9 @@ pub fn datagram(k: usize, sequence: u32, keys: Option<&Keyring>) -> Vec<u8> {
 /// the instant it has reached.
 pub fn cluster_engine(keys: Option<Keyring>) -> (BenchEngine, Instant) {
     let ip = own_ip();
-    let config = Config::new(NodeId::from_ip(ip).expect("non-zero id"), 1);
+    let mut config = Config::new(NodeId::from_ip(ip).expect("non-zero id"), 1);
+    // The peers are simulated by their announcements only: they answer no probes.
+    config.probe_interval = omdisc_core::Duration::ZERO;
     let storage = vec![NodeEntry::VACANT; TABLE_CAPACITY].into_boxed_slice();
     let mut engine = Engine::new(config, &[InterfaceSpec::with_address(ip)], storage, 7)
         .expect("valid configuration");

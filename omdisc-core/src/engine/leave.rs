@@ -2,6 +2,7 @@
 //! §6.3.7 first, so that a mass shutdown stays within the bandwidth budget.
 
 use super::timer::Timer;
+use super::unicast::Unicast;
 use super::{schedule, Engine, Phase, Round, LEAVE_BACKOFF_MEMBERS};
 use crate::table::TableStorage;
 use crate::time::Instant;
@@ -47,7 +48,15 @@ where
         self.own_round = None;
         self.replies.clear();
         self.relay_queue.clear();
-        for timer in [Timer::Announce, Timer::Reply, Timer::Sweep] {
+        self.unicast_queue.clear();
+        for timer in [
+            Timer::Announce,
+            Timer::Reply,
+            Timer::Sweep,
+            Timer::Seed,
+            Timer::Probe,
+            Timer::ProbeTimeout,
+        ] {
             self.timers.stop(timer);
         }
         if self.live > LEAVE_BACKOFF_MEMBERS {
@@ -79,6 +88,21 @@ where
             pending: self.serving(),
             started: false,
         });
+        // Members reached by unicast only hear it directly from a few, who pass it on.
+        let multicast = self.config.multicast;
+        for _ in 0..self.config.gossip_fanout.saturating_mul(2) {
+            let target = self.random_target(|_| true);
+            let Some(target) = target else { break };
+            let reached_by_group = multicast
+                && self
+                    .table
+                    .same_id(target.id)
+                    .iter()
+                    .any(|e| e.incarnation == target.incarnation && !e.is_unicast());
+            if !reached_by_group {
+                self.send_to(target.addr, target.iface, Unicast::Leave);
+            }
+        }
         core_log!(info, "node {} leaving", self.config.node_id.get());
     }
 

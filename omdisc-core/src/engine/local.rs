@@ -502,6 +502,7 @@ where
         Some(Message {
             kind: MessageKind::Leave,
             join: false,
+            unicast: false,
             gateway: false,
             hops: 0,
             relayer: None,

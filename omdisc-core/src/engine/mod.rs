@@ -15,6 +15,7 @@
 //! | [`Engine::interface_resumed`] | when an interface's link is up again after being down (same addresses) |
 //! | [`Engine::leave`] | on shutdown; then drain `poll_transmit` to send the LEAVE |
 
+mod gossip;
 mod leave;
 mod local;
 mod receive;
@@ -23,14 +24,17 @@ mod schedule;
 mod seeds;
 mod stats;
 mod sweep;
+mod swim;
 mod timer;
 mod transmit;
 mod unicast;
 
+pub use gossip::MAX_RUMORS;
 pub use local::AddressError;
 pub use receive::{Received, RxError};
 pub use seeds::{SeedError, MAX_SEEDS, SEED_RETRY_MAX, SEED_RETRY_MIN, SEED_UNREACHABLE_AFTER};
 pub use stats::Stats;
+pub use swim::MAX_SUSPECTS;
 pub use transmit::{Destination, Transmit};
 pub use unicast::UNICAST_QUEUE_LEN;
 
@@ -161,6 +165,10 @@ pub struct Engine<
     seeds: Seeds,
     /// This node's unicast datagrams waiting for `poll_transmit`.
     unicast_queue: UnicastQueue,
+    /// The probe protocol.
+    swim: swim::Swim,
+    /// News being passed on, and addresses contacted recently.
+    rumors: gossip::Rumors,
     stats: Stats,
 }
 
@@ -258,6 +266,8 @@ where
             last_table_full: None,
             seeds: Seeds::default(),
             unicast_queue: UnicastQueue::new(),
+            swim: swim::Swim::default(),
+            rumors: gossip::Rumors::default(),
             stats: Stats::default(),
             config,
         })
@@ -314,6 +324,7 @@ where
             );
             self.announce_now(self.serving());
             self.arm_seed_timer();
+            self.arm_probe_timer();
         } else {
             core_log!(
                 info,
@@ -380,6 +391,14 @@ where
         }
         if self.timers.is_due(Timer::Seed, now) {
             self.seed_timer(now);
+        }
+        if self.timers.is_due(Timer::ProbeTimeout, now) {
+            self.probe_timeout_timer();
+        }
+        if self.timers.is_due(Timer::Probe, now) {
+            self.probe_timer(now);
+        } else {
+            self.arm_probe_timer();
         }
     }
 

@@ -90,7 +90,7 @@ where
     ) -> Result<Received, RxError> {
         self.now = self.now.max(now);
         self.stats.rx_datagrams = self.stats.rx_datagrams.wrapping_add(1);
-        let result = self.receive(iface, src.ip(), datagram);
+        let result = self.receive(iface, src, datagram);
         if matches!(result, Ok(Received::Updated | Received::Duplicate)) && !self.seeds.is_empty() {
             self.seed_heard(src);
         }
@@ -115,9 +115,10 @@ where
     fn receive(
         &mut self,
         iface: IfaceId,
-        src: IpAddr,
+        from: SocketAddr,
         datagram: &[u8],
     ) -> Result<Received, RxError> {
+        let src = from.ip();
         if let Some(backoff) = self.leave_backoff.as_mut() {
             // Backing off before LEAVE: count the others leaving (RFC 3550 §6.3.7).
             let leave = Packet::new_checked(datagram).and_then(|p| p.verify(self.keys.as_ref()));
@@ -168,9 +169,22 @@ where
                 return Ok(Received::Own);
             }
         }
+        if packet.kind().has_payload() {
+            // Probes and gossip: the MAC first, then what they say.
+            let packet = packet.verify(self.keys.as_ref())?;
+            return Ok(self.receive_direct(index, &packet, from, iface));
+        }
         // What cannot change anything (older, or a copy over a path that is no better) is
         // dropped before paying for the MAC: a replay flood costs a table lookup each.
         if let Some(unchanged) = self.without_effect(index, &packet, iface) {
+            let join = packet.kind() == MessageKind::Announce && packet.join() && packet.unicast();
+            if unchanged == Ok(Received::Duplicate) && join {
+                // A unicast JOIN from a node known at this round: answer it (authentic only).
+                if let Ok(verified) = packet.clone().verify(self.keys.as_ref()) {
+                    let msg = Message::parse(&verified);
+                    self.answer_join(&msg, from, iface);
+                }
+            }
             if unchanged == Err(RxError::Stale) && packet.kind() == MessageKind::Announce {
                 self.answer_replay(index, iface, packet);
             }
@@ -184,17 +198,145 @@ where
             self.sched
                 .observe(schedule::wire_size(packet.len(), Some(src)));
         }
+        let was_member = index
+            .and_then(|i| self.table.get(i))
+            .is_some_and(|e| e.state == NodeState::Alive);
         let received = match msg.kind {
             MessageKind::Announce => self.receive_announce(index, &msg, iface)?,
             MessageKind::Leave => self.receive_leave(index, &msg)?,
+            // Handled above.
+            MessageKind::Ping | MessageKind::Ack | MessageKind::PingReq | MessageKind::Gossip => {
+                return Ok(Received::Duplicate)
+            }
         };
         if received == Received::Updated {
-            if msg.kind == MessageKind::Announce && msg.join {
-                self.schedule_reply(iface);
+            match msg.kind {
+                MessageKind::Announce => {
+                    self.note_path(&msg);
+                    if msg.join && !msg.unicast {
+                        self.schedule_reply(iface);
+                    }
+                    if msg.join && msg.unicast {
+                        self.answer_join(&msg, from, iface);
+                    }
+                    if !was_member && msg.hops == 0 {
+                        // A newcomer: pass it on (flooded if it came by unicast, else only
+                        // to members reached by unicast, piggybacked).
+                        let news = crate::wire::Gossip {
+                            state: crate::wire::MemberState::Alive,
+                            node: msg.origin,
+                            incarnation: msg.incarnation,
+                            sequence: msg.sequence,
+                            addr: from,
+                        };
+                        let how = if msg.unicast {
+                            super::gossip::Spread::Flood
+                        } else {
+                            super::gossip::Spread::Piggyback
+                        };
+                        self.spread(news, how);
+                    }
+                }
+                MessageKind::Leave if msg.hops == 0 && was_member => {
+                    let news = crate::wire::Gossip {
+                        state: crate::wire::MemberState::Left,
+                        node: msg.origin,
+                        incarnation: msg.incarnation,
+                        sequence: msg.sequence,
+                        addr: from,
+                    };
+                    let how = if msg.unicast {
+                        super::gossip::Spread::Flood
+                    } else {
+                        super::gossip::Spread::Bridge
+                    };
+                    self.spread(news, how);
+                }
+                _ => {}
             }
-            self.relay(&packet, &msg, iface);
+            if !msg.unicast {
+                self.relay(&packet, &msg, iface);
+            }
         }
         Ok(received)
+    }
+
+    /// Notes how the member of a direct announcement is reached: by unicast only or not.
+    fn note_path(&mut self, msg: &Message) {
+        if msg.hops != 0 {
+            return;
+        }
+        let index = self
+            .table
+            .find_node(msg.origin, msg.incarnation, &msg.addrs);
+        if let Some(entry) = index.and_then(|i| self.table.get_mut(i)) {
+            entry.set_unicast(msg.unicast);
+        }
+    }
+
+    /// A unicast JOIN: answer with this node's announcement and a member digest.
+    fn answer_join(&mut self, msg: &Message, from: SocketAddr, iface: IfaceId) {
+        self.note_path(msg);
+        self.send_to(
+            from,
+            iface,
+            super::unicast::Unicast::Announce { join: false },
+        );
+        self.send_to(
+            from,
+            iface,
+            super::unicast::Unicast::Digest { to: msg.origin },
+        );
+    }
+
+    /// A PING, ACK, PING-REQ or GOSSIP (verified): answer, pass on, and act on its gossip.
+    fn receive_direct(
+        &mut self,
+        index: Option<usize>,
+        packet: &Verified<'_>,
+        from: SocketAddr,
+        iface: IfaceId,
+    ) -> Received {
+        let payload = packet.payload();
+        let mut trusted = false;
+        if let Some(entry) = index.and_then(|i| self.table.get_mut(i)) {
+            if entry.state == NodeState::Alive && entry.incarnation == packet.incarnation() {
+                // Heard from directly: alive, and maybe a newer round (no gap is counted:
+                // direct datagrams carry the current round's number).
+                trusted = true;
+                if packet.sequence() > entry.sequence {
+                    entry.sequence = packet.sequence();
+                }
+                let id = entry.id();
+                self.swim.clear(id);
+            }
+        }
+        if !trusted {
+            // A node this one does not know (yet) knows it: contact it, so that its own
+            // announcement adds it.
+            self.stats.rx_not_member = self.stats.rx_not_member.wrapping_add(1);
+            self.contact(from);
+        }
+        match packet.kind() {
+            MessageKind::Ping => self.send_to(
+                from,
+                iface,
+                super::unicast::Unicast::Ack {
+                    nonce: payload.nonce,
+                },
+            ),
+            MessageKind::Ack if !self.ack_received(payload.nonce) => {
+                self.stats.rx_unexpected_ack = self.stats.rx_unexpected_ack.wrapping_add(1);
+            }
+            MessageKind::PingReq => {
+                if let Some(target) = payload.target {
+                    self.ping_req_received(from, iface, payload.nonce, target);
+                }
+            }
+            _ => {}
+        }
+        self.receive_gossip(&payload.entries, trusted, packet.unicast());
+        Received::Updated
     }
 
     /// `Some` outcome if `packet` cannot change anything: older than what is known (or
@@ -251,6 +393,7 @@ where
         let message = Message {
             kind: MessageKind::Leave,
             join: false,
+            unicast: false,
             gateway: false,
             hops: 1,
             relayer: Some(self.config.node_id),

@@ -2,7 +2,7 @@
 //! two gateways on the same pair of networks from relaying each other's copies forever.
 
 use crate::addr::MAX_IFACES;
-use crate::wire::{Message, MessageKind, RelayBody};
+use crate::wire::{Message, RelayBody};
 
 /// How many recent messages the duplicate cache remembers by default (an [`Engine`]'s
 /// `DUPLICATES`). Only a gateway consults it.
@@ -30,10 +30,7 @@ impl MessageKey {
     pub(crate) fn of(msg: &Message) -> MessageKey {
         MessageKey {
             origin: msg.origin.get(),
-            kind: match msg.kind {
-                MessageKind::Announce => 1,
-                MessageKind::Leave => 2,
-            },
+            kind: msg.kind.code(),
             incarnation: msg.incarnation,
             sequence: msg.sequence,
         }

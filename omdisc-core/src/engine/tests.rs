@@ -14,6 +14,8 @@ fn ip(d: u8) -> IpAddr {
 fn engine_with(ifaces: &[InterfaceSpec], forwarding: Forwarding) -> ArrayEngine<4> {
     let mut config = Config::new(NodeId::new(1).unwrap(), 7);
     config.forwarding = forwarding;
+    // These tests are about announcements: no probes (see the swim tests for those).
+    config.probe_interval = Duration::ZERO;
     Engine::new(config, ifaces, [NodeEntry::VACANT; 4], 1).unwrap()
 }
 
@@ -29,6 +31,7 @@ fn announce_from(d: u8) -> Message {
     Message {
         kind: MessageKind::Announce,
         join: false,
+        unicast: false,
         gateway: false,
         hops: 0,
         relayer: None,

@@ -16,10 +16,14 @@ pub(crate) enum Timer {
     Leave,
     /// Contacting the seeds that are due (first contact or retry).
     Seed,
+    /// The end of a probe interval: judge its probes, start the next.
+    Probe,
+    /// The direct PINGs of this interval went unanswered: ask others (PING-REQ).
+    ProbeTimeout,
 }
 
 /// How many kinds of [`Timer`] there are.
-const TIMERS: usize = 5;
+const TIMERS: usize = 7;
 
 /// One optional deadline per [`Timer`], indexed by the timer.
 #[derive(Clone, Copy, Debug, Default)]
@@ -27,25 +31,29 @@ pub(crate) struct TimerTable([Option<Instant>; TIMERS]);
 
 impl TimerTable {
     fn slot(&mut self, timer: Timer) -> &mut Option<Instant> {
-        let [announce, reply, sweep, leave, seed] = &mut self.0;
+        let [announce, reply, sweep, leave, seed, probe, probe_timeout] = &mut self.0;
         match timer {
             Timer::Announce => announce,
             Timer::Reply => reply,
             Timer::Sweep => sweep,
             Timer::Leave => leave,
             Timer::Seed => seed,
+            Timer::Probe => probe,
+            Timer::ProbeTimeout => probe_timeout,
         }
     }
 
     /// The deadline of `timer`, if it runs.
     pub(crate) fn get(&self, timer: Timer) -> Option<Instant> {
-        let [announce, reply, sweep, leave, seed] = self.0;
+        let [announce, reply, sweep, leave, seed, probe, probe_timeout] = self.0;
         match timer {
             Timer::Announce => announce,
             Timer::Reply => reply,
             Timer::Sweep => sweep,
             Timer::Leave => leave,
             Timer::Seed => seed,
+            Timer::Probe => probe,
+            Timer::ProbeTimeout => probe_timeout,
         }
     }
 

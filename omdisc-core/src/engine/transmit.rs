@@ -154,6 +154,7 @@ where
         Message {
             kind,
             join,
+            unicast: false,
             gateway: self.is_gateway(),
             hops: 0,
             relayer: None,

@@ -1,8 +1,10 @@
-//! Unicast: this node's datagrams to one peer (contacts of seeds, answers to them), queued
-//! in a bounded queue that reports what it drops, and the seed contact timer.
+//! Direct datagrams: this node's datagrams to one peer (contacts of seeds and of members
+//! learned by gossip, answers to them, probes, gossip) and its gossip to the group, in a
+//! bounded queue that reports what it drops; and the seed contact timer.
 
 use core::net::SocketAddr;
 
+use super::swim::Target;
 use super::timer::Timer;
 use super::transmit::Destination;
 use super::{Engine, Phase, Transmit};
@@ -10,42 +12,84 @@ use crate::addr::IfaceId;
 use crate::event::Event;
 use crate::table::TableStorage;
 use crate::time::Instant;
-use crate::wire::{MessageKind, MAX_DATAGRAM_LEN};
+use crate::wire::{Gossip, GossipList, MessageKind, Payload, MAX_DATAGRAM_LEN};
 
-/// How many unicast datagrams wait for [`Engine::poll_transmit`] at most; more are dropped
+/// How many direct datagrams wait for [`Engine::poll_transmit`] at most; more are dropped
 /// and counted ([`Stats::unicast_dropped`](crate::Stats::unicast_dropped)).
-pub const UNICAST_QUEUE_LEN: usize = 16;
+pub const UNICAST_QUEUE_LEN: usize = 32;
 
-/// What one queued unicast datagram says.
+/// What one queued direct datagram says; its payload is filled when it is sent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Unicast {
-    /// This node's announcement, with the join flag (asking for an answer) or not.
+    /// This node's announcement (the current round's number), with the join flag (asking
+    /// for an answer: its announcement and a member digest) or not.
     Announce {
         /// Ask for an answer.
         join: bool,
     },
+    /// A member digest, answering a unicast JOIN of node `to`.
+    Digest {
+        /// The node it goes to (left out of the digest).
+        to: crate::id::NodeId,
+    },
+    /// A probe.
+    Ping {
+        /// The probe number.
+        nonce: u32,
+        /// The member probed, if it is a member (to tell it it is suspected).
+        about: Option<Target>,
+    },
+    /// The answer to a PING.
+    Ack {
+        /// The probe number answered.
+        nonce: u32,
+    },
+    /// A request to probe `target`.
+    PingReq {
+        /// The probe number the ACK must carry.
+        nonce: u32,
+        /// The member to probe.
+        target: SocketAddr,
+    },
+    /// Gossip: this news first, then what is piggybacked.
+    Gossip {
+        /// The news.
+        news: Option<Gossip>,
+    },
+    /// This node's LEAVE, to a member reached by unicast only.
+    Leave,
 }
 
-/// One queued unicast datagram.
+/// One queued direct datagram.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct UnicastJob {
-    pub(super) to: SocketAddr,
+    pub(super) to: Destination,
     pub(super) iface: IfaceId,
     pub(super) what: Unicast,
 }
 
-/// The bounded queue of unicast datagrams.
+/// The bounded queue of direct datagrams.
 pub(super) type UnicastQueue = heapless::Deque<UnicastJob, UNICAST_QUEUE_LEN>;
 
 impl<S, const RELAY_QUEUE: usize, const DUPLICATES: usize> Engine<S, RELAY_QUEUE, DUPLICATES>
 where
     S: TableStorage,
 {
-    /// Queues `what` to `to`, from the first serving interface (the kernel routes it);
-    /// counted and dropped when the queue is full or no interface serves.
-    pub(super) fn send_unicast(&mut self, to: SocketAddr, what: Unicast) {
-        let Some(iface) = super::relay::take_lowest_iface(&mut self.serving()) else {
-            return;
+    /// Queues `what` to `to`, from interface `iface` (from the first serving one if `iface`
+    /// does not serve); counted and dropped when the queue is full or no interface serves.
+    pub(super) fn send_to(&mut self, to: SocketAddr, iface: IfaceId, what: Unicast) {
+        self.queue_direct(Destination::Peer(to), iface, what);
+    }
+
+    pub(super) fn queue_direct(&mut self, to: Destination, iface: IfaceId, what: Unicast) {
+        let serving = self.serving();
+        let iface = if serving & iface.bit() != 0 {
+            iface
+        } else {
+            let Some(first) = super::relay::take_lowest_iface(&mut serving.clone()) else {
+                return;
+            };
+            first
         };
         if self
             .unicast_queue
@@ -56,23 +100,61 @@ where
         }
     }
 
-    /// The next queued unicast datagram, written into `buf`.
+    /// The next queued direct datagram, written into `buf`.
     pub(super) fn next_unicast(&mut self, buf: &mut [u8; MAX_DATAGRAM_LEN]) -> Option<Transmit> {
         loop {
             let job = self.unicast_queue.pop_front()?;
             if self.serving() & job.iface.bit() == 0 {
                 continue;
             }
-            let msg = match job.what {
-                Unicast::Announce { join } => {
-                    // The current round's number: a unicast copy is not a new round, so
-                    // receivers of the group count no gap.
-                    self.own_message(MessageKind::Announce, job.iface, self.sequence, join)
-                }
+            let sequence = self.sequence;
+            let (kind, join) = match job.what {
+                Unicast::Announce { join } => (MessageKind::Announce, join),
+                Unicast::Leave => (MessageKind::Leave, false),
+                Unicast::Ping { .. } => (MessageKind::Ping, false),
+                Unicast::Ack { .. } => (MessageKind::Ack, false),
+                Unicast::PingReq { .. } => (MessageKind::PingReq, false),
+                Unicast::Gossip { .. } | Unicast::Digest { .. } => (MessageKind::Gossip, false),
             };
-            if let Some(mut transmit) = self.encode(&msg, job.iface, buf) {
-                transmit.to = Destination::Peer(job.to);
-                return Some(transmit);
+            // The current round's number: a direct copy is not a new round, so receivers
+            // of the group count no gap.
+            let mut msg = self.own_message(kind, job.iface, sequence, join);
+            msg.unicast = job.to != Destination::Group;
+            let mut payload = Payload::EMPTY;
+            match job.what {
+                Unicast::Announce { .. } | Unicast::Leave => {}
+                Unicast::Digest { to } => self.digest(job.iface, Some(to), &mut payload.entries),
+                Unicast::Ping { nonce, about } => {
+                    payload.nonce = nonce;
+                    self.piggyback(job.iface, about, &mut payload.entries);
+                }
+                Unicast::Ack { nonce } => {
+                    payload.nonce = nonce;
+                    self.piggyback(job.iface, None, &mut payload.entries);
+                }
+                Unicast::PingReq { nonce, target } => {
+                    payload.nonce = nonce;
+                    payload.target = Some(target);
+                    self.piggyback(job.iface, None, &mut payload.entries);
+                }
+                Unicast::Gossip { news } => {
+                    let mut entries = GossipList::new();
+                    if let Some(news) = news {
+                        let _ = entries.push(news);
+                    }
+                    self.piggyback(job.iface, None, &mut entries);
+                    payload.entries = entries;
+                }
+            }
+            match msg.emit_with(&payload, buf, self.keys.as_ref()) {
+                Ok(len) => {
+                    return Some(Transmit {
+                        iface: job.iface,
+                        len,
+                        to: job.to,
+                    })
+                }
+                Err(_e) => core_log!(warn, "could not encode a direct datagram"),
             }
         }
     }
@@ -101,7 +183,9 @@ where
         }
         for to in due {
             self.stats.seed_contacts = self.stats.seed_contacts.wrapping_add(1);
-            self.send_unicast(to, Unicast::Announce { join: true });
+            if let Some(iface) = super::relay::take_lowest_iface(&mut self.serving()) {
+                self.send_to(to, iface, Unicast::Announce { join: true });
+            }
         }
         self.arm_seed_timer();
     }

@@ -142,6 +142,7 @@ fn parse_block<'a>(
                     (None, Some(kind)) => Expected::Message(Message {
                         kind,
                         join: f.join,
+                        unicast: false,
                         gateway: f.gateway,
                         hops: f.hops,
                         relayer: NodeId::new(f.relayer),

@@ -47,6 +47,14 @@ pub enum WireError {
     UnknownKey(u8),
     /// The message authentication code does not verify.
     BadMac,
+    /// A PING-REQ without a target, or another kind with one.
+    BadTarget,
+    /// More gossip entries than [`MAX_GOSSIP_ENTRIES`](crate::wire::MAX_GOSSIP_ENTRIES).
+    TooManyEntries(u8),
+    /// A gossip entry's member state other than alive (1), suspect (2), dead (3) or left (4).
+    UnknownMemberState(u8),
+    /// A port of 0 in a payload address.
+    BadPort,
 }
 
 impl WireError {
@@ -72,6 +80,10 @@ impl WireError {
             WireError::MissingAuth => "MissingAuth",
             WireError::UnknownKey(_) => "UnknownKey",
             WireError::BadMac => "BadMac",
+            WireError::BadTarget => "BadTarget",
+            WireError::TooManyEntries(_) => "TooManyEntries",
+            WireError::UnknownMemberState(_) => "UnknownMemberState",
+            WireError::BadPort => "BadPort",
         }
     }
 
@@ -106,6 +118,12 @@ impl fmt::Display for WireError {
             WireError::MissingAuth => f.write_str("message is not authenticated"),
             WireError::UnknownKey(id) => write!(f, "message signed with unknown key id {id}"),
             WireError::BadMac => f.write_str("message authentication failed"),
+            WireError::BadTarget => {
+                f.write_str("probe target missing from a PING-REQ or present in another kind")
+            }
+            WireError::TooManyEntries(n) => write!(f, "{n} gossip entries (at most 6)"),
+            WireError::UnknownMemberState(s) => write!(f, "unknown member state {s}"),
+            WireError::BadPort => f.write_str("port 0 in an address"),
         }
     }
 }
@@ -122,6 +140,9 @@ pub enum EmitError {
         /// Bytes the message needs.
         needed: usize,
     },
+    /// A payload for a kind that has none, or a PING-REQ without a target (or another kind
+    /// with one).
+    BadPayload,
 }
 
 impl fmt::Display for EmitError {
@@ -130,6 +151,7 @@ impl fmt::Display for EmitError {
             EmitError::BufferTooSmall { needed } => {
                 write!(f, "buffer too small: message needs {needed} bytes")
             }
+            EmitError::BadPayload => f.write_str("payload does not fit the message kind"),
         }
     }
 }

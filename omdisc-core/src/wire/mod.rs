@@ -27,6 +27,7 @@ mod auth;
 mod error;
 mod message;
 mod packet;
+mod payload;
 
 pub use auth::{
     ClusterKey, KeyError, Keyring, MAC_LEN, MAX_KEYS, MAX_KEY_LEN, MIN_KEY_LEN, TRAILER_LEN,
@@ -34,6 +35,7 @@ pub use auth::{
 pub use error::{EmitError, WireError};
 pub use message::Message;
 pub use packet::{Packet, Verified};
+pub use payload::{Gossip, GossipList, MemberState, Payload, MAX_GOSSIP_ENTRIES};
 
 pub(crate) use address::{
     decode as decode_address, encode as encode_address, encoded_len as address_len,
@@ -50,8 +52,10 @@ pub const VERSION: u8 = 1;
 pub const HEADER_LEN: usize = field::ADDRS_START;
 /// Longest address list: six IPv6 entries.
 const MAX_ADDRS_LEN: usize = MAX_ADDRS * address::IPV6_ENTRY_LEN;
-/// Longest datagram: header, six IPv6 addresses, trailer.
-pub const MAX_DATAGRAM_LEN: usize = HEADER_LEN + MAX_ADDRS_LEN + TRAILER_LEN;
+/// Longest datagram: header, six IPv6 addresses, the longest payload (a PING-REQ with an
+/// IPv6 target and six IPv6 gossip entries), trailer.
+pub const MAX_DATAGRAM_LEN: usize =
+    HEADER_LEN + MAX_ADDRS_LEN + payload::MAX_PAYLOAD_LEN + TRAILER_LEN;
 /// Longest announce interval a message may carry (one day).
 pub const MAX_INTERVAL_MS: u32 = 86_400_000;
 
@@ -77,9 +81,11 @@ mod field {
 pub const FLAG_JOIN: u8 = 0x01;
 /// Flag bit: the sender relays between its interfaces.
 pub const FLAG_GATEWAY: u8 = 0x02;
+/// Flag bit: this copy was sent by unicast to one node, not to the group.
+pub const FLAG_UNICAST: u8 = 0x04;
 /// Flag bit: an authentication trailer follows the addresses.
 pub const FLAG_AUTH: u8 = 0x80;
-const FLAGS_KNOWN: u8 = FLAG_JOIN | FLAG_GATEWAY | FLAG_AUTH;
+const FLAGS_KNOWN: u8 = FLAG_JOIN | FLAG_GATEWAY | FLAG_UNICAST | FLAG_AUTH;
 
 /// What a message says.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -89,20 +95,45 @@ pub enum MessageKind {
     Announce,
     /// "I am leaving" — sent on a graceful stop; receivers drop the node at once.
     Leave,
+    /// "Are you alive?" — a unicast probe; the receiver answers with [`MessageKind::Ack`]
+    /// carrying the same nonce. Carries gossip.
+    Ping,
+    /// "I am" — the answer to a PING (or, relayed by the node a PING-REQ asked, to the
+    /// requester). Carries gossip.
+    Ack,
+    /// "Please probe this member for me" — sent to a few members when a direct PING went
+    /// unanswered; the receiver pings the target and forwards its ACK. Carries gossip.
+    PingReq,
+    /// Gossip only: member digests and suspicion or death notices, sent to a few members.
+    Gossip,
 }
 
 impl MessageKind {
-    const fn code(self) -> u8 {
+    pub(crate) const fn code(self) -> u8 {
         match self {
             MessageKind::Announce => 1,
             MessageKind::Leave => 2,
+            MessageKind::Ping => 3,
+            MessageKind::Ack => 4,
+            MessageKind::PingReq => 5,
+            MessageKind::Gossip => 6,
         }
+    }
+
+    /// Whether messages of this kind carry a [`Payload`] after the addresses (the unicast
+    /// kinds: never relayed, hop count 0).
+    pub const fn has_payload(self) -> bool {
+        !matches!(self, MessageKind::Announce | MessageKind::Leave)
     }
 
     const fn from_code(code: u8) -> Result<MessageKind, WireError> {
         match code {
             1 => Ok(MessageKind::Announce),
             2 => Ok(MessageKind::Leave),
+            3 => Ok(MessageKind::Ping),
+            4 => Ok(MessageKind::Ack),
+            5 => Ok(MessageKind::PingReq),
+            6 => Ok(MessageKind::Gossip),
             other => Err(WireError::UnknownKind(other)),
         }
     }

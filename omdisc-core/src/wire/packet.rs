@@ -5,9 +5,9 @@
 use core::ops::Deref;
 
 use super::{
-    address, field, EmitError, Keyring, Message, MessageKind, WireError, FLAGS_KNOWN, FLAG_AUTH,
-    FLAG_GATEWAY, FLAG_JOIN, HEADER_LEN, MAGIC, MAX_ADDRS_LEN, MAX_INTERVAL_MS, TRAILER_LEN,
-    VERSION,
+    address, field, EmitError, Keyring, Message, MessageKind, Payload, WireError, FLAGS_KNOWN,
+    FLAG_AUTH, FLAG_GATEWAY, FLAG_JOIN, FLAG_UNICAST, HEADER_LEN, MAGIC, MAX_ADDRS_LEN,
+    MAX_INTERVAL_MS, TRAILER_LEN, VERSION,
 };
 use crate::addr::{AddrList, AddrRole, NodeAddr, MAX_ADDRS};
 use crate::id::NodeId;
@@ -64,11 +64,19 @@ impl<'a> Packet<'a> {
             let tag = *rest.get(addrs_len).ok_or(WireError::Truncated)?;
             addrs_len = addrs_len.saturating_add(address::entry_len(tag)?);
         }
+        // The unicast kinds' payload follows the addresses: checked whole here.
+        let payload_len = if kind.has_payload() {
+            let after = rest.get(addrs_len..).ok_or(WireError::Truncated)?;
+            Payload::decode(kind, after)?.1
+        } else {
+            0
+        };
         let trailer = if flags & FLAG_AUTH != 0 {
             TRAILER_LEN
         } else {
             0
         };
+        let addrs_len = addrs_len.saturating_add(payload_len);
         let total = HEADER_LEN + addrs_len.saturating_add(trailer);
         if datagram.len() < total {
             return Err(WireError::Truncated);
@@ -96,6 +104,10 @@ impl<'a> Packet<'a> {
             return Err(WireError::BadInterval(interval));
         }
         let mut addrs = AddrList::new();
+        if kind.has_payload() && hops != 0 {
+            // The unicast kinds are never relayed.
+            return Err(WireError::BadRelayer);
+        }
         let mut entries = body.get(HEADER_LEN..).ok_or(WireError::Truncated)?;
         for _ in 0..count {
             let (addr, len) = address::decode(entries)?;
@@ -107,7 +119,7 @@ impl<'a> Packet<'a> {
                 .map_err(|_| WireError::TooManyAddresses(count))?;
             entries = entries.get(len..).ok_or(WireError::Truncated)?;
         }
-        if kind == MessageKind::Announce && !addrs.iter().any(|a| a.role == AddrRole::Primary) {
+        if kind != MessageKind::Leave && !addrs.iter().any(|a| a.role == AddrRole::Primary) {
             return Err(WireError::NoPrimaryAddress);
         }
         Ok(Packet {
@@ -167,6 +179,11 @@ impl<'a> Packet<'a> {
         self.header[field::FLAGS] & FLAG_GATEWAY != 0
     }
 
+    /// The UNICAST flag: this copy was sent to one node, not to the group.
+    pub fn unicast(&self) -> bool {
+        self.header[field::FLAGS] & FLAG_UNICAST != 0
+    }
+
     /// The AUTH flag: an authentication trailer follows the addresses.
     pub fn is_authenticated(&self) -> bool {
         self.header[field::FLAGS] & FLAG_AUTH != 0
@@ -213,6 +230,19 @@ impl<'a> Packet<'a> {
 
     pub(super) fn addr_list(&self) -> &AddrList {
         &self.addrs
+    }
+
+    /// The payload of a PING, ACK, PING-REQ or GOSSIP ([`Payload::EMPTY`] for the other
+    /// kinds). Decoded again from the checked bytes: O(payload length).
+    pub fn payload(&self) -> Payload {
+        if !self.kind.has_payload() {
+            return Payload::EMPTY;
+        }
+        let addrs_len: usize = self.addrs.iter().map(address::encoded_len).sum();
+        self.body
+            .get(HEADER_LEN + addrs_len..)
+            .and_then(|bytes| Payload::decode(self.kind, bytes).ok())
+            .map_or(Payload::EMPTY, |(payload, _)| payload)
     }
 }
 
@@ -296,7 +326,7 @@ impl RelayBody {
     /// The body of `message`.
     pub(crate) fn of_message(message: &Message) -> Result<RelayBody, EmitError> {
         let mut bytes = [0u8; MAX_BODY_LEN];
-        let len = message.write_body(&mut bytes)?;
+        let len = message.write_body(&Payload::EMPTY, &mut bytes)?;
         let needed = EmitError::BufferTooSmall { needed: len };
         Ok(RelayBody {
             bytes,

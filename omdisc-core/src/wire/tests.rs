@@ -26,6 +26,7 @@ fn announce() -> Message {
     Message {
         kind: MessageKind::Announce,
         join: true,
+        unicast: false,
         gateway: false,
         hops: 0,
         relayer: None,
@@ -167,7 +168,7 @@ fn authenticated_round_trip_and_refusals() {
 }
 
 #[test]
-fn max_datagram_len_fits_six_ipv6_addresses_and_a_trailer() {
+fn max_datagram_len_fits_the_longest_ping_req() {
     let mut msg = announce();
     msg.addrs.clear();
     for i in 0..MAX_ADDRS {
@@ -185,7 +186,39 @@ fn max_datagram_len_fits_six_ipv6_addresses_and_a_trailer() {
             .push(NodeAddr::primary(ip, IfaceId::new(i).unwrap()))
             .unwrap();
     }
-    assert_eq!(msg.buffer_len(true), MAX_DATAGRAM_LEN);
+    // The longest datagram: a PING-REQ with an IPv6 target and six IPv6 gossip entries.
+    msg.kind = MessageKind::PingReq;
+    let v6 = |n: u16| IpAddr::V6(core::net::Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 1, n));
+    let mut payload = crate::wire::Payload {
+        nonce: 1,
+        target: Some(core::net::SocketAddr::new(v6(100), 7477)),
+        entries: crate::wire::GossipList::new(),
+    };
+    for n in 0..crate::wire::MAX_GOSSIP_ENTRIES as u16 {
+        payload
+            .entries
+            .push(crate::wire::Gossip {
+                state: crate::wire::MemberState::Dead,
+                node: NodeId::new(n + 1).unwrap(),
+                incarnation: u64::MAX,
+                sequence: u32::MAX,
+                addr: core::net::SocketAddr::new(v6(n + 1), 7477),
+            })
+            .unwrap();
+    }
+    assert_eq!(msg.buffer_len_with(&payload, true), MAX_DATAGRAM_LEN);
+    let mut buf = [0u8; MAX_DATAGRAM_LEN];
+    let key = Keyring::new(
+        crate::wire::ClusterKey::from_hex("00112233445566778899aabbccddeeff").unwrap(),
+    );
+    let n = msg.emit_with(&payload, &mut buf, Some(&key)).unwrap();
+    assert_eq!(n, MAX_DATAGRAM_LEN);
+    let packet = Packet::new_checked(&buf)
+        .unwrap()
+        .verify(Some(&key))
+        .unwrap();
+    assert_eq!(packet.payload(), payload);
+    assert_eq!(Message::parse(&packet), msg);
 }
 
 #[test]

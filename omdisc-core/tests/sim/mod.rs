@@ -5,13 +5,13 @@
 #![allow(dead_code)] // each test file uses a different part of the simulator
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap};
-use std::net::{IpAddr, Ipv4Addr};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use omdisc_core::testing::Rng;
 use omdisc_core::{
-    Config, Engine, Event, IfaceId, Instant, InterfaceSpec, Keyring, Message, NodeEntry, NodeId,
-    MAX_DATAGRAM_LEN,
+    Config, Destination, Engine, Event, IfaceId, Instant, InterfaceSpec, Keyring, Message,
+    NodeEntry, NodeId, MAX_DATAGRAM_LEN,
 };
 
 /// Missed intervals after which the simulated hosts expire a silent node (unless a test
@@ -86,9 +86,21 @@ pub struct Sim {
     pub unsendable: u64,
     /// Node-table capacity of hosts added from now on.
     pub capacity: usize,
-    /// When `Some`, every datagram put on a segment is recorded here as
+    /// When `Some`, every datagram put on a segment (or sent by unicast to a host on it)
+    /// is recorded here as
     /// `(segment, source, bytes)`, like a capture on the wire (for replay tests).
     pub recorded: Option<Vec<(SegmentId, IpAddr, Vec<u8>)>>,
+    /// Segments whose switches drop multicast (unicast still passes).
+    pub no_multicast: BTreeSet<SegmentId>,
+    /// Where unicast to an address goes: (host, interface).
+    routes: HashMap<IpAddr, (HostId, usize)>,
+    /// Unicast datagrams sent, and their bytes.
+    pub unicast_sent: u64,
+    pub unicast_bytes: u64,
+    /// Datagrams and bytes each host sent (group and unicast), by host.
+    pub sent_by_host: Vec<(u64, u64)>,
+    /// Unicast datagrams to an address no host has (lost).
+    pub unroutable: u64,
 }
 
 /// An IPv4 address on segment `seg` for host number `n`: 10.seg.(n/250).(n%250+1).
@@ -117,6 +129,12 @@ impl Sim {
             unsendable: 0,
             capacity: 256,
             recorded: None,
+            no_multicast: BTreeSet::new(),
+            routes: HashMap::new(),
+            unicast_sent: 0,
+            unicast_bytes: 0,
+            sent_by_host: Vec::new(),
+            unroutable: 0,
         }
     }
 
@@ -136,7 +154,12 @@ impl Sim {
             events: Vec::new(),
             running: false,
         });
-        self.hosts.len() - 1
+        let host = self.hosts.len() - 1;
+        for (iface, (_, ip)) in legs.iter().enumerate() {
+            self.routes.insert(*ip, (host, iface));
+        }
+        self.sent_by_host.push((0, 0));
+        host
     }
 
     /// Adds a host on `legs` with defaults adjusted by `tweak`; the id comes from the first address.
@@ -177,6 +200,9 @@ impl Sim {
     /// is gone); the engine is told at once, as a frontend watching the kernel would.
     pub fn set_addresses(&mut self, host: HostId, iface: usize, ips: &[IpAddr]) {
         let now = self.now;
+        for ip in ips {
+            self.routes.insert(*ip, (host, iface));
+        }
         let h = &mut self.hosts[host];
         h.addrs[iface] = ips.first().copied();
         h.engine
@@ -230,7 +256,14 @@ impl Sim {
             events: Vec::new(),
             running: false,
         });
-        self.hosts.len() - 1
+        let host = self.hosts.len() - 1;
+        for (iface, (_, ips)) in legs.iter().enumerate() {
+            for ip in *ips {
+                self.routes.insert(*ip, (host, iface));
+            }
+        }
+        self.sent_by_host.push((0, 0));
+        host
     }
 
     /// Crash: the host stops without a word.
@@ -258,10 +291,21 @@ impl Sim {
                 continue;
             };
             let bytes = buf[..tx.len].to_vec();
+            let counter = &mut self.sent_by_host[host];
+            counter.0 += 1;
+            counter.1 += tx.len as u64 + 28;
+            if let Destination::Peer(to) = tx.to {
+                self.unicast(src, to, bytes);
+                continue;
+            }
+            if self.no_multicast.contains(&segment) {
+                continue;
+            }
             if let Ok(msg) = Message::decode(&bytes, None) {
                 let kind = match msg.kind {
                     omdisc_core::MessageKind::Announce => 1,
-                    _ => 2,
+                    omdisc_core::MessageKind::Leave => 2,
+                    _ => 3,
                 };
                 *self
                     .copies
@@ -280,6 +324,36 @@ impl Sim {
         while let Some(e) = h.engine.poll_event() {
             h.events.push((now, e));
         }
+    }
+
+    /// Routes a unicast datagram to the host that has `to`'s address (any segment: the
+    /// network routes unicast), with the link's loss and delay.
+    fn unicast(&mut self, src: IpAddr, to: SocketAddr, bytes: Vec<u8>) {
+        self.unicast_sent += 1;
+        self.unicast_bytes += bytes.len() as u64 + 28;
+        let Some(&(host, iface)) = self.routes.get(&to.ip()) else {
+            self.unroutable += 1;
+            return;
+        };
+        if let Some(recorded) = &mut self.recorded {
+            recorded.push((self.hosts[host].segments[iface], src, bytes.clone()));
+        }
+        if self.hosts[host].segments[iface] == LINK_DOWN {
+            return;
+        }
+        if self.link.loss_per_mille > 0 && self.rng.below(1000) < self.link.loss_per_mille {
+            return;
+        }
+        let delay = self.link.delay_ms + self.rng.below(self.link.jitter_ms + 1);
+        self.order += 1;
+        self.queue.push(Reverse(Delivery {
+            at: self.now + omdisc_core::Duration::from_millis(delay),
+            order: self.order,
+            to: host,
+            iface,
+            src,
+            bytes: bytes.into(),
+        }));
     }
 
     fn broadcast(&mut self, from: HostId, segment: SegmentId, src: IpAddr, bytes: Vec<u8>) {

@@ -244,6 +244,7 @@ pub fn announcement(origin: u16, ip: IpAddr, incarnation: u64) -> Vec<u8> {
     let message = Message {
         kind: MessageKind::Announce,
         join: true,
+        unicast: false,
         gateway: false,
         hops: 0,
         relayer: None,

@@ -204,6 +204,7 @@ pub(super) fn announcement(id: u16, ip: Ipv4Addr, (incarnation, sequence): (u64,
     Message {
         kind: MessageKind::Announce,
         join: false,
+        unicast: false,
         gateway: false,
         hops: 0,
         relayer: None,

@@ -1,0 +1,425 @@
+//! Failure detection by probes (SWIM, Das et al. 2002, with Lifeguard's refinements in
+//! spirit): every probe interval this node pings one member it reaches directly
+//! (randomised round-robin) and every member it suspects; a member that answers neither the
+//! direct PING (sent twice) nor the PING-REQs it asked of `indirect_probes` others by the
+//! end of the interval is suspected, and one still silent after the suspicion rounds is
+//! removed and its death passed on. The rounds follow the loss this node measures on its
+//! own probes, so a lossy network does not remove live members.
+
+use core::net::SocketAddr;
+
+use super::timer::Timer;
+use super::unicast::Unicast;
+use super::{Engine, Phase};
+use crate::addr::{AddrRole, IfaceId};
+use crate::event::Event;
+use crate::id::NodeId;
+use crate::table::{NodeEntry, NodeState, TableStorage};
+use crate::time::{Duration, Instant};
+use crate::wire::{Gossip, MemberState};
+
+/// Most members suspected at once (each is probed every interval until it answers or is
+/// removed); more failures wait for a slot.
+pub const MAX_SUSPECTS: usize = 4;
+/// Most PING-REQs this node serves at once for other members.
+const MAX_FORWARDS: usize = 8;
+/// Fewest and most suspicion rounds (probe intervals a suspect has to answer).
+const MIN_SUSPICION_ROUNDS: u8 = 2;
+const MAX_SUSPICION_ROUNDS: u8 = 12;
+/// Fixed-point scale of the miss-rate estimate.
+const SCALE: u64 = 1 << 16;
+/// Initial estimate of a first PING's miss rate: 10 %.
+const INITIAL_MISS: u64 = SCALE / 10;
+
+/// A member as the probe protocol sees it: who, which incarnation, where.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Target {
+    pub(super) id: NodeId,
+    pub(super) incarnation: u64,
+    pub(super) sequence: u32,
+    pub(super) addr: SocketAddr,
+    pub(super) iface: IfaceId,
+}
+
+impl Target {
+    /// The member of `entry`, if it can be probed: alive, heard directly (no gateway in
+    /// between), with a primary address; reached at `port` (the cluster's one port).
+    pub(super) fn of(entry: &NodeEntry, port: u16) -> Option<Target> {
+        if entry.state != NodeState::Alive || entry.hops != 0 || port == 0 {
+            return None;
+        }
+        let ip = entry.addrs.iter().find(|a| a.role == AddrRole::Primary)?.ip;
+        Some(Target {
+            id: entry.id(),
+            incarnation: entry.incarnation,
+            sequence: entry.sequence,
+            addr: SocketAddr::new(ip, port),
+            iface: entry.iface,
+        })
+    }
+
+    /// A gossip entry about it.
+    pub(super) fn gossip(&self, state: MemberState) -> Gossip {
+        Gossip {
+            state,
+            node: self.id,
+            incarnation: self.incarnation,
+            sequence: self.sequence,
+            addr: self.addr,
+        }
+    }
+}
+
+/// One probe of this interval.
+#[derive(Clone, Copy, Debug)]
+struct Probe {
+    target: Target,
+    nonce: u32,
+    acked: bool,
+    /// Whether the first PING was answered before the probe timeout (for the miss rate).
+    first_acked: bool,
+    indirect_sent: bool,
+}
+
+/// A member whose probes went unanswered.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Suspicion {
+    pub(super) target: Target,
+    rounds_left: u8,
+}
+
+/// A PING-REQ this node serves: it pinged the target with `nonce` and passes the ACK on.
+#[derive(Clone, Copy, Debug)]
+struct Forward {
+    nonce: u32,
+    requester: SocketAddr,
+    requester_nonce: u32,
+    iface: IfaceId,
+    until: Instant,
+}
+
+/// The probe protocol's state.
+#[derive(Clone, Debug)]
+pub(super) struct Swim {
+    probes: heapless::Vec<Probe, { 1 + MAX_SUSPECTS }>,
+    pub(super) suspects: heapless::Vec<Suspicion, MAX_SUSPECTS>,
+    forwards: heapless::Vec<Forward, MAX_FORWARDS>,
+    /// Where the round-robin walk of the table is.
+    cursor: usize,
+    /// Estimated rate at which a live member's first PING goes unanswered, × 2^16.
+    miss: u64,
+}
+
+impl Default for Swim {
+    fn default() -> Self {
+        Swim {
+            probes: heapless::Vec::new(),
+            suspects: heapless::Vec::new(),
+            forwards: heapless::Vec::new(),
+            cursor: 0,
+            miss: INITIAL_MISS,
+        }
+    }
+}
+
+impl Swim {
+    /// Suspicion rounds for the measured miss rate `f` of a first PING: with the retry and
+    /// `k` indirect probes (each four legs), an interval's probe of a live member fails with
+    /// `q = f² · (1 − (1 − f)²)^k`; the rounds make `q^(rounds + 1)` at most 10⁻¹².
+    pub(super) fn suspicion_rounds(&self, k: u8) -> u8 {
+        let f = self.miss.min(SCALE) as f64 / SCALE as f64;
+        let ok = (1.0 - f) * (1.0 - f);
+        let mut q = f * f;
+        for _ in 0..k {
+            q *= 1.0 - ok;
+        }
+        let mut p = q;
+        let mut rounds = 0u8;
+        while p > 1e-12 && rounds < MAX_SUSPICION_ROUNDS {
+            p *= q;
+            rounds += 1;
+        }
+        rounds.max(MIN_SUSPICION_ROUNDS)
+    }
+
+    fn record_first_ping(&mut self, answered: bool) {
+        // EWMA with weight 1/32.
+        let sample = if answered { 0 } else { SCALE };
+        self.miss = (self.miss * 31 + sample) / 32;
+    }
+
+    /// The suspicion of member `id`, if any.
+    pub(super) fn suspicion(&self, id: NodeId) -> Option<&Suspicion> {
+        self.suspects.iter().find(|s| s.target.id == id)
+    }
+
+    /// Ends the suspicion of `id` (it answered, refuted or is gone).
+    pub(super) fn clear(&mut self, id: NodeId) -> bool {
+        let before = self.suspects.len();
+        self.suspects.retain(|s| s.target.id != id);
+        before != self.suspects.len()
+    }
+}
+
+impl<S, const RELAY_QUEUE: usize, const DUPLICATES: usize> Engine<S, RELAY_QUEUE, DUPLICATES>
+where
+    S: TableStorage,
+{
+    /// Whether the probe protocol runs.
+    pub(super) fn probing(&self) -> bool {
+        self.config.probe_interval != Duration::ZERO && self.phase == Phase::Running && self.present
+    }
+
+    /// Starts the probe timer (at start, or when the node comes back).
+    pub(super) fn arm_probe_timer(&mut self) {
+        if self.probing() && self.timers.get(Timer::Probe).is_none() {
+            let jitter = self.rng.below(self.config.probe_interval.total_millis());
+            self.timers
+                .set(Timer::Probe, self.now + Duration::from_millis(jitter));
+        }
+    }
+
+    /// A probe interval ended: judge its probes, then start the next ones.
+    pub(super) fn probe_timer(&mut self, now: Instant) {
+        self.timers.stop(Timer::ProbeTimeout);
+        if !self.probing() {
+            self.timers.stop(Timer::Probe);
+            self.swim.probes.clear();
+            return;
+        }
+        let probes = core::mem::take(&mut self.swim.probes);
+        for probe in &probes {
+            if probe.acked {
+                self.swim.record_first_ping(probe.first_acked);
+            } else {
+                self.probe_failed(probe.target);
+            }
+        }
+        let now_ms = now.total_millis();
+        self.swim
+            .forwards
+            .retain(|f| f.until.total_millis() > now_ms);
+        // The next member in the walk, then every suspect.
+        if let Some(target) = self.next_probe_target() {
+            self.start_probe(target);
+        }
+        let suspects: heapless::Vec<Target, MAX_SUSPECTS> =
+            self.swim.suspects.iter().map(|s| s.target).collect();
+        for target in suspects {
+            if !self.swim.probes.iter().any(|p| p.target.id == target.id) {
+                self.start_probe(target);
+            }
+        }
+        if !self.swim.probes.is_empty() {
+            self.timers
+                .set(Timer::ProbeTimeout, now + self.config.probe_timeout);
+        }
+        self.timers
+            .set(Timer::Probe, now + self.config.probe_interval);
+    }
+
+    /// The direct PINGs of this interval went unanswered: PING again and ask others.
+    pub(super) fn probe_timeout_timer(&mut self) {
+        self.timers.stop(Timer::ProbeTimeout);
+        let pending: heapless::Vec<(Target, u32), { 1 + MAX_SUSPECTS }> = self
+            .swim
+            .probes
+            .iter_mut()
+            .filter(|p| !p.acked && !p.indirect_sent)
+            .map(|p| {
+                p.indirect_sent = true;
+                (p.target, p.nonce)
+            })
+            .collect();
+        for (target, nonce) in pending {
+            self.send_to(
+                target.addr,
+                target.iface,
+                Unicast::Ping {
+                    nonce,
+                    about: Some(target),
+                },
+            );
+            for _ in 0..self.config.indirect_probes {
+                let Some(helper) = self.random_target(|t| t.id != target.id) else {
+                    break;
+                };
+                self.stats.indirect_probes_sent = self.stats.indirect_probes_sent.wrapping_add(1);
+                self.send_to(
+                    helper.addr,
+                    helper.iface,
+                    Unicast::PingReq {
+                        nonce,
+                        target: target.addr,
+                    },
+                );
+            }
+        }
+    }
+
+    fn start_probe(&mut self, target: Target) {
+        let nonce = self.rng.next_u64() as u32;
+        let probe = Probe {
+            target,
+            nonce,
+            acked: false,
+            first_acked: false,
+            indirect_sent: false,
+        };
+        if self.swim.probes.push(probe).is_ok() {
+            self.stats.probes_sent = self.stats.probes_sent.wrapping_add(1);
+            self.send_to(
+                target.addr,
+                target.iface,
+                Unicast::Ping {
+                    nonce,
+                    about: Some(target),
+                },
+            );
+        }
+    }
+
+    /// The next member to probe: the walk goes through the table from a random place, one
+    /// member an interval, so every member is probed once in every `members` intervals.
+    fn next_probe_target(&mut self) -> Option<Target> {
+        let port = self.config.port;
+        let len = self.table.len();
+        if len == 0 {
+            return None;
+        }
+        for _ in 0..len {
+            if self.swim.cursor >= len {
+                self.swim.cursor = self.rng.below(len as u64) as usize % len.max(1);
+                // A new lap starts somewhere else, so probers do not move in step.
+            }
+            let index = self.swim.cursor;
+            self.swim.cursor += 1;
+            if let Some(target) = self
+                .table
+                .get(index)
+                .filter(|e| e.is_member())
+                .and_then(|e| Target::of(e, port))
+            {
+                return Some(target);
+            }
+        }
+        None
+    }
+
+    /// A random member that can be probed and passes `accept` (a few tries; `None` if none
+    /// is found).
+    pub(super) fn random_target(&mut self, accept: impl Fn(&Target) -> bool) -> Option<Target> {
+        let port = self.config.port;
+        let len = self.table.len();
+        if len == 0 {
+            return None;
+        }
+        for _ in 0..8 {
+            let index = self.rng.below(len as u64) as usize;
+            let target = self.table.get(index).and_then(|e| Target::of(e, port));
+            if let Some(t) = target.filter(|t| accept(t)) {
+                return Some(t);
+            }
+        }
+        None
+    }
+
+    /// Neither the PINGs nor the PING-REQs were answered this interval.
+    fn probe_failed(&mut self, target: Target) {
+        // Only the incarnation probed: a restarted node is another member.
+        let current = self.table.entries().iter().any(|e| {
+            e.id() == target.id
+                && e.incarnation == target.incarnation
+                && e.state == NodeState::Alive
+        });
+        if !current {
+            self.swim.clear(target.id);
+            return;
+        }
+        let rounds = self.swim.suspicion_rounds(self.config.indirect_probes);
+        if let Some(s) = self
+            .swim
+            .suspects
+            .iter_mut()
+            .find(|s| s.target.id == target.id)
+        {
+            s.rounds_left = s.rounds_left.saturating_sub(1);
+            if s.rounds_left == 0 {
+                let target = s.target;
+                self.swim.clear(target.id);
+                self.confirm_dead(target);
+            }
+            return;
+        }
+        let suspicion = Suspicion {
+            target,
+            rounds_left: rounds,
+        };
+        if self.swim.suspects.push(suspicion).is_ok() {
+            self.stats.suspicions = self.stats.suspicions.wrapping_add(1);
+            self.events.push(Event::Suspected(target.id));
+            core_log!(debug, "node {} suspected", target.id.get());
+        }
+    }
+
+    /// A suspect stayed silent: remove it and pass its death on.
+    fn confirm_dead(&mut self, target: Target) {
+        if self.remove_member(&target.gossip(MemberState::Dead)) {
+            self.stats.confirmed_dead = self.stats.confirmed_dead.wrapping_add(1);
+            core_log!(info, "node {} failed its probes: removed", target.id.get());
+            self.spread(
+                target.gossip(MemberState::Dead),
+                super::gossip::Spread::Flood,
+            );
+        }
+    }
+
+    /// An ACK with `nonce` arrived: a probe of this node, or one it serves for another.
+    pub(super) fn ack_received(&mut self, nonce: u32) -> bool {
+        let timed_out = self.timers.get(Timer::ProbeTimeout).is_none();
+        if let Some(probe) = self.swim.probes.iter_mut().find(|p| p.nonce == nonce) {
+            if !probe.acked {
+                probe.acked = true;
+                probe.first_acked = !timed_out && !probe.indirect_sent;
+                self.stats.acks_received = self.stats.acks_received.wrapping_add(1);
+                let id = probe.target.id;
+                self.swim.clear(id);
+            }
+            return true;
+        }
+        if let Some(i) = self.swim.forwards.iter().position(|f| f.nonce == nonce) {
+            let forward = self.swim.forwards.swap_remove(i);
+            self.send_to(
+                forward.requester,
+                forward.iface,
+                Unicast::Ack {
+                    nonce: forward.requester_nonce,
+                },
+            );
+            return true;
+        }
+        false
+    }
+
+    /// A PING-REQ from `requester`: ping `target` on its behalf.
+    pub(super) fn ping_req_received(
+        &mut self,
+        requester: SocketAddr,
+        iface: IfaceId,
+        requester_nonce: u32,
+        target: SocketAddr,
+    ) {
+        let nonce = self.rng.next_u64() as u32;
+        let forward = Forward {
+            nonce,
+            requester,
+            requester_nonce,
+            iface,
+            until: self.now + self.config.probe_interval,
+        };
+        if self.swim.forwards.push(forward).is_ok() {
+            self.stats.indirect_probes_relayed = self.stats.indirect_probes_relayed.wrapping_add(1);
+            self.send_to(target, iface, Unicast::Ping { nonce, about: None });
+        }
+    }
+}
