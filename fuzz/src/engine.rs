@@ -42,8 +42,10 @@ pub const CAPACITY: usize = 6;
 const HISTORY_LEN: usize = 16;
 
 /// More datagrams than one step can queue: LEAVE and one own round on each of six
-/// interfaces, and a full relay queue, each job on six interfaces.
-const MAX_TRANSMITS_PER_STEP: usize = 6 + 6 + RELAY_QUEUE_LEN * 6;
+/// interfaces, a full relay queue, each job on six interfaces, a full queue of direct
+/// (unicast) datagrams and a death notice to the group on each interface.
+const MAX_TRANSMITS_PER_STEP: usize =
+    6 + 6 + RELAY_QUEUE_LEN * 6 + omdisc_core::UNICAST_QUEUE_LEN + 6;
 
 /// More events than the queue holds, plus its overflow marker.
 const MAX_EVENTS_PER_STEP: usize = EVENT_QUEUE_LEN + 1;

@@ -12,7 +12,7 @@
 //!   permissive than the plain one).
 
 use omdisc_core::wire::{FLAG_AUTH, TRAILER_LEN};
-use omdisc_core::{Message, MAX_DATAGRAM_LEN};
+use omdisc_core::{Message, Packet, Payload, MAX_DATAGRAM_LEN};
 
 use crate::keys::vector_keyring;
 
@@ -23,8 +23,10 @@ const FLAGS_AT: usize = 4;
 pub fn check(data: &[u8]) {
     let keys = vector_keyring();
     let plain = Message::decode(data, None);
+    // The payload of the unicast kinds (empty for the others), from the same checked view.
+    let payload = Packet::new_checked(data).map_or(Payload::EMPTY, |p| p.payload());
     if let Ok(msg) = &plain {
-        check_reencoding(data, msg);
+        check_reencoding(data, msg, &payload);
     }
     let keyed = Message::decode(data, Some(keys));
     if let Ok(msg) = &keyed {
@@ -34,7 +36,7 @@ pub fn check(data: &[u8]) {
             "a datagram that verifies must decode the same without the key"
         );
         let mut buf = [0u8; MAX_DATAGRAM_LEN];
-        let n = emit(msg, &mut buf, true);
+        let n = emit(msg, &payload, &mut buf, true);
         assert_eq!(
             &buf[..n],
             data,
@@ -43,16 +45,16 @@ pub fn check(data: &[u8]) {
     }
 }
 
-fn check_reencoding(data: &[u8], msg: &Message) {
+fn check_reencoding(data: &[u8], msg: &Message, payload: &Payload) {
     let authenticated = data.get(FLAGS_AT).is_some_and(|f| f & FLAG_AUTH != 0);
     assert_eq!(
-        msg.buffer_len(authenticated),
+        msg.buffer_len_with(payload, authenticated),
         data.len(),
         "buffer_len of {msg:?}"
     );
 
     let mut buf = [0u8; MAX_DATAGRAM_LEN];
-    let n = emit(msg, &mut buf, false);
+    let n = emit(msg, payload, &mut buf, false);
     if authenticated {
         let body = &data[..data.len() - TRAILER_LEN];
         let mut expected = body.to_vec();
@@ -67,7 +69,7 @@ fn check_reencoding(data: &[u8], msg: &Message) {
         "a re-encoded message decodes the same"
     );
 
-    let n = emit(msg, &mut buf, true);
+    let n = emit(msg, payload, &mut buf, true);
     assert_eq!(
         Message::decode(&buf[..n], Some(vector_keyring())).as_ref(),
         Ok(msg),
@@ -75,10 +77,11 @@ fn check_reencoding(data: &[u8], msg: &Message) {
     );
 }
 
-/// Encodes `msg` (signed with the vectors' key when `signed`); every decoded message fits.
-fn emit(msg: &Message, buf: &mut [u8; MAX_DATAGRAM_LEN], signed: bool) -> usize {
+/// Encodes `msg` with `payload` (signed with the vectors' key when `signed`); every decoded
+/// message fits.
+fn emit(msg: &Message, payload: &Payload, buf: &mut [u8; MAX_DATAGRAM_LEN], signed: bool) -> usize {
     let keys = signed.then(vector_keyring);
-    match msg.emit(buf, keys) {
+    match msg.emit_with(payload, buf, keys) {
         Ok(n) => n,
         Err(e) => panic!("a decoded message must encode: {e:?} for {msg:?}"),
     }

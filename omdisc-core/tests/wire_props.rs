@@ -2,14 +2,15 @@
 //! shared vectors and from random messages) never panics and is canonical (what decodes
 //! re-encodes to the same bytes), valid messages round-trip.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::OnceLock;
 
 use omdisc_core::testing::vectors::{self, WIRE_VECTORS};
+use omdisc_core::wire::{GossipList, MAX_GOSSIP_ENTRIES};
 use omdisc_core::wire::{FLAG_AUTH, HEADER_LEN, TRAILER_LEN};
 use omdisc_core::{
-    ClusterKey, Duration, IfaceId, Keyring, Message, MessageKind, NodeAddr, NodeId, WireError,
-    MAX_ADDRS, MAX_DATAGRAM_LEN,
+    ClusterKey, Duration, Gossip, IfaceId, Keyring, MemberState, Message, MessageKind, NodeAddr,
+    NodeId, Packet, Payload, WireError, MAX_ADDRS, MAX_DATAGRAM_LEN,
 };
 use proptest::prelude::*;
 
@@ -63,6 +64,59 @@ prop_compose! {
     }
 }
 
+fn any_socket() -> impl Strategy<Value = SocketAddr> {
+    (any_ip(), 1u16..).prop_map(|(ip, port)| SocketAddr::new(ip, port))
+}
+
+prop_compose! {
+    fn any_gossip()(
+        state in prop_oneof![
+            Just(MemberState::Alive),
+            Just(MemberState::Suspect),
+            Just(MemberState::Dead),
+            Just(MemberState::Left),
+        ],
+        node in 1u16..,
+        incarnation in any::<u64>(),
+        sequence in any::<u32>(),
+        addr in any_socket(),
+    ) -> Gossip {
+        Gossip { state, node: NodeId::new(node).unwrap(), incarnation, sequence, addr }
+    }
+}
+
+prop_compose! {
+    /// A PING, ACK, PING-REQ or GOSSIP from a random sender, with its payload.
+    fn any_unicast_message()(
+        base in any_message(),
+        kind in prop_oneof![
+            Just(MessageKind::Ping),
+            Just(MessageKind::Ack),
+            Just(MessageKind::PingReq),
+            Just(MessageKind::Gossip),
+        ],
+        unicast in any::<bool>(),
+        nonce in any::<u32>(),
+        target in any_socket(),
+        entries in proptest::collection::vec(any_gossip(), 0..=MAX_GOSSIP_ENTRIES),
+    ) -> (Message, Payload) {
+        let mut msg = base;
+        msg.kind = kind;
+        msg.unicast = unicast;
+        msg.hops = 0;
+        msg.relayer = None;
+        let mut addrs = msg.addrs.clone();
+        addrs[0].role = omdisc_core::AddrRole::Primary;
+        msg.addrs = addrs;
+        let payload = Payload {
+            nonce,
+            target: (kind == MessageKind::PingReq).then_some(target),
+            entries: entries.into_iter().collect::<GossipList>(),
+        };
+        (msg, payload)
+    }
+}
+
 fn key() -> Keyring {
     Keyring::new(ClusterKey::from_hex("00112233445566778899aabbccddeeff").unwrap())
 }
@@ -86,8 +140,9 @@ fn vector_datagrams() -> &'static [(Vec<u8>, Option<Keyring>)] {
 fn check_decoding(bytes: &[u8], keys: Option<&Keyring>) -> Result<(), TestCaseError> {
     let plain = Message::decode(bytes, None);
     if let Ok(msg) = &plain {
+        let payload = Packet::new_checked(bytes).unwrap().payload();
         let mut again = [0u8; MAX_DATAGRAM_LEN];
-        let n = msg.emit(&mut again, None).unwrap();
+        let n = msg.emit_with(&payload, &mut again, None).unwrap();
         let mut expected = bytes.to_vec();
         if bytes[4] & FLAG_AUTH != 0 {
             expected.truncate(bytes.len() - TRAILER_LEN);
@@ -184,6 +239,39 @@ proptest! {
         let n = msg.emit(&mut buf, keys.as_ref()).unwrap();
         prop_assert_eq!(n, msg.buffer_len(signed));
         prop_assert_eq!(Message::decode(&buf[..n], keys.as_ref()), Ok(msg));
+    }
+
+    #[test]
+    fn every_valid_unicast_message_round_trips(
+        (msg, payload) in any_unicast_message(),
+        signed in any::<bool>(),
+    ) {
+        let keys = signed.then(key);
+        let mut buf = [0u8; MAX_DATAGRAM_LEN];
+        let n = msg.emit_with(&payload, &mut buf, keys.as_ref()).unwrap();
+        prop_assert_eq!(n, msg.buffer_len_with(&payload, signed));
+        let packet = Packet::new_checked(&buf[..n]).unwrap().verify(keys.as_ref()).unwrap();
+        prop_assert_eq!(packet.payload(), payload);
+        prop_assert_eq!(Message::parse(&packet), msg);
+    }
+
+    #[test]
+    fn decoding_mutated_unicast_messages_never_panics_and_stays_canonical(
+        (msg, payload) in any_unicast_message(),
+        flips in proptest::collection::vec((0usize..MAX_DATAGRAM_LEN, any::<u8>()), 1..6),
+        cut in 0usize..MAX_DATAGRAM_LEN,
+    ) {
+        let mut buf = [0u8; MAX_DATAGRAM_LEN];
+        let n = msg.emit_with(&payload, &mut buf, None).unwrap();
+        for (at, value) in flips {
+            buf[at % n] = value;
+        }
+        let len = if cut < HEADER_LEN { n } else { cut.min(n) };
+        if buf[4] & FLAG_AUTH == 0 {
+            check_decoding(&buf[..len], Some(&key()))?;
+        } else {
+            let _ = Message::decode(&buf[..len], Some(&key()));
+        }
     }
 
     #[test]

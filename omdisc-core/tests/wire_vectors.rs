@@ -2,7 +2,7 @@
 //! valid one encodes back to the same bytes.
 
 use omdisc_core::testing::vectors::{self, Expected, WIRE_VECTORS};
-use omdisc_core::{Keyring, Message, MAX_DATAGRAM_LEN};
+use omdisc_core::{Keyring, Message, Packet, MAX_DATAGRAM_LEN};
 
 #[test]
 fn shared_wire_vectors_decode_and_encode_exactly() {
@@ -14,8 +14,12 @@ fn shared_wire_vectors_decode_and_encode_exactly() {
         match &vector.expected {
             Expected::Message(expected) => {
                 assert_eq!(parsed.as_ref(), Ok(expected), "vector {}", vector.name);
+                let packet = Packet::new_checked(&vector.bytes).unwrap();
+                assert_eq!(packet.payload(), vector.payload, "vector {}", vector.name);
                 let mut buf = [0u8; MAX_DATAGRAM_LEN];
-                let n = expected.emit(&mut buf, keys.as_ref()).unwrap();
+                let n = expected
+                    .emit_with(&vector.payload, &mut buf, keys.as_ref())
+                    .unwrap();
                 assert_eq!(
                     &buf[..n],
                     &vector.bytes[..],

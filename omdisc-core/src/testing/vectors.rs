@@ -10,26 +10,29 @@
 //! key HEX                      optional cluster key
 //! bytes HEX HEX ...            the datagram (may span several lines)
 //! error NAME                   parse must fail with this WireError::name(), or:
-//! kind announce|leave
-//! flags [join] [gateway]
+//! kind announce|leave|ping|ack|pingreq|gossip
+//! flags [join] [gateway] [unicast]
 //! hops N / relayer N / origin N / incarnation N / sequence N / interval MS
 //! addr primary|alias IFACE IP  (repeated)
+//! nonce N                      the payload of ping, ack, pingreq and gossip:
+//! target IP PORT               (pingreq)
+//! entry alive|suspect|dead|left NODE INCARNATION SEQUENCE IP PORT  (repeated)
 //! end
 //! ```
 
 use core::fmt;
-use core::net::IpAddr;
+use core::net::{IpAddr, SocketAddr};
 
 use crate::addr::{AddrList, IfaceId, NodeAddr};
 use crate::id::NodeId;
 use crate::time::Duration;
-use crate::wire::{ClusterKey, Message, MessageKind};
+use crate::wire::{ClusterKey, Gossip, MemberState, Message, MessageKind, Payload};
 
 /// The vector file, embedded.
 pub const WIRE_VECTORS: &str = include_str!("../../../testdata/wire-vectors.txt");
 
 /// Longest datagram a vector may hold (oversize vectors need room beyond the maximum).
-pub const MAX_VECTOR_BYTES: usize = 512;
+pub const MAX_VECTOR_BYTES: usize = 1024;
 
 /// What decoding a vector's bytes must give.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -51,6 +54,9 @@ pub struct Vector<'a> {
     pub bytes: heapless::Vec<u8, MAX_VECTOR_BYTES>,
     /// The expected result.
     pub expected: Expected<'a>,
+    /// The payload a valid PING, ACK, PING-REQ or GOSSIP vector decodes to (and is encoded
+    /// with: [`Message::emit_with`]); [`Payload::EMPTY`] for the other kinds.
+    pub payload: Payload,
 }
 
 /// A malformed vector file: the line number and what is wrong.
@@ -103,6 +109,8 @@ struct Fields {
     sequence: u32,
     interval: u64,
     addrs: AddrList,
+    unicast: bool,
+    payload: Payload,
 }
 
 fn parse_block<'a>(
@@ -123,6 +131,8 @@ fn parse_block<'a>(
         sequence: 0,
         interval: 0,
         addrs: AddrList::new(),
+        unicast: false,
+        payload: Payload::EMPTY,
     };
     for (number, line) in lines {
         let err = |reason| VectorError {
@@ -142,7 +152,7 @@ fn parse_block<'a>(
                     (None, Some(kind)) => Expected::Message(Message {
                         kind,
                         join: f.join,
-                        unicast: false,
+                        unicast: f.unicast,
                         gateway: f.gateway,
                         hops: f.hops,
                         relayer: NodeId::new(f.relayer),
@@ -159,6 +169,7 @@ fn parse_block<'a>(
                     key,
                     bytes,
                     expected,
+                    payload: f.payload,
                 });
             }
             "key" => key = Some(ClusterKey::from_hex(rest).map_err(|_| err("bad key"))?),
@@ -172,7 +183,11 @@ fn parse_block<'a>(
                 f.kind = Some(match rest {
                     "announce" => MessageKind::Announce,
                     "leave" => MessageKind::Leave,
-                    _ => return Err(err("kind must be announce or leave")),
+                    "ping" => MessageKind::Ping,
+                    "ack" => MessageKind::Ack,
+                    "pingreq" => MessageKind::PingReq,
+                    "gossip" => MessageKind::Gossip,
+                    _ => return Err(err("unknown kind")),
                 })
             }
             "flags" => {
@@ -180,6 +195,7 @@ fn parse_block<'a>(
                     match flag {
                         "join" => f.join = true,
                         "gateway" => f.gateway = true,
+                        "unicast" => f.unicast = true,
                         _ => return Err(err("unknown flag")),
                     }
                 }
@@ -190,6 +206,45 @@ fn parse_block<'a>(
             "incarnation" => f.incarnation = rest.parse().map_err(|_| err("bad incarnation"))?,
             "sequence" => f.sequence = rest.parse().map_err(|_| err("bad sequence"))?,
             "interval" => f.interval = rest.parse().map_err(|_| err("bad interval"))?,
+            "nonce" => f.payload.nonce = rest.parse().map_err(|_| err("bad nonce"))?,
+            "target" => f.payload.target = Some(socket(rest).ok_or(err("target needs IP PORT"))?),
+            "entry" => {
+                let mut parts = rest.split_whitespace();
+                let state = match parts.next() {
+                    Some("alive") => MemberState::Alive,
+                    Some("suspect") => MemberState::Suspect,
+                    Some("dead") => MemberState::Dead,
+                    Some("left") => MemberState::Left,
+                    _ => return Err(err("entry state must be alive, suspect, dead or left")),
+                };
+                let bad = err("entry needs STATE NODE INCARNATION SEQUENCE IP PORT");
+                let node = parts
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .and_then(NodeId::new);
+                let incarnation = parts.next().and_then(|n| n.parse().ok());
+                let sequence = parts.next().and_then(|n| n.parse().ok());
+                let addr = match (parts.next(), parts.next()) {
+                    (Some(ip), Some(port)) => socket_parts(ip, port),
+                    _ => None,
+                };
+                let (Some(node), Some(incarnation), Some(sequence), Some(addr)) =
+                    (node, incarnation, sequence, addr)
+                else {
+                    return Err(bad);
+                };
+                let entry = Gossip {
+                    state,
+                    node,
+                    incarnation,
+                    sequence,
+                    addr,
+                };
+                f.payload
+                    .entries
+                    .push(entry)
+                    .map_err(|_| err("more than six entries"))?;
+            }
             "addr" => {
                 let mut parts = rest.split_whitespace();
                 let (Some(role), Some(iface), Some(ip), None) =
@@ -219,6 +274,15 @@ fn parse_block<'a>(
         line: 0,
         reason: "vector without `end`",
     })
+}
+
+fn socket(text: &str) -> Option<SocketAddr> {
+    let (ip, port) = text.split_once(' ')?;
+    socket_parts(ip.trim(), port.trim())
+}
+
+fn socket_parts(ip: &str, port: &str) -> Option<SocketAddr> {
+    Some(SocketAddr::new(ip.parse().ok()?, port.parse().ok()?))
 }
 
 fn push_hex(out: &mut heapless::Vec<u8, MAX_VECTOR_BYTES>, hex: &str) -> Option<()> {
