@@ -170,7 +170,19 @@ where
             }
         }
         if packet.kind().has_payload() {
-            // Probes and gossip: the MAC first, then what they say.
+            // Probes and gossip carry the sender's current round: an older one (or one of a
+            // node that has left) is a replay. Then the MAC, then what they say.
+            if let Some(entry) = index.and_then(|i| self.table.get(i)) {
+                let order = (packet.incarnation(), packet.sequence())
+                    .cmp(&(entry.incarnation, entry.sequence));
+                let replayed = match entry.state {
+                    NodeState::Departed => order != Ordering::Greater,
+                    _ => order == Ordering::Less,
+                };
+                if replayed {
+                    return Err(RxError::Stale);
+                }
+            }
             let packet = packet.verify(self.keys.as_ref())?;
             return Ok(self.receive_direct(index, &packet, from, iface));
         }
