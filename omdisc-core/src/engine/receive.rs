@@ -5,6 +5,7 @@ use core::cmp::Ordering;
 use core::fmt;
 use core::net::{IpAddr, SocketAddr};
 
+use super::gossip::Spread;
 use super::relay::{MessageKey, RelayJob};
 use super::timer::Timer;
 use super::{schedule, Engine, Phase};
@@ -12,7 +13,9 @@ use crate::addr::{contains_ip, IfaceId, NodeAddr};
 use crate::event::Event;
 use crate::table::{NodeEntry, NodeState, TableStorage};
 use crate::time::Instant;
-use crate::wire::{Message, MessageKind, Packet, RelayBody, Verified, WireError};
+use crate::wire::{
+    Gossip, MemberState, Message, MessageKind, Packet, RelayBody, Verified, WireError,
+};
 
 /// What a datagram that was not refused did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -233,36 +236,23 @@ where
                     }
                     if !was_member && msg.hops == 0 {
                         // A newcomer: pass it on (flooded if it came by unicast, else only
-                        // to members reached by unicast, piggybacked).
-                        let news = crate::wire::Gossip {
-                            state: crate::wire::MemberState::Alive,
-                            node: msg.origin,
-                            incarnation: msg.incarnation,
-                            sequence: msg.sequence,
-                            addr: from,
-                        };
+                        // piggybacked).
                         let how = if msg.unicast {
-                            super::gossip::Spread::Flood
+                            Spread::Flood
                         } else {
-                            super::gossip::Spread::Piggyback
+                            Spread::Piggyback
                         };
-                        self.spread(news, how);
+                        self.spread(news_of(&msg, MemberState::Alive, from), how);
                     }
                 }
                 MessageKind::Leave if msg.hops == 0 && was_member => {
-                    let news = crate::wire::Gossip {
-                        state: crate::wire::MemberState::Left,
-                        node: msg.origin,
-                        incarnation: msg.incarnation,
-                        sequence: msg.sequence,
-                        addr: from,
-                    };
+                    // Flooded if it came by unicast, else to members reached by unicast only.
                     let how = if msg.unicast {
-                        super::gossip::Spread::Flood
+                        Spread::Flood
                     } else {
-                        super::gossip::Spread::Bridge
+                        Spread::Bridge
                     };
-                    self.spread(news, how);
+                    self.spread(news_of(&msg, MemberState::Left, from), how);
                 }
                 _ => {}
             }
@@ -694,6 +684,17 @@ fn source_matches(addrs: &[NodeAddr], src: IpAddr) -> bool {
     match src {
         IpAddr::V6(v6) => v6.is_unicast_link_local(),
         IpAddr::V4(_) => false,
+    }
+}
+
+/// News about the sender of `msg`, heard from `from`.
+fn news_of(msg: &Message, state: MemberState, from: SocketAddr) -> Gossip {
+    Gossip {
+        state,
+        node: msg.origin,
+        incarnation: msg.incarnation,
+        sequence: msg.sequence,
+        addr: from,
     }
 }
 
