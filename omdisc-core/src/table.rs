@@ -449,6 +449,34 @@ impl<S: TableStorage> NodeTable<S> {
         Ok(at)
     }
 
+    /// Drops the tombstones of `id` that share an address with an entry of `id` that has
+    /// not departed: that address has a new holder under the same id (the departed host's
+    /// address was given to another, or it came back under another incarnation), which now
+    /// answers for it; a replay of the departed host's messages matches that entry by
+    /// address. Keeps "one host, one entry" among the entries of an id. O(k²) in the `k`
+    /// entries of `id` (one, or a few in a collision).
+    pub(crate) fn drop_superseded_tombstones(&mut self, id: NodeId) {
+        loop {
+            let range = self.id_range(id);
+            let start = range.start;
+            let Some(same) = self.entries().get(range) else {
+                return;
+            };
+            let superseded = same.iter().position(|tomb| {
+                tomb.state == NodeState::Departed
+                    && same.iter().any(|e| {
+                        e.state != NodeState::Departed && shares_address(&e.addrs, &tomb.addrs)
+                    })
+            });
+            match superseded {
+                Some(offset) => {
+                    self.remove(start + offset);
+                }
+                None => return,
+            }
+        }
+    }
+
     /// Removes and returns the entry at `index`.
     pub(crate) fn remove(&mut self, index: usize) -> Option<NodeEntry> {
         if index >= self.len {

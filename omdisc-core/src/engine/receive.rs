@@ -465,6 +465,7 @@ where
                     take_path(entry, msg, iface, now);
                     if changed {
                         let id = entry.id();
+                        self.table.drop_superseded_tombstones(id);
                         self.events.push(Event::Changed(id));
                     }
                 } else if same_path(entry, msg.relayer, iface) {
@@ -596,6 +597,7 @@ where
     /// Re-decides who holds `id` after an entry with that id changed, emitting `event`
     /// first and then any end or start of a conflict, or change of holder.
     pub(super) fn after_membership_change(&mut self, id: crate::id::NodeId, event: Option<Event>) {
+        self.table.drop_superseded_tombstones(id);
         let holder_before = self.table.member(id).map(map_view);
         let resolution = self.table.resolve_collision(id);
         let holder_after = self.table.member(id).map(map_view);
