@@ -23,6 +23,7 @@ mod map_files;
 mod map_watch;
 mod membership;
 mod no_relay;
+mod packet_capture;
 mod prometheus;
 mod replay;
 mod routed;
@@ -34,6 +35,9 @@ mod smoltcp_interop;
 mod smoltcp_ipv6;
 mod smoltcp_key;
 mod testbed_selftest;
+mod unicast;
+mod unicast_keyed;
+mod unicast_peers_file;
 mod wire_tools;
 mod wire_vectors;
 
@@ -186,6 +190,12 @@ pub const SCENARIOS: &[Scenario] = &[
     ipv6::IPV6_SEGMENTS,
     collision::COLLISION_ACROSS,
     no_relay::NO_RELAY,
+    unicast::UNICAST_CHAIN,
+    unicast::UNICAST_ROUTED,
+    unicast::UNICAST_MIXED,
+    unicast::UNICAST_LEAVE,
+    unicast_keyed::UNICAST_KEYED,
+    unicast_peers_file::UNICAST_PEERS_FILE,
     hooks::HOOK_EVENTS,
     hooks::HOOK_MISBEHAVING,
     prometheus::METRICS_PROMETHEUS,

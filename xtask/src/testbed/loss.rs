@@ -4,8 +4,8 @@
 //! The table lives in the namespace's own ruleset and goes with the namespace; the host's
 //! ruleset is never touched (every `nft` runs through `ip netns exec`).
 
-use super::exec::exec_in;
 use super::netns::NETNS_PREFIX;
+use super::nft::{counter_packets, nft_in};
 
 /// The table (family `inet`: IPv4 and IPv6).
 const TABLE: &str = "omdisc_loss";
@@ -98,26 +98,8 @@ impl RandomLoss {
 
     /// `nft ARGS` in the namespace; its stdout.
     fn nft(&self, args: &[&str]) -> Result<String, String> {
-        let mut argv = vec!["nft"];
-        argv.extend_from_slice(args);
-        let output = exec_in(&self.ns, &argv)?;
-        if output.status.success() {
-            Ok(String::from_utf8_lossy(&output.stdout).into_owned())
-        } else {
-            Err(format!(
-                "nft {} in {} failed: {}",
-                args.join(" "),
-                self.ns,
-                String::from_utf8_lossy(&output.stderr).trim()
-            ))
-        }
+        nft_in(&self.ns, args)
     }
-}
-
-/// The packet count of a rule's `counter packets N bytes M`, if the line has one.
-fn counter_packets(line: &str) -> Option<u64> {
-    let rest = line.split("counter packets ").nth(1)?;
-    rest.split_whitespace().next()?.parse().ok()
 }
 
 #[cfg(test)]

@@ -7,6 +7,8 @@
 //! - [`Process`]: a command started inside a namespace; dropping it ends that one PID;
 //! - [`registry`]: everything above is registered process-wide, so Ctrl-C/SIGTERM (and a
 //!   scenario timeout) can remove it all; namespaces left by a killed earlier run are swept;
+//! - [`drop_multicast`], [`multicast_dropped`]: a host whose network carries no multicast
+//!   (nftables rules in its namespace);
 //! - [`wait_until`], [`exec_in`], [`IfStats`]: polling, one-shot commands, packet counters;
 //! - [`http_get_in`]: one HTTP GET from inside a namespace (metrics, Prometheus' API);
 //! - [`Counters`]: a daemon's own counters, from the JSON file it writes;
@@ -38,6 +40,7 @@ mod listener;
 mod loss;
 mod membership;
 mod netns;
+mod nft;
 mod process;
 mod prometheus;
 pub mod registry;
@@ -59,6 +62,7 @@ pub use listener::{decode_header, listen, GroupListener, Heard, MessageKey};
 pub use loss::{LossCount, RandomLoss};
 pub use membership::{addr_of, node_id_in, node_id_of, Membership, NodeEntry};
 pub use netns::{in_namespace, leftover_namespaces, Netns, NETNS_PREFIX};
+pub use nft::{drop_multicast, multicast_dropped};
 pub use process::{Adopted, Process};
 pub use prometheus::{promtool_check_metrics, Prometheus, Sample, PROMETHEUS_TOOLS};
 pub use router::{MulticastRoute, MulticastRouter};
