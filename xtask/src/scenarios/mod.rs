@@ -24,6 +24,7 @@ mod map_watch;
 mod membership;
 mod no_relay;
 mod packet_capture;
+mod probe_scale;
 mod prometheus;
 mod replay;
 mod routed;
@@ -196,6 +197,7 @@ pub const SCENARIOS: &[Scenario] = &[
     unicast::UNICAST_LEAVE,
     unicast_keyed::UNICAST_KEYED,
     unicast_peers_file::UNICAST_PEERS_FILE,
+    probe_scale::PROBE_30,
     hooks::HOOK_EVENTS,
     hooks::HOOK_MISBEHAVING,
     prometheus::METRICS_PROMETHEUS,
