@@ -464,9 +464,9 @@ where
                     let changed = entry.addrs != msg.addrs || entry.via != msg.relayer;
                     take_path(entry, msg, iface, now);
                     if changed {
+                        // New addresses may settle or start a collision.
                         let id = entry.id();
-                        self.table.drop_superseded_tombstones(id);
-                        self.events.push(Event::Changed(id));
+                        self.after_membership_change(id, Some(Event::Changed(id)));
                     }
                 } else if same_path(entry, msg.relayer, iface) {
                     entry.path_seen = now;
