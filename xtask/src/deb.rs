@@ -2,10 +2,11 @@
 //! built by cargo-deb from the metadata in `omdisc-std/Cargo.toml` and the files in
 //! `omdisc-std/debian/`, with stripped binaries, then checked by lintian.
 //!
-//! cargo-deb is installed when missing or of another version (pinned, `--locked`, a debug
-//! build: see [`build`]), and so are the Debian tools it and the check run. lintian must
-//! report no error and no warning that the package does not override with a reason
-//! (`omdisc-std/debian/lintian-overrides`); its informational tags are printed.
+//! cargo-deb is installed when missing or of another version (pinned, `--locked`, in the
+//! tools' cheap profile: see [`ensure_cargo_deb`]), and so are the Debian tools it and the
+//! check run. lintian must report no error and no warning that the package does not
+//! override with a reason (`omdisc-std/debian/lintian-overrides`); its informational tags
+//! are printed.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
@@ -82,20 +83,25 @@ pub fn run(project: &Project, mut args: Args) -> ExitCode {
     }
 }
 
+/// Installs cargo-deb [`CARGO_DEB_VERSION`] unless it is there, in the tools' cheap
+/// profile ([`ensure::CHEAP_PROFILE`]: it still packs this small package in 2 s); `runner`
+/// runs the install. Returns its version line.
+pub fn ensure_cargo_deb(project: &Project, runner: ensure::Runner<'_>) -> Result<String, String> {
+    let spec = ["cargo-deb", "--version", CARGO_DEB_VERSION, "--locked"];
+    ensure::cargo_subcommand(
+        || project.cargo(),
+        "deb",
+        &spec,
+        Some(CARGO_DEB_VERSION),
+        runner,
+    )
+}
+
 /// Builds the package (release binaries, stripped) and checks it with lintian.
 pub fn build(project: &Project) -> Result<Package, String> {
     ensure::tools(TOOLS)?;
-    // A debug build: it compiles in a third of the time of a release build (about 50 s
-    // instead of 2.5 min on 2 cores) and still packs this small package in 2 s.
-    let spec = [
-        "cargo-deb",
-        "--version",
-        CARGO_DEB_VERSION,
-        "--locked",
-        "--debug",
-    ];
-    let cargo_deb =
-        ensure::cargo_subcommand(|| project.cargo(), "deb", &spec, Some(CARGO_DEB_VERSION))?;
+    crate::background::wait("cargo-deb");
+    let cargo_deb = ensure_cargo_deb(project, &crate::project::run)?;
     println!("{cargo_deb}");
     let out_dir = project.target_dir()?.join("debian");
     let mut command = project.cargo();

@@ -147,15 +147,42 @@ pub fn tools(tools: &[Tool]) -> Result<String, String> {
     Ok(format!("installed: {}", packages.join(", ")))
 }
 
-/// A cargo subcommand (`cargo NAME`) from crates.io, installed with `cargo install` when
-/// `cargo NAME --version` fails or, with `want`, does not print that version (then
-/// reinstalled with `--force`). `cargo` makes the `cargo` command to use; `spec` is what
-/// follows `cargo install` (crate name, `--version`, `--locked`). Returns the version line.
+/// Runs a command to completion: [`crate::project::run`] (echoed, output on the terminal)
+/// or a background lane's [`crate::background::Log::run`] (output to its log).
+pub type Runner<'a> = &'a dyn Fn(&mut Command) -> Result<(), String>;
+
+/// The build profile of the tools `cargo install` builds for the tests (cargo-fuzz,
+/// cargo-deb, defmt-print): `--release` settings through cargo's environment, without
+/// optimisation, debug info or LTO and with many codegen units. They pack one small
+/// package, decode a few hundred log lines, drive cargo: this compiles in about half the
+/// CPU time of their default release profile (cargo-fuzz 50 -> 25 CPU-seconds) and a third
+/// less than a `--debug` build with debug info.
+pub const CHEAP_PROFILE: &[(&str, &str)] = &[
+    ("CARGO_PROFILE_RELEASE_OPT_LEVEL", "0"),
+    ("CARGO_PROFILE_RELEASE_DEBUG", "false"),
+    ("CARGO_PROFILE_RELEASE_LTO", "false"),
+    ("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "16"),
+    ("CARGO_PROFILE_RELEASE_INCREMENTAL", "false"),
+];
+
+/// `cargo install` with [`CHEAP_PROFILE`]: `cargo` is the command to add `install` to.
+pub fn cargo_install(mut cargo: Command) -> Command {
+    cargo.arg("install").envs(CHEAP_PROFILE.iter().copied());
+    cargo.stdin(Stdio::null());
+    cargo
+}
+
+/// A cargo subcommand (`cargo NAME`) from crates.io, installed with `cargo install` (in the
+/// [`CHEAP_PROFILE`]) when `cargo NAME --version` fails or, with `want`, does not print that
+/// version (then reinstalled with `--force`). `cargo` makes the `cargo` command to use;
+/// `spec` is what follows `cargo install` (crate name, `--version`, `--locked`); `runner`
+/// runs the install. Returns the version line.
 pub fn cargo_subcommand(
     cargo: impl Fn() -> Command,
     name: &str,
     spec: &[&str],
     want: Option<&str>,
+    runner: Runner<'_>,
 ) -> Result<String, String> {
     let version = || {
         cargo()
@@ -172,12 +199,12 @@ pub fn cargo_subcommand(
     if let Some(line) = installed.as_ref().filter(|line| wanted(line)) {
         return Ok(line.clone());
     }
-    let mut install = cargo();
-    install.arg("install").args(spec).stdin(Stdio::null());
+    let mut install = cargo_install(cargo());
+    install.args(spec);
     if installed.is_some() {
         install.arg("--force");
     }
-    run(&mut install)?;
+    runner(&mut install)?;
     version().filter(|line| wanted(line)).ok_or_else(|| {
         format!("`cargo {name} --version` is not the one installed (wanted {want:?})")
     })

@@ -5,10 +5,13 @@
 //! The targets are built without a sanitizer (the fuzzed code and the harness are safe Rust,
 //! `forbid(unsafe_code)`, so AddressSanitizer would only slow the build and the runs) and
 //! with debug assertions, so arithmetic overflow is a crash. cargo-fuzz is installed with
-//! `cargo install cargo-fuzz --locked` when `cargo fuzz --version` fails. The working corpus
-//! (`fuzz/corpus/`), crash inputs (`fuzz/artifacts/`) and build (`fuzz/target/`) are
-//! git-ignored; libFuzzer's output goes to a log file per target, and the summary says how
-//! many inputs each target executed and shows any crash with the command to reproduce it.
+//! `cargo install cargo-fuzz --locked` when `cargo fuzz --version` fails, and the nightly
+//! toolchain with `rustup toolchain install nightly --profile minimal` when it is missing
+//! (`cargo xtask test` starts both, and the targets' build, in the background: see
+//! [`crate::background`]). The working corpus (`fuzz/corpus/`), crash inputs
+//! (`fuzz/artifacts/`) and build (`fuzz/target/`) are git-ignored; libFuzzer's output goes
+//! to a log file per target, and the summary says how many inputs each target executed and
+//! shows any crash with the command to reproduce it.
 
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
@@ -16,6 +19,7 @@ use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::args::Args;
+use crate::ensure::Runner;
 use crate::project::{run as run_command, show, Project};
 use crate::report::duration;
 
@@ -75,6 +79,7 @@ pub fn smoke(project: &Project) -> Result<String, String> {
     let started = Instant::now();
     harness_checks(project)?;
     let checks = duration(started.elapsed());
+    crate::background::wait("fuzz-build");
     let options = Options {
         targets: TARGETS.iter().map(|t| t.to_string()).collect(),
         seconds: SMOKE_SECONDS,
@@ -216,25 +221,61 @@ fn fuzz(project: &Project, options: &Options) -> Result<String, String> {
     ))
 }
 
-/// `cargo fuzz`, installing it first if `cargo fuzz --version` fails. Returns its version.
+/// `cargo fuzz`, installing it first if `cargo fuzz --version` fails, and the nightly
+/// toolchain it builds with (waiting for the `tools` stage's background installs, if
+/// started). Returns its version.
 fn ensure_cargo_fuzz() -> Result<String, String> {
+    crate::background::wait("nightly");
+    ensure_nightly(&run_command)?;
+    crate::background::wait("cargo-fuzz");
+    install_cargo_fuzz(&run_command)
+}
+
+/// Installs a minimal nightly toolchain (libFuzzer needs it) unless `cargo +nightly` works:
+/// a fresh CI machine has stable only. `runner` runs the install. Returns what it did.
+pub fn ensure_nightly(runner: Runner<'_>) -> Result<String, String> {
     let nightly = rustup_cargo()
         .args(["+nightly", "--version"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status();
-    if !nightly.is_ok_and(|s| s.success()) {
-        // A fresh CI machine has stable only: add a minimal nightly (libFuzzer needs it).
-        run_command(Command::new("rustup").args([
-            "toolchain",
-            "install",
-            "nightly",
-            "--profile",
-            "minimal",
-        ]))
-        .map_err(|e| format!("the nightly toolchain is missing and could not be installed: {e}"))?;
+    if nightly.is_ok_and(|s| s.success()) {
+        return Ok("nightly present".into());
     }
-    crate::ensure::cargo_subcommand(rustup_cargo, "fuzz", &["cargo-fuzz", "--locked"], None)
+    // No self-update: that is not ours to do, and it would download rustup again.
+    runner(Command::new("rustup").stdin(Stdio::null()).args([
+        "toolchain",
+        "install",
+        "nightly",
+        "--profile",
+        "minimal",
+        "--no-self-update",
+    ]))
+    .map_err(|e| format!("the nightly toolchain is missing and could not be installed: {e}"))?;
+    Ok("nightly installed".into())
+}
+
+/// Installs cargo-fuzz (`--locked`, the tools' cheap profile) unless `cargo fuzz
+/// --version` works; `runner` runs the install. Returns its version line.
+pub fn install_cargo_fuzz(runner: Runner<'_>) -> Result<String, String> {
+    crate::ensure::cargo_subcommand(
+        rustup_cargo,
+        "fuzz",
+        &["cargo-fuzz", "--locked"],
+        None,
+        runner,
+    )
+}
+
+/// Builds the fuzz targets (`cargo +nightly fuzz build`, as [`fuzz`] builds them, so that
+/// its build then has nothing to do), after installing what that needs; `runner` runs the
+/// commands. The `tools` stage runs this in the background.
+pub fn prebuild(project: &Project, runner: Runner<'_>) -> Result<String, String> {
+    crate::background::wait_quietly("nightly");
+    ensure_nightly(runner)?;
+    let tool = install_cargo_fuzz(runner)?;
+    runner(nightly_fuzz(project).arg("build").args(BUILD_FLAGS))?;
+    Ok(format!("fuzz targets built ({tool})"))
 }
 
 /// The rustup proxy `cargo` (so that `+nightly` works), without the variables the running

@@ -6,7 +6,8 @@
 //! - [`demo`]: `cargo xtask demo`, a 6-node cluster converging in namespaces;
 //! - [`deb`]: `cargo xtask deb`, the Debian package, checked by lintian;
 //! - [`testbed`]: network namespaces, bridges, veths and process guards for multi-host tests;
-//! - [`ensure`]: installs missing rustup targets and Debian packages;
+//! - [`ensure`]: installs missing rustup targets and Debian packages; [`background`]: slow
+//!   preparations started early on low-priority threads and joined by the stage that needs them;
 //! - [`image`]: the bare-metal RISC-V boot image: build, sizes, QEMU on a TAP;
 //!   [`riscv_budget`]: its footprint limits;
 //! - [`fuzz`]: `cargo xtask fuzz` and the `fuzz-smoke` stage: the cargo-fuzz targets in `fuzz/`;
@@ -19,6 +20,7 @@
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod args;
+pub mod background;
 pub mod bench;
 pub mod bench_gmond;
 pub mod bench_ingest;

@@ -96,24 +96,28 @@ pub fn stage(project: &Project) -> Result<String, String> {
 }
 
 /// Installs `defmt-print` with `cargo install` when it is not on the path (the `tools`
-/// stage does it first, so a fresh CI machine pays for it there).
+/// stage of `cargo xtask test` starts that in the background; this waits for it).
 pub fn ensure_defmt_print(project: &Project) -> Result<PathBuf, String> {
+    crate::background::wait("defmt-print");
+    install_defmt_print(project, &run)
+}
+
+/// `defmt-print`'s path, installed first with `cargo install` (in the tools' cheap profile,
+/// [`ensure::CHEAP_PROFILE`]: it decodes a boot image's few hundred lines as fast) when it
+/// is missing; `runner` runs the install.
+pub fn install_defmt_print(
+    project: &Project,
+    runner: ensure::Runner<'_>,
+) -> Result<PathBuf, String> {
     if let Some(path) = find_defmt_print() {
         return Ok(path);
     }
-    run(project
-        .cargo()
-        .args([
-            "install",
-            "--locked",
-            // A debug build: about 1.5 CPU-minutes instead of several, and it decodes a
-            // boot image's few hundred lines as fast.
-            "--debug",
-            DEFMT_PRINT,
-            "--version",
-            DEFMT_PRINT_VERSION,
-        ])
-        .stdin(Stdio::null()))?;
+    runner(ensure::cargo_install(project.cargo()).args([
+        "--locked",
+        DEFMT_PRINT,
+        "--version",
+        DEFMT_PRINT_VERSION,
+    ]))?;
     find_defmt_print().ok_or_else(|| format!("`cargo install {DEFMT_PRINT}` made no {DEFMT_PRINT}"))
 }
 

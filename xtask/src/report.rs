@@ -1,6 +1,6 @@
 //! Running named stages one after another: each prints what it did and how long it took,
 //! a failure (or panic) is recorded without stopping the rest unless asked, and a summary
-//! table ends the run and decides the exit code.
+//! table with the total ends the run and decides the exit code.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::process::ExitCode;
@@ -112,6 +112,14 @@ impl Report {
                 duration(record.took)
             );
         }
+        let sum: Duration = self.records.iter().map(|r| r.took).sum();
+        println!(
+            "{:<width$}  {:<7}  {:>8}  wall clock; the stages' own times add up to {}",
+            "total",
+            "",
+            duration(self.started.elapsed()),
+            duration(sum)
+        );
         let count = |f: fn(&Outcome) -> bool| self.records.iter().filter(|r| f(&r.outcome)).count();
         let passed = count(|o| matches!(o, Outcome::Passed(_)));
         let failed = count(|o| matches!(o, Outcome::Failed(_)));

@@ -2,13 +2,16 @@
 //! in `STAGES`.
 
 use std::process::ExitCode;
+use std::sync::OnceLock;
+use std::time::Instant;
 
 use crate::args::Args;
+use crate::background::{self, Step};
 use crate::checks;
 use crate::ensure;
 use crate::no_std;
 use crate::project::Project;
-use crate::report::Report;
+use crate::report::{duration, Report};
 use crate::scenarios;
 
 /// A stage's check: `Ok` with a short note on what it found, or `Err` with a one-line reason.
@@ -24,7 +27,7 @@ struct Stage {
 /// The stages, in the order they run. One row per stage (hence no rustfmt).
 #[rustfmt::skip]
 const STAGES: &[Stage] = &[
-    check("tools", "rustup targets, Debian packages and defmt-print, installed if missing", tools),
+    check("tools", "rustup targets and Debian packages installed if missing; in the background, the nightly toolchain, the Debian root, defmt-print, cargo-deb, cargo-fuzz and the fuzz build", tools),
     check("fmt", "cargo fmt --check, workspace and excluded crates", checks::fmt),
     check("clippy", "cargo clippy --workspace --all-targets -D warnings", checks::clippy),
     check("tests", "workspace tests (cargo-nextest if installed)", checks::tests),
@@ -43,12 +46,87 @@ const STAGES: &[Stage] = &[
     check("leftovers", "no namespace or process of this run is left", leftovers),
 ];
 
-/// Installs missing rustup targets, Debian packages and the defmt decoder.
+/// The stages this run picked (set before the first stage runs), so that the `tools` stage
+/// prepares only what they need.
+static PICKED: OnceLock<Vec<&'static str>> = OnceLock::new();
+
+fn picked(stage: &str) -> bool {
+    PICKED.get().is_some_and(|p| p.contains(&stage))
+}
+
+/// Installs missing rustup targets and Debian packages (those of every stage, in one
+/// `apt-get install`), then starts in the background what later stages need and a fresh
+/// machine lacks: downloads (the nightly toolchain, the Debian root) in one lane, the
+/// `cargo install`ed tools and the fuzz targets' build at the lowest CPU priority in
+/// another. Prints what it did and how long each part took.
 fn tools(project: &Project) -> Result<String, String> {
-    let targets = ensure::rust_targets(ensure::RUST_TARGETS)?;
-    let tools = ensure::tools(ensure::TOOLS)?;
-    let defmt_print = crate::mps2::ensure_defmt_print(project)?;
-    Ok(format!("{targets}; {tools}; {}", defmt_print.display()))
+    let mut done = Vec::new();
+    let mut timed = |what: &str, f: &mut dyn FnMut() -> Result<String, String>| {
+        let started = Instant::now();
+        let note = f()?;
+        let took = duration(started.elapsed());
+        println!("    {what}: {note} ({took})");
+        done.push(format!("{what} {took}"));
+        Ok::<(), String>(())
+    };
+    timed("rustup targets", &mut || {
+        ensure::rust_targets(ensure::RUST_TARGETS)
+    })?;
+    let packages: Vec<ensure::Tool> =
+        [ensure::TOOLS, crate::deb::TOOLS, scenarios::DEBIAN_TOOLS].concat();
+    timed("Debian packages", &mut || ensure::tools(&packages))?;
+    let lanes = start_lanes(project)?;
+    Ok(format!("{}; background: {lanes}", done.join(", ")))
+}
+
+/// Starts the background lanes for the picked stages; says what they will do.
+fn start_lanes(project: &Project) -> Result<String, String> {
+    let mut downloads = Vec::new();
+    let mut installs = Vec::new();
+    if picked("fuzz-smoke") {
+        downloads.push(Step::new("nightly", |log| {
+            crate::fuzz::ensure_nightly(&|c| log.run(c))
+        }));
+    }
+    if picked("debian-service") {
+        downloads.push(Step::new("debian-root", |_| {
+            scenarios::prepare_debian_root(&Project::from_manifest_dir())
+        }));
+    }
+    if picked("mcu-image") {
+        installs.push(Step::new("defmt-print", |log| {
+            crate::mps2::install_defmt_print(&Project::from_manifest_dir(), &|c| log.run(c))
+                .map(|path| path.display().to_string())
+        }));
+    }
+    if picked("debian-service") {
+        installs.push(Step::new("cargo-deb", |log| {
+            crate::deb::ensure_cargo_deb(&Project::from_manifest_dir(), &|c| log.run(c))
+        }));
+    }
+    if picked("fuzz-smoke") {
+        installs.push(Step::new("cargo-fuzz", |log| {
+            crate::fuzz::install_cargo_fuzz(&|c| log.run(c))
+        }));
+        installs.push(Step::new("fuzz-build", |log| {
+            crate::fuzz::prebuild(&Project::from_manifest_dir(), &|c| log.run(c))
+        }));
+    }
+    let logs = project.scratch_dir("background")?;
+    let mut started = Vec::new();
+    for (lane, nice, steps) in [("downloads", 10, downloads), ("installs", 19, installs)] {
+        if steps.is_empty() {
+            continue;
+        }
+        let names: Vec<&str> = steps.iter().map(|s| s.name).collect();
+        background::start_lane(lane, nice, logs.join(format!("{lane}.log")), steps)?;
+        started.push(names.join(", "));
+    }
+    Ok(if started.is_empty() {
+        "nothing".to_string()
+    } else {
+        started.join("; ")
+    })
 }
 
 /// The thumbv7em image sizes, then the stripped sizes of the Linux programs.
@@ -126,12 +204,21 @@ fn run_stages(project: &Project, options: &Options) -> ExitCode {
         ),
         Err(why) => println!("project {}: {why}", project.root().display()),
     }
-    for stage in STAGES {
-        let picked = options.only.is_empty() || options.only.iter().any(|n| n == stage.name);
-        if !picked || options.skip.iter().any(|n| n == stage.name) {
-            continue;
-        }
+    let picked: Vec<&Stage> = STAGES
+        .iter()
+        .filter(|stage| options.only.is_empty() || options.only.iter().any(|n| n == stage.name))
+        .filter(|stage| !options.skip.iter().any(|n| n == stage.name))
+        .collect();
+    let _ = PICKED.set(picked.iter().map(|s| s.name).collect());
+    for stage in picked {
         report.stage(stage.name, || (stage.run)(project));
+    }
+    let unfinished = background::wait_all();
+    if !unfinished.is_empty() {
+        println!(
+            "background work no stage waited for, now finished: {}",
+            unfinished.join(", ")
+        );
     }
     report.finish()
 }

@@ -31,8 +31,26 @@ pub(super) const DEBIAN_SERVICE: Scenario = Scenario {
     run: debian_service,
 };
 
+/// Where the containers' root is cached: `<target dir>/debian-root`.
+pub(crate) fn root_cache(project: &Project) -> Result<std::path::PathBuf, String> {
+    Ok(project.target_dir()?.join("debian-root"))
+}
+
+/// Makes (or finds) the containers' root ahead of the scenario: the `tools` stage runs
+/// this in the background, so that a first run's debootstrap (network-bound) overlaps
+/// the other stages. Returns what it did.
+pub(crate) fn prepare_root(project: &Project) -> Result<String, String> {
+    ensure::tools(TOOLS)?;
+    let (root, source, took) = DebianRoot::ensure(&root_cache(project)?)?;
+    Ok(format!(
+        "{} {source:?} in {}",
+        root.path().display(),
+        duration(took)
+    ))
+}
+
 /// What booting containers needs on the host.
-const TOOLS: &[Tool] = &[
+pub(crate) const TOOLS: &[Tool] = &[
     Tool {
         command: "debootstrap",
         package: "debootstrap",
@@ -104,11 +122,14 @@ fn debian_service(ctx: &Ctx) -> Result<String, String> {
     for stale in sweep_stale_cgroups() {
         println!("    removed cgroup {stale} left by an earlier, killed run");
     }
-    let cache = project.target_dir()?.join("debian-root");
+    let cache = root_cache(&project)?;
     // The root (network-bound on a first run) and the package (CPU-bound) at once.
     let started = Instant::now();
     let (package, root) = thread::scope(|s| {
-        let root = s.spawn(|| DebianRoot::ensure(&cache));
+        let root = s.spawn(|| {
+            crate::background::wait("debian-root");
+            DebianRoot::ensure(&cache)
+        });
         let package = deb::build(&project);
         let root = root
             .join()

@@ -42,6 +42,8 @@ mod unicast_peers_file;
 mod wire_tools;
 mod wire_vectors;
 
+pub(crate) use debian_service::{prepare_root as prepare_debian_root, TOOLS as DEBIAN_TOOLS};
+
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::mpsc;
