@@ -103,6 +103,11 @@ pub fn rust_targets(targets: &[&str]) -> Result<String, String> {
 
 /// Installs the Debian packages of the tools whose command is not found.
 pub fn tools(tools: &[Tool]) -> Result<String, String> {
+    tools_with(tools, &run)
+}
+
+/// [`tools`], with `runner` running `apt-get`.
+pub fn tools_with(tools: &[Tool], runner: Runner<'_>) -> Result<String, String> {
     let missing: Vec<Tool> = tools
         .iter()
         .copied()
@@ -125,12 +130,12 @@ pub fn tools(tools: &[Tool]) -> Result<String, String> {
         ));
     }
     if !APT_UPDATED.swap(true, Ordering::SeqCst) {
-        run(&mut apt_get(&["update"]))?;
+        runner(&mut apt_get(&["update"]))?;
     }
     let mut install = apt_get(&["install", "-y", "--no-install-recommends"]);
     {
         let _no_starts = NoServiceStarts::new();
-        run(install.args(&packages))?;
+        runner(install.args(&packages))?;
     }
     let still_missing: Vec<&str> = missing
         .iter()

@@ -27,7 +27,7 @@ struct Stage {
 /// The stages, in the order they run. One row per stage (hence no rustfmt).
 #[rustfmt::skip]
 const STAGES: &[Stage] = &[
-    check("tools", "rustup targets and Debian packages installed if missing; in the background, the nightly toolchain, the Debian root, defmt-print, cargo-deb, cargo-fuzz and the fuzz build", tools),
+    check("tools", "rustup targets and Debian packages installed if missing; in the background, the nightly toolchain, the Debian service's packages and root, defmt-print, cargo-deb, cargo-fuzz and the fuzz build", tools),
     check("fmt", "cargo fmt --check, workspace and excluded crates", checks::fmt),
     check("clippy", "cargo clippy --workspace --all-targets -D warnings", checks::clippy),
     check("tests", "workspace tests (cargo-nextest if installed)", checks::tests),
@@ -54,9 +54,9 @@ fn picked(stage: &str) -> bool {
     PICKED.get().is_some_and(|p| p.contains(&stage))
 }
 
-/// Installs missing rustup targets and Debian packages (those of every stage, in one
-/// `apt-get install`), then starts in the background what later stages need and a fresh
-/// machine lacks: downloads (the nightly toolchain, the Debian root) in one lane, the
+/// Installs missing rustup targets and the Debian packages most stages need, then starts in
+/// the background what later stages need and a fresh machine lacks: downloads (the nightly
+/// toolchain, the Debian service's packages and root) in one lane, the
 /// `cargo install`ed tools and the fuzz targets' build at the lowest CPU priority in
 /// another. Prints what it did and how long each part took.
 fn tools(project: &Project) -> Result<String, String> {
@@ -72,9 +72,7 @@ fn tools(project: &Project) -> Result<String, String> {
     timed("rustup targets", &mut || {
         ensure::rust_targets(ensure::RUST_TARGETS)
     })?;
-    let packages: Vec<ensure::Tool> =
-        [ensure::TOOLS, crate::deb::TOOLS, scenarios::DEBIAN_TOOLS].concat();
-    timed("Debian packages", &mut || ensure::tools(&packages))?;
+    timed("Debian packages", &mut || ensure::tools(ensure::TOOLS))?;
     let lanes = start_lanes(project)?;
     Ok(format!("{}; background: {lanes}", done.join(", ")))
 }
@@ -89,6 +87,11 @@ fn start_lanes(project: &Project) -> Result<String, String> {
         }));
     }
     if picked("debian-service") {
+        // lintian (with its Perl), debootstrap, systemd-container: a minute of apt.
+        downloads.push(Step::new("debian-packages", |log| {
+            let packages = [crate::deb::TOOLS, scenarios::DEBIAN_TOOLS].concat();
+            ensure::tools_with(&packages, &|c| log.run(c))
+        }));
         downloads.push(Step::new("debian-root", |_| {
             scenarios::prepare_debian_root(&Project::from_manifest_dir())
         }));

@@ -40,6 +40,7 @@ pub(crate) fn root_cache(project: &Project) -> Result<std::path::PathBuf, String
 /// this in the background, so that a first run's debootstrap (network-bound) overlaps
 /// the other stages. Returns what it did.
 pub(crate) fn prepare_root(project: &Project) -> Result<String, String> {
+    crate::background::wait_quietly("debian-packages");
     ensure::tools(TOOLS)?;
     let (root, source, took) = DebianRoot::ensure(&root_cache(project)?)?;
     Ok(format!(
@@ -118,6 +119,7 @@ struct Node {
 
 fn debian_service(ctx: &Ctx) -> Result<String, String> {
     let project = Project::from_manifest_dir();
+    crate::background::wait("debian-packages");
     ensure::tools(TOOLS)?;
     for stale in sweep_stale_cgroups() {
         println!("    removed cgroup {stale} left by an earlier, killed run");
