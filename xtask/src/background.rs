@@ -137,6 +137,17 @@ impl Log {
     }
 }
 
+thread_local! {
+    /// Set on a lane's thread.
+    static IN_LANE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether the calling thread is a background lane (whose steps must not wait for other
+/// steps of their own lane).
+pub fn in_lane() -> bool {
+    IN_LANE.with(std::cell::Cell::get)
+}
+
 /// Starts a lane: `steps` one after another on a new thread whose nice value is `nice`
 /// (0 to 19; higher yields more), their commands writing to `log`. Prints what it started.
 pub fn start_lane(lane: &str, nice: i32, log: PathBuf, steps: Vec<Step>) -> Result<(), String> {
@@ -153,6 +164,7 @@ pub fn start_lane(lane: &str, nice: i32, log: PathBuf, steps: Vec<Step>) -> Resu
     let spawned = std::thread::Builder::new()
         .name(format!("background-{lane}"))
         .spawn(move || {
+            IN_LANE.with(|flag| flag.set(true));
             lower_priority(nice);
             for step in steps {
                 let started = Instant::now();
@@ -249,19 +261,36 @@ pub fn wait_quietly(name: &str) -> Option<(Result<String, String>, Duration, Ins
     }
 }
 
-/// Waits for every lane to finish (so no background work outlives the run); returns the
-/// names of the steps that were still unfinished when this was called.
-pub fn wait_all() -> Vec<&'static str> {
-    let unfinished: Vec<&'static str> = board_steps()
-        .iter()
-        .filter(|(_, state)| !matches!(state, State::Done { .. }))
-        .map(|(name, _)| *name)
-        .collect();
+/// Waits for every lane to finish (so no background work outlives the run), then prints
+/// each step that ran, in the order they started: how it ended and how long it took.
+pub fn wait_all() {
     let lanes = std::mem::take(&mut *board().lanes.lock().unwrap_or_else(|e| e.into_inner()));
+    if lanes.is_empty() {
+        return;
+    }
     for lane in lanes {
         let _ = lane.join();
     }
-    unfinished
+    let mut done: Vec<(&'static str, Result<String, String>, Duration, Instant)> = board_steps()
+        .iter()
+        .filter_map(|(name, state)| match state {
+            State::Done {
+                outcome,
+                took,
+                ended,
+            } => Some((*name, outcome.clone(), *took, *ended)),
+            State::Queued | State::Running => None,
+        })
+        .collect();
+    done.sort_by_key(|(_, _, took, ended)| *ended - *took);
+    println!("\nbackground steps");
+    for (name, outcome, took, _) in done {
+        let (result, note) = match outcome {
+            Ok(note) => ("ok", note),
+            Err(why) => ("FAILED", why),
+        };
+        println!("  {name:<16} {result:<6} {:>8}  {note}", duration(took));
+    }
 }
 
 /// Sets the calling thread's nice value (on Linux it is per thread, and the processes the

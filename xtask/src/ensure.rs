@@ -69,6 +69,21 @@ static APT_UPDATED: AtomicBool = AtomicBool::new(false);
 
 /// Adds the rustup targets that are not installed yet.
 pub fn rust_targets(targets: &[&str]) -> Result<String, String> {
+    rust_targets_with(targets, &run)
+}
+
+/// Unless on a background lane, waits for the lane's installs of Debian packages and rustup
+/// targets (if started), so that no two `apt-get` or `rustup` run at once.
+fn after_background_installs() {
+    if !crate::background::in_lane() {
+        crate::background::wait_quietly("packages");
+        crate::background::wait_quietly("rust-targets");
+    }
+}
+
+/// [`rust_targets`], with `runner` running `rustup target add`.
+pub fn rust_targets_with(targets: &[&str], runner: Runner<'_>) -> Result<String, String> {
+    after_background_installs();
     let output = Command::new("rustup")
         .args(["target", "list", "--installed"])
         .stdin(Stdio::null())
@@ -94,10 +109,12 @@ pub fn rust_targets(targets: &[&str]) -> Result<String, String> {
     if missing.is_empty() {
         return Ok(format!("targets present: {}", targets.join(", ")));
     }
-    run(Command::new("rustup")
-        .args(["target", "add"])
-        .args(&missing)
-        .stdin(Stdio::null()))?;
+    runner(
+        Command::new("rustup")
+            .args(["target", "add"])
+            .args(&missing)
+            .stdin(Stdio::null()),
+    )?;
     Ok(format!("added targets: {}", missing.join(", ")))
 }
 
@@ -108,6 +125,7 @@ pub fn tools(tools: &[Tool]) -> Result<String, String> {
 
 /// [`tools`], with `runner` running `apt-get`.
 pub fn tools_with(tools: &[Tool], runner: Runner<'_>) -> Result<String, String> {
+    after_background_installs();
     let missing: Vec<Tool> = tools
         .iter()
         .copied()

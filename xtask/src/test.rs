@@ -3,7 +3,6 @@
 
 use std::process::ExitCode;
 use std::sync::OnceLock;
-use std::time::Instant;
 
 use crate::args::Args;
 use crate::background::{self, Step};
@@ -11,7 +10,7 @@ use crate::checks;
 use crate::ensure;
 use crate::no_std;
 use crate::project::Project;
-use crate::report::{duration, Report};
+use crate::report::Report;
 use crate::scenarios;
 
 /// A stage's check: `Ok` with a short note on what it found, or `Err` with a one-line reason.
@@ -27,7 +26,7 @@ struct Stage {
 /// The stages, in the order they run. One row per stage (hence no rustfmt).
 #[rustfmt::skip]
 const STAGES: &[Stage] = &[
-    check("tools", "rustup targets and Debian packages installed if missing; in the background, the nightly toolchain, the Debian service's packages and root, defmt-print, cargo-deb, cargo-fuzz and the fuzz build", tools),
+    check("tools", "starts in the background what is missing: Debian packages, rustup targets, the nightly toolchain, the Debian service's packages and root, defmt-print, cargo-deb, cargo-fuzz and the fuzz build", tools),
     check("fmt", "cargo fmt --check, workspace and excluded crates", checks::fmt),
     check("clippy", "cargo clippy --workspace --all-targets -D warnings", checks::clippy),
     check("tests", "workspace tests (cargo-nextest if installed)", checks::tests),
@@ -46,6 +45,10 @@ const STAGES: &[Stage] = &[
     check("leftovers", "no namespace or process of this run is left", leftovers),
 ];
 
+/// The stages that need neither the Debian packages nor the cross targets, so they run
+/// while the `tools` stage's background lane installs them.
+const NEED_NO_TOOLS: &[&str] = &["tools", "fmt", "clippy", "tests", "doctests"];
+
 /// The stages this run picked (set before the first stage runs), so that the `tools` stage
 /// prepares only what they need.
 static PICKED: OnceLock<Vec<&'static str>> = OnceLock::new();
@@ -54,32 +57,26 @@ fn picked(stage: &str) -> bool {
     PICKED.get().is_some_and(|p| p.contains(&stage))
 }
 
-/// Installs missing rustup targets and the Debian packages most stages need, then starts in
-/// the background what later stages need and a fresh machine lacks: downloads (the nightly
-/// toolchain, the Debian service's packages and root) in one lane, the
-/// `cargo install`ed tools and the fuzz targets' build at the lowest CPU priority in
-/// another. Prints what it did and how long each part took.
+/// Starts what the stages need and a fresh machine lacks, in the background: in one lane
+/// (network-bound), the Debian packages and rustup targets (the stages after `doctests`
+/// wait for them), the nightly toolchain, the Debian service's packages and root; in
+/// another, at the lowest CPU priority, the `cargo install`ed tools and the fuzz targets'
+/// build. Each step prints how it went and how long it took when a stage waits for it, and
+/// the run ends with a table of them all.
 fn tools(project: &Project) -> Result<String, String> {
-    let mut done = Vec::new();
-    let mut timed = |what: &str, f: &mut dyn FnMut() -> Result<String, String>| {
-        let started = Instant::now();
-        let note = f()?;
-        let took = duration(started.elapsed());
-        println!("    {what}: {note} ({took})");
-        done.push(format!("{what} {took}"));
-        Ok::<(), String>(())
-    };
-    timed("rustup targets", &mut || {
-        ensure::rust_targets(ensure::RUST_TARGETS)
-    })?;
-    timed("Debian packages", &mut || ensure::tools(ensure::TOOLS))?;
-    let lanes = start_lanes(project)?;
-    Ok(format!("{}; background: {lanes}", done.join(", ")))
+    start_lanes(project)
 }
 
 /// Starts the background lanes for the picked stages; says what they will do.
 fn start_lanes(project: &Project) -> Result<String, String> {
-    let mut downloads = Vec::new();
+    let mut downloads = vec![
+        Step::new("packages", |log| {
+            ensure::tools_with(ensure::TOOLS, &|c| log.run(c))
+        }),
+        Step::new("rust-targets", |log| {
+            ensure::rust_targets_with(ensure::RUST_TARGETS, &|c| log.run(c))
+        }),
+    ];
     let mut installs = Vec::new();
     if picked("fuzz-smoke") {
         downloads.push(Step::new("nightly", |log| {
@@ -123,7 +120,7 @@ fn start_lanes(project: &Project) -> Result<String, String> {
         }
         let names: Vec<&str> = steps.iter().map(|s| s.name).collect();
         background::start_lane(lane, nice, logs.join(format!("{lane}.log")), steps)?;
-        started.push(names.join(", "));
+        started.push(format!("{lane}: {}", names.join(", ")));
     }
     Ok(if started.is_empty() {
         "nothing".to_string()
@@ -214,14 +211,15 @@ fn run_stages(project: &Project, options: &Options) -> ExitCode {
         .collect();
     let _ = PICKED.set(picked.iter().map(|s| s.name).collect());
     for stage in picked {
-        report.stage(stage.name, || (stage.run)(project));
+        report.stage(stage.name, || {
+            if !NEED_NO_TOOLS.contains(&stage.name) {
+                // Printed by the first stage that waits; the rest find them done.
+                background::wait("packages");
+                background::wait("rust-targets");
+            }
+            (stage.run)(project)
+        });
     }
-    let unfinished = background::wait_all();
-    if !unfinished.is_empty() {
-        println!(
-            "background work no stage waited for, now finished: {}",
-            unfinished.join(", ")
-        );
-    }
+    background::wait_all();
     report.finish()
 }
