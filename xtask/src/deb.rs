@@ -99,7 +99,7 @@ pub fn ensure_cargo_deb(project: &Project, runner: ensure::Runner<'_>) -> Result
 
 /// Builds the package (release binaries, stripped) and checks it with lintian.
 pub fn build(project: &Project) -> Result<Package, String> {
-    crate::background::wait("debian-packages");
+    crate::background::wait_quietly("debian-packages");
     ensure::tools(TOOLS)?;
     crate::background::wait("cargo-deb");
     let cargo_deb = ensure_cargo_deb(project, &crate::project::run)?;
