@@ -58,7 +58,7 @@ fn picked(stage: &str) -> bool {
 }
 
 /// Starts what the stages need and a fresh machine lacks, in the background: in one lane
-/// (network-bound), the Debian packages and rustup targets (the stages after `doctests`
+/// (network-bound, at normal priority), the Debian packages and rustup targets (the stages after `doctests`
 /// wait for them), the nightly toolchain, the Debian service's packages and root; in
 /// another, at the lowest CPU priority, the `cargo install`ed tools and the fuzz targets'
 /// build. Each step prints how it went and how long it took when a stage waits for it, and
@@ -114,7 +114,9 @@ fn start_lanes(project: &Project) -> Result<String, String> {
     }
     let logs = project.scratch_dir("background")?;
     let mut started = Vec::new();
-    for (lane, nice, steps) in [("downloads", 10, downloads), ("installs", 19, installs)] {
+    // The downloads keep the normal priority: debootstrap's and apt's package scripts need
+    // some CPU, and at nice 10 a loaded machine starved a debootstrap past its 600 s.
+    for (lane, nice, steps) in [("downloads", 0, downloads), ("installs", 19, installs)] {
         if steps.is_empty() {
             continue;
         }
