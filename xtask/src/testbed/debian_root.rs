@@ -123,7 +123,10 @@ impl DebianRoot {
             .arg(SUITE)
             .arg(&partial)
             .arg(MIRROR);
-        let output = run_bounded(&mut debootstrap, DEBOOTSTRAP_TIMEOUT)?;
+        let output = run_bounded(&mut debootstrap, DEBOOTSTRAP_TIMEOUT).inspect_err(|_| {
+            // Killed at its time limit: its trap did not unmount what it mounted.
+            unmount_below(&partial);
+        })?;
         let text = String::from_utf8_lossy(&output.stdout).into_owned()
             + &String::from_utf8_lossy(&output.stderr);
         let _ = fs::write(&log, &text);
@@ -218,6 +221,7 @@ fn remove_other_roots(cache_dir: &Path, keep: &str) {
             let path = entry.path();
             println!("    removing the old root {}", path.display());
             let _ = if path.is_dir() {
+                unmount_below(&path);
                 fs::remove_dir_all(&path)
             } else {
                 fs::remove_file(&path)
@@ -226,7 +230,35 @@ fn remove_other_roots(cache_dir: &Path, keep: &str) {
     }
 }
 
+/// Detaches every mount at or below `dir`, deepest first: a debootstrap killed at its time
+/// limit leaves the `proc` it mounted in the partial root, and under a mount nothing can be
+/// removed (`Operation not permitted`).
+fn unmount_below(dir: &Path) {
+    let Ok(mounts) = fs::read_to_string("/proc/mounts") else {
+        return;
+    };
+    let mut points: Vec<PathBuf> = mounts
+        .lines()
+        .filter_map(|line| line.split_whitespace().nth(1))
+        .map(PathBuf::from)
+        .filter(|point| point.starts_with(dir))
+        .collect();
+    points.sort_by_key(|point| std::cmp::Reverse(point.components().count()));
+    for point in points {
+        println!(
+            "    unmounting {} (left by a killed debootstrap)",
+            point.display()
+        );
+        let mut umount = Command::new("umount");
+        umount.arg("--lazy").arg(&point);
+        if let Err(why) = run_ok(&mut umount, Duration::from_secs(20)) {
+            println!("    {why}");
+        }
+    }
+}
+
 fn remove_dir(dir: &Path) -> Result<(), String> {
+    unmount_below(dir);
     match fs::remove_dir_all(dir) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
@@ -265,6 +297,26 @@ mod tests {
         assert!(root_name().starts_with("bookworm-minbase-"));
         assert_eq!(fnv1a(b""), 0xcbf2_9ce4_8422_2325);
         assert_ne!(fnv1a(b"systemd,dbus"), fnv1a(b"systemd,dbus,openssl"));
+    }
+
+    #[test]
+    fn a_directory_with_a_mount_left_inside_is_removed() {
+        if !nix::unistd::geteuid().is_root() {
+            return; // mounting needs root; `cargo xtask test` runs as root
+        }
+        let dir = std::env::temp_dir().join(format!("omdisc-root-mount-{}", std::process::id()));
+        let proc_dir = dir.join("partial/proc");
+        fs::create_dir_all(&proc_dir).unwrap();
+        let mounted = Command::new("mount")
+            .args(["-t", "tmpfs", "omdisc-test", proc_dir.to_str().unwrap()])
+            .status()
+            .unwrap();
+        assert!(mounted.success());
+        fs::write(proc_dir.join("file"), "x").unwrap();
+        remove_dir(&dir).unwrap();
+        assert!(!dir.exists());
+        let mounts = fs::read_to_string("/proc/mounts").unwrap();
+        assert!(!mounts.contains(dir.to_str().unwrap()), "{mounts}");
     }
 
     #[test]
