@@ -269,8 +269,15 @@ where
                     return;
                 }
                 let alive = matches!(known, Some((_, _, NodeState::Alive)));
-                if alive && order.is_some_and(|o| o != Ordering::Less) && self.remove_member(entry)
-                {
+                if !alive || entry.state == MemberState::Left && order == Some(Ordering::Less) {
+                    return;
+                }
+                if order == Some(Ordering::Less) {
+                    // This node heard a newer round of it than the notice names: it does not
+                    // take the word of another, it probes the member itself (a replayed
+                    // notice only causes probes).
+                    self.suspect(entry);
+                } else if self.remove_member(entry) {
                     let how = if from_unicast {
                         Spread::Flood
                     } else {

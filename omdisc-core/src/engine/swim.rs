@@ -362,6 +362,32 @@ where
         }
     }
 
+    /// Another member declared `news`'s member dead at an older round than this node knows:
+    /// suspect it (probe it every interval; remove it after the suspicion rounds) unless it
+    /// is suspected already or no slot is free.
+    pub(super) fn suspect(&mut self, news: &Gossip) {
+        let port = self.config.port;
+        let target = self
+            .table
+            .same_id(news.node)
+            .iter()
+            .filter(|e| e.incarnation == news.incarnation)
+            .find_map(|e| Target::of(e, port));
+        let Some(target) = target else { return };
+        if self.swim.suspicion(target.id).is_some() {
+            return;
+        }
+        let rounds = self.swim.suspicion_rounds(self.config.indirect_probes);
+        let suspicion = Suspicion {
+            target,
+            rounds_left: rounds,
+        };
+        if self.swim.suspects.push(suspicion).is_ok() {
+            self.stats.suspicions = self.stats.suspicions.wrapping_add(1);
+            self.events.push(Event::Suspected(target.id));
+        }
+    }
+
     /// A suspect stayed silent: remove it and pass its death on.
     fn confirm_dead(&mut self, target: Target) {
         if self.remove_member(&target.gossip(MemberState::Dead)) {
