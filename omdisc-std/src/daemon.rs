@@ -45,6 +45,8 @@ use crate::values::MAX_INTERFACES;
 pub const RECEIVE_BATCH: usize = 32;
 // The engine's relay queue must hold what one batch can ask to relay.
 const _: () = assert!(omdisc_core::RELAY_QUEUE_LEN >= RECEIVE_BATCH);
+// The batch's I/O vector is an array of MAX_BATCH entries.
+const _: () = assert!(RECEIVE_BATCH <= crate::socket::MAX_BATCH);
 /// Most `recvmmsg` calls per socket before timers and other sockets get their turn.
 const BATCHES_PER_WAKE: usize = 8;
 /// Shortest time between two looks at the network after changes, in milliseconds: a

@@ -318,7 +318,7 @@ struct Received {
 
 /// Most datagrams one `recvmmsg` call of a [`ReceiveBatch`] asks for: the call's I/O vector
 /// lives on the stack, this many entries long.
-pub const MAX_BATCH: usize = 64;
+pub const MAX_BATCH: usize = 32;
 
 /// Buffers for receiving up to `batch` datagrams per system call, made once: a call
 /// allocates nothing.

@@ -228,8 +228,23 @@ fn snapshot(daemon: &mut Process, counters_file: &Path) -> Result<(Instant, (u64
     Ok((at, (counters.get("received")?, counters.get("new")?)))
 }
 
-/// Prints the hottest symbols of a `perf record` of the daemon (and keeps the report).
-fn print_profile(perf_data: &Path, dir: &Path) -> Result<(), String> {
+/// `perf record -F 1999 -g` of `pid` for `seconds`, into `DIR/TAG-perf.data`.
+fn record(pid: i32, seconds: f64, dir: &Path, tag: &str) -> Result<(Process, PathBuf), String> {
+    let perf_data = dir.join(format!("{tag}-perf.data"));
+    let mut command = Command::new("perf");
+    command
+        .args(["record", "-F", "1999", "-g", "-p"])
+        .arg(pid.to_string())
+        .arg("-o")
+        .arg(&perf_data)
+        .args(["--", "sleep"])
+        .arg(seconds.to_string());
+    let perf = Process::spawn(command, "perf record", &dir.join(format!("{tag}-perf.log")))?;
+    Ok((perf, perf_data))
+}
+
+/// Prints the hottest symbols of a `perf record` of `who` (and keeps the report).
+fn print_profile(perf_data: &Path, who: &str) -> Result<(), String> {
     let mut command = Command::new("perf");
     command
         .args(["report", "--stdio", "--no-children", "--sort", "dso,symbol"])
@@ -237,10 +252,10 @@ fn print_profile(perf_data: &Path, dir: &Path) -> Result<(), String> {
         .arg(perf_data);
     let output = crate::testbed::run_bounded(&mut command, Duration::from_secs(120))?;
     let text = String::from_utf8_lossy(&output.stdout).into_owned();
-    let report = dir.join("perf-report.txt");
+    let report = perf_data.with_extension("txt");
     let _ = std::fs::write(&report, &text);
     println!(
-        "  perf profile of omdiscd's window (self time, >= 1 %; {}):",
+        "  perf profile of {who}'s window (self time, >= 1 %; {}):",
         report.display()
     );
     for line in text
@@ -369,37 +384,34 @@ fn measure(
         let (t1, c1) = (Instant::now(), proc_stats::cpu_seconds(pid)?);
         Ok((c1 - c0) / (t1 - t0).as_secs_f64())
     });
+    // The drain is profiled too, to compare where the kernel time goes.
+    let mut drain_perf = None;
+    if options.profile && receiver == Receiver::Recvmmsg {
+        sleep_until(window_start);
+        drain_perf = Some(record(pid, options.window, dir, &tag)?);
+    }
     if daemon {
         sleep_until(started + Duration::from_secs_f64(options.warmup));
-        let perf_data = dir.join(format!("{tag}-perf.data"));
         let mut perf = if options.profile {
-            let mut command = Command::new("perf");
-            command
-                .args(["record", "-F", "1999", "-g", "-p"])
-                .arg(receiving.pid().to_string())
-                .arg("-o")
-                .arg(&perf_data)
-                .args(["--", "sleep"])
-                .arg(options.window.to_string());
-            Some(Process::spawn(
-                command,
-                "perf record",
-                &dir.join(format!("{tag}-perf.log")),
-            )?)
+            Some(record(receiving.pid(), options.window, dir, &tag)?)
         } else {
             None
         };
         let (t0, (received0, accepted0)) = snapshot(&mut receiving, &counters_file)?;
         sleep_until(t0 + Duration::from_secs_f64(options.window));
         let (t1, (received1, accepted1)) = snapshot(&mut receiving, &counters_file)?;
-        if let Some(perf) = &mut perf {
+        if let Some((perf, perf_data)) = &mut perf {
             perf.wait_exit(Duration::from_secs(30));
-            print_profile(&perf_data, dir)?;
+            print_profile(perf_data, "omdiscd")?;
         }
         let taken = received1.saturating_sub(received0);
         measurement.taken_per_s = taken as f64 / (t1 - t0).as_secs_f64();
         measurement.accepted_share =
             Some(accepted1.saturating_sub(accepted0) as f64 / taken.max(1) as f64);
+    }
+    if let Some((mut perf, perf_data)) = drain_perf {
+        perf.wait_exit(Duration::from_secs(30));
+        print_profile(&perf_data, "the recvmmsg drain")?;
     }
     measurement.cpu_share = cpu_thread
         .join()

@@ -101,11 +101,10 @@ impl Sha256Run {
         self.total = self.total.wrapping_add(data.len() as u64);
         // Top up a partly filled block first.
         if self.filled > 0 {
-            let room = self.block.get_mut(self.filled..).unwrap_or(&mut []);
-            let take = room.len().min(data.len());
+            let take = BLOCK_LEN.saturating_sub(self.filled).min(data.len());
             let (now, rest) = data.split_at(take);
-            for (slot, byte) in room.iter_mut().zip(now) {
-                *slot = *byte;
+            if let Some(room) = self.block.get_mut(self.filled..self.filled + take) {
+                room.copy_from_slice(now);
             }
             self.filled += take;
             data = rest;
@@ -123,8 +122,8 @@ impl Sha256Run {
             }
         }
         let tail = blocks.remainder();
-        for (slot, byte) in self.block.iter_mut().zip(tail) {
-            *slot = *byte;
+        if let Some(room) = self.block.get_mut(..tail.len()) {
+            room.copy_from_slice(tail);
         }
         self.filled = tail.len();
     }
