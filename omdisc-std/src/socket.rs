@@ -144,13 +144,11 @@ impl LegSocket {
     }
 
     /// Sends one datagram to the group on this socket's interface. A unicast-only socket
-    /// sends nothing there (an error: the engine never asks for it).
+    /// sends nothing there (`ErrorKind::Unsupported`: the engine never asks for it).
     pub fn send(&self, payload: &[u8]) -> io::Result<()> {
         if !self.multicast {
-            return Err(io::Error::new(
-                io::ErrorKind::Unsupported,
-                "the group is not joined (--no-multicast)",
-            ));
+            // The engine never asks for it; no message, so no allocation either.
+            return Err(io::ErrorKind::Unsupported.into());
         }
         self.send_to_address(payload, &self.destination)
     }
