@@ -41,7 +41,11 @@ fn false_expiries(n: usize, bandwidth: u32, secs: u64, seed: u64, probes: bool) 
 fn thirty_nodes_started_together_never_expire_a_live_node() {
     for seed in [1, 2, 3] {
         assert_eq!(false_expiries(30, 1000, 300, seed, true), 0, "seed {seed}");
-        assert_eq!(false_expiries(30, 1000, 300, seed, false), 0, "seed {seed}, no probes");
+        assert_eq!(
+            false_expiries(30, 1000, 300, seed, false),
+            0,
+            "seed {seed}, no probes"
+        );
     }
 }
 

@@ -343,7 +343,7 @@ where
         }
         self.begin_round(self.serving(), join);
         self.sched.last_sent = Some(now);
-        let td = self.sched.deterministic(&self.config, self.live);
+        let td = self.stretched_interval();
         self.advertised = schedule::advertised_interval(td);
         let next = now + schedule::randomized(td, &mut self.rng);
         self.timers.set(Timer::Announce, next);
@@ -410,13 +410,15 @@ where
             self.timers.stop(Timer::Announce);
             return;
         }
-        let td = self.sched.deterministic(&self.config, self.live);
+        let td = self.stretched_interval();
         let t = schedule::randomized(td, &mut self.rng);
         if let Some(last) = self.sched.last_sent {
             // Joins waiting for this round (their own answer was dropped because this round
-            // was due first) are not kept waiting by reconsideration.
-            if last + t > now && !self.replies.is_owed() {
-                self.timers.set(Timer::Announce, last + t);
+            // was due first) are not kept waiting by reconsideration, and no round comes
+            // later than the last one advertised: receivers expire by that.
+            let due = (last + t).min(last + self.advertised);
+            if due > now && !self.replies.is_owed() {
+                self.timers.set(Timer::Announce, due);
                 return;
             }
         }
@@ -434,6 +436,13 @@ where
         // A periodic round answers pending joins too.
         self.timers.stop(Timer::Reply);
         self.replies.clear();
+    }
+
+    /// `Td` for the next round: the bandwidth-scaled interval, stretched at most to
+    /// [`schedule::stretch_limit`] of what the last round advertised.
+    fn stretched_interval(&self) -> crate::time::Duration {
+        let td = self.sched.deterministic(&self.config, self.live);
+        td.min(schedule::stretch_limit(self.advertised))
     }
 
     /// Members left or expired: pull the timers in proportionally (reverse

@@ -112,6 +112,14 @@ pub fn advertised_interval(td: Duration) -> Duration {
     Duration::from_millis(ms.div_ceil(COMPENSATION))
 }
 
+/// The longest `Td` a round may use after one that advertised `advertised`: twice the
+/// previous `Td`, so the interval stretches in steps (a round advertises at most twice what
+/// the last one did) and a receiver that missed one step still hears the next within
+/// `3 × advertised`.
+pub(crate) fn stretch_limit(advertised: Duration) -> Duration {
+    advertised.mul_ratio(2 * COMPENSATION, RANDOM_HIGH)
+}
+
 /// Answers owed to nodes that joined since the last answer: the interfaces their joins came
 /// in on. One round of announcements on those interfaces answers them all, when the reply
 /// timer (drawn with [`reply_delay`]) fires or with the next periodic round if that is
