@@ -326,8 +326,16 @@ fn the_announce_interval_is_the_configured_one_until_the_budget_stretches_it() {
     let mut e: ArrayEngine<4> = Engine::new(config, &spec, [NodeEntry::VACANT; 4], 1).unwrap();
     let bits = u64::from(e.average_announce_size()) * 8;
     assert_eq!(e.announce_interval().total_millis(), bits * 1000 / 1000);
-    // What it advertises is the longest randomised round.
+    // What it advertises is the longest randomised round, of an interval that stretches
+    // at most to twice the last one each round.
     e.start(Instant::from_millis(0));
+    assert_eq!(e.advertised_interval(), Duration::from_millis(248));
+    let mut buf = [0u8; MAX_DATAGRAM_LEN];
+    for _ in 0..8 {
+        let now = e.poll_timeout().unwrap();
+        while e.poll_transmit(now, &mut buf).is_some() {}
+        e.handle_timeout(now);
+    }
     assert!(e.advertised_interval() > e.announce_interval());
 }
 
