@@ -26,7 +26,7 @@ use omdisc_smoltcp::boot::{
     cluster_keys, BootArgsError, BootConfig, BootNode, ImageNode, MapOutput, DEFAULT_BOOTARGS,
     MAP_END, MAP_START,
 };
-use omdisc_smoltcp::NodeStorage;
+use omdisc_smoltcp::{NodeStorage, Settings};
 
 /// Longest sleep between two polls, whatever the deadlines say.
 const MAX_SLEEP: Duration = Duration::from_secs(1);
@@ -104,15 +104,7 @@ extern "C" fn kernel_main(hart_id: usize, device_tree: usize) -> ! {
     let settings = config
         .settings(mac, keys, incarnation, seed)
         .unwrap_or_else(|_| fail("the address gives no node id (its last two octets are 0)"));
-    let mut node = ClusterNode::setup(
-        NODE.uninit(),
-        settings,
-        &mut device,
-        clock::now(),
-        SOCKET_STORAGE.take(),
-        TABLE.take(),
-    )
-    .unwrap_or_else(|e| fail(e.summary()));
+    let mut node = start_node(settings, &mut device);
     console::start_line(INFO);
     console::write_str("node ");
     console::write_decimal(u64::from(node.node().node_id().get()));
@@ -136,6 +128,23 @@ extern "C" fn kernel_main(hart_id: usize, device_tree: usize) -> ! {
         let delay = node.step(clock::now, &mut device, MAX_SLEEP, &mut console_map);
         sleep::wait_until(deadline_ticks(now + delay));
     }
+}
+
+/// Sets the node up in its static. Never inlined: the engine is made on the stack and
+/// moved into `NODE` (about 12 KiB at its largest), and that frame must be gone before the
+/// main loop runs; inlined into `kernel_main`, it made the loop's frame larger than the
+/// whole stack, which then overwrote the virtqueues and the node table below it.
+#[inline(never)]
+fn start_node(settings: Settings, device: &mut VirtioNet) -> ClusterNode {
+    ClusterNode::setup(
+        NODE.uninit(),
+        settings,
+        device,
+        clock::now(),
+        SOCKET_STORAGE.take(),
+        TABLE.take(),
+    )
+    .unwrap_or_else(|e| fail(e.summary()))
 }
 
 /// Log levels as the console shows them.
