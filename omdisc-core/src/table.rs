@@ -18,7 +18,7 @@ use core::fmt;
 use core::net::IpAddr;
 use core::num::NonZeroU32;
 
-use crate::addr::{lowest_ip, shares_address, AddrList, IfaceId, NodeAddr};
+use crate::addr::{contains_ip, lowest_ip, shares_address, AddrList, AddrRole, IfaceId, NodeAddr};
 use crate::config::Config;
 use crate::detector::{Detector, LossEstimate};
 use crate::id::NodeId;
@@ -393,15 +393,62 @@ impl<S: TableStorage> NodeTable<S> {
     }
 
     /// Index of the entry with node id `id` that shares an address with `addrs` (the same
-    /// host), if any.
+    /// host), if any. When several do (an address moved between contenders of a collision):
+    /// this node's own entry, else the one holding the first primary address of `addrs` (the
+    /// sender's), else the first.
     pub fn find(&self, id: NodeId, addrs: &[NodeAddr]) -> Option<usize> {
         let range = self.id_range(id);
         let start = range.start;
-        self.entries()
-            .get(range)?
-            .iter()
-            .position(|e| shares_address(&e.addrs, addrs))
+        let same = self.entries().get(range)?;
+        let primary = addrs.iter().find(|a| a.role == AddrRole::Primary);
+        same.iter()
+            .position(|e| e.state == NodeState::Local && shares_address(&e.addrs, addrs))
+            .or_else(|| {
+                same.iter()
+                    .position(|e| primary.is_some_and(|p| contains_ip(&e.addrs, p.ip)))
+            })
+            .or_else(|| same.iter().position(|e| shares_address(&e.addrs, addrs)))
             .map(|i| start + i)
+    }
+
+    /// The entry at `index` announced its addresses: they are its host's now (one host, one
+    /// entry), so the other live peers of its id lose them, and one left without an address
+    /// is removed. Returns how many entries were removed, and the lowest address of a
+    /// shadowed one among them (its conflict is over).
+    pub(crate) fn claim_addresses(&mut self, index: usize) -> (usize, Option<IpAddr>) {
+        let Some(entry) = self.get(index) else {
+            return (0, None);
+        };
+        let addrs = entry.addrs.clone();
+        let range = self.id_range(entry.id());
+        let (mut index, mut removed, mut ended) = (index, 0, None);
+        let (mut i, mut end) = (range.start, range.end);
+        while i < end {
+            let Some(other) = self.get_mut(i).filter(|e| e.state == NodeState::Alive) else {
+                i += 1;
+                continue;
+            };
+            if i == index || !shares_address(&other.addrs, &addrs) {
+                i += 1;
+                continue;
+            }
+            let lowest = lowest_ip(&other.addrs);
+            other.addrs.retain(|a| !contains_ip(&addrs, a.ip));
+            if !other.addrs.is_empty() {
+                i += 1;
+                continue;
+            }
+            if other.shadowed {
+                ended = ended.or(lowest);
+            }
+            self.remove(i);
+            removed += 1;
+            end -= 1;
+            if index > i {
+                index -= 1;
+            }
+        }
+        (removed, ended)
     }
 
     /// Index of the entry for the node that sent a message with node id `id`, incarnation

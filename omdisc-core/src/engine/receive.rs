@@ -451,7 +451,7 @@ where
             let id = entry.id();
             let expiry = entry.expires_at(&self.detector);
             self.live = self.live.saturating_add(1);
-            self.after_membership_change(id, Some(Event::Joined(id)));
+            self.addresses_announced(index, id, Some(Event::Joined(id)));
             self.sweep_by(expiry);
             return Ok(Received::Updated);
         }
@@ -466,7 +466,7 @@ where
                     if changed {
                         // New addresses may settle or start a collision.
                         let id = entry.id();
-                        self.after_membership_change(id, Some(Event::Changed(id)));
+                        self.addresses_announced(index, id, Some(Event::Changed(id)));
                     }
                 } else if same_path(entry, msg.relayer, iface) {
                     entry.path_seen = now;
@@ -512,11 +512,27 @@ where
                 }
                 if changed {
                     // New addresses may settle or start a collision.
-                    self.after_membership_change(id, member.then_some(Event::Changed(id)));
+                    self.addresses_announced(index, id, member.then_some(Event::Changed(id)));
                 }
                 Ok(Received::Updated)
             }
         }
+    }
+
+    /// The entry at `index` (node `id`) announced its addresses: an address another live
+    /// entry of `id` held moves to it (one host, one entry), then `id`'s holder is
+    /// re-decided ([`after_membership_change`](Self::after_membership_change)).
+    fn addresses_announced(&mut self, index: usize, id: crate::id::NodeId, event: Option<Event>) {
+        let (removed, ended) = self.table.claim_addresses(index);
+        self.live = self.live.saturating_sub(removed);
+        if let Some(loser) = ended {
+            self.events.push(Event::ConflictEnded {
+                id,
+                loser,
+                local: false,
+            });
+        }
+        self.after_membership_change(id, event);
     }
 
     fn add_node(&mut self, msg: &Message, iface: IfaceId) -> Result<Received, RxError> {

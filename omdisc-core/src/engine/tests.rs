@@ -868,3 +868,45 @@ fn a_new_address_is_announced_at_once_and_a_new_derived_id_says_goodbye_first() 
         [5]
     );
 }
+
+/// Found by the `engine_datagrams` fuzz target: two hosts in an id collision (node 9 at .5
+/// and at .6); a message of the host at .6 that also lists .5 (the address moved to it) was
+/// merged into the entry of .5, so both live entries of id 9 held .6: one host twice. The
+/// message updates the entry of its first primary address, and .5 moves to it.
+#[test]
+fn a_message_overlapping_two_contenders_of_an_id_moves_the_address_not_duplicates_it() {
+    let mut e = engine();
+    let now = Instant::from_millis(0);
+    e.start(now);
+    let mut buf = [0u8; MAX_DATAGRAM_LEN];
+    while e.poll_transmit(now, &mut buf).is_some() {}
+    let from = |d| core::net::SocketAddr::new(ip(d), 7477);
+    let id = NodeId::new(9).unwrap();
+
+    for d in [5, 6] {
+        let mut contender = announce_from(d);
+        contender.origin = id;
+        contender.incarnation = u64::from(d);
+        let got = e.handle_datagram(now, IfaceId::FIRST, from(d), &bytes(&contender));
+        assert_eq!(got, Ok(Received::Updated));
+    }
+    assert_eq!(e.table().same_id(id).len(), 2);
+    assert_eq!(crate::testing::check_engine(&e), Ok(()));
+
+    let mut moved = announce_from(6);
+    moved.origin = id;
+    moved.incarnation = 6;
+    moved.sequence = 2;
+    moved
+        .addrs
+        .push(NodeAddr::alias(ip(5), IfaceId::FIRST))
+        .unwrap();
+    let got = e.handle_datagram(now, IfaceId::FIRST, from(6), &bytes(&moved));
+    assert_eq!(got, Ok(Received::Updated));
+    assert_eq!(crate::testing::check_engine(&e), Ok(()));
+    let same = e.table().same_id(id);
+    assert_eq!(same.len(), 1, "{same:?}");
+    assert_eq!(same[0].sequence(), 2);
+    assert_eq!(same[0].addrs(), &moved.addrs[..]);
+    assert_eq!(e.group_size(), 2);
+}
