@@ -56,6 +56,9 @@ where
 {
     /// Passes `news` on as `how` says, and piggybacks it on the next probes and answers.
     pub(super) fn spread(&mut self, news: Gossip, how: Spread) {
+        if !cfg!(feature = "probes") {
+            return;
+        }
         if how == Spread::Flood && self.config.multicast {
             self.send_group_gossip(news);
         }
@@ -136,6 +139,9 @@ where
         about: Option<Target>,
         entries: &mut GossipList,
     ) {
+        if !cfg!(feature = "probes") {
+            return;
+        }
         if let Some(target) = about {
             if self.swim.suspicion(target.id).is_some() {
                 let _ = entries.push(target.gossip(MemberState::Suspect));
@@ -177,6 +183,9 @@ where
         not: Option<crate::id::NodeId>,
         entries: &mut GossipList,
     ) {
+        if !cfg!(feature = "probes") {
+            return;
+        }
         for _ in 0..MAX_GOSSIP_ENTRIES * 2 {
             if entries.is_full() {
                 break;
@@ -193,6 +202,9 @@ where
     /// Contacts `addr` with a unicast JOIN announcement (its answer adds it), unless it was
     /// contacted within the last second.
     pub(super) fn contact(&mut self, addr: SocketAddr) {
+        if !cfg!(feature = "probes") {
+            return;
+        }
         let now = self.now;
         let recent = &mut self.rumors.contacts;
         while recent
@@ -222,6 +234,9 @@ where
         trusted: bool,
         from_unicast: bool,
     ) {
+        if !cfg!(feature = "probes") {
+            return;
+        }
         for entry in entries {
             self.receive_entry(entry, trusted, from_unicast);
         }

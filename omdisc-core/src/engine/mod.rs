@@ -389,6 +389,9 @@ where
         if self.timers.is_due(Timer::Sweep, now) {
             self.sweep(now);
         }
+        if !cfg!(feature = "probes") {
+            return;
+        }
         if self.timers.is_due(Timer::Seed, now) {
             self.seed_timer(now);
         }

@@ -193,14 +193,14 @@ where
         // dropped before paying for the MAC: a replay flood costs a table lookup each.
         if let Some(unchanged) = self.without_effect(index, &packet, iface) {
             let join = packet.kind() == MessageKind::Announce && packet.join() && packet.unicast();
-            if unchanged == Ok(Received::Duplicate) && join {
+            if cfg!(feature = "probes") && join && matches!(unchanged, Ok(Received::Duplicate)) {
                 // A unicast JOIN from a node known at this round: answer it (authentic only).
                 if let Ok(verified) = packet.clone().verify(self.keys.as_ref()) {
                     let msg = Message::parse(&verified);
                     self.answer_join(&msg, from, iface);
                 }
             }
-            if unchanged == Err(RxError::Stale) && packet.kind() == MessageKind::Announce {
+            if matches!(unchanged, Err(RxError::Stale)) && packet.kind() == MessageKind::Announce {
                 self.answer_replay(index, iface, packet);
             }
             return unchanged;
@@ -231,7 +231,7 @@ where
                     if msg.join && !msg.unicast {
                         self.schedule_reply(iface);
                     }
-                    if msg.join && msg.unicast {
+                    if cfg!(feature = "probes") && msg.join && msg.unicast {
                         self.answer_join(&msg, from, iface);
                     }
                     if !was_member && msg.hops == 0 {
@@ -284,11 +284,13 @@ where
             iface,
             super::unicast::Unicast::Announce { join: false },
         );
-        self.send_to(
-            from,
-            iface,
-            super::unicast::Unicast::Digest { to: msg.origin },
-        );
+        if cfg!(feature = "probes") {
+            self.send_to(
+                from,
+                iface,
+                super::unicast::Unicast::Digest { to: msg.origin },
+            );
+        }
     }
 
     /// A PING, ACK, PING-REQ or GOSSIP (verified): answer, pass on, and act on its gossip.
@@ -299,6 +301,15 @@ where
         from: SocketAddr,
         iface: IfaceId,
     ) -> Received {
+        if !cfg!(feature = "probes") {
+            // Without the probe protocol only PINGs are answered (members that probe keep
+            // this node); what the others say is not taken.
+            if packet.kind() == MessageKind::Ping {
+                let nonce = packet.payload().nonce;
+                self.send_to(from, iface, super::unicast::Unicast::Ack { nonce });
+            }
+            return Received::Duplicate;
+        }
         let payload = packet.payload();
         let mut trusted = false;
         if let Some(entry) = index.and_then(|i| self.table.get_mut(i)) {

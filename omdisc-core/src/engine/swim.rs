@@ -167,7 +167,8 @@ where
 {
     /// Whether the probe protocol runs.
     pub(super) fn probing(&self) -> bool {
-        self.config.probe_interval != Duration::ZERO && self.phase == Phase::Running && self.present
+        cfg!(feature = "probes")
+            && self.config.probe_interval != Duration::ZERO && self.phase == Phase::Running && self.present
     }
 
     /// Starts the probe timer (at start, or when the node comes back).
@@ -366,6 +367,9 @@ where
     /// suspect it (probe it every interval; remove it after the suspicion rounds) unless it
     /// is suspected already or no slot is free.
     pub(super) fn suspect(&mut self, news: &Gossip) {
+        if !cfg!(feature = "probes") {
+            return;
+        }
         let port = self.config.port;
         let target = self
             .table
@@ -402,6 +406,9 @@ where
 
     /// An ACK with `nonce` arrived: a probe of this node, or one it serves for another.
     pub(super) fn ack_received(&mut self, nonce: u32) -> bool {
+        if !cfg!(feature = "probes") {
+            return false;
+        }
         let timed_out = self.timers.get(Timer::ProbeTimeout).is_none();
         if let Some(probe) = self.swim.probes.iter_mut().find(|p| p.nonce == nonce) {
             if !probe.acked {
@@ -435,6 +442,9 @@ where
         requester_nonce: u32,
         target: SocketAddr,
     ) {
+        if !cfg!(feature = "probes") {
+            return;
+        }
         let nonce = self.rng.next_u64() as u32;
         let forward = Forward {
             nonce,

@@ -107,6 +107,15 @@ where
             if self.serving() & job.iface.bit() == 0 {
                 continue;
             }
+            if !cfg!(feature = "probes")
+                && !matches!(
+                    job.what,
+                    Unicast::Announce { .. } | Unicast::Leave | Unicast::Ack { .. }
+                )
+            {
+                // Never queued without the probe protocol.
+                continue;
+            }
             let sequence = self.sequence;
             let (kind, join) = match job.what {
                 Unicast::Announce { join } => (MessageKind::Announce, join),

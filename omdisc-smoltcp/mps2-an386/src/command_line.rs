@@ -3,10 +3,12 @@
 //! the program, is left out.
 
 /// The arguments after the program name in `command_line` (empty if there are none).
+/// Words are split at ASCII whitespace, as the boot arguments are (Unicode's whitespace
+/// tables would cost flash).
 pub fn boot_arguments(command_line: &str) -> &str {
-    let trimmed = command_line.trim_start();
-    match trimmed.split_once(char::is_whitespace) {
-        Some((_program, rest)) => rest.trim(),
+    let trimmed = command_line.trim_ascii_start();
+    match trimmed.split_once(|c: char| c.is_ascii_whitespace()) {
+        Some((_program, rest)) => rest.trim_ascii(),
         None => "",
     }
 }
