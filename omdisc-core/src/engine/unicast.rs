@@ -201,6 +201,10 @@ where
 
     /// Sets the seed timer to the next contact due (or stops it).
     pub(super) fn arm_seed_timer(&mut self) {
+        if !cfg!(feature = "probes") {
+            // Seeds are not contacted without the probe protocol.
+            return;
+        }
         match self.seeds.next_contact() {
             Some(at) => self.timers.set(Timer::Seed, at),
             None => self.timers.stop(Timer::Seed),
