@@ -60,6 +60,14 @@
 //!   oversize message, a bad field: an error value, never silent truncation.
 //! * Logging through `log` (feature `log`, default) or `defmt` (feature `defmt`, with which
 //!   the types a board logs implement `defmt::Format`).
+//! * Feature `probes` (default): the SWIM probe protocol (probe timer, PING-REQs served for
+//!   others, suspicion), gossip (piggybacked news, the unicast fan-out, digests for unicast
+//!   JOINs, contacting unknown senders) and seeds. Without it the engine still answers
+//!   PINGs with an ACK (so members that probe keep it), but takes nothing else from the
+//!   unicast kinds, never probes (`Config::probe_interval` is ignored), does not answer
+//!   unicast JOINs and never contacts seeds: members leave its map by expiry only. That
+//!   keeps the engine small enough for 64 KiB of flash (the MPS2 and RISC-V boot images
+//!   build without it).
 
 #![no_std]
 #![forbid(unsafe_code)]

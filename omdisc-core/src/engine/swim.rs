@@ -168,7 +168,9 @@ where
     /// Whether the probe protocol runs.
     pub(super) fn probing(&self) -> bool {
         cfg!(feature = "probes")
-            && self.config.probe_interval != Duration::ZERO && self.phase == Phase::Running && self.present
+            && self.config.probe_interval != Duration::ZERO
+            && self.phase == Phase::Running
+            && self.present
     }
 
     /// Starts the probe timer (at start, or when the node comes back).
