@@ -63,7 +63,12 @@ impl ImageCrate {
         run(project
             .cargo()
             .current_dir(project.root().join(self.dir))
-            .args(["build", "--release", "--target-dir"])
+            .args(["build", "--release", "--config"])
+            .arg(crate::path_remap::rustflags_config(
+                self.target,
+                project.root(),
+            ))
+            .arg("--target-dir")
             .arg(&target_dir))?;
         let image = target_dir
             .join(self.target)

@@ -37,6 +37,7 @@ pub mod fuzz;
 pub mod image;
 pub mod mps2;
 pub mod no_std;
+pub mod path_remap;
 pub mod plot;
 pub mod proc_stats;
 pub mod program_sizes;
