@@ -46,8 +46,8 @@ struct Rumor {
 /// Dissemination state.
 #[derive(Clone, Debug, Default)]
 pub(super) struct Rumors {
-    rumors: heapless::Vec<Rumor, MAX_RUMORS>,
-    contacts: heapless::Deque<(SocketAddr, Instant), RECENT_CONTACTS>,
+    rumors: heapless::Vec<Rumor, { super::swim::slots(MAX_RUMORS) }>,
+    contacts: heapless::Deque<(SocketAddr, Instant), { super::swim::slots(RECENT_CONTACTS) }>,
 }
 
 impl<S, const RELAY_QUEUE: usize, const DUPLICATES: usize> Engine<S, RELAY_QUEUE, DUPLICATES>

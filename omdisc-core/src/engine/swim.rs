@@ -23,6 +23,15 @@ use crate::wire::{Gossip, MemberState};
 pub const MAX_SUSPECTS: usize = 4;
 /// Most PING-REQs this node serves at once for other members.
 const MAX_FORWARDS: usize = 8;
+/// Slots of the probe state: none without the `probes` feature, so an engine that never
+/// probes (a boot image) does not carry it (nor build it on its stack).
+pub(super) const fn slots(n: usize) -> usize {
+    if cfg!(feature = "probes") {
+        n
+    } else {
+        0
+    }
+}
 /// Fewest and most suspicion rounds (probe intervals a suspect has to answer).
 const MIN_SUSPICION_ROUNDS: u8 = 2;
 const MAX_SUSPICION_ROUNDS: u8 = 12;
@@ -101,9 +110,9 @@ struct Forward {
 /// The probe protocol's state.
 #[derive(Clone, Debug)]
 pub(super) struct Swim {
-    probes: heapless::Vec<Probe, { 1 + MAX_SUSPECTS }>,
-    pub(super) suspects: heapless::Vec<Suspicion, MAX_SUSPECTS>,
-    forwards: heapless::Vec<Forward, MAX_FORWARDS>,
+    probes: heapless::Vec<Probe, { slots(1 + MAX_SUSPECTS) }>,
+    pub(super) suspects: heapless::Vec<Suspicion, { slots(MAX_SUSPECTS) }>,
+    forwards: heapless::Vec<Forward, { slots(MAX_FORWARDS) }>,
     /// Where the round-robin walk of the table is.
     cursor: usize,
     /// Estimated rate at which a live member's first PING goes unanswered, × 2^16.
@@ -206,7 +215,7 @@ where
         if let Some(target) = self.next_probe_target() {
             self.start_probe(target);
         }
-        let suspects: heapless::Vec<Target, MAX_SUSPECTS> =
+        let suspects: heapless::Vec<Target, { slots(MAX_SUSPECTS) }> =
             self.swim.suspects.iter().map(|s| s.target).collect();
         for target in suspects {
             if !self.swim.probes.iter().any(|p| p.target.id == target.id) {
@@ -224,7 +233,7 @@ where
     /// The direct PINGs of this interval went unanswered: PING again and ask others.
     pub(super) fn probe_timeout_timer(&mut self) {
         self.timers.stop(Timer::ProbeTimeout);
-        let pending: heapless::Vec<(Target, u32), { 1 + MAX_SUSPECTS }> = self
+        let pending: heapless::Vec<(Target, u32), { slots(1 + MAX_SUSPECTS) }> = self
             .swim
             .probes
             .iter_mut()
