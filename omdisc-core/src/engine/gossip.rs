@@ -47,7 +47,9 @@ struct Rumor {
 #[derive(Clone, Debug, Default)]
 pub(super) struct Rumors {
     rumors: heapless::Vec<Rumor, { super::swim::slots(MAX_RUMORS) }>,
-    contacts: heapless::Deque<(SocketAddr, Instant), { super::swim::slots(RECENT_CONTACTS) }>,
+    /// (A `Deque` needs one slot at least.)
+    contacts:
+        heapless::Deque<(SocketAddr, Instant), { 1 + super::swim::slots(RECENT_CONTACTS - 1) }>,
 }
 
 impl<S, const RELAY_QUEUE: usize, const DUPLICATES: usize> Engine<S, RELAY_QUEUE, DUPLICATES>
