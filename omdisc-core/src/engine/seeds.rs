@@ -86,7 +86,9 @@ impl Seed {
 /// The seed list, at most [`MAX_SEEDS`].
 #[derive(Clone, Debug, Default)]
 pub(super) struct Seeds {
-    list: heapless::Vec<Seed, MAX_SEEDS>,
+    /// No slots without the `probes` feature: seeds are never contacted then, and
+    /// [`Engine::set_seeds`](crate::Engine::set_seeds) refuses any.
+    list: heapless::Vec<Seed, { super::swim::slots(MAX_SEEDS) }>,
 }
 
 impl Seeds {
@@ -94,7 +96,7 @@ impl Seeds {
     /// in both lists; new ones are contacted at `now`. Checks everything before changing
     /// anything.
     pub(super) fn replace(&mut self, now: Instant, addrs: &[SocketAddr]) -> Result<(), SeedError> {
-        if addrs.len() > MAX_SEEDS {
+        if addrs.len() > self.list.capacity() {
             return Err(SeedError::TooMany(addrs.len()));
         }
         if let Some(bad) = addrs

@@ -69,7 +69,17 @@ pub(super) struct UnicastJob {
 }
 
 /// The bounded queue of direct datagrams.
-pub(super) type UnicastQueue = heapless::Deque<UnicastJob, UNICAST_QUEUE_LEN>;
+/// Without the `probes` feature only announcements, LEAVEs and ACKs are queued: 8 slots.
+pub(super) type UnicastQueue = heapless::Deque<
+    UnicastJob,
+    {
+        if cfg!(feature = "probes") {
+            UNICAST_QUEUE_LEN
+        } else {
+            8
+        }
+    },
+>;
 
 impl<S, const RELAY_QUEUE: usize, const DUPLICATES: usize> Engine<S, RELAY_QUEUE, DUPLICATES>
 where
