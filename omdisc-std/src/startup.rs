@@ -223,14 +223,20 @@ fn first_leg_primary(
     probe.held(0)?.addresses.first().copied()
 }
 
-/// This start's incarnation: wall-clock milliseconds, so it grows from start to start
-/// (`omdiscd` and `omdisc-tap`).
+/// This start's incarnation: wall-clock milliseconds times 1 024 plus 10 random bits, so it
+/// grows from start to start (a millisecond or more apart) and two hosts that start in the
+/// same millisecond (a cluster started at once) still differ: receivers must not take them
+/// for one host whose address changed (`omdiscd` and `omdisc-tap`).
 pub fn incarnation() -> u64 {
+    ((millis().min(u64::MAX >> 10) << 10) | (seed() & 0x3ff)).max(1)
+}
+
+/// Wall-clock milliseconds since the Unix epoch (1 if the clock is before it).
+fn millis() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
         .unwrap_or(1)
-        .max(1)
 }
 
 /// A seed for the engine's timer jitter (and smoltcp's): the kernel's random bytes, or
@@ -247,7 +253,7 @@ pub fn seed() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.subsec_nanos())
         .unwrap_or(0);
-    incarnation() ^ (u64::from(nanos) << 20) ^ u64::from(std::process::id())
+    millis() ^ (u64::from(nanos) << 20) ^ u64::from(std::process::id())
 }
 
 #[cfg(test)]
@@ -270,7 +276,8 @@ mod tests {
     #[test]
     fn incarnations_grow() {
         let first = incarnation();
-        assert!(first > 1_600_000_000_000);
-        assert!(incarnation() >= first);
+        assert!(first > 1_600_000_000_000 << 10);
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        assert!(incarnation() > first);
     }
 }
