@@ -5,13 +5,11 @@
 
 use std::io::Read;
 use std::net::{Ipv4Addr, SocketAddrV4};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use socket2::{Domain, Protocol, Socket, Type};
 
+use super::wire_tools::Recorder;
 use crate::testbed::in_namespace;
 
 /// Most datagrams one capture keeps.
@@ -22,10 +20,7 @@ const ETH_P_IP: u16 = 0x0800;
 const UDP: u8 = 17;
 
 /// Records the payloads of the UDP datagrams from `from` to `to` seen in a namespace.
-pub(super) struct UnicastCapture {
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<Vec<Vec<u8>>>>,
-}
+pub(super) type UnicastCapture = Recorder<Vec<u8>>;
 
 impl UnicastCapture {
     /// Starts recording in `ns` for at most `limit` (or until [`UnicastCapture::finish`]).
@@ -43,47 +38,11 @@ impl UnicastCapture {
         socket
             .set_read_timeout(Some(Duration::from_millis(20)))
             .map_err(|e| format!("capture: {e}"))?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = Arc::clone(&stop);
-        let thread = std::thread::spawn(move || {
-            let mut socket = socket;
-            let started = Instant::now();
-            let mut heard = Vec::new();
-            let mut buffer = [0u8; 2048];
-            while !flag.load(Ordering::SeqCst)
-                && started.elapsed() < limit
-                && heard.len() < CAPTURE_LIMIT
-            {
-                if let Ok(len) = socket.read(&mut buffer) {
-                    if let Some(payload) = udp_payload(&buffer[..len], from, to) {
-                        heard.push(payload.to_vec());
-                    }
-                }
-            }
-            heard
-        });
-        Ok(UnicastCapture {
-            stop,
-            thread: Some(thread),
-        })
-    }
-
-    /// Stops recording; every payload heard, in order.
-    pub(super) fn finish(mut self) -> Vec<Vec<u8>> {
-        self.stop.store(true, Ordering::SeqCst);
-        self.thread
-            .take()
-            .and_then(|t| t.join().ok())
-            .unwrap_or_default()
-    }
-}
-
-impl Drop for UnicastCapture {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
+        let mut socket = socket;
+        Ok(Recorder::spawn(limit, CAPTURE_LIMIT, move |buffer| {
+            let len = socket.read(buffer).ok()?;
+            udp_payload(&buffer[..len], from, to).map(<[u8]>::to_vec)
+        }))
     }
 }
 

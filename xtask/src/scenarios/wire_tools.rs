@@ -39,10 +39,7 @@ pub(super) struct Captured {
 
 /// A passive listener on the group that keeps every datagram it hears, from a namespace
 /// of its own on the segment (the way an attacker on the wire would record them).
-pub(super) struct Capture {
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<Vec<Captured>>>,
-}
+pub(super) type Capture = Recorder<Captured>;
 
 impl Capture {
     /// Joins the group on the interface with address `local` in `ns` and records for at
@@ -59,33 +56,50 @@ impl Capture {
         socket
             .set_read_timeout(Some(Duration::from_millis(20)))
             .map_err(|e| format!("capture: {e}"))?;
+        Ok(Recorder::spawn(limit, CAPTURE_LIMIT, move |buffer| {
+            let (len, source) = socket.recv_from(buffer).ok()?;
+            Some(Captured {
+                source,
+                bytes: buffer[..len].to_vec(),
+            })
+        }))
+    }
+}
+
+/// A thread that records what `next` reads (`None`: nothing this time) until it is
+/// stopped, `limit` has passed or `most` items are kept; the two captures share it.
+pub(super) struct Recorder<T> {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<Vec<T>>>,
+}
+
+impl<T: Send + 'static> Recorder<T> {
+    /// Starts recording; `next` reads into the buffer it is given (a socket with a short
+    /// read timeout, so the stop flag is seen).
+    pub(super) fn spawn(
+        limit: Duration,
+        most: usize,
+        mut next: impl FnMut(&mut [u8; 2048]) -> Option<T> + Send + 'static,
+    ) -> Recorder<T> {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stop);
         let thread = std::thread::spawn(move || {
             let started = Instant::now();
             let mut heard = Vec::new();
             let mut buffer = [0u8; 2048];
-            while !flag.load(Ordering::SeqCst)
-                && started.elapsed() < limit
-                && heard.len() < CAPTURE_LIMIT
-            {
-                if let Ok((len, source)) = socket.recv_from(&mut buffer) {
-                    heard.push(Captured {
-                        source,
-                        bytes: buffer[..len].to_vec(),
-                    });
-                }
+            while !flag.load(Ordering::SeqCst) && started.elapsed() < limit && heard.len() < most {
+                heard.extend(next(&mut buffer));
             }
             heard
         });
-        Ok(Capture {
+        Recorder {
             stop,
             thread: Some(thread),
-        })
+        }
     }
 
     /// Stops recording; everything heard, in order.
-    pub(super) fn finish(mut self) -> Vec<Captured> {
+    pub(super) fn finish(mut self) -> Vec<T> {
         self.stop.store(true, Ordering::SeqCst);
         self.thread
             .take()
@@ -94,7 +108,7 @@ impl Capture {
     }
 }
 
-impl Drop for Capture {
+impl<T> Drop for Recorder<T> {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
         if let Some(thread) = self.thread.take() {
