@@ -37,6 +37,7 @@ mod smoltcp_ipv6;
 mod smoltcp_key;
 mod testbed_selftest;
 mod unicast;
+mod unicast_ipv6;
 mod unicast_keyed;
 mod unicast_peers_file;
 mod wire_tools;
@@ -197,6 +198,7 @@ pub const SCENARIOS: &[Scenario] = &[
     unicast::UNICAST_ROUTED,
     unicast::UNICAST_MIXED,
     unicast::UNICAST_LEAVE,
+    unicast_ipv6::UNICAST_IPV6,
     unicast_keyed::UNICAST_KEYED,
     unicast_peers_file::UNICAST_PEERS_FILE,
     probe_scale::PROBE_30,

@@ -33,9 +33,9 @@ const LEAVE_BOUND: Duration = Duration::from_secs(1);
 /// A SIGKILL'd unicast-only node is gone from every map within this time: the probes
 /// (probe period, indirect probes, suspicion) at `--interval 0.5`, with room for a loaded
 /// machine; the multicast expiry bound of the same timers is 2.5 s.
-const KILL_BOUND: Duration = Duration::from_secs(5);
+pub(super) const KILL_BOUND: Duration = Duration::from_secs(5);
 /// How long waits go on past a bound, so a failure says how late it was.
-const GRACE: Duration = Duration::from_secs(5);
+pub(super) const GRACE: Duration = Duration::from_secs(5);
 
 /// Four nodes, no multicast, a chain of seeds.
 pub(super) const UNICAST_CHAIN: Scenario = Scenario {
@@ -74,6 +74,29 @@ pub(super) const UNICAST_LEAVE: Scenario = Scenario {
     run: unicast_leave,
 };
 
+/// The multicast datagrams the hosts of `namespaces` sent (dropped by their
+/// [`drop_multicast`] rules), printed as a step: an error unless none, as from
+/// `--no-multicast` nodes.
+pub(super) fn multicast_sent(namespaces: &[&str]) -> Result<u64, String> {
+    let mut sent = 0;
+    let mut received = 0;
+    for ns in namespaces {
+        let (dropped_in, dropped_out) = multicast_dropped(ns)?;
+        sent += dropped_out;
+        received += dropped_in;
+    }
+    step(
+        &format!("multicast datagrams the hosts sent: {sent}, received and dropped: {received}"),
+        Duration::ZERO,
+    );
+    if sent != 0 {
+        return Err(format!(
+            "the --no-multicast nodes sent {sent} multicast datagrams"
+        ));
+    }
+    Ok(sent)
+}
+
 /// `--no-multicast --peer ADDR` (the seed's address on the cluster's segment).
 fn seeded_on(cluster: &Cluster, seed: usize) -> Vec<String> {
     vec![
@@ -110,22 +133,8 @@ fn unicast_chain(ctx: &Ctx) -> Result<String, String> {
         took,
         CONVERGE_BOUND,
     )?;
-    let mut sent = 0;
-    let mut received = 0;
-    for &i in &all {
-        let (dropped_in, dropped_out) = multicast_dropped(cluster.namespace(i))?;
-        sent += dropped_out;
-        received += dropped_in;
-    }
-    step(
-        &format!("multicast datagrams the hosts sent: {sent}, received and dropped: {received}"),
-        Duration::ZERO,
-    );
-    if sent != 0 {
-        return Err(format!(
-            "the --no-multicast nodes sent {sent} multicast datagrams"
-        ));
-    }
+    let namespaces: Vec<&str> = all.iter().map(|&i| cluster.namespace(i)).collect();
+    multicast_sent(&namespaces)?;
     Ok(format!(
         "chain of 4 converged {:.2}s after the last start, no multicast",
         took.as_secs_f64()
