@@ -7,8 +7,9 @@
 //! needs and nothing more: it depends on no host shell.
 //!
 //! A [`Node`] owns a smoltcp [`Interface`](smoltcp::iface::Interface) with its own Ethernet
-//! and IP addresses and one UDP socket bound to the group port; it joins the group (IGMP,
-//! or MLD for an IPv6 group with feature `ipv6`) and feeds the engine. The caller keeps the
+//! and IP addresses and a UDP socket bound to the group port; it joins the group (IGMP,
+//! or MLD for an IPv6 group with feature `ipv6`) and feeds the engine. With feature
+//! `probes`, direct datagrams (probes, ACKs, gossip) go out through sockets of their own. The caller keeps the
 //! device and the clock, and supplies all memory ([`NodeStorage`] and the node table): no
 //! heap is needed.
 //!
@@ -54,11 +55,27 @@
 //! small receive queue loses nothing; the per-poll ingress budget
 //! ([`Settings::ingress_budget`]) keeps a flood from starving the caller.
 //!
+//! ## Probes
+//!
+//! With feature `probes` (default) the node runs the core's failure detection by probes
+//! (SWIM): a crashed member is removed within seconds, whatever the announce interval. A
+//! smoltcp UDP socket keeps a datagram whose next hop does not answer ARP (or neighbour
+//! solicitation) at the head of its queue, retried once a second, with everything behind it
+//! waiting; a crashed member's address soon stops answering. So group datagrams have a
+//! socket to themselves, direct ones go through [`UNICAST_SOCKETS`] sockets of one datagram
+//! each, and a direct datagram that has waited [`Settings::unicast_wait`] for its next hop is
+//! dropped ([`NodeCounters::unicast_stuck`]); while every such socket waits, new direct
+//! datagrams are dropped ([`NodeCounters::unicast_dropped`]). Without the feature (the boot
+//! images, for their flash) the node answers PINGs but never probes: members only expire
+//! by silence.
+//!
 //! ## Features
 //!
 //! * `log` (default) or `defmt`: the logging backend, of this crate and the core. Mutually
 //!   exclusive.
 //! * `ipv6` (default): IPv6 addresses and groups (smoltcp's `proto-ipv6`, MLDv2 joins).
+//! * `probes` (default): failure detection by probes, with the direct-datagram sockets
+//!   (the core's `probes` feature).
 //!
 //! ## Not supported
 //!
@@ -93,6 +110,8 @@ mod node;
 mod settings;
 mod storage;
 mod time;
+#[cfg(feature = "probes")]
+mod unicast;
 
 #[cfg(test)]
 mod test_device;
@@ -105,3 +124,5 @@ pub use settings::{
     DEFAULT_INGRESS_BUDGET, DEFAULT_PORT, MAX_NODE_ADDRESSES,
 };
 pub use storage::{NodeStorage, DEFAULT_RX_SLOTS, DEFAULT_TX_SLOTS};
+#[cfg(feature = "probes")]
+pub use unicast::{DEFAULT_UNICAST_WAIT, UNICAST_SOCKETS};

@@ -1,5 +1,6 @@
-//! [`Node`]: the omdisc engine over a smoltcp [`Interface`] and one UDP socket on the group
-//! port, driven by [`Node::poll`] with any `smoltcp::phy::Device`.
+//! [`Node`]: the omdisc engine over a smoltcp [`Interface`] and a UDP socket on the group
+//! port (with feature `probes`, also the direct-datagram sockets of
+//! [`crate::unicast`]), driven by [`Node::poll`] with any `smoltcp::phy::Device`.
 
 use core::convert::Infallible;
 use core::mem::MaybeUninit;
@@ -22,6 +23,8 @@ use crate::igmp::ReportSchedule;
 use crate::settings::Settings;
 use crate::storage::NodeStorage;
 use crate::time;
+#[cfg(feature = "probes")]
+use crate::unicast::UnicastSockets;
 
 /// Ethernet header length.
 const ETHERNET_HEADER_LEN: usize = 14;
@@ -50,6 +53,15 @@ pub struct NodeCounters {
     pub tx_dropped: u64,
     /// Extra IGMP membership reports sent.
     pub igmp_reports: u64,
+    /// Direct datagrams dropped because every direct-datagram socket was busy (feature
+    /// `probes`).
+    #[cfg(feature = "probes")]
+    pub unicast_dropped: u64,
+    /// Direct datagrams dropped after waiting
+    /// [`Settings::unicast_wait`](crate::Settings::unicast_wait) for their next hop to
+    /// answer ARP or neighbour solicitation, e.g. to a crashed member (feature `probes`).
+    #[cfg(feature = "probes")]
+    pub unicast_stuck: u64,
 }
 
 /// An omdisc node on a smoltcp interface.
@@ -61,6 +73,8 @@ pub struct Node<'a, S> {
     iface: Interface,
     sockets: SocketSet<'a>,
     udp: SocketHandle,
+    #[cfg(feature = "probes")]
+    unicast: UnicastSockets,
     engine: NodeEngine<S>,
     group: IpEndpoint,
     mac: EthernetAddress,
@@ -79,12 +93,14 @@ struct Parts<'a> {
     iface: Interface,
     sockets: SocketSet<'a>,
     udp: SocketHandle,
+    #[cfg(feature = "probes")]
+    unicast: UnicastSockets,
     reports: Option<ReportSchedule>,
 }
 
 impl<'a> Parts<'a> {
     /// The interface on `device` with the settings' addresses, joined to the group, and the
-    /// UDP socket bound to the group port.
+    /// UDP sockets bound to the group port (the group socket first: it receives).
     fn connect<D: Device + ?Sized, const RX: usize, const TX: usize>(
         settings: &Settings,
         device: &mut D,
@@ -104,10 +120,14 @@ impl<'a> Parts<'a> {
             .join_multicast_group(settings.group)
             .map_err(SetupError::Join)?;
 
-        let (mut sockets, mut socket) = storage.split();
+        let (mut sockets, mut socket, unicast) = storage.split();
         socket.set_hop_limit(Some(settings.multicast_ttl));
         socket.bind(settings.port).map_err(SetupError::Bind)?;
         let udp = sockets.add(socket);
+        #[cfg(feature = "probes")]
+        let unicast = UnicastSockets::add(&mut sockets, unicast, settings)?;
+        #[cfg(not(feature = "probes"))]
+        let _ = unicast;
 
         let reports = match settings.group {
             IpAddress::Ipv4(_) if settings.igmp_repeats > 0 => Some(ReportSchedule::new(
@@ -121,6 +141,8 @@ impl<'a> Parts<'a> {
             iface,
             sockets,
             udp,
+            #[cfg(feature = "probes")]
+            unicast,
             reports,
         })
     }
@@ -235,6 +257,8 @@ impl<'a, S: TableStorage> Node<'a, S> {
             iface: parts.iface,
             sockets: parts.sockets,
             udp: parts.udp,
+            #[cfg(feature = "probes")]
+            unicast: parts.unicast,
             engine,
             group: IpEndpoint::new(settings.group, settings.port),
             mac: settings.mac,
@@ -299,6 +323,10 @@ impl<'a, S: TableStorage> Node<'a, S> {
         self.transmit(now, device);
         self.egress(now, device);
         self.send_reports(now, device);
+        #[cfg(feature = "probes")]
+        {
+            self.counters.unicast_stuck += self.unicast.reset_stuck(&mut self.sockets, now);
+        }
 
         let mut delay = self.iface.poll_delay(now, &self.sockets);
         let mut sooner = |candidate: Option<Duration>| {
@@ -316,6 +344,12 @@ impl<'a, S: TableStorage> Node<'a, S> {
                 .and_then(|r| r.deadline())
                 .map(|t| time::until(now, t)),
         );
+        #[cfg(feature = "probes")]
+        sooner(
+            self.unicast
+                .deadline(&self.sockets)
+                .map(|t| time::until(now, t)),
+        );
         if budget_spent || self.pending.is_some() {
             sooner(Some(Duration::ZERO));
         }
@@ -328,7 +362,9 @@ impl<'a, S: TableStorage> Node<'a, S> {
     /// Non-blocking: returns `Err(nb::Error::WouldBlock)` until the LEAVE datagram has been
     /// handed to the device; call it again (with a fresh `now`) until `Ok`. Bound the
     /// number of tries: a device that never has room to transmit never completes it.
-    /// Afterwards the node stays quiet; [`poll`](Self::poll) only serves smoltcp.
+    /// Afterwards the node stays quiet; [`poll`](Self::poll) only serves smoltcp. LEAVEs to
+    /// members reached by unicast only (feature `probes`) are handed to the direct-datagram
+    /// sockets, not waited for.
     pub fn leave<D: Device + ?Sized>(
         &mut self,
         now: Instant,
@@ -424,6 +460,11 @@ impl<'a, S: TableStorage> Node<'a, S> {
                     .poll_transmit(core_now, &mut self.transmit_buffer)
                 {
                     Some(transmit) => match self.endpoint(transmit.to) {
+                        #[cfg(feature = "probes")]
+                        Some(to) if transmit.to != Destination::Group => {
+                            self.send_direct(transmit.len, to, now, device);
+                            continue;
+                        }
                         Some(to) => (transmit.len, to),
                         None => {
                             // An IPv6 peer without the `ipv6` feature: no route.
@@ -475,6 +516,45 @@ impl<'a, S: TableStorage> Node<'a, S> {
         self.sockets
             .get_mut::<udp::Socket>(self.udp)
             .send_slice(payload, to)
+    }
+
+    /// Queues a direct datagram of `len` bytes in `transmit_buffer` on a direct-datagram
+    /// socket, after an egress round if none is free; drops it (counted) if still none is:
+    /// it never holds up the group socket.
+    #[cfg(feature = "probes")]
+    fn send_direct<D: Device + ?Sized>(
+        &mut self,
+        len: usize,
+        to: IpEndpoint,
+        now: Instant,
+        device: &mut D,
+    ) {
+        let mut result = Err(SendError::BufferFull);
+        for round in 0..2 {
+            if round > 0 {
+                self.egress(now, device);
+            }
+            let payload = self.transmit_buffer.get(..len).unwrap_or(&[]);
+            result = self.unicast.send(&mut self.sockets, payload, to, now);
+            if result != Err(SendError::BufferFull) {
+                break;
+            }
+        }
+        match result {
+            Ok(()) => {}
+            Err(SendError::BufferFull) => {
+                self.counters.unicast_dropped += 1;
+                node_log!(
+                    debug,
+                    "direct datagram to {} dropped: no socket free",
+                    to.addr
+                );
+            }
+            Err(SendError::Unaddressable) => {
+                self.counters.tx_dropped += 1;
+                node_log!(warn, "datagram to {} dropped: no route", to.addr);
+            }
+        }
     }
 
     fn drop_pending(&mut self, to: IpEndpoint) {

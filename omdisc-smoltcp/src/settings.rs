@@ -51,6 +51,12 @@ pub struct Settings {
     /// Most received frames handled in one [`Node::poll`](crate::Node::poll); past it,
     /// `poll` asks to be called again at once, so a flood cannot starve the caller.
     pub ingress_budget: usize,
+    /// How long a direct datagram (PING, ACK, gossip, ...) may wait for its next hop to
+    /// answer ARP or neighbour solicitation before it is dropped and counted in
+    /// [`NodeCounters::unicast_stuck`](crate::NodeCounters::unicast_stuck) (feature
+    /// `probes`).
+    #[cfg(feature = "probes")]
+    pub unicast_wait: Duration,
 }
 
 impl Settings {
@@ -65,11 +71,16 @@ impl Settings {
         random_seed: u64,
     ) -> Result<Settings, NodeIdError> {
         let node_id = NodeId::from_ip(address.address().into())?;
+        #[allow(unused_mut)]
         let mut engine = Config::new(node_id, incarnation);
-        // No probes over smoltcp yet: a UDP socket holds a unicast datagram whose next hop
-        // does not answer ARP (a crashed member) at the head of its queue, and everything
-        // behind it, group announcements included, would wait forever.
-        engine.probe_interval = omdisc_core::Duration::ZERO;
+        // Without this crate's `probes` feature direct datagrams share the group socket, and
+        // a smoltcp UDP socket holds a datagram whose next hop does not answer ARP (a
+        // crashed member) at the head of its queue, with everything behind it, group
+        // announcements included, waiting: no probes then (even if the core has them).
+        #[cfg(not(feature = "probes"))]
+        {
+            engine.probe_interval = omdisc_core::Duration::ZERO;
+        }
         let mut addresses = heapless::Vec::new();
         // The capacity is at least one.
         let _ = addresses.push(address);
@@ -85,6 +96,8 @@ impl Settings {
             igmp_repeats: DEFAULT_IGMP_REPEATS,
             igmp_spacing: DEFAULT_IGMP_SPACING,
             ingress_budget: DEFAULT_INGRESS_BUDGET,
+            #[cfg(feature = "probes")]
+            unicast_wait: crate::unicast::DEFAULT_UNICAST_WAIT,
         })
     }
 }

@@ -18,7 +18,7 @@ use smoltcp::phy::{self, ChecksumCapabilities, Device, DeviceCapabilities, Mediu
 use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::{
     EthernetAddress, EthernetFrame, EthernetProtocol, EthernetRepr, IpAddress, IpCidr, IpProtocol,
-    Ipv4Cidr, Ipv4Packet, Ipv4Repr, UdpPacket, UdpRepr,
+    Ipv4Address, Ipv4Cidr, Ipv4Packet, Ipv4Repr, UdpPacket, UdpRepr,
 };
 
 /// A shared medium: every frame a port sends reaches every other port (a hub, or a bridge
@@ -66,6 +66,11 @@ impl HubPort {
     /// Puts a frame in this port's inbox, as if another host had sent it.
     pub fn inject(&self, frame: Vec<u8>) {
         self.hub.borrow_mut().inboxes[self.index].push_back(frame);
+    }
+
+    /// Sends a frame from this port to every other port, as a host that is no node would.
+    pub fn broadcast(&self, frame: Vec<u8>) {
+        self.send(frame);
     }
 
     /// Blocks or unblocks this port's transmit side.
@@ -332,6 +337,19 @@ pub fn udp_frame(src: IpAddr, group: IpAddress, port: u16, payload: &[u8]) -> Ve
 
 /// The UDP payloads to `port` among `frames` (IPv4 only).
 pub fn udp_payloads(frames: &[Vec<u8>], port: u16) -> Vec<Vec<u8>> {
+    udp_datagrams(frames, port)
+        .into_iter()
+        .map(|(_, payload)| payload)
+        .collect()
+}
+
+/// `secs` seconds as smoltcp's duration.
+pub fn secs(secs: f64) -> Duration {
+    Duration::from_micros((secs * 1e6) as u64)
+}
+
+/// The UDP datagrams to `port` among `frames` (IPv4 only), with their destination address.
+pub fn udp_datagrams(frames: &[Vec<u8>], port: u16) -> Vec<(Ipv4Address, Vec<u8>)> {
     frames
         .iter()
         .filter_map(|f| {
@@ -344,12 +362,29 @@ pub fn udp_payloads(frames: &[Vec<u8>], port: u16) -> Vec<Vec<u8>> {
                 return None;
             }
             let udp = UdpPacket::new_checked(ip.payload()).ok()?;
-            (udp.dst_port() == port).then(|| udp.payload().to_vec())
+            (udp.dst_port() == port).then(|| (ip.dst_addr(), udp.payload().to_vec()))
         })
         .collect()
 }
 
-/// `secs` seconds as smoltcp's duration.
-pub fn secs(secs: f64) -> Duration {
-    Duration::from_micros((secs * 1e6) as u64)
+/// The targets of the ARP requests among `frames`.
+pub fn arp_requests(frames: &[Vec<u8>]) -> Vec<Ipv4Address> {
+    use smoltcp::wire::{ArpOperation, ArpPacket, ArpRepr};
+    frames
+        .iter()
+        .filter_map(|f| {
+            let eth = EthernetFrame::new_checked(&f[..]).ok()?;
+            if eth.ethertype() != EthernetProtocol::Arp {
+                return None;
+            }
+            match ArpRepr::parse(&ArpPacket::new_checked(eth.payload()).ok()?).ok()? {
+                ArpRepr::EthernetIpv4 {
+                    operation: ArpOperation::Request,
+                    target_protocol_addr,
+                    ..
+                } => Some(target_protocol_addr),
+                _ => None,
+            }
+        })
+        .collect()
 }

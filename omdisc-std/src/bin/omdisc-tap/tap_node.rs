@@ -87,7 +87,7 @@ impl TapNode {
         let stats = self.node.engine().stats();
         let counters = self.node.counters();
         log::info!(
-            "received {} frames, {} datagrams ({} new, {} duplicate, {} refused); sent {} datagrams, {} IGMP reports",
+            "received {} frames, {} datagrams ({} new, {} duplicate, {} refused); sent {} datagrams ({} direct; {} direct dropped: {} no socket free, {} next hop silent), {} IGMP reports",
             counters.rx_frames,
             stats.rx_datagrams,
             stats.rx_accepted,
@@ -100,6 +100,10 @@ impl TapNode {
                 + stats.rx_table_full
                 + stats.rx_inactive_iface,
             stats.tx_datagrams,
+            stats.tx_unicast,
+            counters.unicast_dropped + counters.unicast_stuck,
+            counters.unicast_dropped,
+            counters.unicast_stuck,
             counters.igmp_reports
         );
     }
