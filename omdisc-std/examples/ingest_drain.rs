@@ -7,7 +7,7 @@
 //! ```
 //!
 //! The socket is opened exactly as `omdiscd` opens its own (`LegSocket::open`: same
-//! options, 2 MiB receive buffer, `IP_PKTINFO`), and drained after `poll` like the
+//! options, 2 MiB receive buffer), and drained after `poll` like the
 //! daemon's. `recvmmsg` mode takes up to `B` (default 32, the daemon's batch) datagrams per
 //! call into preallocated buffers, with their source addresses and no control messages;
 //! `recv_from` mode takes one per call. Counting starts `--warmup` seconds after the first

@@ -61,7 +61,10 @@ const DATAGRAM_BUFFER: usize = MAX_DATAGRAM_LEN + 1;
 pub struct DaemonCounters {
     /// Datagrams longer than any valid one (dropped).
     pub truncated: u64,
-    /// Datagrams that arrived on another interface than the socket's (dropped).
+    /// Datagrams that arrived on another interface than the socket's. Always 0: each
+    /// socket is bound to its interface (`SO_BINDTODEVICE`) and the kernel delivers it
+    /// nothing else ([`crate::socket`]); kept so that the counters file and the metrics keep
+    /// their names.
     pub wrong_interface: u64,
     /// Sends that failed.
     pub send_failed: u64,
@@ -556,17 +559,12 @@ impl Daemon {
             else {
                 return;
             };
-            let expected_index = socket.interface_index();
             let counters = &mut self.counters;
             let refusals = &mut self.refusals;
             let result = self.batch.receive(socket, |datagram: Datagram<'_>| {
                 if datagram.truncated {
                     counters.truncated += 1;
                     log_refusal(refusals, now, datagram, &"longer than any valid datagram");
-                    return;
-                }
-                if datagram.ingress_index.is_some_and(|i| i != expected_index) {
-                    counters.wrong_interface += 1;
                     return;
                 }
                 if let Err(error) =

@@ -7,9 +7,14 @@
 //! the group on exactly its interface, sends to the group on that interface
 //! (`IP_MULTICAST_IF`, needed where there is no default route), with the configured TTL and
 //! multicast loopback off. `IP_MULTICAST_ALL` is off, so the socket only gets the group on
-//! the interfaces it joined, and `IP_PKTINFO` reports the ingress interface of every
-//! datagram so the caller can check it. Unicast goes out with [`LegSocket::send_to`], the
-//! kernel routing it (through a gateway on the interface if need be).
+//! the interfaces it joined. Unicast goes out with [`LegSocket::send_to`], the kernel
+//! routing it (through a gateway on the interface if need be).
+//!
+//! The ingress interface of a datagram is the socket's: the kernel delivers to a socket
+//! bound with `SO_BINDTODEVICE` only what arrived on that device (the bound device is part
+//! of the UDP socket lookup, unicast and multicast alike), so no `IP_PKTINFO` control
+//! message is asked for. Each datagram would cost one (`put_cmsg` in the kernel, a control
+//! message walk here) for an answer the binding already guarantees.
 //!
 //! The sockets of a gateway share the group and port through `SO_REUSEADDR` only: with
 //! `SO_REUSEPORT` they form a reuse-port group, and Linux (seen on 6.18) then hands a
@@ -23,9 +28,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 
 use nix::errno::Errno;
-use nix::sys::socket::{
-    recvmmsg, setsockopt, sockopt, ControlMessageOwned, MsgFlags, MultiHeaders, SockaddrStorage,
-};
+use nix::sys::socket::{recvmmsg, MsgFlags, MultiHeaders, SockaddrStorage};
 use socket2::{Domain, InterfaceIndexOrAddress, Protocol, SockAddr, Socket, Type};
 
 use crate::interfaces::{is_link_local_v6, Interface};
@@ -222,8 +225,6 @@ where
     socket
         .bind(&SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), port).into())
         .map_err(fail(format!("bind port {port} for")))?;
-    setsockopt(socket, sockopt::Ipv4PacketInfo, &true)
-        .map_err(|e| fail("enable IP_PKTINFO on".into())(e.into()))?;
     if !multicast {
         return Ok(());
     }
@@ -265,8 +266,6 @@ where
     socket
         .bind(&SocketAddr::new(Ipv6Addr::UNSPECIFIED.into(), port).into())
         .map_err(fail(format!("bind port {port} for")))?;
-    setsockopt(socket, sockopt::Ipv6RecvPacketInfo, &true)
-        .map_err(|e| fail("enable IPV6_RECVPKTINFO on".into())(e.into()))?;
     if !multicast {
         return Ok(());
     }
@@ -295,10 +294,9 @@ fn needs_scope(group: Ipv6Addr) -> bool {
 /// One received datagram.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Datagram<'a> {
-    /// Sender's address and port.
+    /// Sender's address and port. (It arrived on the socket's interface: see the module
+    /// docs.)
     pub source: SocketAddr,
-    /// Kernel index of the interface it arrived on (from `IP_PKTINFO`), if reported.
-    pub ingress_index: Option<u32>,
     /// The payload.
     pub payload: &'a [u8],
     /// The datagram was longer than the buffer and cut (`MSG_TRUNC`): never valid.
@@ -310,7 +308,6 @@ pub struct Datagram<'a> {
 struct Received {
     len: usize,
     source: Option<SocketAddr>,
-    ingress_index: Option<u32>,
     truncated: bool,
 }
 
@@ -334,11 +331,11 @@ impl ReceiveBatch {
     pub fn new(batch: usize, datagram_capacity: usize) -> ReceiveBatch {
         let batch = batch.clamp(1, MAX_BATCH);
         let datagram_capacity = datagram_capacity.max(1);
-        let control = nix::cmsg_space!(nix::libc::in6_pktinfo);
         ReceiveBatch {
             buffers: vec![0; batch * datagram_capacity],
             datagram_capacity,
-            headers: MultiHeaders::preallocate(batch, Some(control)),
+            // No control messages (no IP_PKTINFO: see the module docs).
+            headers: MultiHeaders::preallocate(batch, None),
             received: Vec::with_capacity(batch),
         }
     }
@@ -375,20 +372,9 @@ impl ReceiveBatch {
                 Err(errno) => return Err(errno.into()),
             };
             for message in results {
-                let ingress_index = match message.cmsgs() {
-                    Ok(mut cmsgs) => cmsgs.find_map(|cmsg| match cmsg {
-                        ControlMessageOwned::Ipv4PacketInfo(info) => {
-                            u32::try_from(info.ipi_ifindex).ok()
-                        }
-                        ControlMessageOwned::Ipv6PacketInfo(info) => Some(info.ipi6_ifindex),
-                        _ => None,
-                    }),
-                    Err(_) => None,
-                };
                 self.received.push(Received {
                     len: message.bytes,
                     source: message.address.as_ref().and_then(socket_addr),
-                    ingress_index,
                     truncated: message.flags.contains(MsgFlags::MSG_TRUNC),
                 });
             }
@@ -406,7 +392,6 @@ impl ReceiveBatch {
             let len = received.len.min(buffer.len());
             on_datagram(Datagram {
                 source,
-                ingress_index: received.ingress_index,
                 payload: &buffer[..len],
                 truncated: received.truncated || received.len > buffer.len(),
             });
@@ -475,12 +460,10 @@ mod tests {
         let mut batch = ReceiveBatch::new(4, 64);
         let mut heard = Vec::new();
         let received = batch
-            .receive(&socket, |d| {
-                heard.push((d.source, d.ingress_index, d.payload.to_vec()))
-            })
+            .receive(&socket, |d| heard.push((d.source, d.payload.to_vec())))
             .unwrap();
         assert_eq!(received, 1);
-        assert_eq!(heard, [(own, Some(1), b"unicast".to_vec())]);
+        assert_eq!(heard, [(own, b"unicast".to_vec())]);
     }
 
     #[test]
