@@ -23,11 +23,15 @@ use std::time::{Duration, Instant};
 
 use argh::FromArgs;
 use nix::sys::socket::{sendmmsg, MsgFlags, MultiHeaders, SockaddrIn};
-use omdisc_core::AddrList;
-use omdisc_core::{IfaceId, Keyring, Message, MessageKind, NodeAddr, NodeId, MAX_DATAGRAM_LEN};
+use omdisc_core::{Keyring, Message, NodeId, MAX_DATAGRAM_LEN};
 use omdisc_std::cli;
 use omdisc_std::values::{InterfaceName, KeyFilePath};
 use socket2::{Domain, Protocol, Socket, Type};
+
+#[path = "../tests/support/announcement.rs"]
+mod support;
+
+use support::announcement;
 
 const PROGRAM: &str = "ingest_blast";
 
@@ -115,21 +119,13 @@ fn open_node(options: &Options, ip: Ipv4Addr, incarnation: u64) -> Result<Simula
         .connect(&SocketAddr::V4(SocketAddrV4::new(options.group, options.port)).into())
         .map_err(fail("connect to the group"))?;
     let origin = NodeId::from_ip(IpAddr::V4(ip)).map_err(|e| format!("{ip}: {e}"))?;
-    let mut addrs = AddrList::new();
-    let _ = addrs.push(NodeAddr::primary(IpAddr::V4(ip), IfaceId::FIRST));
-    let message = Message {
-        kind: MessageKind::Announce,
-        join: false,
-        unicast: false,
-        gateway: false,
-        hops: 0,
-        relayer: None,
+    let message = announcement(
         origin,
+        ip,
         incarnation,
-        sequence: 0,
-        interval: omdisc_core::Duration::from_secs(1),
-        addrs,
-    };
+        0,
+        omdisc_core::Duration::from_secs(1),
+    );
     Ok(SimulatedNode { socket, message })
 }
 

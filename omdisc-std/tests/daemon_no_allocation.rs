@@ -7,14 +7,11 @@
 //! Loopback only: the daemon runs unicast-only (`--no-multicast`) on `lo`, the peers are
 //! sockets of this process bound to 127.0.0.10–73. Counts, no timings.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 
-use omdisc_core::{
-    AddrList, ClusterKey, Duration, IfaceId, Keyring, Message, MessageKind, NodeAddr, NodeId,
-    MAX_DATAGRAM_LEN,
-};
+use omdisc_core::{ClusterKey, Duration, Keyring, NodeId, MAX_DATAGRAM_LEN};
 use omdisc_std::cli::parse_omdiscd_args;
 use omdisc_std::config::DaemonConfig;
 use omdisc_std::daemon::Daemon;
@@ -24,6 +21,10 @@ use omdisc_std::startup;
 
 #[path = "../../omdisc-core/benches/common/counting_allocator.rs"]
 mod counting_allocator;
+#[path = "support/announcement.rs"]
+mod support;
+
+use support::announcement;
 
 use counting_allocator::{allocations, CountingAllocator};
 
@@ -61,23 +62,13 @@ impl Peer {
     /// Sends the peer's next announcement (a full refresh) to the daemon. Allocates nothing.
     fn announce(&mut self, keys: &Keyring, daemon: SocketAddr) {
         self.sequence += 1;
-        let mut addrs = AddrList::new();
-        addrs
-            .push(NodeAddr::primary(IpAddr::V4(self.ip), IfaceId::FIRST))
-            .unwrap();
-        let message = Message {
-            kind: MessageKind::Announce,
-            join: false,
-            unicast: false,
-            gateway: false,
-            hops: 0,
-            relayer: None,
-            origin: self.id,
-            incarnation: 1_700_000_000_000,
-            sequence: self.sequence,
-            interval: Duration::from_millis(1_000),
-            addrs,
-        };
+        let message = announcement(
+            self.id,
+            self.ip,
+            1_700_000_000_000,
+            self.sequence,
+            Duration::from_millis(1_000),
+        );
         let mut buf = [0u8; MAX_DATAGRAM_LEN];
         let len = message.emit(&mut buf, Some(keys)).unwrap();
         self.socket.send_to(&buf[..len], daemon).unwrap();
