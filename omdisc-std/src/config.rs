@@ -208,11 +208,13 @@ impl DaemonConfig {
         })
     }
 
-    /// The interfaces that send and receive: all of them, or only the first with `-m`.
+    /// The interfaces that send and receive: all of them, or only the first with `-m`;
+    /// without `-i`, the one interface of the route to the group (or to the seeds).
     pub fn active_interface_count(&self) -> usize {
+        let legs = self.interfaces.len().max(1);
         match self.mode {
-            InterfaceMode::Relay | InterfaceMode::NoRelay => self.interfaces.len(),
-            InterfaceMode::MulticastTtl(_) => self.interfaces.len().min(1),
+            InterfaceMode::Relay | InterfaceMode::NoRelay => legs,
+            InterfaceMode::MulticastTtl(_) => 1,
         }
     }
 
@@ -377,6 +379,19 @@ mod tests {
             "--hook-timeout needs --hook"
         );
         assert!(config(&["--hook", ""]).is_err());
+    }
+
+    #[test]
+    fn without_i_the_one_interface_of_the_route_is_active() {
+        assert!(config(&[]).unwrap().interfaces.is_empty());
+        assert_eq!(config(&[]).unwrap().active_interface_count(), 1);
+        assert_eq!(
+            config(&["--no-multicast"])
+                .unwrap()
+                .active_interface_count(),
+            1
+        );
+        assert_eq!(config(&["-m", "2"]).unwrap().active_interface_count(), 1);
     }
 
     #[test]

@@ -311,12 +311,10 @@ impl Daemon {
     fn check_network(&mut self, now: Instant) {
         let now_ms = now.total_millis();
         self.network_check_at = None;
-        let route = if self.legs.follows_route() {
-            let plan = self.socket_plan;
-            interfaces::route_source_address(plan.group, plan.port).ok()
-        } else {
-            None
-        };
+        let destinations = self
+            .legs
+            .route_destinations(self.engine.seeds(), self.socket_plan.port);
+        let route = interfaces::first_route_source(&destinations);
         let changes = self.legs.update(&self.network, route);
         let mut resumed = Vec::new();
         for change in &changes {
@@ -758,6 +756,8 @@ impl SignalHandler for Daemon {
                         "SIGHUP: the engine refused the seeds ({error}); keeping the current ones"
                     );
                 }
+                // A leg without -i on a unicast-only node follows the route to the seeds.
+                self.schedule_network_check(now.total_millis());
             }
         }
         self.reload_key();

@@ -1,7 +1,7 @@
 //! Network interfaces of this host: the [`Interface`] record, listing them once
 //! (`getifaddrs`, for tools; the daemon follows them through [`crate::netlink`]), and the
-//! source address of the route to the group, which names the daemon's interface when `-i`
-//! is absent.
+//! source address of the route to the group (or, unicast-only, to a seed), which names the
+//! daemon's interface when `-i` is absent.
 
 use std::fmt;
 use std::io;
@@ -159,20 +159,25 @@ pub fn resolve(names: &[InterfaceName], group: IpAddr) -> Result<Vec<Interface>,
 /// The source address the kernel would use to send to `group` (a UDP socket connected to
 /// it; connecting sends nothing): the route to the group, or [`InterfaceError::NoRoute`].
 pub fn route_source_address(group: IpAddr, port: u16) -> Result<IpAddr, InterfaceError> {
-    let unspecified: IpAddr = match group {
-        IpAddr::V4(_) => Ipv4Addr::UNSPECIFIED.into(),
-        IpAddr::V6(_) => Ipv6Addr::UNSPECIFIED.into(),
+    route_source(SocketAddr::new(group, port)).ok_or(InterfaceError::NoRoute(group))
+}
+
+/// The source address of the route to the first of `destinations` the kernel has a route
+/// to, if any (see [`route_source_address`]).
+pub fn first_route_source(destinations: &[SocketAddr]) -> Option<IpAddr> {
+    destinations.iter().copied().find_map(route_source)
+}
+
+/// The source address the kernel would use to send to `destination`, if it has a route.
+fn route_source(destination: SocketAddr) -> Option<IpAddr> {
+    let unspecified: IpAddr = match destination {
+        SocketAddr::V4(_) => Ipv4Addr::UNSPECIFIED.into(),
+        SocketAddr::V6(_) => Ipv6Addr::UNSPECIFIED.into(),
     };
-    let no_route = |_| InterfaceError::NoRoute(group);
-    let socket = UdpSocket::bind(SocketAddr::new(unspecified, 0)).map_err(no_route)?;
-    socket
-        .connect(SocketAddr::new(group, port))
-        .map_err(no_route)?;
-    let source = socket.local_addr().map_err(no_route)?.ip();
-    if source.is_unspecified() {
-        return Err(InterfaceError::NoRoute(group));
-    }
-    Ok(source)
+    let socket = UdpSocket::bind(SocketAddr::new(unspecified, 0)).ok()?;
+    socket.connect(destination).ok()?;
+    let source = socket.local_addr().ok()?.ip();
+    (!source.is_unspecified()).then_some(source)
 }
 
 fn check_usable(interface: &Interface, group: IpAddr) -> Result<(), InterfaceError> {

@@ -136,6 +136,14 @@ fn state(legs: &Legs, slot: usize) -> String {
     }
 }
 
+/// What a leg that serves does: joins the group, or (unicast-only) serves without it.
+fn joined(legs: &Legs, group: IpAddr) -> String {
+    match legs.joins_group() {
+        true => format!("joined {group}"),
+        false => "serving by unicast only".to_owned(),
+    }
+}
+
 /// The log line of one change.
 pub fn describe(change: &LegChange, legs: &Legs, group: IpAddr) -> String {
     let source = source_name(legs, slot_of(change));
@@ -148,7 +156,8 @@ pub fn describe(change: &LegChange, legs: &Legs, group: IpAddr) -> String {
             replaced: None,
             ..
         } => format!(
-            "{source}: joined {group} on {} (index {}) with {}",
+            "{source}: {} on {} (index {}) with {}",
+            joined(legs, group),
             leg.interface.name,
             leg.interface.index,
             address_list(&leg.addresses)
@@ -158,9 +167,10 @@ pub fn describe(change: &LegChange, legs: &Legs, group: IpAddr) -> String {
             replaced: Some(old),
             ..
         } => format!(
-            "{source}: {} was created again (index {old} is now {}): joined {group} again with {}",
+            "{source}: {} was created again (index {old} is now {}): {} again with {}",
             leg.interface.name,
             leg.interface.index,
+            joined(legs, group),
             address_list(&leg.addresses)
         ),
         LegChange::Addresses { leg, .. } => {

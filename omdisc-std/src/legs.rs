@@ -1,16 +1,18 @@
 //! The daemon's legs: which kernel interface serves each configured interface now, and what
 //! changed since the last look.
 //!
-//! A leg is one `-i` name (or, without `-i`, the interface of the route to the group), in
+//! A leg is one `-i` name (or, without `-i`, the interface of the route to the group; for a
+//! unicast-only node the route to a seed, see [`LegSource::RouteToSeeds`]), in
 //! command-line order: leg `i` is the engine's interface `i`. [`Legs::update`] compares what
 //! the [`NetworkView`] says now with what the daemon holds and returns the
 //! [`LegChange`]s to act on. A leg serves when its interface exists, is up with carrier,
-//! can do multicast and has an address of the group's family. It is tracked by interface
+//! can do multicast (unless the node is unicast-only) and has an address of the group's
+//! family. It is tracked by interface
 //! index: the same name with a new index is a new interface (the old one's multicast
 //! membership went with it), to be joined again.
 
 use std::fmt;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use omdisc_core::MAX_ADDRS;
 
@@ -25,6 +27,11 @@ pub enum LegSource {
     Named(InterfaceName),
     /// No `-i`: the interface the kernel would send to the group on.
     RouteToGroup,
+    /// No `-i` on a unicast-only node (`--no-multicast`), which needs no route to the group:
+    /// the interface the kernel would send to the first seed it has a route to, else to the
+    /// group, else the first interface (by index) that is up with an address of the group's
+    /// family other than loopback (a node without seeds, waiting to be contacted).
+    RouteToSeeds,
 }
 
 impl fmt::Display for LegSource {
@@ -32,6 +39,7 @@ impl fmt::Display for LegSource {
         match self {
             LegSource::Named(name) => write!(f, "interface {name}"),
             LegSource::RouteToGroup => f.write_str("the route to the group"),
+            LegSource::RouteToSeeds => f.write_str("the route to the seeds"),
         }
     }
 }
@@ -49,6 +57,9 @@ pub enum LegWait {
     NoMulticast,
     /// No `-i` and no route to the group (or its source address is on no interface).
     NoRoute,
+    /// No `-i`, unicast-only: no route to a seed or the group, and no interface up with an
+    /// address of the group's family other than loopback.
+    NoInterface,
 }
 
 impl fmt::Display for LegWait {
@@ -59,6 +70,9 @@ impl fmt::Display for LegWait {
             LegWait::NoAddress => "it has no address of the group's family",
             LegWait::NoMulticast => "it does not support multicast",
             LegWait::NoRoute => "there is no route to the group",
+            LegWait::NoInterface => {
+                "there is no route to a seed, and no interface is up with an address of the group's family"
+            }
         })
     }
 }
@@ -179,9 +193,35 @@ impl Legs {
         self.sources.get(slot)
     }
 
-    /// Whether any leg watches the route to the group (routes must be watched too).
+    /// Whether the legs join the group (not with `--no-multicast`).
+    pub fn joins_group(&self) -> bool {
+        self.multicast
+    }
+
+    /// Whether any leg watches a route, to the group or to the seeds (routes must be
+    /// watched too).
     pub fn follows_route(&self) -> bool {
-        self.sources.contains(&LegSource::RouteToGroup)
+        self.sources
+            .iter()
+            .any(|s| matches!(s, LegSource::RouteToGroup | LegSource::RouteToSeeds))
+    }
+
+    /// Where the kernel's routes are looked up for a leg without `-i`, in order: the
+    /// `seeds` (those of the group's family) for [`LegSource::RouteToSeeds`], then the
+    /// group at `port`. Empty when every leg is named.
+    pub fn route_destinations(&self, seeds: &[SocketAddr], port: u16) -> Vec<SocketAddr> {
+        let mut destinations = Vec::new();
+        if self.sources.contains(&LegSource::RouteToSeeds) {
+            destinations.extend(
+                seeds
+                    .iter()
+                    .filter(|seed| seed.is_ipv4() == self.group.is_ipv4()),
+            );
+        }
+        if self.follows_route() {
+            destinations.push(SocketAddr::new(self.group, port));
+        }
+        destinations
     }
 
     /// The interface and addresses leg `slot` serves with (also while down).
@@ -196,8 +236,8 @@ impl Legs {
             .is_some_and(|h| h.joined.is_some() && !h.down)
     }
 
-    /// Compares the view (and, for a leg without `-i`, the source address of the route to
-    /// the group, if there is one) with what the legs hold; takes the new state and returns
+    /// Compares the view (and, for a leg without `-i`, the source address of the first route
+    /// to [`Legs::route_destinations`], if there is one) with what the legs hold; takes the new state and returns
     /// what changed. Addresses beyond what one announcement carries ([`MAX_ADDRS`]) are left
     /// out, secondary ones of the last legs first.
     pub fn update(&mut self, view: &NetworkView, route_source: Option<IpAddr>) -> Vec<LegChange> {
@@ -290,6 +330,10 @@ fn evaluate(
         LegSource::RouteToGroup => route_source
             .and_then(|address| view.by_address(address))
             .ok_or((LegWait::NoRoute, None))?,
+        LegSource::RouteToSeeds => route_source
+            .and_then(|address| view.by_address(address))
+            .or_else(|| first_unicast_interface(view, group))
+            .ok_or((LegWait::NoInterface, None))?,
     };
     let index = Some(interface.index);
     if !interface.is_up {
@@ -305,6 +349,17 @@ fn evaluate(
     Ok(ReadyLeg {
         interface,
         addresses,
+    })
+}
+
+/// The first interface (by index) that is up with an address of `group`'s family other
+/// than loopback: where a unicast-only node without `-i` and without a route serves.
+fn first_unicast_interface(view: &NetworkView, group: IpAddr) -> Option<Interface> {
+    view.interfaces().find(|interface| {
+        interface.is_up
+            && announced_addresses(interface, group)
+                .iter()
+                .any(|address| !address.is_loopback())
     })
 }
 
@@ -508,6 +563,56 @@ mod tests {
             &legs.update(&view, source)[..],
             [LegChange::Up { .. }]
         ));
+    }
+
+    #[test]
+    fn unicast_only_without_i_takes_the_route_to_a_seed_else_the_first_interface() {
+        let mut view = NetworkView::new();
+        link(&mut view, 1, "lo", true);
+        add(&mut view, 1, "127.0.0.1");
+        let mut legs = Legs::new(vec![LegSource::RouteToSeeds], GROUP).unicast_only();
+        assert!(legs.follows_route() && !legs.joins_group());
+        assert_eq!(
+            legs.update(&view, None),
+            [LegChange::Waiting {
+                slot: 0,
+                why: LegWait::NoInterface
+            }],
+            "loopback does not serve"
+        );
+        link(&mut view, 2, "other0", true);
+        add(&mut view, 2, "10.9.0.5");
+        link(&mut view, 3, "eth0", true);
+        add(&mut view, 3, "10.0.0.5");
+        // No route: the first interface with an address.
+        assert!(matches!(
+            &legs.update(&view, None)[..],
+            [LegChange::Up { leg, .. }] if leg.interface.name == "other0"
+        ));
+        // A route to a seed: its interface.
+        let source = Some("10.0.0.5".parse().unwrap());
+        assert!(matches!(
+            &legs.update(&view, source)[..],
+            [LegChange::Up { leg, replaced: Some(2), .. }] if leg.interface.name == "eth0"
+        ));
+    }
+
+    #[test]
+    fn routes_are_looked_up_to_the_seeds_of_the_family_then_the_group() {
+        let seeds: Vec<SocketAddr> = ["10.0.0.1:7477", "[fd00::1]:7477", "10.0.0.2:9000"]
+            .iter()
+            .map(|s| s.parse().unwrap())
+            .collect();
+        let group = SocketAddr::new(GROUP, 7477);
+        let unicast = Legs::new(vec![LegSource::RouteToSeeds], GROUP).unicast_only();
+        assert_eq!(
+            unicast.route_destinations(&seeds, 7477),
+            [seeds[0], seeds[2], group]
+        );
+        let multicast = Legs::new(vec![LegSource::RouteToGroup], GROUP);
+        assert_eq!(multicast.route_destinations(&seeds, 7477), [group]);
+        let named = Legs::new(vec![named("eth0")], GROUP);
+        assert!(named.route_destinations(&seeds, 7477).is_empty());
     }
 
     #[test]

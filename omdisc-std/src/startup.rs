@@ -5,7 +5,7 @@
 
 use std::fmt;
 use std::io::Read;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use omdisc_core::{Engine, Forwarding};
@@ -47,7 +47,8 @@ pub struct Prepared {
     pub network: NetworkView,
     /// The rtnetlink subscription that keeps `network` up to date.
     pub watcher: NetlinkWatcher,
-    /// The configured legs (`-i` order, or the route to the group); none joined yet.
+    /// The configured legs (`-i` order, or the route to the group or the seeds); none joined
+    /// yet.
     pub legs: Legs,
     /// The engine is made once the first leg serves (with the seeds read at start).
     pub engine: EngineSlot,
@@ -119,10 +120,14 @@ impl std::error::Error for StartupError {}
 ///
 /// An interface named with `-i` must exist and support multicast: a name that does not
 /// exist is a typo, reported at once. One that is down or has no address yet is waited
-/// for, as is the route to the group without `-i`: the main loop joins when it can.
+/// for, as is the route to the group without `-i` (unicast-only: the route to a seed, or
+/// any interface with an address): the main loop joins when it can.
 pub fn prepare(config: DaemonConfig) -> Result<Prepared, StartupError> {
     let sources: Vec<LegSource> = if config.interfaces.is_empty() {
-        vec![LegSource::RouteToGroup]
+        vec![match config.multicast {
+            true => LegSource::RouteToGroup,
+            false => LegSource::RouteToSeeds,
+        }]
     } else {
         config
             .interfaces
@@ -179,7 +184,7 @@ pub fn prepare(config: DaemonConfig) -> Result<Prepared, StartupError> {
     };
     let engine = EngineSlot::new(template, keyring, seeds);
     // An address that cannot name a node is an error now, while it is there to be seen.
-    if let Some(primary) = first_leg_primary(&legs, &network, config.group, config.port) {
+    if let Some(primary) = first_leg_primary(&legs, &network, engine.seeds(), config.port) {
         engine
             .node_id_for(primary)
             .map_err(StartupError::Identity)?;
@@ -211,14 +216,11 @@ pub fn prepare(config: DaemonConfig) -> Result<Prepared, StartupError> {
 fn first_leg_primary(
     legs: &Legs,
     network: &NetworkView,
-    group: IpAddr,
+    seeds: &[SocketAddr],
     port: u16,
 ) -> Option<IpAddr> {
     let mut probe = legs.clone();
-    let route = probe
-        .follows_route()
-        .then(|| interfaces::route_source_address(group, port).ok())
-        .flatten();
+    let route = interfaces::first_route_source(&probe.route_destinations(seeds, port));
     probe.update(network, route);
     probe.held(0)?.addresses.first().copied()
 }

@@ -91,11 +91,13 @@ fn log_startup(prepared: &Prepared) {
             false => format!("{name} (alias)"),
         })
         .collect();
-    let interfaces = match interfaces.is_empty() {
-        true => "the interface of the route to the group".to_owned(),
-        false => interfaces.join(", "),
+    let interfaces = match (interfaces.is_empty(), config.multicast) {
+        (true, true) => "the interface of the route to the group".to_owned(),
+        (true, false) => "the interface of the route to the seeds".to_owned(),
+        (false, _) => interfaces.join(", "),
     };
     let mode = match config.mode {
+        _ if !config.multicast => "unicast only, never joined".to_owned(),
         InterfaceMode::Relay if active > 1 => "gateway, relaying".to_owned(),
         InterfaceMode::Relay => "TTL 1".to_owned(),
         InterfaceMode::NoRelay => "TTL 1, not relaying".to_owned(),

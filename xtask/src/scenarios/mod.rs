@@ -39,6 +39,7 @@ mod testbed_selftest;
 mod unicast;
 mod unicast_ipv6;
 mod unicast_keyed;
+mod unicast_no_route;
 mod unicast_peers_file;
 mod wire_tools;
 mod wire_vectors;
@@ -199,6 +200,7 @@ pub const SCENARIOS: &[Scenario] = &[
     unicast::UNICAST_MIXED,
     unicast::UNICAST_LEAVE,
     unicast_ipv6::UNICAST_IPV6,
+    unicast_no_route::UNICAST_NO_ROUTE,
     unicast_keyed::UNICAST_KEYED,
     unicast_peers_file::UNICAST_PEERS_FILE,
     probe_scale::PROBE_30,
