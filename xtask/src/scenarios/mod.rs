@@ -35,6 +35,7 @@ mod smoltcp_burst;
 mod smoltcp_interop;
 mod smoltcp_ipv6;
 mod smoltcp_key;
+mod smoltcp_probes;
 mod testbed_selftest;
 mod unicast;
 mod unicast_ipv6;
@@ -209,6 +210,7 @@ pub const SCENARIOS: &[Scenario] = &[
     prometheus::METRICS_PROMETHEUS,
     smoltcp_interop::SMOLTCP_INTEROP,
     smoltcp_interop::SMOLTCP_EXPIRES_LINUX,
+    smoltcp_probes::SMOLTCP_PROBES,
     smoltcp_key::SMOLTCP_KEY,
     smoltcp_burst::SMOLTCP_BURST,
     smoltcp_ipv6::SMOLTCP_IPV6,

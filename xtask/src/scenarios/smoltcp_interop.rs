@@ -78,6 +78,8 @@ pub(super) struct TapHost {
     program: PathBuf,
     label: String,
     address: String,
+    /// Timer arguments, before the extra ones ([`COMMON_ARGS`] unless set).
+    common_args: Vec<String>,
     map_dir: PathBuf,
     log_dir: PathBuf,
     starts: u32,
@@ -138,10 +140,23 @@ impl TapHost {
             program: program.to_path_buf(),
             label: label.to_string(),
             address: address.to_string(),
+            common_args: COMMON_ARGS.iter().map(|s| s.to_string()).collect(),
             map_dir,
             log_dir: dir.to_path_buf(),
             starts: 0,
         })
+    }
+
+    /// Gives the node `args` instead of [`COMMON_ARGS`] from its next start on.
+    pub(super) fn set_common_args(&mut self, args: &[&str]) {
+        self.common_args = args.iter().map(|s| s.to_string()).collect();
+    }
+
+    /// The node's IPv4 address.
+    pub(super) fn ip(&self) -> Result<Ipv4Addr, String> {
+        let addr = self.address.split('/').next().unwrap_or_default();
+        addr.parse()
+            .map_err(|e| format!("{}: not an IPv4 address: {e}", self.address))
     }
 
     /// Starts `omdisc-tap` (a previous run must have ended), after removing the map the
@@ -167,7 +182,7 @@ impl TapHost {
         .iter()
         .map(|s| s.to_string())
         .collect();
-        args.extend(COMMON_ARGS.iter().map(|s| s.to_string()));
+        args.extend(self.common_args.iter().cloned());
         args.extend(extra_args.iter().cloned());
         let log = self
             .log_dir
@@ -236,9 +251,19 @@ pub(super) fn expected(
     linux: &[usize],
     with_tap: bool,
 ) -> BTreeMap<u16, Option<Ipv4Addr>> {
+    let taps: &[Ipv4Addr] = if with_tap { &[TAP_IP] } else { &[] };
+    expected_with(cluster, linux, taps)
+}
+
+/// What all maps must list: `linux` hosts of `cluster`, and smoltcp nodes at `taps`.
+pub(super) fn expected_with(
+    cluster: &Cluster,
+    linux: &[usize],
+    taps: &[Ipv4Addr],
+) -> BTreeMap<u16, Option<Ipv4Addr>> {
     let mut nodes = cluster.expected(linux).primaries();
-    if with_tap {
-        nodes.insert(node_id_of(TAP_IP), Some(TAP_IP));
+    for &tap in taps {
+        nodes.insert(node_id_of(tap), Some(tap));
     }
     nodes
 }
@@ -268,18 +293,30 @@ pub(super) fn wait_for_all(
     tap_running: bool,
     timeout: Duration,
 ) -> Result<(Duration, Option<Duration>), String> {
+    let taps: &mut [&mut TapHost] = if tap_running { &mut [tap] } else { &mut [] };
+    let (linux_took, taps_took) = wait_for_maps_of(cluster, taps, binaries, linux, nodes, timeout)?;
+    Ok((linux_took, tap_running.then_some(taps_took)))
+}
+
+/// Waits until every Linux map in `linux` and the map of every smoltcp node of `taps` (all
+/// running) list exactly `nodes`. Returns when the Linux maps and the last smoltcp map got
+/// there (zero without `taps`), or an error saying what they had.
+pub(super) fn wait_for_maps_of(
+    cluster: &mut Cluster,
+    taps: &mut [&mut TapHost],
+    binaries: &Binaries,
+    linux: &[usize],
+    nodes: &BTreeMap<u16, Option<Ipv4Addr>>,
+    timeout: Duration,
+) -> Result<(Duration, Duration), String> {
     let started = Instant::now();
     let mut linux_done = None;
-    let mut tap_done = None;
+    let mut taps_done: Vec<Option<Duration>> = vec![None; taps.len()];
     let mut failed = None;
     let _ = wait_until(timeout, POLL, || {
-        let alive = cluster.check_running(linux).and_then(|()| {
-            if tap_running {
-                tap.check_running()
-            } else {
-                Ok(())
-            }
-        });
+        let alive = cluster
+            .check_running(linux)
+            .and_then(|()| taps.iter_mut().try_for_each(|tap| tap.check_running()));
         if let Err(why) = alive {
             failed = Some(why);
             return true;
@@ -291,29 +328,36 @@ pub(super) fn wait_for_all(
         {
             linux_done = Some(started.elapsed());
         }
-        if tap_running
-            && tap_done.is_none()
-            && tap.map(binaries).is_ok_and(|m| m.primaries() == *nodes)
-        {
-            tap_done = Some(started.elapsed());
+        for (tap, done) in taps.iter().zip(taps_done.iter_mut()) {
+            if done.is_none() && tap.map(binaries).is_ok_and(|m| m.primaries() == *nodes) {
+                *done = Some(started.elapsed());
+            }
         }
-        linux_done.is_some() && (!tap_running || tap_done.is_some())
+        linux_done.is_some() && taps_done.iter().all(Option::is_some)
     });
     if let Some(why) = failed {
         return Err(why);
     }
-    let tap_map = || match tap.map(binaries) {
-        Ok(map) => format!("{map}"),
-        Err(why) => why,
-    };
     match linux_done {
-        Some(linux_took) if !tap_running || tap_done.is_some() => Ok((linux_took, tap_done)),
-        _ => Err(format!(
-            "after {:.2}s not every map lists exactly {nodes:?}: {}; smoltcp node has {}",
-            started.elapsed().as_secs_f64(),
-            cluster.describe_maps(linux),
-            tap_map()
+        Some(linux_took) if taps_done.iter().all(Option::is_some) => Ok((
+            linux_took,
+            taps_done.into_iter().flatten().max().unwrap_or_default(),
         )),
+        _ => {
+            let tap_maps: Vec<String> = taps
+                .iter()
+                .map(|tap| match tap.map(binaries) {
+                    Ok(map) => format!("{} has {map}", tap.label),
+                    Err(why) => format!("{}: {why}", tap.label),
+                })
+                .collect();
+            Err(format!(
+                "after {:.2}s not every map lists exactly {nodes:?}: {}; smoltcp nodes: {}",
+                started.elapsed().as_secs_f64(),
+                cluster.describe_maps(linux),
+                tap_maps.join("; ")
+            ))
+        }
     }
 }
 

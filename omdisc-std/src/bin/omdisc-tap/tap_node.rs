@@ -106,6 +106,14 @@ impl TapNode {
             counters.unicast_stuck,
             counters.igmp_reports
         );
+        log::info!(
+            "probes: {} sent, {} ACKs received, {} indirect; {} suspicions, {} confirmed dead",
+            stats.probes_sent,
+            stats.acks_received,
+            stats.indirect_probes_sent,
+            stats.suspicions,
+            stats.confirmed_dead
+        );
     }
 
     /// The poll timeout: the node's wait or a map retry, whichever is sooner.
