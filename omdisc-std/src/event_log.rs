@@ -36,7 +36,9 @@ where
             "node {id} suspected: it answered no probe, direct or indirect (removed unless it refutes)"
         ),
         Event::SeedReached(seed) => log::info!("seed {seed} answered"),
-        Event::SeedUnreachable(seed) => log::warn!(
+        // The engine itself warns once (`seed ADDR does not answer; retrying`): a second
+        // line for the same silence only in debug output.
+        Event::SeedUnreachable(seed) => log::debug!(
             "seed {seed} does not answer; still trying, with back-off (said once)"
         ),
         Event::TableFull(id) => log::warn!("node table full: node {id} not added"),

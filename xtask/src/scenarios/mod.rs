@@ -42,6 +42,7 @@ mod unicast_ipv6;
 mod unicast_keyed;
 mod unicast_no_route;
 mod unicast_peers_file;
+mod unicast_seed_down;
 mod wire_tools;
 mod wire_vectors;
 
@@ -204,6 +205,7 @@ pub const SCENARIOS: &[Scenario] = &[
     unicast_no_route::UNICAST_NO_ROUTE,
     unicast_keyed::UNICAST_KEYED,
     unicast_peers_file::UNICAST_PEERS_FILE,
+    unicast_seed_down::UNICAST_SEED_DOWN,
     probe_scale::PROBE_30,
     hooks::HOOK_EVENTS,
     hooks::HOOK_MISBEHAVING,

@@ -20,7 +20,8 @@ use nix::sys::signal::Signal;
 use super::routed::routed_segments;
 use super::{binaries_and_dir, step, step_within, Ctx, Scenario};
 use crate::testbed::{
-    drop_multicast, exec_in, multicast_dropped, node_id_in, Cluster, DaemonHosts, Topology,
+    drop_multicast, exec_in, multicast_dropped, node_id_in, tail, wait_until, Cluster, DaemonHosts,
+    Topology,
 };
 
 /// Timers of every node of these scenarios.
@@ -95,6 +96,27 @@ pub(super) fn multicast_sent(namespaces: &[&str]) -> Result<u64, String> {
         ));
     }
     Ok(sent)
+}
+
+/// Waits up to `timeout` until host `i`'s daemon output holds `text`; how many times it
+/// holds it then.
+pub(super) fn wait_for_line(
+    hosts: &impl DaemonHosts,
+    i: usize,
+    text: &str,
+    timeout: Duration,
+) -> Result<usize, String> {
+    wait_until(timeout, Duration::from_millis(25), || {
+        hosts.daemon_output(i).contains(text)
+    })
+    .map_err(|_| {
+        format!(
+            "{} never logged {text:?}: {}",
+            hosts.slot(i).label(),
+            tail(&hosts.daemon_output(i), 4)
+        )
+    })?;
+    Ok(hosts.daemon_output(i).matches(text).count())
 }
 
 /// `--no-multicast --peer ADDR` (the seed's address on the cluster's segment).

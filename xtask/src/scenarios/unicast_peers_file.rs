@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 
-use super::unicast::{CONVERGE_BOUND, UNICAST_ARGS};
+use super::unicast::{wait_for_line, CONVERGE_BOUND, UNICAST_ARGS};
 use super::{binaries_and_dir, step, step_within, Ctx, Scenario};
-use crate::testbed::{drop_multicast, wait_until, Cluster, DaemonHosts};
+use crate::testbed::{drop_multicast, Cluster, DaemonHosts};
 
 /// How long a log line may take to show in the daemon's output.
 const LOG_WAIT: Duration = Duration::from_secs(3);
@@ -32,21 +32,6 @@ fn write(path: &Path, text: &str) -> Result<(), String> {
     std::fs::write(&temporary, text)
         .and_then(|()| std::fs::rename(&temporary, path))
         .map_err(|e| format!("cannot write {}: {e}", path.display()))
-}
-
-/// Waits until host `i`'s output holds `text`; how many times it holds it then.
-fn wait_for_line(cluster: &Cluster, i: usize, text: &str) -> Result<usize, String> {
-    wait_until(LOG_WAIT, Duration::from_millis(25), || {
-        cluster.daemon_output(i).contains(text)
-    })
-    .map_err(|_| {
-        format!(
-            "{} never logged {text:?}: {}",
-            cluster.label(i),
-            crate::testbed::tail(&cluster.daemon_output(i), 4)
-        )
-    })?;
-    Ok(cluster.daemon_output(i).matches(text).count())
 }
 
 fn unicast_peers_file(ctx: &Ctx) -> Result<String, String> {
@@ -75,8 +60,13 @@ fn unicast_peers_file(ctx: &Ctx) -> Result<String, String> {
 
     write(&peers, "# a typo\n10.77.158.x\n")?;
     cluster.signal(node, Signal::SIGHUP)?;
-    wait_for_line(&cluster, node, "line 2: invalid peer \"10.77.158.x\"")?;
-    wait_for_line(&cluster, node, "keeping the current seeds")?;
+    wait_for_line(
+        &cluster,
+        node,
+        "line 2: invalid peer \"10.77.158.x\"",
+        LOG_WAIT,
+    )?;
+    wait_for_line(&cluster, node, "keeping the current seeds", LOG_WAIT)?;
     step(
         "bad peers file on SIGHUP: one line, the seeds kept",
         Duration::ZERO,
@@ -94,7 +84,7 @@ fn unicast_peers_file(ctx: &Ctx) -> Result<String, String> {
         CONVERGE_BOUND,
     )?;
     let line = format!("seed {seed}:7477 answered");
-    wait_for_line(&cluster, node, &line)?;
+    wait_for_line(&cluster, node, &line, LOG_WAIT)?;
     std::thread::sleep(ALONE);
     let answered = cluster.daemon_output(node).matches(&line).count();
     if answered != 1 {
