@@ -65,7 +65,10 @@
 //! socket to themselves, direct ones go through [`UNICAST_SOCKETS`] sockets of one datagram
 //! each, and a direct datagram that has waited [`Settings::unicast_wait`] for its next hop is
 //! dropped ([`NodeCounters::unicast_stuck`]); while every such socket waits, new direct
-//! datagrams are dropped ([`NodeCounters::unicast_dropped`]). Without the feature (the boot
+//! datagrams are dropped ([`NodeCounters::unicast_dropped`]). smoltcp learns neighbours
+//! from ARP only, one unknown neighbour a second: the node also learns each member's
+//! Ethernet address from the datagrams the engine accepts from it, so probes to members
+//! that announce need no ARP. Without the feature (the boot
 //! images, for their flash) the node answers PINGs but never probes: members only expire
 //! by silence.
 //!
@@ -106,6 +109,8 @@ mod log;
 pub mod boot;
 mod error;
 mod igmp;
+#[cfg(feature = "probes")]
+mod neighbours;
 mod node;
 mod settings;
 mod storage;

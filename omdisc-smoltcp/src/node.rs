@@ -7,7 +7,7 @@ use core::mem::MaybeUninit;
 use core::net::{IpAddr, SocketAddr};
 
 use omdisc_core::{
-    Destination, Engine, Event, IfaceId, InterfaceSpec, Keyring, NodeId, Phase, RxError,
+    Destination, Engine, Event, IfaceId, InterfaceSpec, Keyring, NodeId, Phase, Received, RxError,
     TableStorage, MAX_DATAGRAM_LEN,
 };
 use smoltcp::iface::{
@@ -20,11 +20,15 @@ use smoltcp::wire::{EthernetAddress, HardwareAddress, IpAddress, IpEndpoint};
 
 use crate::error::SetupError;
 use crate::igmp::ReportSchedule;
+#[cfg(feature = "probes")]
+use crate::neighbours::{arp_reply, Learner, Neighbour, OneFrame};
 use crate::settings::Settings;
 use crate::storage::NodeStorage;
 use crate::time;
 #[cfg(feature = "probes")]
 use crate::unicast::UnicastSockets;
+#[cfg(feature = "probes")]
+use smoltcp::phy::DeviceCapabilities;
 
 /// Ethernet header length.
 const ETHERNET_HEADER_LEN: usize = 14;
@@ -302,16 +306,33 @@ impl<'a, S: TableStorage> Node<'a, S> {
         self.iface.poll_maintenance(now);
         let mut frames = 0;
         while frames < self.ingress_budget {
-            match self
+            #[cfg(feature = "probes")]
+            let mut sender = None;
+            #[cfg(feature = "probes")]
+            let result = self.iface.poll_ingress_single(
+                now,
+                &mut Learner {
+                    device: &mut *device,
+                    port: self.group.port,
+                    seen: &mut sender,
+                },
+                &mut self.sockets,
+            );
+            #[cfg(not(feature = "probes"))]
+            let result = self
                 .iface
-                .poll_ingress_single(now, device, &mut self.sockets)
-            {
+                .poll_ingress_single(now, device, &mut self.sockets);
+            match result {
                 PollIngressSingleResult::None => break,
                 PollIngressSingleResult::PacketProcessed
                 | PollIngressSingleResult::SocketStateChanged => {
                     frames += 1;
                     self.counters.rx_frames += 1;
-                    self.receive(core_now);
+                    let _accepted = self.receive(core_now);
+                    #[cfg(feature = "probes")]
+                    if let (true, Some(sender)) = (_accepted, sender) {
+                        self.learn(now, sender, device.capabilities());
+                    }
                 }
             }
         }
@@ -427,25 +448,45 @@ impl<'a, S: TableStorage> Node<'a, S> {
         self.counters
     }
 
-    /// Hands every datagram waiting in the socket to the engine.
-    fn receive(&mut self, now: omdisc_core::Instant) {
+    /// Hands every datagram waiting in the socket to the engine; whether it accepted one.
+    fn receive(&mut self, now: omdisc_core::Instant) -> bool {
         let socket = self.sockets.get_mut::<udp::Socket>(self.udp);
+        let mut accepted = false;
         while let Ok((payload, meta)) = socket.recv() {
             self.counters.rx_datagrams += 1;
             let source: IpAddr = meta.endpoint.addr.into();
             let source = SocketAddr::new(source, meta.endpoint.port);
-            if let Err(error) = self
+            match self
                 .engine
                 .handle_datagram(now, IfaceId::FIRST, source, payload)
             {
-                node_log!(
+                Ok(Received::Updated | Received::Duplicate) => accepted = true,
+                Ok(Received::Own) => {}
+                Err(error) => node_log!(
                     debug,
                     "refused a datagram from {}: {}",
                     meta.endpoint.addr,
                     rx_error_name(&error)
-                );
+                ),
             }
         }
+        accepted
+    }
+
+    /// Tells smoltcp's neighbour cache where `sender` (of a datagram the engine accepted)
+    /// is, as an ARP reply would (see [`crate::neighbours`]).
+    #[cfg(feature = "probes")]
+    fn learn(&mut self, now: Instant, sender: Neighbour, caps: DeviceCapabilities) {
+        let Some(ip) = self.iface.ipv4_addr() else {
+            return;
+        };
+        let mut device = OneFrame {
+            frame: Some(arp_reply(sender, self.mac, ip)),
+            caps,
+        };
+        let _ = self
+            .iface
+            .poll_ingress_single(now, &mut device, &mut self.sockets);
     }
 
     /// Moves the engine's datagrams into the socket; keeps one back if the socket is full

@@ -68,11 +68,6 @@ impl HubPort {
         self.hub.borrow_mut().inboxes[self.index].push_back(frame);
     }
 
-    /// Sends a frame from this port to every other port, as a host that is no node would.
-    pub fn broadcast(&self, frame: Vec<u8>) {
-        self.send(frame);
-    }
-
     /// Blocks or unblocks this port's transmit side.
     pub fn set_blocked(&self, blocked: bool) {
         self.hub.borrow_mut().blocked[self.index] = blocked;
