@@ -386,6 +386,24 @@ impl<S: TableStorage> NodeTable<S> {
         start..start + same
     }
 
+    /// [`id_range`](Self::id_range) found from `hint`, an index that may hold an entry of
+    /// `id` (where one was a moment ago): when it does, the range is found around it in
+    /// O(k) for the `k` entries of `id` without a search; otherwise by the search.
+    fn id_range_near(&self, hint: Option<usize>, id: NodeId) -> core::ops::Range<usize> {
+        let entries = self.entries();
+        let raw = id.get();
+        let Some(at) = hint.filter(|&i| entries.get(i).is_some_and(|e| e.id == raw)) else {
+            return self.id_range(id);
+        };
+        let before = entries
+            .get(..at)
+            .map_or(0, |s| s.iter().rev().take_while(|e| e.id == raw).count());
+        let from_at = entries
+            .get(at..)
+            .map_or(0, |s| s.iter().take_while(|e| e.id == raw).count());
+        at - before..at + from_at
+    }
+
     /// Every entry (members, shadowed and tombstones) with node id `id`.
     pub fn same_id(&self, id: NodeId) -> &[NodeEntry] {
         let range = self.id_range(id);
@@ -397,7 +415,11 @@ impl<S: TableStorage> NodeTable<S> {
     /// this node's own entry, else the one holding the first primary address of `addrs` (the
     /// sender's), else the first.
     pub fn find(&self, id: NodeId, addrs: &[NodeAddr]) -> Option<usize> {
-        let range = self.id_range(id);
+        self.find_in(self.id_range(id), addrs)
+    }
+
+    /// [`find`](Self::find) among the entries of one id, at `range`.
+    fn find_in(&self, range: core::ops::Range<usize>, addrs: &[NodeAddr]) -> Option<usize> {
         let start = range.start;
         let same = self.entries().get(range)?;
         let primary = addrs.iter().find(|a| a.role == AddrRole::Primary);
@@ -456,9 +478,23 @@ impl<S: TableStorage> NodeTable<S> {
     /// with it (the same host), or else the one with that id and incarnation (the same
     /// start of the same node, whose addresses changed). O(log n).
     pub fn find_node(&self, id: NodeId, incarnation: u64, addrs: &[NodeAddr]) -> Option<usize> {
-        self.find(id, addrs).or_else(|| {
-            let range = self.id_range(id);
-            let start = range.start;
+        self.find_node_near(None, id, incarnation, addrs)
+    }
+
+    /// [`find_node`](Self::find_node) with a `hint`: an index that may hold an entry of
+    /// `id`, e.g. where the same node was found before the table changed. The answer is
+    /// the same as without the hint; a good hint saves the search (O(k) for the `k`
+    /// entries of `id`), a wrong one costs one comparison.
+    pub(crate) fn find_node_near(
+        &self,
+        hint: Option<usize>,
+        id: NodeId,
+        incarnation: u64,
+        addrs: &[NodeAddr],
+    ) -> Option<usize> {
+        let range = self.id_range_near(hint, id);
+        let start = range.start;
+        self.find_in(range.clone(), addrs).or_else(|| {
             self.entries()
                 .get(range)?
                 .iter()

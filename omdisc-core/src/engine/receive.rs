@@ -227,7 +227,8 @@ where
         if received == Received::Updated {
             match msg.kind {
                 MessageKind::Announce => {
-                    self.note_path(&msg);
+                    // The entry is where it was found, unless the table moved it.
+                    self.note_path(index, &msg);
                     if msg.join && !msg.unicast {
                         self.schedule_reply(iface);
                     }
@@ -264,13 +265,14 @@ where
     }
 
     /// Notes how the member of a direct announcement is reached: by unicast only or not.
-    fn note_path(&mut self, msg: &Message) {
+    /// `hint`: where its entry may be (see [`crate::table::NodeTable::find_node_near`]).
+    fn note_path(&mut self, hint: Option<usize>, msg: &Message) {
         if msg.hops != 0 {
             return;
         }
         let index = self
             .table
-            .find_node(msg.origin, msg.incarnation, &msg.addrs);
+            .find_node_near(hint, msg.origin, msg.incarnation, &msg.addrs);
         if let Some(entry) = index.and_then(|i| self.table.get_mut(i)) {
             entry.set_unicast(msg.unicast);
         }
@@ -278,7 +280,7 @@ where
 
     /// A unicast JOIN: answer with this node's announcement and a member digest.
     fn answer_join(&mut self, msg: &Message, from: SocketAddr, iface: IfaceId) {
-        self.note_path(msg);
+        self.note_path(None, msg);
         self.send_to(
             from,
             iface,

@@ -241,3 +241,46 @@ fn storage_that_cannot_grow_is_a_full_table() {
     assert!(table.same_id(NodeId::new(2).unwrap()).is_empty());
     assert!(table.insert_evicting(entry(4, 4)).is_err());
 }
+
+#[test]
+fn a_hint_never_changes_which_entry_find_node_finds() {
+    // Ids 3, a collision of three entries of 7 (one departed), 9; probes by shared
+    // address, by incarnation only, and for entries that are not there.
+    let mut table = NodeTable::new([NodeEntry::VACANT; 8]);
+    let mut departed = entry(7, 5);
+    departed.state = NodeState::Departed;
+    departed.incarnation = 2;
+    for e in [entry(3, 3), entry(7, 9), departed, entry(7, 4), entry(9, 9)] {
+        table.insert(e).unwrap();
+    }
+    let probes = [
+        (3, 3, 0),
+        (7, 4, 0),
+        (7, 5, 0),
+        (7, 9, 0),
+        (7, 6, 2),
+        (7, 6, 1),
+        (8, 8, 0),
+    ];
+    for (id, last, incarnation) in probes {
+        let probe = entry(id, last);
+        let id = probe.id();
+        let expected = table.find_node(id, incarnation, &probe.addrs);
+        for hint in (0..=table.len() + 1).map(Some).chain([None]) {
+            assert_eq!(
+                table.find_node_near(hint, id, incarnation, &probe.addrs),
+                expected,
+                "node {id} at 10.0.0.{last}, incarnation {incarnation}, hint {hint:?}"
+            );
+        }
+    }
+    // The probes found something in most cases (the test is not vacuous).
+    assert_eq!(
+        table.find_node(NodeId::new(7).unwrap(), 2, &entry(7, 6).addrs),
+        Some(2)
+    );
+    assert_eq!(
+        table.find_node(NodeId::new(7).unwrap(), 0, &entry(7, 4).addrs),
+        Some(3)
+    );
+}
