@@ -43,6 +43,7 @@ mod unicast_keyed;
 mod unicast_no_route;
 mod unicast_peers_file;
 mod unicast_seed_down;
+mod unicast_setup;
 mod wire_tools;
 mod wire_vectors;
 

@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::Signal;
 
 use super::map_watch::maps_hold;
-use super::{binaries_and_dir, step, step_within, Ctx, Scenario};
+use super::unicast_setup::{converged, gone_after, start_all};
+use super::{binaries_and_dir, step, Ctx, Scenario};
 use crate::testbed::{node_id_of, Cluster, DaemonHosts};
 
 /// Nodes of the cluster.
@@ -36,8 +37,6 @@ const SETTLE: Duration = Duration::from_secs(10);
 /// The maps must stay complete this long after convergence, before the kill: the stretch to
 /// the budget's interval (about 25 s) and a few rounds at ~19 s.
 const STRETCH: Duration = Duration::from_secs(60);
-/// How long waits go on past the bound, so a failure says how late it was.
-const GRACE: Duration = Duration::from_secs(5);
 
 /// 30 nodes, a tight budget, one SIGKILL.
 pub(super) const PROBE_30: Scenario = Scenario {
@@ -53,12 +52,14 @@ fn probe_30(ctx: &Ctx) -> Result<String, String> {
     let mut cluster = Cluster::new(binaries, dir, [10, 77, 156], NODES, ARGS)?;
     let started = Instant::now();
     let all: Vec<usize> = (0..NODES).collect();
-    for &i in &all {
-        cluster.start(i)?;
-    }
+    start_all(&mut cluster, &all)?;
     step("30 daemons started", started.elapsed());
-    let took = cluster.wait_for_maps(&all, &all, SETTLE)?;
-    step("30 maps list all 30 nodes, after the last start", took);
+    let took = converged(
+        &mut cluster,
+        &all,
+        SETTLE,
+        "30 maps list all 30 nodes, after the last start",
+    )?;
     maps_hold(&mut cluster, &all, &all, STRETCH)
         .map_err(|e| format!("a live node left a map while the intervals stretched: {e}"))?;
     let flaps = expiries(&cluster, &all, None);
@@ -73,12 +74,13 @@ fn probe_30(ctx: &Ctx) -> Result<String, String> {
     );
     let victim = NODES - 1;
     let others: Vec<usize> = (0..victim).collect();
-    cluster.signal(victim, Signal::SIGKILL)?;
-    let gone = cluster.wait_for_maps(&others, &others, KILL_BOUND + GRACE)?;
-    step_within(
-        "SIGKILL'd node gone from the 29 other maps (and nobody else)",
-        gone,
+    let gone = gone_after(
+        &mut cluster,
+        victim,
+        Signal::SIGKILL,
+        &others,
         KILL_BOUND,
+        "SIGKILL'd node gone from the 29 other maps (and nobody else)",
     )?;
     let victim_id = node_id_of(cluster.address(victim));
     let flaps = expiries(&cluster, &others, Some(victim_id));

@@ -18,25 +18,15 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::Signal;
 
 use super::routed::routed_segments;
-use super::{binaries_and_dir, step, step_within, Ctx, Scenario};
-use crate::testbed::{
-    drop_multicast, exec_in, multicast_dropped, node_id_in, tail, wait_until, Cluster, DaemonHosts,
-    Topology,
+use super::unicast_setup::{
+    converged, gone_after, ids_within, multicast_sent, start_all, unicast_only, CONVERGE_BOUND,
+    KILL_BOUND, UNICAST_ARGS,
 };
+use super::{binaries_and_dir, step, Ctx, Scenario};
+use crate::testbed::{exec_in, node_id_in, Cluster, DaemonHosts, Topology};
 
-/// Timers of every node of these scenarios.
-pub(super) const UNICAST_ARGS: &[&str] = &["--interval", "0.5", "--dead-after", "3"];
-/// Every map lists every node within this time after the last start (a join is visible
-/// everywhere within a second; a chain takes a few round trips more).
-pub(super) const CONVERGE_BOUND: Duration = Duration::from_secs(2);
 /// A SIGTERM'd node is gone from every map within this time (LEAVE).
 const LEAVE_BOUND: Duration = Duration::from_secs(1);
-/// A SIGKILL'd unicast-only node is gone from every map within this time: the probes
-/// (probe period, indirect probes, suspicion) at `--interval 0.5`, with room for a loaded
-/// machine; the multicast expiry bound of the same timers is 2.5 s.
-pub(super) const KILL_BOUND: Duration = Duration::from_secs(5);
-/// How long waits go on past a bound, so a failure says how late it was.
-pub(super) const GRACE: Duration = Duration::from_secs(5);
 
 /// Four nodes, no multicast, a chain of seeds.
 pub(super) const UNICAST_CHAIN: Scenario = Scenario {
@@ -75,85 +65,26 @@ pub(super) const UNICAST_LEAVE: Scenario = Scenario {
     run: unicast_leave,
 };
 
-/// The multicast datagrams the hosts of `namespaces` sent (dropped by their
-/// [`drop_multicast`] rules), printed as a step: an error unless none, as from
-/// `--no-multicast` nodes.
-pub(super) fn multicast_sent(namespaces: &[&str]) -> Result<u64, String> {
-    let mut sent = 0;
-    let mut received = 0;
-    for ns in namespaces {
-        let (dropped_in, dropped_out) = multicast_dropped(ns)?;
-        sent += dropped_out;
-        received += dropped_in;
-    }
-    step(
-        &format!("multicast datagrams the hosts sent: {sent}, received and dropped: {received}"),
-        Duration::ZERO,
-    );
-    if sent != 0 {
-        return Err(format!(
-            "the --no-multicast nodes sent {sent} multicast datagrams"
-        ));
-    }
-    Ok(sent)
-}
-
-/// Waits up to `timeout` until host `i`'s daemon output holds `text`; how many times it
-/// holds it then.
-pub(super) fn wait_for_line(
-    hosts: &impl DaemonHosts,
-    i: usize,
-    text: &str,
-    timeout: Duration,
-) -> Result<usize, String> {
-    wait_until(timeout, Duration::from_millis(25), || {
-        hosts.daemon_output(i).contains(text)
-    })
-    .map_err(|_| {
-        format!(
-            "{} never logged {text:?}: {}",
-            hosts.slot(i).label(),
-            tail(&hosts.daemon_output(i), 4)
-        )
-    })?;
-    Ok(hosts.daemon_output(i).matches(text).count())
-}
-
-/// `--no-multicast --peer ADDR` (the seed's address on the cluster's segment).
-fn seeded_on(cluster: &Cluster, seed: usize) -> Vec<String> {
-    vec![
-        "--no-multicast".into(),
-        "--peer".into(),
-        cluster.address(seed).to_string(),
-    ]
-}
-
-/// Gives host `i` its own arguments (`--no-multicast --peer ...`).
-fn set_args(cluster: &mut Cluster, i: usize, args: &[String]) {
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    cluster.set_own_args(i, &args);
+/// `--peer ADDR`: the address of host `seed` on the cluster's segment.
+fn peer(cluster: &Cluster, seed: usize) -> [String; 2] {
+    ["--peer".into(), cluster.address(seed).to_string()]
 }
 
 fn unicast_chain(ctx: &Ctx) -> Result<String, String> {
     let (binaries, dir) = binaries_and_dir(ctx)?;
     let mut cluster = Cluster::new(binaries, dir, [10, 77, 151], 4, UNICAST_ARGS)?;
-    for i in 0..cluster.len() {
-        drop_multicast(cluster.namespace(i))?;
-    }
-    cluster.set_own_args(0, &["--no-multicast"]);
+    unicast_only(&mut cluster, 0, &[])?;
     for i in 1..cluster.len() {
-        let args = seeded_on(&cluster, i - 1);
-        set_args(&mut cluster, i, &args);
+        let [flag, seed] = peer(&cluster, i - 1);
+        unicast_only(&mut cluster, i, &[&flag, &seed])?;
     }
     let all: Vec<usize> = (0..cluster.len()).collect();
-    for &i in &all {
-        cluster.start(i)?;
-    }
-    let took = cluster.wait_for_maps(&all, &all, CONVERGE_BOUND + GRACE)?;
-    step_within(
-        "4 maps list all 4 nodes (chain of seeds, no multicast), after the last start",
-        took,
+    start_all(&mut cluster, &all)?;
+    let took = converged(
+        &mut cluster,
+        &all,
         CONVERGE_BOUND,
+        "4 maps list all 4 nodes (chain of seeds, no multicast), after the last start",
     )?;
     let namespaces: Vec<&str> = all.iter().map(|&i| cluster.namespace(i)).collect();
     multicast_sent(&namespaces)?;
@@ -200,11 +131,12 @@ fn unicast_routed(ctx: &Ctx) -> Result<String, String> {
         .flat_map(|s| s.iter())
         .map(|a| node_id_in(a))
         .collect();
-    let took = topo.wait_for_ids(&all, &ids, CONVERGE_BOUND + GRACE)?;
-    step_within(
-        "4 maps list all 4 nodes across the router, after the last start",
-        took,
+    let took = ids_within(
+        &mut topo,
+        &all,
+        &ids,
         CONVERGE_BOUND,
+        "4 maps list all 4 nodes across the router, after the last start",
     )?;
     Ok(format!(
         "two subnets converged by unicast in {:.2}s",
@@ -217,20 +149,17 @@ fn unicast_routed(ctx: &Ctx) -> Result<String, String> {
 fn mixed_cluster(ctx: &Ctx, base: [u8; 3]) -> Result<(Cluster, Duration), String> {
     let (binaries, dir) = binaries_and_dir(ctx)?;
     let mut cluster = Cluster::new(binaries, dir, base, 5, UNICAST_ARGS)?;
+    let [flag, seed] = peer(&cluster, 0);
     for i in [3, 4] {
-        drop_multicast(cluster.namespace(i))?;
-        let args = seeded_on(&cluster, 0);
-        set_args(&mut cluster, i, &args);
+        unicast_only(&mut cluster, i, &[&flag, &seed])?;
     }
     let all: Vec<usize> = (0..5).collect();
-    for &i in &all {
-        cluster.start(i)?;
-    }
-    let took = cluster.wait_for_maps(&all, &all, CONVERGE_BOUND + GRACE)?;
-    step_within(
-        "5 maps list all 5 (3 multicast, 2 unicast-only seeded on n1), after the last start",
-        took,
+    start_all(&mut cluster, &all)?;
+    let took = converged(
+        &mut cluster,
+        &all,
         CONVERGE_BOUND,
+        "5 maps list all 5 (3 multicast, 2 unicast-only seeded on n1), after the last start",
     )?;
     Ok((cluster, took))
 }
@@ -260,12 +189,13 @@ fn unicast_leave(ctx: &Ctx) -> Result<String, String> {
     let (mut cluster, _) = mixed_cluster(ctx, [10, 77, 155])?;
     let node = 4;
     let others = [0, 1, 2, 3];
-    cluster.signal(node, Signal::SIGTERM)?;
-    let left = cluster.wait_for_maps(&others, &others, LEAVE_BOUND + GRACE)?;
-    step_within(
-        "SIGTERM'd unicast-only node gone from the 4 other maps",
-        left,
+    let left = gone_after(
+        &mut cluster,
+        node,
+        Signal::SIGTERM,
+        &others,
         LEAVE_BOUND,
+        "SIGTERM'd unicast-only node gone from the 4 other maps",
     )?;
     let status = cluster
         .wait_exit(node, Duration::from_secs(5))
@@ -275,14 +205,19 @@ fn unicast_leave(ctx: &Ctx) -> Result<String, String> {
     }
     cluster.start(node)?;
     let all = [0, 1, 2, 3, 4];
-    let back = cluster.wait_for_maps(&all, &all, CONVERGE_BOUND + GRACE)?;
-    step_within("restarted, back in all 5 maps", back, CONVERGE_BOUND)?;
-    cluster.signal(node, Signal::SIGKILL)?;
-    let killed = cluster.wait_for_maps(&others, &others, KILL_BOUND + GRACE)?;
-    step_within(
-        "SIGKILL'd unicast-only node gone from the 4 other maps",
-        killed,
+    converged(
+        &mut cluster,
+        &all,
+        CONVERGE_BOUND,
+        "restarted, back in all 5 maps",
+    )?;
+    let killed = gone_after(
+        &mut cluster,
+        node,
+        Signal::SIGKILL,
+        &others,
         KILL_BOUND,
+        "SIGKILL'd unicast-only node gone from the 4 other maps",
     )?;
     Ok(format!(
         "SIGTERM: gone in {:.2}s; SIGKILL: gone in {:.2}s",

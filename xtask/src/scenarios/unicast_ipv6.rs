@@ -8,9 +8,9 @@ use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv6Addr};
 use std::time::Duration;
 
-use super::unicast::{multicast_sent, CONVERGE_BOUND, GRACE, KILL_BOUND, UNICAST_ARGS};
+use super::unicast_setup::{ids_within, multicast_sent, CONVERGE_BOUND, KILL_BOUND, UNICAST_ARGS};
 use super::wire_tools::PORT;
-use super::{binaries_and_dir, step, step_within, Ctx, Scenario};
+use super::{binaries_and_dir, step, Ctx, Scenario};
 use crate::testbed::{addr_of, drop_multicast, node_id_in, DaemonHosts, Leg, Topology};
 
 /// A site-local group: the cluster's family is IPv6 (nothing is sent to it).
@@ -69,11 +69,12 @@ fn unicast_ipv6(ctx: &Ctx) -> Result<String, String> {
         topo.start(h, &args)?;
     }
     let ids: BTreeSet<u16> = HOSTS.iter().map(|a| node_id_in(a)).collect();
-    let took = topo.wait_for_ids(&hosts, &ids, CONVERGE_BOUND + GRACE)?;
-    step_within(
-        "4 maps list all 4 IPv6 nodes (chain of IPv6 seeds, no multicast), after the last start",
-        took,
+    let took = ids_within(
+        &mut topo,
+        &hosts,
+        &ids,
         CONVERGE_BOUND,
+        "4 maps list all 4 IPv6 nodes (chain of IPv6 seeds, no multicast), after the last start",
     )?;
     for &h in &hosts {
         let json = topo.map_json(h)?;
@@ -103,11 +104,12 @@ fn unicast_ipv6(ctx: &Ctx) -> Result<String, String> {
     let others: Vec<usize> = hosts.iter().copied().filter(|&h| h != victim).collect();
     let left: BTreeSet<u16> = others.iter().map(|&h| node_id_in(HOSTS[h])).collect();
     topo.kill(victim)?;
-    let gone = topo.wait_for_ids(&others, &left, KILL_BOUND + GRACE)?;
-    step_within(
-        "SIGKILL'd n2 (a seed) gone from the 3 other maps",
-        gone,
+    let gone = ids_within(
+        &mut topo,
+        &others,
+        &left,
         KILL_BOUND,
+        "SIGKILL'd n2 (a seed) gone from the 3 other maps",
     )?;
     topo.check_running(&others)?;
     Ok(format!(

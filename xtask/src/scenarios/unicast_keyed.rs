@@ -16,10 +16,10 @@ use nix::sys::signal::Signal;
 use super::map_watch::{maps_hold, never_listed};
 use super::packet_capture::UnicastCapture;
 use super::security::KEY_A;
-use super::unicast::{CONVERGE_BOUND, UNICAST_ARGS};
+use super::unicast_setup::{converged, unicast_only, CONVERGE_BOUND, UNICAST_ARGS};
 use super::wire_tools::{write_key_file, PORT};
-use super::{binaries_and_dir, step, step_within, Ctx, Scenario};
-use crate::testbed::{drop_multicast, in_namespace, Cluster, DaemonHosts};
+use super::{binaries_and_dir, step, Ctx, Scenario};
+use crate::testbed::{in_namespace, Cluster, DaemonHosts};
 
 /// How long the keyless node is watched: six announce intervals.
 const WATCH: Duration = Duration::from_secs(3);
@@ -45,8 +45,7 @@ fn unicast_keyed(ctx: &Ctx) -> Result<String, String> {
     let (n1, n2, n3, keyless) = (0, 1, 2, 3);
     let seed = cluster.address(n1).to_string();
     for i in [n1, n2, n3, keyless] {
-        drop_multicast(cluster.namespace(i))?;
-        let mut args = vec!["--no-multicast".to_string()];
+        let mut args = Vec::new();
         if i != n1 {
             args.extend(["--peer".to_string(), seed.clone()]);
         }
@@ -55,7 +54,7 @@ fn unicast_keyed(ctx: &Ctx) -> Result<String, String> {
             args.extend(["--key-file".to_string(), key.display().to_string()]);
         }
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        cluster.set_own_args(i, &args);
+        unicast_only(&mut cluster, i, &args)?;
     }
     cluster.start(n1)?;
     cluster.start(n2)?;
@@ -71,11 +70,11 @@ fn unicast_keyed(ctx: &Ctx) -> Result<String, String> {
     )?;
     cluster.start(n3)?;
     let members = [n1, n2, n3];
-    let took = cluster.wait_for_maps(&members, &members, CONVERGE_BOUND + SETTLE)?;
-    step_within(
-        "keyed n3 seeded on n1 listed by all 3",
-        took,
+    converged(
+        &mut cluster,
+        &members,
         CONVERGE_BOUND,
+        "keyed n3 seeded on n1 listed by all 3",
     )?;
     std::thread::sleep(Duration::from_secs(1));
     let captured = capture.finish();

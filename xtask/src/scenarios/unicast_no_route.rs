@@ -11,8 +11,8 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use super::unicast::{multicast_sent, CONVERGE_BOUND, GRACE, UNICAST_ARGS};
-use super::{binaries_and_dir, step, step_within, Ctx, Scenario};
+use super::unicast_setup::{ids_within, multicast_sent, CONVERGE_BOUND, UNICAST_ARGS};
+use super::{binaries_and_dir, step, Ctx, Scenario};
 use crate::testbed::{addr_of, drop_multicast, node_id_in, DaemonHosts, Leg, Topology};
 
 /// The cluster's segment: `n1` to `n4`.
@@ -79,11 +79,12 @@ fn unicast_no_route(ctx: &Ctx) -> Result<String, String> {
         topo.start(h, &args)?;
     }
     let ids: BTreeSet<u16> = CLUSTER.iter().map(|a| node_id_in(a)).collect();
-    let took = topo.wait_for_ids(&hosts, &ids, CONVERGE_BOUND + GRACE)?;
-    step_within(
-        "4 maps list all 4 at their cluster addresses (no -i; n1-n3 no multicast route), after the last start",
-        took,
+    let took = ids_within(
+        &mut topo,
+        &hosts,
+        &ids,
         CONVERGE_BOUND,
+        "4 maps list all 4 at their cluster addresses (no -i; n1-n3 no multicast route), after the last start",
     )?;
     let namespaces: Vec<&str> = unicast_only.iter().map(|&h| topo.namespace(h)).collect();
     multicast_sent(&namespaces)?;

@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 
-use super::unicast::{wait_for_line, CONVERGE_BOUND, UNICAST_ARGS};
+use super::unicast_setup::{unicast_only, wait_for_line, CONVERGE_BOUND, UNICAST_ARGS};
 use super::{binaries_and_dir, step, step_within, Ctx, Scenario};
-use crate::testbed::{drop_multicast, Cluster, DaemonHosts};
+use crate::testbed::{Cluster, DaemonHosts};
 
 /// How long a log line may take to show in the daemon's output.
 const LOG_WAIT: Duration = Duration::from_secs(3);
@@ -41,11 +41,8 @@ fn unicast_peers_file(ctx: &Ctx) -> Result<String, String> {
     let peers = dir.join("peers");
     write(&peers, "# no seed yet\n")?;
     let peers_arg = peers.display().to_string();
-    for i in [member, node] {
-        drop_multicast(cluster.namespace(i))?;
-    }
-    cluster.set_own_args(member, &["--no-multicast"]);
-    cluster.set_own_args(node, &["--no-multicast", "--peers-file", &peers_arg]);
+    unicast_only(&mut cluster, member, &[])?;
+    unicast_only(&mut cluster, node, &["--peers-file", &peers_arg])?;
     cluster.start(member)?;
     cluster.start(node)?;
     cluster.wait_for_maps(&[member], &[member], Duration::from_secs(5))?;

@@ -9,10 +9,12 @@
 
 use std::time::{Duration, Instant};
 
-use super::unicast::{wait_for_line, CONVERGE_BOUND, GRACE, UNICAST_ARGS};
+use super::unicast_setup::{
+    converged, unicast_only, wait_for_line, CONVERGE_BOUND, GRACE, UNICAST_ARGS,
+};
 use super::wire_tools::PORT;
-use super::{binaries_and_dir, step, step_within, Ctx, Scenario};
-use crate::testbed::{drop_multicast, Cluster, DaemonHosts};
+use super::{binaries_and_dir, step, Ctx, Scenario};
+use crate::testbed::{Cluster, DaemonHosts};
 
 /// How long the node runs with both seeds down: past four retries of each.
 const WATCH: Duration = Duration::from_secs(10);
@@ -34,14 +36,12 @@ fn unicast_seed_down(ctx: &Ctx) -> Result<String, String> {
     let (node, seed) = (0, 1);
     let seed_address = cluster.address(seed).to_string();
     let node_address = cluster.address(node).to_string();
-    for i in [node, seed] {
-        drop_multicast(cluster.namespace(i))?;
-    }
-    cluster.set_own_args(
+    unicast_only(
+        &mut cluster,
         node,
-        &["--no-multicast", "--peer", &seed_address, "--peer", NOBODY],
-    );
-    cluster.set_own_args(seed, &["--no-multicast", "--peer", &node_address]);
+        &["--peer", &seed_address, "--peer", NOBODY],
+    )?;
+    unicast_only(&mut cluster, seed, &["--peer", &node_address])?;
     let started = Instant::now();
     cluster.start(node)?;
     let silent: Vec<String> = [seed_address.as_str(), NOBODY]
@@ -82,11 +82,11 @@ fn unicast_seed_down(ctx: &Ctx) -> Result<String, String> {
     );
 
     cluster.start(seed)?;
-    let took = cluster.wait_for_maps(&[node, seed], &[node, seed], CONVERGE_BOUND + GRACE)?;
-    step_within(
-        "the seed's daemon started: both maps list both",
-        took,
+    let took = converged(
+        &mut cluster,
+        &[node, seed],
         CONVERGE_BOUND,
+        "the seed's daemon started: both maps list both",
     )?;
     let answered = format!("seed {seed_address}:{PORT} answered");
     wait_for_line(&cluster, node, &answered, GRACE)?;
