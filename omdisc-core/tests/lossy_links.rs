@@ -12,11 +12,7 @@ use sim::{addr, Link, Sim};
 const NODES: usize = 10;
 
 fn lossy(per_mille: u64) -> Link {
-    Link {
-        loss_per_mille: per_mille,
-        delay_ms: 1,
-        jitter_ms: 2,
-    }
+    Link::lossy(per_mille, 2)
 }
 
 /// The daemon's defaults; `fixed`: the old deadline that ignores loss.

@@ -10,42 +10,33 @@
 //! and 1 000) from a sampling model of the protocol: see its docs.
 
 mod sim;
-
-use std::net::SocketAddr;
+mod swim_record;
 
 use omdisc_core::Event;
 use sim::{addr, Link, Sim};
+use swim_record::Figures;
 
 /// Segment of the cluster.
 const SEGMENT: usize = 1;
 
-fn link(per_mille: u64) -> Link {
-    Link {
-        loss_per_mille: per_mille,
-        delay_ms: 1,
-        jitter_ms: 1,
-    }
-}
-
 /// `n` nodes at the defaults on one segment; without multicast, the segment drops it and
 /// every node is seeded with node 0. Runs until converged.
 fn cluster(n: usize, multicast: bool, per_mille: u64, seed: u64) -> Option<Sim> {
-    let mut sim = Sim::new(seed, link(per_mille));
+    let mut sim = Sim::new(seed, Link::lossy(per_mille, 1));
     sim.capacity = n + 8;
     if !multicast {
         sim.no_multicast.insert(SEGMENT);
     }
     for i in 0..n {
-        let h = sim.add_host(&[(SEGMENT, addr(SEGMENT, i))], |c| {
+        let seeds = if !multicast && i > 0 {
+            vec![addr(SEGMENT, 0)]
+        } else {
+            Vec::new()
+        };
+        sim.start_host(SEGMENT, i, &seeds, |c| {
             c.multicast = multicast;
             c.dead_after = omdisc_core::DEFAULT_DEAD_AFTER;
         });
-        if !multicast && i > 0 {
-            let now = sim.now;
-            let seed = SocketAddr::new(addr(SEGMENT, 0), omdisc_core::DEFAULT_PORT);
-            sim.hosts[h].engine.set_seeds(now, &[seed]).unwrap();
-        }
-        sim.start(h);
         // Started 2 ms apart, so that a thousand nodes are not one burst.
         sim.run_for(2);
     }
@@ -65,35 +56,41 @@ fn removals_since(sim: &Sim, since: omdisc_core::Instant) -> usize {
         .sum()
 }
 
-/// Median and largest of `v` (sorted here).
-fn median_max(v: &mut [u64]) -> (u64, u64) {
-    v.sort_unstable();
-    (
-        v.get(v.len() / 2).copied().unwrap_or(0),
-        v.last().copied().unwrap_or(0),
-    )
+/// How long the steady window is and how many crashes a case has, by size: long enough
+/// for a false removal to show at 10 and 100 members; at 1 000, where every virtual
+/// second costs about 260 000 deliveries with multicast, 30 s and 4 crashes.
+pub fn plan(n: usize) -> (u64, usize) {
+    match n {
+        0..=10 => (300, 9),
+        11..=100 => (120, 10),
+        _ => (30, 4),
+    }
+}
+
+/// The victim of crash number `c` among `n + 1` hosts (spread over the id range; never
+/// host 0, the seed).
+pub fn victim(c: usize, n: usize) -> usize {
+    1 + (c * 7919) % n
 }
 
 /// One case: join, steady traffic and false removals over `steady_s`, then `crashes`
-/// crashes one after another.
-fn case(n: usize, multicast: bool, per_mille: u64, steady_s: u64, crashes: usize) {
+/// crashes one after another (each waited for up to 120 s, then 2 s of calm).
+pub fn case(n: usize, multicast: bool, per_mille: u64, steady_s: u64, crashes: usize) -> Figures {
+    let wall = std::time::Instant::now();
+    let mut figures = Figures::new("engines", n, multicast, per_mille);
     let seed = n as u64 * 7 + per_mille + u64::from(multicast);
     let Some(mut sim) = cluster(n, multicast, per_mille, seed) else {
-        println!(
-            "swim-figure members={n} multicast={multicast} loss_pct={} converged=false",
-            per_mille / 10
-        );
-        return;
+        figures.converged = false;
+        return figures;
     };
     // Join: a new node (seeded on node 0 without multicast) until every map lists it, and
     // until its own map is complete.
-    let newcomer = sim.add_host(&[(SEGMENT, addr(SEGMENT, n))], |c| c.multicast = multicast);
-    if !multicast {
-        let now = sim.now;
-        let seed = SocketAddr::new(addr(SEGMENT, 0), omdisc_core::DEFAULT_PORT);
-        sim.hosts[newcomer].engine.set_seeds(now, &[seed]).unwrap();
-    }
-    sim.start(newcomer);
+    let seeds = if multicast {
+        vec![]
+    } else {
+        vec![addr(SEGMENT, 0)]
+    };
+    let newcomer = sim.start_host(SEGMENT, n, &seeds, |c| c.multicast = multicast);
     let id = sim.hosts[newcomer].engine.node_id().get();
     let everywhere = sim
         .run_until_cond_every(60_000, 5, |s| {
@@ -106,29 +103,29 @@ fn case(n: usize, multicast: bool, per_mille: u64, steady_s: u64, crashes: usize
         .run_until_cond_every(60_000, 5, |s| {
             s.hosts[newcomer].engine.members().count() == n + 1
         })
-        .map_or(u64::MAX, |t| t + everywhere);
+        .map_or(u64::MAX, |t| t.saturating_add(everywhere));
+    figures.join_everywhere_ms = everywhere;
+    figures.join_complete_ms = complete;
     // Steady state: traffic and false removals.
     sim.run_for(5_000);
     let since = sim.now;
     let before: Vec<(u64, u64)> = sim.sent_by_host.clone();
     sim.run_for(steady_s * 1_000);
-    let false_removals = removals_since(&sim, since);
-    let bytes: Vec<u64> = sim
+    figures.steady_s = steady_s;
+    figures.false_removals = removals_since(&sim, since);
+    let bytes: u64 = sim
         .sent_by_host
         .iter()
         .zip(&before)
         .map(|(after, before)| after.1 - before.1)
-        .collect();
+        .sum();
     let members = sim.hosts.iter().filter(|h| h.running).count() as f64;
-    let aggregate = bytes.iter().sum::<u64>() as f64 / steady_s as f64;
-    let per_member = aggregate / members;
+    figures.aggregate_bytes_s = bytes as f64 / steady_s as f64;
+    figures.per_member_bytes_s = figures.aggregate_bytes_s / members;
     // Crashes.
-    let mut first = Vec::new();
-    let mut last = Vec::new();
-    let mut undetected = 0;
     let mut crashed = Vec::new();
     for c in 0..crashes {
-        let victim = 1 + (c * 7919) % n;
+        let victim = victim(c, n);
         if !sim.hosts[victim].running {
             continue;
         }
@@ -136,14 +133,15 @@ fn case(n: usize, multicast: bool, per_mille: u64, steady_s: u64, crashes: usize
         crashed.push(vid);
         let start = sim.now;
         sim.kill(victim);
+        figures.crashes += 1;
         if sim
             .run_until_cond_every(120_000, 20, |s| s.nobody_knows(vid.get()))
             .is_none()
         {
-            undetected += 1;
+            figures.undetected += 1;
             continue;
         }
-        let mut times: Vec<u64> = (0..sim.hosts.len())
+        let times: Vec<u64> = (0..sim.hosts.len())
             .filter(|h| sim.hosts[*h].running)
             .filter_map(|h| {
                 sim.hosts[h]
@@ -153,13 +151,11 @@ fn case(n: usize, multicast: bool, per_mille: u64, steady_s: u64, crashes: usize
                     .map(|(at, _)| (*at - start).total_millis())
             })
             .collect();
-        times.sort_unstable();
-        first.push(times.first().copied().unwrap_or(0));
-        last.push(times.last().copied().unwrap_or(0));
+        figures.detected(&times);
         sim.run_for(2_000);
     }
     // Removals of live members while the crashes were found.
-    let live_removed: usize = (0..sim.hosts.len())
+    figures.live_removed = (0..sim.hosts.len())
         .filter(|h| sim.hosts[*h].running)
         .map(|h| {
             sim.events_since(h, since)
@@ -171,35 +167,16 @@ fn case(n: usize, multicast: bool, per_mille: u64, steady_s: u64, crashes: usize
                 .count()
         })
         .sum();
-    let (first_median, first_max) = median_max(&mut first);
-    let (last_median, last_max) = median_max(&mut last);
-    println!(
-        "swim-figure members={n} multicast={multicast} loss_pct={} join_everywhere_ms={everywhere} join_complete_ms={complete} \
-         per_member_bytes_s={per_member:.0} aggregate_bytes_s={aggregate:.0} false_removals={false_removals} steady_s={steady_s} \
-         crashes={crashes} undetected={undetected} detect_first_median_ms={first_median} detect_first_max_ms={first_max} \
-         detect_all_median_ms={last_median} detect_all_max_ms={last_max} live_removed_total={live_removed}",
-        per_mille / 10,
-    );
+    figures.finish(wall);
+    figures
 }
 
 #[test]
 #[ignore = "figures for the docs: cargo test --release -p omdisc-core --test swim_figures -- --ignored --nocapture"]
 fn swim_figures() {
-    let sizes: Vec<usize> = std::env::var("OMDISC_SWIM_SIZES")
-        .ok()
-        .map(|s| s.split(',').filter_map(|n| n.parse().ok()).collect())
-        .unwrap_or_else(|| vec![10, 100, 1_000]);
-    for n in sizes {
-        let (steady_s, crashes) = match n {
-            0..=10 => (300, 9),
-            11..=100 => (120, 10),
-            _ => (30, 4),
-        };
-        for multicast in [true, false] {
-            for per_mille in [0, 250] {
-                case(n, multicast, per_mille, steady_s, crashes);
-            }
-        }
+    for (n, multicast, per_mille) in swim_record::selected(&[10, 100, 1_000]) {
+        let (steady_s, crashes) = plan(n);
+        case(n, multicast, per_mille, steady_s, crashes).report();
     }
 }
 
@@ -226,16 +203,13 @@ fn swim_figures() {
 #[test]
 #[ignore = "figures for the docs: cargo test --release -p omdisc-core --test swim_figures -- --ignored --nocapture"]
 fn swim_model_figures() {
-    for n in [100usize, 1_000, 10_000] {
-        for multicast in [true, false] {
-            for per_mille in [0u64, 250] {
-                model(n, multicast, per_mille);
-            }
-        }
+    for (n, multicast, per_mille) in swim_record::selected(&[100, 1_000, 10_000]) {
+        model(n, multicast, per_mille).report();
     }
 }
 
-fn model(n: usize, multicast: bool, per_mille: u64) {
+fn model(n: usize, multicast: bool, per_mille: u64) -> Figures {
+    let wall = std::time::Instant::now();
     let mut rng = omdisc_core::testing::Rng::new(n as u64 * 31 + per_mille);
     let p = per_mille as f64 / 1000.0;
     let interval = 500u64;
@@ -294,18 +268,18 @@ fn model(n: usize, multicast: bool, per_mille: u64) {
     let window_s = 600u64;
     let probes = n as u64 * window_s * 1000 / interval;
     let expected = probes as f64 * q.powi(rounds as i32 + 1);
-    let (first_median, first_max) = median_max(&mut first);
-    let (all_median, all_max) = median_max(&mut all);
+    let mut figures = Figures::new("model", n, multicast, per_mille);
+    figures.crashes = first.len();
+    figures.first = first;
+    figures.last = all;
+    figures.false_removals = expected.round() as usize;
+    figures.steady_s = window_s;
     // Traffic: per member and interval a PING and an ACK of about 120 bytes with UDP/IP
     // headers and one gossip entry, plus the retry and PING-REQs after a failure.
-    let per_member = 2.0 * 120.0 * (1000.0 / interval as f64) * (1.0 + f * 2.0);
-    println!(
-        "swim-model members={n} multicast={multicast} loss_pct={} rounds={rounds} detect_first_median_ms={first_median} \
-         detect_first_max_ms={first_max} detect_all_median_ms={all_median} detect_all_max_ms={all_max} \
-         expected_false_removals_per_10min={expected:.2e} probe_bytes_s_per_member={per_member:.0} probe_bytes_s_aggregate={:.0}",
-        per_mille / 10,
-        per_member * n as f64
-    );
+    figures.per_member_bytes_s = 2.0 * 120.0 * (1000.0 / interval as f64) * (1.0 + f * 2.0);
+    figures.aggregate_bytes_s = figures.per_member_bytes_s * n as f64;
+    figures.finish(wall);
+    figures
 }
 
 /// Time for a death notice to reach every member by push gossip (fan-out 3 on first

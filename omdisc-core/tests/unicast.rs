@@ -4,7 +4,7 @@
 
 mod sim;
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use omdisc_core::{Duration, Event, Instant, NodeId};
 use sim::{addr, Link, Sim};
@@ -19,16 +19,8 @@ fn seed_chain(sim: &mut Sim, n: usize) -> Vec<usize> {
     sim.no_multicast.insert(1);
     let mut hosts = Vec::new();
     for i in 0..n {
-        let h = sim.add_host(&[(1, addr(1, i))], |c| c.multicast = false);
-        if i > 0 {
-            let now = sim.now;
-            sim.hosts[h]
-                .engine
-                .set_seeds(now, &[seed(addr(1, i - 1))])
-                .unwrap();
-        }
-        sim.start(h);
-        hosts.push(h);
+        let seeds: &[IpAddr] = if i > 0 { &[addr(1, i - 1)] } else { &[] };
+        hosts.push(sim.start_host(1, i, seeds, |c| c.multicast = false));
     }
     hosts
 }
@@ -104,14 +96,7 @@ fn a_multicast_segment_and_two_unicast_only_nodes_make_complete_maps() {
         hosts.push(h);
     }
     for i in 0..2 {
-        let h = sim.add_host(&[(2, addr(2, i))], |c| c.multicast = false);
-        let now = sim.now;
-        sim.hosts[h]
-            .engine
-            .set_seeds(now, &[seed(addr(1, 0))])
-            .unwrap();
-        sim.start(h);
-        hosts.push(h);
+        hosts.push(sim.start_host(2, i, &[addr(1, 0)], |c| c.multicast = false));
     }
     let took = sim
         .run_until_cond(10_000, Sim::converged)
@@ -180,23 +165,11 @@ fn probes_remove_a_crashed_node_within_seconds_when_announcements_are_slow() {
 
 #[test]
 fn a_lossy_network_removes_no_live_member() {
-    let link = Link {
-        loss_per_mille: 250,
-        delay_ms: 1,
-        jitter_ms: 2,
-    };
-    let mut sim = Sim::new(7, link);
+    let mut sim = Sim::new(7, Link::lossy(250, 2));
     sim.no_multicast.insert(1);
     for i in 0..20 {
-        let h = sim.add_host(&[(1, addr(1, i))], |c| c.multicast = false);
-        if i > 0 {
-            let now = sim.now;
-            sim.hosts[h]
-                .engine
-                .set_seeds(now, &[seed(addr(1, 0))])
-                .unwrap();
-        }
-        sim.start(h);
+        let seeds: &[IpAddr] = if i > 0 { &[addr(1, 0)] } else { &[] };
+        sim.start_host(1, i, seeds, |c| c.multicast = false);
     }
     sim.run_until_cond(20_000, Sim::converged)
         .expect("converges");
@@ -239,13 +212,7 @@ fn a_replayed_death_notice_does_not_remove_a_live_member() {
     assert!(!notices.is_empty(), "death notices were sent");
     // It restarts (a new incarnation) and rejoins; the old notices, replayed, change
     // nothing.
-    let back = sim.add_host(&[(1, addr(1, 5))], |c| c.multicast = false);
-    let now = sim.now;
-    sim.hosts[back]
-        .engine
-        .set_seeds(now, &[seed(addr(1, 0))])
-        .unwrap();
-    sim.start(back);
+    sim.start_host(1, 5, &[addr(1, 0)], |c| c.multicast = false);
     sim.run_until_cond(5_000, Sim::converged).expect("rejoins");
     for (src, bytes) in &notices {
         sim.inject(1, *src, bytes);

@@ -4,9 +4,13 @@
 
 #![allow(dead_code)] // each test file uses a different part of the simulator
 
-use std::cmp::Reverse;
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
+mod schedule;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::rc::Rc;
+
+use schedule::Schedule;
 
 use omdisc_core::testing::Rng;
 use omdisc_core::{
@@ -43,6 +47,15 @@ impl Link {
         delay_ms: 1,
         jitter_ms: 0,
     };
+
+    /// 1 ms plus up to `jitter_ms`, each datagram lost with `loss_per_mille` / 1000.
+    pub const fn lossy(loss_per_mille: u64, jitter_ms: u64) -> Link {
+        Link {
+            loss_per_mille,
+            delay_ms: 1,
+            jitter_ms,
+        }
+    }
 }
 
 pub struct Host {
@@ -56,24 +69,13 @@ pub struct Host {
     pub running: bool,
 }
 
-#[derive(PartialEq, Eq, PartialOrd, Ord)]
-struct Delivery {
-    at: Instant,
-    order: u64,
-    to: HostId,
-    iface: usize,
-    src: IpAddr,
-    bytes: std::rc::Rc<[u8]>,
-}
-
 /// The simulated network.
 pub struct Sim {
     pub now: Instant,
     pub hosts: Vec<Host>,
     pub link: Link,
     rng: Rng,
-    queue: BinaryHeap<Reverse<Delivery>>,
-    order: u64,
+    schedule: Schedule,
     /// Datagrams sent onto each segment.
     pub sent_per_segment: BTreeMap<SegmentId, u64>,
     /// Bytes sent onto each segment.
@@ -120,8 +122,7 @@ impl Sim {
             hosts: Vec::new(),
             link,
             rng: Rng::new(seed),
-            queue: BinaryHeap::new(),
-            order: 0,
+            schedule: Schedule::default(),
             sent_per_segment: BTreeMap::new(),
             bytes_per_segment: BTreeMap::new(),
             copies: BTreeMap::new(),
@@ -140,9 +141,21 @@ impl Sim {
 
     /// Adds a host with one interface per `(segment, address)`; not started yet.
     pub fn add_host_with(&mut self, legs: &[(SegmentId, IpAddr)], config: Config) -> HostId {
+        let legs: Vec<(SegmentId, &[IpAddr])> = legs
+            .iter()
+            .map(|(segment, ip)| (*segment, std::slice::from_ref(ip)))
+            .collect();
+        self.push_host(&legs, config)
+    }
+
+    /// Adds a host with `config` and interface `i` on segment `legs[i].0` with the addresses
+    /// `legs[i].1` (possibly none); not started yet.
+    fn push_host(&mut self, legs: &[(SegmentId, &[IpAddr])], config: Config) -> HostId {
         let specs: Vec<InterfaceSpec> = legs
             .iter()
-            .map(|(_, ip)| InterfaceSpec::with_address(*ip))
+            .map(|(_, ips)| InterfaceSpec {
+                addrs: ips.iter().copied().collect(),
+            })
             .collect();
         let storage = vec![NodeEntry::VACANT; self.capacity];
         let seed = self.rng.next_u64();
@@ -150,16 +163,50 @@ impl Sim {
         self.hosts.push(Host {
             engine,
             segments: legs.iter().map(|(s, _)| *s).collect(),
-            addrs: legs.iter().map(|(_, ip)| Some(*ip)).collect(),
+            addrs: legs.iter().map(|(_, ips)| ips.first().copied()).collect(),
             events: Vec::new(),
             running: false,
         });
         let host = self.hosts.len() - 1;
-        for (iface, (_, ip)) in legs.iter().enumerate() {
-            self.routes.insert(*ip, (host, iface));
+        for (iface, (_, ips)) in legs.iter().enumerate() {
+            for ip in *ips {
+                self.routes.insert(*ip, (host, iface));
+            }
         }
         self.sent_by_host.push((0, 0));
         host
+    }
+
+    /// Adds host number `n` of `segment` (at [`addr`]`(segment, n)`) with defaults adjusted by
+    /// `tweak`, seeded with the nodes at `seeds` (at the default port, as `--peer` names
+    /// them), and starts it.
+    pub fn start_host(
+        &mut self,
+        segment: SegmentId,
+        n: usize,
+        seeds: &[IpAddr],
+        tweak: impl FnOnce(&mut Config),
+    ) -> HostId {
+        let host = self.add_host(&[(segment, addr(segment, n))], tweak);
+        if !seeds.is_empty() {
+            self.set_seeds(host, seeds);
+        }
+        self.start(host);
+        host
+    }
+
+    /// Seeds `host` with the nodes at `ips`, at the default port.
+    pub fn set_seeds(&mut self, host: HostId, ips: &[IpAddr]) {
+        let now = self.now;
+        let seeds: Vec<SocketAddr> = ips
+            .iter()
+            .map(|ip| SocketAddr::new(*ip, omdisc_core::DEFAULT_PORT))
+            .collect();
+        self.hosts[host]
+            .engine
+            .set_seeds(now, &seeds)
+            .expect("seeds accepted");
+        self.flush(host);
     }
 
     /// Adds a host on `legs` with defaults adjusted by `tweak`; the id comes from the first address.
@@ -240,30 +287,7 @@ impl Sim {
         let mut config = Config::from_address(1_000 + self.hosts.len() as u64);
         config.dead_after = SIM_DEAD_AFTER;
         tweak(&mut config);
-        let specs: Vec<InterfaceSpec> = legs
-            .iter()
-            .map(|(_, ips)| InterfaceSpec {
-                addrs: ips.iter().copied().collect(),
-            })
-            .collect();
-        let storage = vec![NodeEntry::VACANT; self.capacity];
-        let seed = self.rng.next_u64();
-        let engine = Engine::new(config, &specs, storage, seed).expect("valid config");
-        self.hosts.push(Host {
-            engine,
-            segments: legs.iter().map(|(s, _)| *s).collect(),
-            addrs: legs.iter().map(|(_, ips)| ips.first().copied()).collect(),
-            events: Vec::new(),
-            running: false,
-        });
-        let host = self.hosts.len() - 1;
-        for (iface, (_, ips)) in legs.iter().enumerate() {
-            for ip in *ips {
-                self.routes.insert(*ip, (host, iface));
-            }
-        }
-        self.sent_by_host.push((0, 0));
-        host
+        self.push_host(legs, config)
     }
 
     /// Crash: the host stops without a word.
@@ -273,7 +297,7 @@ impl Sim {
 
     /// Puts a datagram on `segment` as if sent by `src` (for replay and forgery tests).
     pub fn inject(&mut self, segment: SegmentId, src: IpAddr, bytes: &[u8]) {
-        self.broadcast(usize::MAX, segment, src, bytes.to_vec());
+        self.broadcast(usize::MAX, segment, src, bytes);
     }
 
     /// Drains the host's transmit queue onto its segments, and its events into `events`.
@@ -290,7 +314,7 @@ impl Sim {
                 self.unsendable += 1;
                 continue;
             };
-            let bytes = buf[..tx.len].to_vec();
+            let bytes = &buf[..tx.len];
             let counter = &mut self.sent_by_host[host];
             counter.0 += 1;
             counter.1 += tx.len as u64 + 28;
@@ -301,7 +325,7 @@ impl Sim {
             if self.no_multicast.contains(&segment) {
                 continue;
             }
-            if let Ok(msg) = Message::decode(&bytes, None) {
+            if let Ok(msg) = Message::decode(bytes, None) {
                 let kind = match msg.kind {
                     omdisc_core::MessageKind::Announce => 1,
                     omdisc_core::MessageKind::Leave => 2,
@@ -324,11 +348,22 @@ impl Sim {
         while let Some(e) = h.engine.poll_event() {
             h.events.push((now, e));
         }
+        let deadline = h.engine.poll_timeout().filter(|_| h.running);
+        self.schedule.set_deadline(host, deadline);
+    }
+
+    /// Takes every host's deadline from its engine again (a test may have changed an
+    /// engine, or stopped or restarted a host, between runs).
+    fn resync_deadlines(&mut self) {
+        for (host, h) in self.hosts.iter().enumerate() {
+            let deadline = h.engine.poll_timeout().filter(|_| h.running);
+            self.schedule.set_deadline(host, deadline);
+        }
     }
 
     /// Routes a unicast datagram to the host that has `to`'s address (any segment: the
     /// network routes unicast), with the link's loss and delay.
-    fn unicast(&mut self, src: IpAddr, to: SocketAddr, bytes: Vec<u8>) {
+    fn unicast(&mut self, src: IpAddr, to: SocketAddr, bytes: &[u8]) {
         self.unicast_sent += 1;
         self.unicast_bytes += bytes.len() as u64 + 28;
         let Some(&(host, iface)) = self.routes.get(&to.ip()) else {
@@ -336,7 +371,7 @@ impl Sim {
             return;
         };
         if let Some(recorded) = &mut self.recorded {
-            recorded.push((self.hosts[host].segments[iface], src, bytes.clone()));
+            recorded.push((self.hosts[host].segments[iface], src, bytes.to_vec()));
         }
         if self.hosts[host].segments[iface] == LINK_DOWN {
             return;
@@ -345,22 +380,21 @@ impl Sim {
             return;
         }
         let delay = self.link.delay_ms + self.rng.below(self.link.jitter_ms + 1);
-        self.order += 1;
-        self.queue.push(Reverse(Delivery {
-            at: self.now + omdisc_core::Duration::from_millis(delay),
-            order: self.order,
-            to: host,
-            iface,
-            src,
-            bytes: bytes.into(),
-        }));
+        let at = self.now + omdisc_core::Duration::from_millis(delay);
+        self.schedule
+            .deliver(at, vec![(host, iface)], src, Rc::from(bytes));
     }
 
-    fn broadcast(&mut self, from: HostId, segment: SegmentId, src: IpAddr, bytes: Vec<u8>) {
+    /// Puts a datagram on `segment`: every other host there gets it (one copy of the bytes
+    /// shared by all), each with the link's loss and delay.
+    fn broadcast(&mut self, from: HostId, segment: SegmentId, src: IpAddr, bytes: &[u8]) {
         if let Some(recorded) = &mut self.recorded {
-            recorded.push((segment, src, bytes.clone()));
+            recorded.push((segment, src, bytes.to_vec()));
         }
-        let bytes: std::rc::Rc<[u8]> = bytes.into();
+        let bytes: Rc<[u8]> = Rc::from(bytes);
+        // Receivers by delay (delay_ms + 0..=jitter_ms), in host order.
+        let mut by_delay: Vec<Vec<(HostId, usize)>> =
+            vec![Vec::new(); self.link.jitter_ms as usize + 1];
         *self.sent_per_segment.entry(segment).or_default() += 1;
         *self.bytes_per_segment.entry(segment).or_default() += bytes.len() as u64;
         for (to, h) in self.hosts.iter().enumerate() {
@@ -374,35 +408,21 @@ impl Sim {
                 if self.link.loss_per_mille > 0 && self.rng.below(1000) < self.link.loss_per_mille {
                     continue;
                 }
-                let delay = self.link.delay_ms + self.rng.below(self.link.jitter_ms + 1);
-                self.order += 1;
-                self.queue.push(Reverse(Delivery {
-                    at: self.now + omdisc_core::Duration::from_millis(delay),
-                    order: self.order,
-                    to,
-                    iface,
-                    src,
-                    bytes: bytes.clone(),
-                }));
+                let extra = self.rng.below(self.link.jitter_ms + 1);
+                by_delay[extra as usize].push((to, iface));
             }
         }
-    }
-
-    /// The next instant something happens, if anything does before `limit`.
-    fn next_instant(&self) -> Option<Instant> {
-        let deliveries = self.queue.peek().map(|Reverse(d)| d.at);
-        let timers = self
-            .hosts
-            .iter()
-            .filter(|h| h.running)
-            .filter_map(|h| h.engine.poll_timeout())
-            .min();
-        [deliveries, timers].into_iter().flatten().min()
+        for (extra, to) in by_delay.into_iter().enumerate() {
+            let delay = self.link.delay_ms + extra as u64;
+            let at = self.now + omdisc_core::Duration::from_millis(delay);
+            self.schedule.deliver(at, to, src, bytes.clone());
+        }
     }
 
     /// Runs until `until` (virtual time).
     pub fn run_until(&mut self, until: Instant) {
-        while let Some(next) = self.next_instant() {
+        self.resync_deadlines();
+        while let Some(next) = self.schedule.next() {
             if next > until {
                 break;
             }
@@ -438,7 +458,8 @@ impl Sim {
         if done(self) {
             return Some(0);
         }
-        while let Some(next) = self.next_instant() {
+        self.resync_deadlines();
+        while let Some(next) = self.schedule.next() {
             if next > limit {
                 break;
             }
@@ -455,37 +476,29 @@ impl Sim {
         None
     }
 
+    /// Delivers the datagrams due now, then runs the timers of the hosts due now (in host
+    /// order).
     fn step(&mut self) {
         let now = self.now;
-        while let Some(Reverse(d)) = self.queue.peek() {
-            if d.at > now {
-                break;
+        while let Some(d) = self.schedule.due_delivery(now) {
+            let from = SocketAddr::new(d.src, 7477);
+            for &(to, iface) in &d.to {
+                if !self.hosts[to].running {
+                    continue;
+                }
+                self.delivered += 1;
+                let iface = IfaceId::new(iface).expect("iface");
+                let _ = self.hosts[to]
+                    .engine
+                    .handle_datagram(now, iface, from, &d.bytes);
+                self.flush(to);
             }
-            let Reverse(d) = self.queue.pop().expect("peeked");
-            if !self.hosts[d.to].running {
-                continue;
-            }
-            self.delivered += 1;
-            let iface = IfaceId::new(d.iface).expect("iface");
-            let _ = self.hosts[d.to].engine.handle_datagram(
-                now,
-                iface,
-                core::net::SocketAddr::new(d.src, 7477),
-                &d.bytes,
-            );
-            self.flush(d.to);
         }
-        for host in 0..self.hosts.len() {
+        for host in self.schedule.due_hosts(now) {
             if !self.hosts[host].running {
                 continue;
             }
-            if self.hosts[host]
-                .engine
-                .poll_timeout()
-                .is_some_and(|t| t <= now)
-            {
-                self.hosts[host].engine.handle_timeout(now);
-            }
+            self.hosts[host].engine.handle_timeout(now);
             self.flush(host);
         }
     }
