@@ -9,7 +9,7 @@
 //! | [`cli`], [`values`], [`output_values`], [`config`] | the command lines, their typed values and defaults, one-line usage errors |
 //! | [`interfaces`] | listing interfaces, resolving `-i`, the default interface |
 //! | [`netlink`], [`rtnetlink_codec`], [`network_view`] | watching the kernel's interfaces, addresses and routes (rtnetlink, the few messages decoded by hand); the host's interfaces by index |
-//! | [`legs`] | which interface serves each `-i` name (or the route to the group) now, and what changed |
+//! | [`legs`] | which interface serves each `-i` name (or the route to the group, or to the seeds) now, and what changed |
 //! | [`socket`] | one multicast socket per interface, `recvmmsg` batches |
 //! | [`key_file`] | the cluster key file |
 //! | [`peers_file`], [`seeds`] | `--peers-file` and `--peer`: the seeds a node contacts by unicast |

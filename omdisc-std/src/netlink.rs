@@ -1,5 +1,6 @@
 //! Watching the kernel's network state through rtnetlink: interfaces, their IPv4 and IPv6
-//! addresses, and (when the daemon picks its interface from the route to the group) routes.
+//! addresses, and (when the daemon picks its interface from a route, to the group or to a
+//! seed) routes.
 //!
 //! [`NetlinkWatcher`] subscribes to the notification groups first and only then dumps the
 //! links and the addresses, so no change between the dump and the subscription is missed.
