@@ -40,6 +40,7 @@ mod testbed_selftest;
 mod unicast;
 mod unicast_ipv6;
 mod unicast_keyed;
+mod unicast_nat;
 mod unicast_no_route;
 mod unicast_peers_file;
 mod unicast_seed_down;
@@ -207,6 +208,7 @@ pub const SCENARIOS: &[Scenario] = &[
     unicast_keyed::UNICAST_KEYED,
     unicast_peers_file::UNICAST_PEERS_FILE,
     unicast_seed_down::UNICAST_SEED_DOWN,
+    unicast_nat::UNICAST_NAT,
     probe_scale::PROBE_30,
     hooks::HOOK_EVENTS,
     hooks::HOOK_MISBEHAVING,
