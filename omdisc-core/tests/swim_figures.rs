@@ -4,16 +4,21 @@
 //! node), false removals, traffic per member and in aggregate, join times.
 //!
 //! `cargo test --release -p omdisc-core --test swim_figures -- --ignored --nocapture`
-//! prints one `swim-figure key=value ...` line per case. 10 000 members do not fit the
-//! simulator (every engine holds a table of every member: 10 000 × 10 000 × 160 bytes), so
-//! `swim_model_figures` gives the same figures for 10 000 (and, to check the model, 100
-//! and 1 000) from a sampling model of the protocol: see its docs.
+//! prints per case a `swim-figure key=value ...` line and the docs table's row
+//! (`swim-row`), and keeps the line in docs/swim-figures.txt (`swim_record`); pick cases
+//! with `OMDISC_SWIM_SIZES=1000 OMDISC_SWIM_MULTICAST=yes OMDISC_SWIM_LOSS=25`. 10 000
+//! members do not fit the simulator (every engine holds a table of every member: 10 000 ×
+//! 10 000 × 160 bytes = 16 GB), so `swim_model_figures` gives the crash figures for 10 000
+//! (and, to compare, 100 and 1 000) from a model of the protocol (`swim_model`);
+//! `model_agrees_with_the_engines` holds the model to the engines at 30 members.
 
 mod sim;
+mod swim_model;
 mod swim_record;
 
 use omdisc_core::Event;
 use sim::{addr, Link, Sim};
+use swim_model::Model;
 use swim_record::Figures;
 
 /// Segment of the cluster.
@@ -180,157 +185,71 @@ fn swim_figures() {
     }
 }
 
-/// The probe protocol at sizes the simulator cannot hold, as a sampling model with the
-/// engine's parameters (500 ms probe interval, 200 ms probe timeout, 3 indirect probes,
-/// gossip fan-out 3, suspicion rounds from the miss rate as `swim.rs` computes them):
-///
-/// * every interval each live member probes one member; a member's probers in one interval
-///   are drawn as the round-robin walks of the others give them (each prober's walk visits
-///   it once every n − 1 intervals, at a uniformly random phase);
-/// * a probe of a live member fails with `q = f² (1 − (1 − f)²)³`, `f = 1 − (1 − p)²`, each
-///   datagram lost with probability p (the same legs as the engine's PING, retry and three
-///   PING-REQs); a crashed member's probes always fail;
-/// * a prober that sees a failure suspects; it re-probes each interval and declares the
-///   member dead after `rounds` more failures; any success clears its suspicion;
-/// * the death is then known to every member at once with multicast, or spreads by push
-///   gossip (each new holder sends it to 3 random members, each copy lost with p, 1 ms a
-///   hop) plus piggybacking (every probe and answer carries it to a random member for
-///   log2(n) + 2 intervals) without.
-///
-/// False removals count declared deaths of live members over the steady window, sampled:
-/// `members × window / interval` probe rounds, each a Bernoulli run of `rounds + 1`
-/// failures in a row.
+/// The probe protocol's crash detection at sizes the simulator cannot hold, from the model
+/// (`swim_model`): 200 crashes a row, the victims spread over the id range as in `case`.
 #[test]
 #[ignore = "figures for the docs: cargo test --release -p omdisc-core --test swim_figures -- --ignored --nocapture"]
 fn swim_model_figures() {
     for (n, multicast, per_mille) in swim_record::selected(&[100, 1_000, 10_000]) {
-        model(n, multicast, per_mille).report();
+        let (steady_s, crashes) = plan(n);
+        model_case(n, multicast, per_mille, (steady_s, crashes), 200 / crashes).report();
     }
 }
 
-fn model(n: usize, multicast: bool, per_mille: u64) -> Figures {
+/// The model of `n` members plus the newcomer (as the engines have), run as `case` runs
+/// the engines (a steady window of `steady_s`, then `crashes` crashes one after another)
+/// `runs` times over.
+fn model_case(
+    n: usize,
+    multicast: bool,
+    per_mille: u64,
+    (steady_s, crashes): (u64, usize),
+    runs: usize,
+) -> Figures {
     let wall = std::time::Instant::now();
-    let mut rng = omdisc_core::testing::Rng::new(n as u64 * 31 + per_mille);
-    let p = per_mille as f64 / 1000.0;
-    let interval = 500u64;
-    let f = 1.0 - (1.0 - p) * (1.0 - p);
-    let ok = (1.0 - f) * (1.0 - f);
-    let q = f * f * (1.0 - ok).powi(3);
-    // Rounds as the engine computes them (10^-12 per probe, 2..=12).
-    let mut rounds = 0u32;
-    let mut prob = q;
-    while prob > 1e-12 && rounds < 12 {
-        prob *= q;
-        rounds += 1;
-    }
-    let rounds = rounds.max(2);
-    let uniform = |rng: &mut omdisc_core::testing::Rng| rng.next_u64() as f64 / u64::MAX as f64;
-    // Crash detection: 200 crashes.
-    let mut first = Vec::new();
-    let mut all = Vec::new();
-    for _ in 0..200 {
-        // Each other member's walk reaches the victim at a random interval of its lap; in
-        // each interval the probers are those whose phase comes up. The first of them to
-        // probe starts a suspicion that ends `rounds` intervals later; its probe lands at a
-        // uniform point of the interval, and the failure is judged at the interval's end.
-        let lap = (n - 1) as u64;
-        let mut start = u64::MAX;
-        for _ in 0..(n - 1).min(64) {
-            // The nearest probers dominate: sampling 64 of them is exact enough for the
-            // minimum (each phase uniform over the lap).
-            let phase = rng.below(lap.max(1));
-            start = start.min(phase);
-        }
-        let start = if n - 1 > 64 {
-            // The minimum of n − 1 uniform phases over a lap of n − 1 intervals is about
-            // geometric with mean 1: draw it so.
-            let mut k = 0;
-            while uniform(&mut rng) > 1.0 - (-1.0f64).exp() && k < 100 {
-                k += 1;
-            }
-            k
-        } else {
-            start
-        };
-        let offset = rng.below(interval);
-        let declared = start * interval + (interval - offset) + u64::from(rounds) * interval;
-        first.push(declared);
-        all.push(
-            declared
-                + if multicast {
-                    1
-                } else {
-                    spread_time(n, p, interval, &mut rng)
-                },
-        );
-    }
-    // False removals over 10 minutes of every member probing.
-    let window_s = 600u64;
-    let probes = n as u64 * window_s * 1000 / interval;
-    let expected = probes as f64 * q.powi(rounds as i32 + 1);
     let mut figures = Figures::new("model", n, multicast, per_mille);
-    figures.crashes = first.len();
-    figures.first = first;
-    figures.last = all;
-    figures.false_removals = expected.round() as usize;
-    figures.steady_s = window_s;
-    // Traffic: per member and interval a PING and an ACK of about 120 bytes with UDP/IP
-    // headers and one gossip entry, plus the retry and PING-REQs after a failure.
-    figures.per_member_bytes_s = 2.0 * 120.0 * (1000.0 / interval as f64) * (1.0 + f * 2.0);
-    figures.aggregate_bytes_s = figures.per_member_bytes_s * n as f64;
+    let mut model = Model::new(n + 1, multicast, per_mille, n as u64 * 31 + per_mille);
+    for _ in 0..runs {
+        // The members have run through the join, 5 s and the steady window before the
+        // first crash, and each crash and 2 s more before the next.
+        let mut warm = n as u64 * swim_model::START_GAP + (5 + steady_s) * 1_000;
+        for c in 0..crashes {
+            let dropped = model.crash(victim(c, n), warm);
+            figures.crashes += 1;
+            let times: Vec<u64> = dropped.iter().copied().flatten().collect();
+            warm += times.iter().max().copied().unwrap_or(swim_model::HORIZON) + 2_000;
+            if times.len() < dropped.len() {
+                figures.undetected += 1;
+                continue;
+            }
+            figures.detected(&times);
+        }
+    }
     figures.finish(wall);
     figures
 }
 
-/// Time for a death notice to reach every member by push gossip (fan-out 3 on first
-/// receipt, 1 ms a hop) and piggybacking (one random member per member per half interval
-/// for log2(n) + 2 intervals), each copy lost with `p`.
-fn spread_time(n: usize, p: f64, interval: u64, rng: &mut omdisc_core::testing::Rng) -> u64 {
-    let mut informed = vec![false; n];
-    let mut when = vec![u64::MAX; n];
-    informed[0] = true;
-    when[0] = 0;
-    let mut frontier = vec![0usize];
-    let mut t = 0;
-    // Push gossip in hops of 1 ms.
-    while !frontier.is_empty() {
-        t += 1;
-        let mut next = Vec::new();
-        for _ in &frontier {
-            for _ in 0..3 {
-                let to = rng.below(n as u64) as usize;
-                if rng.below(1000) < (p * 1000.0) as u64 || informed[to] {
-                    continue;
-                }
-                informed[to] = true;
-                when[to] = t;
-                next.push(to);
-            }
-        }
-        frontier = next;
-    }
-    // Piggybacking: every informed member sends it to a random member twice an interval,
-    // for log2(n) + 2 intervals after it learned it.
-    let rounds = (usize::BITS - n.leading_zeros()) as u64 + 2;
-    let mut step = 0;
-    while informed.iter().any(|i| !i) && step < 200 {
-        step += 1;
-        let now = t + step * interval / 2;
-        for from in 0..n {
-            if !informed[from] || when[from] + rounds * interval < now || when[from] >= now {
-                continue;
-            }
-            let to = rng.below(n as u64) as usize;
-            if informed[to] || rng.below(1000) < (p * 1000.0) as u64 {
-                continue;
-            }
-            informed[to] = true;
-            when[to] = now;
-        }
-    }
-    when.iter()
-        .copied()
-        .filter(|w| *w != u64::MAX)
-        .max()
-        .unwrap_or(0)
+/// The model against the engines at 30 members, multicast and 25 % loss (the case with
+/// every mechanism: suspicion rounds, missed group copies, stale notices, re-floods):
+/// the medians of the first and of the last map to drop a crash within 1 s, and the
+/// engines' worst within the model's range.
+#[test]
+fn model_agrees_with_the_engines() {
+    let (n, multicast, per_mille) = (30, true, 250);
+    let engines = case(n, multicast, per_mille, 10, 20);
+    let model = model_case(n, multicast, per_mille, (10, 20), 20);
+    let (e_first, e_first_max) = swim_record::median_max(&engines.first);
+    let (e_last, e_last_max) = swim_record::median_max(&engines.last);
+    let (m_first, m_first_max) = swim_record::median_max(&model.first);
+    let (m_last, m_last_max) = swim_record::median_max(&model.last);
+    let report = format!(
+        "engines first {e_first}/{e_first_max} last {e_last}/{e_last_max} ms, \
+         model first {m_first}/{m_first_max} last {m_last}/{m_last_max} ms"
+    );
+    println!("{report}");
+    assert_eq!(engines.undetected, 0, "{report}");
+    assert!(e_first.abs_diff(m_first) <= 1_000, "{report}");
+    assert!(e_last.abs_diff(m_last) <= 1_000, "{report}");
+    assert!(e_first_max <= m_first_max + 1_000, "{report}");
+    assert!(e_last_max <= m_last_max + 1_000, "{report}");
 }
