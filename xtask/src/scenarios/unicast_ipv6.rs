@@ -1,8 +1,8 @@
 //! Unicast seeds over IPv6 (issue 15): four IPv6-only hosts on a segment whose hosts drop
 //! every multicast UDP datagram (nftables, input and output), seeded in a chain by IPv6
-//! addresses — `--peer [ADDR]:PORT`, `--peer ADDR` (the default port) and a peers file —
-//! converge with every node at its own IPv6 address, and not one multicast datagram is sent;
-//! a SIGKILL'd node is found dead by the probes.
+//! addresses — `--peer [ADDR]:PORT`, `--peer ADDR` (the default port) and a peers file, the
+//! last without `-i` — converge with every node at its own IPv6 address, and not one
+//! multicast datagram is sent; a SIGKILL'd node is found dead by the probes.
 
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv6Addr};
@@ -63,7 +63,13 @@ fn unicast_ipv6(ctx: &Ctx) -> Result<String, String> {
         vec!["--peers-file".into(), peers_file.display().to_string()],
     ];
     for (&h, seed) in hosts.iter().zip(&seeds) {
-        let mut args = vec!["-i", IFNAME, "--group", GROUP_V6, "--no-multicast"];
+        // n4 names no interface: it serves on the one of its route to its seed.
+        let mut args = if h == hosts[3] {
+            vec![]
+        } else {
+            vec!["-i", IFNAME]
+        };
+        args.extend_from_slice(&["--group", GROUP_V6, "--no-multicast"]);
         args.extend_from_slice(UNICAST_ARGS);
         args.extend(seed.iter().map(String::as_str));
         topo.start(h, &args)?;
