@@ -9,7 +9,8 @@
 //! - [`ensure`]: installs missing rustup targets and Debian packages; [`background`]: slow
 //!   preparations started early on low-priority threads and joined by the stage that needs them;
 //! - [`image`]: the bare-metal RISC-V boot image: build, sizes, QEMU on a TAP;
-//!   [`riscv_budget`]: its footprint limits;
+//!   [`riscv_budget`]: its footprint limits; [`stack_size`]: both boot images' stacks sized
+//!   to their measured high-water marks;
 //! - [`fuzz`]: `cargo xtask fuzz` and the `fuzz-smoke` stage: the cargo-fuzz targets in `fuzz/`;
 //! - [`bench`](mod@bench): `cargo xtask bench`, the performance figures against their baselines
 //!   ([`bench_model`] and its [`bench_model_charts`], [`bench_loss`], [`bench_ingest`],
@@ -46,5 +47,6 @@ pub mod report;
 pub mod riscv_budget;
 pub mod scenarios;
 pub mod sizes;
+pub mod stack_size;
 pub mod test;
 pub mod testbed;

@@ -288,27 +288,23 @@ pub fn stack_high_water(log: &str) -> Option<u64> {
         .max()
 }
 
-/// The stack the RAM budget counts for a high-water mark: a quarter more, at least 1 KiB
-/// (as the image's own `stack_with_margin`).
-pub fn stack_with_margin(high_water: u64) -> u64 {
-    (high_water + (high_water / 4).max(1024)).div_ceil(8) * 8
-}
-
 /// The image's budget report: flash and RAM, what each part costs, and whether everything
 /// fits: flash and RAM (the stack's region of its own, `.data`, `.bss`) in the budget, and
-/// the measured stack high-water mark `high_water`, with its margin, in the stack's region.
+/// the stack's region sized to the measured stack high-water mark `high_water` with its
+/// margin ([`stack_size`](crate::stack_size)).
 pub fn budget(image: &Path, high_water: u64) -> Result<(String, bool), String> {
     let layout = Layout::read(image)?;
-    let needed = stack_with_margin(high_water);
-    let fits =
-        layout.flash() <= FLASH_BUDGET && layout.ram() <= RAM_BUDGET && needed <= layout.stack;
+    let sized = crate::stack_size::check(high_water, layout.stack, "memory.x");
+    let fits = layout.flash() <= FLASH_BUDGET && layout.ram() <= RAM_BUDGET && sized.is_ok();
     let text = format!(
-        "{}\nRAM {} B of {RAM_BUDGET} (stack region {}: high-water mark {high_water} B + margin = {needed} B; .data {}, .bss {})",
+        "{}\nRAM {} B of {RAM_BUDGET} (stack region {}, .data {}, .bss {})\nstack: {}{}",
         layout.flash_text(),
         layout.ram(),
         layout.stack,
         layout.data,
         layout.bss,
+        crate::stack_size::describe(high_water, layout.stack),
+        sized.err().map_or(String::new(), |why| format!("\n{why}")),
     );
     Ok((text, fits))
 }
@@ -491,12 +487,6 @@ mod tests {
             message("0.031 INFO  === map: 1 members ==="),
             "=== map: 1 members ==="
         );
-    }
-
-    #[test]
-    fn the_margin_matches_the_image() {
-        assert_eq!(stack_with_margin(8000), 10000);
-        assert_eq!(stack_with_margin(100), 1128);
     }
 
     #[test]

@@ -132,27 +132,18 @@ impl Measured {
 
     /// Lines about the stack (against the stack section of `stack` bytes) and the boot time.
     pub fn lines(&self, stack: u64) -> String {
-        let needed = crate::mps2::stack_with_margin(self.stack_high_water);
         format!(
-            "stack: high-water mark {} B, with margin (a quarter, at least 1 KiB) {needed} B, of a {stack} B stack{}\nfirst announcement: {} after machine reset (target {FIRST_ANNOUNCEMENT_TARGET_MS} ms; QEMU under TCG, so host load adds to it)",
-            self.stack_high_water,
-            if needed <= stack { "" } else { " OVER" },
+            "stack: {}\nfirst announcement: {} after machine reset (target {FIRST_ANNOUNCEMENT_TARGET_MS} ms; QEMU under TCG, so host load adds to it)",
+            crate::stack_size::describe(self.stack_high_water, stack),
             self.first_announcement_ms
                 .map_or("not seen".to_string(), |ms| format!("{ms} ms")),
         )
     }
 
-    /// An error unless the high-water mark with its margin fits a `stack`-byte stack.
+    /// An error unless a `stack`-byte stack is sized to the high-water mark with its margin
+    /// ([`stack_size::check`](crate::stack_size::check)).
     pub fn check_stack(&self, stack: u64) -> Result<(), String> {
-        let needed = crate::mps2::stack_with_margin(self.stack_high_water);
-        if needed <= stack {
-            Ok(())
-        } else {
-            Err(format!(
-                "the stack's high-water mark {} B with its margin ({needed} B) does not fit the {stack} B stack (link.x)",
-                self.stack_high_water
-            ))
-        }
+        crate::stack_size::check(self.stack_high_water, stack, "link.x")
     }
 }
 
@@ -231,13 +222,16 @@ mod tests {
     #[test]
     fn the_stack_and_boot_time_are_read_from_the_console() {
         let console = "[    0.030] INFO  first announcement sent 31 ms after machine reset\r\n\
-            [    0.031] INFO  stack high-water mark 12064 B of 16384 B (with margin 15080 B)\r\n";
+            [    0.031] INFO  stack high-water mark 10064 B of 16384 B (with margin 15096 B)\r\n";
         let m = Measured::from_console(console).unwrap();
-        assert_eq!(m.stack_high_water, 12064);
+        assert_eq!(m.stack_high_water, 10064);
         assert_eq!(m.first_announcement_ms, Some(31));
         assert!(m.check_stack(16384).is_ok());
-        assert!(m.check_stack(15072).is_err());
-        assert!(m.lines(16384).contains("15080 B, of a 16384 B stack\n"));
+        assert!(m.check_stack(15088).is_err());
+        assert!(m.check_stack(20480).is_err());
+        assert!(m
+            .lines(16384)
+            .contains("15096 B, of a 16384 B stack (sized: 16384 B)\n"));
         assert!(Measured::from_console("nothing").is_err());
     }
 }
