@@ -9,7 +9,8 @@
 //!
 //! - group [`DEFAULT_GROUP`] `239.255.77.77`: an administratively scoped group in the IPv4
 //!   Local Scope `239.255.0.0/16` (RFC 2365 §6.1), which routers do not forward out of the
-//!   site, so announcements cannot leak to the Internet even with a large `-m` TTL;
+//!   site, so announcements cannot leak to the Internet even with a large `-m` TTL; with
+//!   `--no-multicast` the seeds' family sets it (`ff05::4d` for IPv6 seeds);
 //! - port [`DEFAULT_PORT`] `7477`: below the Linux ephemeral range (32768–60999), so no
 //!   outgoing connection on the host can already hold it;
 //! - interval [`DEFAULT_INTERVAL`] 1 s, dead-after [`DEFAULT_DEAD_AFTER`] 5: a node that
@@ -32,7 +33,7 @@ use omdisc_core::{DeadAfter as ExpiryLimits, NodeId};
 
 use crate::cli::OmdiscdArgs;
 use crate::output_values::DEFAULT_HOOK_TIMEOUT;
-use crate::seeds::SeedList;
+use crate::seeds::{default_group_of_seeds, MixedFamilies, SeedList};
 use crate::values::{
     CountersFilePath, DeadAfter, InterfaceName, KeyFilePath, MaxDeadAfter, MetricsFilePath,
     NodeIdValue, PeersFilePath,
@@ -177,14 +178,17 @@ impl DaemonConfig {
             None if daemonize => Some(PathBuf::from(DEFAULT_PID_FILE)),
             None => None,
         };
-        let group = args.group.map_or(DEFAULT_GROUP, |g| g.get());
+        let peers_file = args.peers_file.map(PeersFilePath::into_path);
+        let group = match args.group {
+            Some(group) => group.get(),
+            // The group only sets the address family then: the seeds' own.
+            None if args.no_multicast => default_group_of_seeds(&args.peer, peers_file.as_deref())
+                .map_err(ConfigError::MixedSeedFamilies)?
+                .unwrap_or(DEFAULT_GROUP),
+            None => DEFAULT_GROUP,
+        };
         let port = args.port.map_or(DEFAULT_PORT, |p| p.get());
-        let seeds = SeedList::new(
-            args.peer,
-            args.peers_file.map(PeersFilePath::into_path),
-            port,
-            group,
-        );
+        let seeds = SeedList::new(args.peer, peers_file, port, group);
         Ok(DaemonConfig {
             interfaces: args.interface.map(|l| l.into_names()).unwrap_or_default(),
             daemonize,
@@ -271,6 +275,8 @@ pub enum ConfigError {
     HookTimeoutWithoutHook,
     /// `--no-multicast` together with `-m` (a multicast TTL).
     NoMulticastWithTtl,
+    /// `--no-multicast` without `--group`, and seeds of both address families.
+    MixedSeedFamilies(MixedFamilies),
     /// `--max-dead-after` below `--dead-after` (given or default).
     MaxDeadAfterBelowDeadAfter {
         /// `--max-dead-after`.
@@ -293,6 +299,7 @@ impl fmt::Display for ConfigError {
             ConfigError::NoMulticastWithTtl => f.write_str(
                 "--no-multicast and -m exclude each other (-m is the TTL of multicast datagrams)",
             ),
+            ConfigError::MixedSeedFamilies(mixed) => mixed.fmt(f),
             ConfigError::MaxDeadAfterBelowDeadAfter {
                 max_dead_after,
                 dead_after,
@@ -314,6 +321,12 @@ mod tests {
     fn config(args: &[&str]) -> Result<DaemonConfig, String> {
         let args = parse_omdiscd_args(args).map_err(|e| e.message)?;
         DaemonConfig::from_args(args).map_err(|e| e.to_string())
+    }
+
+    /// The seeds `config` loads, as text.
+    fn seeds(config: &DaemonConfig) -> Vec<String> {
+        let seeds = config.seeds.load().unwrap();
+        seeds.iter().map(ToString::to_string).collect()
     }
 
     #[test]
@@ -410,18 +423,57 @@ mod tests {
         ])
         .unwrap();
         assert!(!parsed.multicast);
-        let seeds: Vec<String> = parsed
-            .seeds
-            .load()
-            .unwrap()
-            .iter()
-            .map(ToString::to_string)
-            .collect();
-        assert_eq!(seeds, ["10.0.0.1:9000", "10.0.0.2:7477"]);
+        assert_eq!(seeds(&parsed), ["10.0.0.1:9000", "10.0.0.2:7477"]);
         assert_eq!(
             config(&["--no-multicast", "-m", "2"]).unwrap_err(),
             "--no-multicast and -m exclude each other (-m is the TTL of multicast datagrams)"
         );
+    }
+
+    #[test]
+    fn no_multicast_without_group_takes_the_family_from_the_seeds() {
+        let v6_group: IpAddr = "ff05::4d".parse().unwrap();
+        let v6 = config(&[
+            "--no-multicast",
+            "--peer",
+            "fd00::1",
+            "--peer",
+            "[fd00::2]:9000",
+        ]);
+        let v6 = v6.unwrap();
+        assert_eq!(v6.group, v6_group);
+        assert_eq!(seeds(&v6), ["[fd00::1]:7477", "[fd00::2]:9000"]);
+
+        let dir = crate::test_dir::TempDir::new("config-seed-family");
+        let file = dir.path().join("peers");
+        std::fs::write(&file, "# seeds\nfd00::3\n").unwrap();
+        let file = file.to_str().unwrap();
+        let from_file = config(&["--no-multicast", "--peers-file", file]).unwrap();
+        assert_eq!(from_file.group, v6_group);
+        assert_eq!(seeds(&from_file), ["[fd00::3]:7477"]);
+
+        // IPv4 seeds, no seeds, multicast, or an explicit group: as before.
+        let v4_group: IpAddr = "239.255.77.77".parse().unwrap();
+        for args in [
+            &["--no-multicast", "--peer", "10.0.0.1"][..],
+            &["--no-multicast"],
+            &["--no-multicast", "--peers-file", "/nonexistent/peers"],
+            &["--peer", "fd00::1"],
+        ] {
+            assert_eq!(config(args).unwrap().group, v4_group, "{args:?}");
+        }
+        let given = config(&["--no-multicast", "--group", "ff02::4d", "--peer", "fd00::1"]);
+        assert_eq!(given.unwrap().group, "ff02::4d".parse::<IpAddr>().unwrap());
+
+        // Both families: one line, also across --peer and the file.
+        assert_eq!(
+            config(&["--no-multicast", "--peer", "10.0.0.1", "--peer", "fd00::1"]).unwrap_err(),
+            "--no-multicast without --group takes the address family from the seeds, but they mix IPv4 (10.0.0.1) and IPv6 (fd00::1): name seeds of one family"
+        );
+        let mixed = config(&["--no-multicast", "--peer", "10.0.0.9", "--peers-file", file]);
+        assert!(mixed
+            .unwrap_err()
+            .contains("mix IPv4 (10.0.0.9) and IPv6 (fd00::3)"));
     }
 
     #[test]

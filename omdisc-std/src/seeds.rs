@@ -4,6 +4,8 @@
 //! A seed without a port gets `--port`. Every seed must be of the cluster's address family
 //! (the group's: the legs' sockets are IPv4 or IPv6), the same seed named twice counts once,
 //! and there are at most [`MAX_SEEDS`]: one more is an error, never a silent truncation.
+//! With `--no-multicast` and no `--group` the family is the seeds' own
+//! ([`default_group_of_seeds`]); seeds of both families are then an error.
 //! At start any problem stops the daemon with one line; on SIGHUP
 //! ([`SeedList::reload_on_sighup`]) a bad file keeps the seeds in use and logs one line.
 
@@ -63,6 +65,60 @@ impl fmt::Display for SeedListError {
 }
 
 impl std::error::Error for SeedListError {}
+
+/// Seeds of both address families where the family is taken from them. `Display` is one
+/// line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MixedFamilies {
+    /// The first IPv4 seed.
+    pub ipv4: IpAddr,
+    /// The first IPv6 seed.
+    pub ipv6: IpAddr,
+}
+
+impl fmt::Display for MixedFamilies {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "--no-multicast without --group takes the address family from the seeds, but they mix IPv4 ({}) and IPv6 ({}): name seeds of one family",
+            self.ipv4, self.ipv6
+        )
+    }
+}
+
+impl std::error::Error for MixedFamilies {}
+
+/// The default group of the seeds' address family (`--no-multicast` without `--group`):
+/// of `peers` (`--peer`) and of the lines of `file` (`--peers-file`), read now. A file that
+/// cannot be read counts as none here: loading the seeds at start reports it in one line.
+/// `None` without seeds.
+pub fn default_group_of_seeds(
+    peers: &[PeerAddr],
+    file: Option<&Path>,
+) -> Result<Option<IpAddr>, MixedFamilies> {
+    let from_file = file
+        .and_then(|path| load_peers(path).ok())
+        .unwrap_or_default();
+    let addresses = peers
+        .iter()
+        .chain(&from_file)
+        .map(|p| p.socket_addr(0).ip());
+    let (mut ipv4, mut ipv6) = (None, None);
+    for address in addresses {
+        let first = if address.is_ipv4() {
+            &mut ipv4
+        } else {
+            &mut ipv6
+        };
+        first.get_or_insert(address);
+    }
+    match (ipv4, ipv6) {
+        (Some(ipv4), Some(ipv6)) => Err(MixedFamilies { ipv4, ipv6 }),
+        (Some(_), None) => Ok(Some(IpAddr::V4(omdisc_core::DEFAULT_GROUP_V4))),
+        (None, Some(_)) => Ok(Some(IpAddr::V6(omdisc_core::DEFAULT_GROUP_V6))),
+        (None, None) => Ok(None),
+    }
+}
 
 /// Where the seeds come from, and what they resolve to.
 #[derive(Debug, Clone, PartialEq, Eq)]
