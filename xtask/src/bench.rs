@@ -3,7 +3,7 @@
 //!
 //! | stage | what | baseline |
 //! |---|---|---|
-//! | `model` | analytic announce traffic and crash detection, 10 to 65 535 nodes (engine formulas), drawn as SVG | the same cluster without a budget |
+//! | `model` | analytic announce traffic and crash detection, 10 to 65 535 nodes (engine formulas), drawn as SVG; the probe protocol's crash detection drawn from docs/swim-figures.txt | the same cluster without a budget |
 //! | `sim` | the simulator's 2 to 1 000 real engines (core test `bandwidth`, release) | the model |
 //! | `loss` | the simulator's 10 nodes at 0 to 40 % loss: false removals, crash detection (core test `lossy_links`, release) | the fixed deadline `k = 5` |
 //! | `micro` | criterion: codec, MAC, table update, map render at 1 000 nodes (ns/op) | — |
@@ -20,6 +20,7 @@ use crate::bench_ingest::{self, IngestOptions};
 use crate::bench_loss;
 use crate::bench_model;
 use crate::bench_model_charts;
+use crate::bench_swim_chart;
 use crate::project::Project;
 use crate::report::Report;
 use crate::testbed::{self, registry};
@@ -132,7 +133,8 @@ pub fn run(project: &Project, mut args: Args) -> ExitCode {
         report.stage("model: announce traffic for 10 to 65 535 nodes", || {
             let m = bench_model::run_model(project)?;
             let drawn = bench_model_charts::draw(project.root(), &m)?;
-            let summary = format!("{}; {drawn}", m.summary());
+            let swim = bench_swim_chart::draw(project.root())?;
+            let summary = format!("{}; {drawn}; {swim}", m.summary());
             model = Some(m);
             Ok(summary)
         });

@@ -28,6 +28,7 @@ pub mod bench_ingest;
 pub mod bench_loss;
 pub mod bench_model;
 pub mod bench_model_charts;
+pub mod bench_swim_chart;
 pub mod bloat;
 pub mod checks;
 pub mod deb;

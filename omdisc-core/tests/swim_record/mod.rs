@@ -162,7 +162,7 @@ impl Figures {
         )
     }
 
-    /// The row of the docs/performance.md table.
+    /// The row of the docs/performance.md table (the model's: crash columns only).
     pub fn row(&self) -> String {
         let s = |ms: u64| {
             if ms == u64::MAX {
@@ -180,6 +180,29 @@ impl Figures {
                 s(v)
             }
         };
+        if !self.converged {
+            return format!(
+                "| {} | {} | {} % | did not converge in 120 s | | | | | | | | |",
+                self.members,
+                if self.multicast { "yes" } else { "no" },
+                self.per_mille / 10,
+            );
+        }
+        if self.source == "model" {
+            // The model gives the crash columns only.
+            return format!(
+                "| {} | {} | {} % | {} / {} | {} / {} | {} of {} |",
+                self.members,
+                if self.multicast { "yes" } else { "no" },
+                self.per_mille / 10,
+                found(first_median),
+                found(first_max),
+                found(all_median),
+                found(all_max),
+                self.undetected,
+                self.crashes,
+            );
+        }
         format!(
             "| {} | {} | {} % | {} | {} | {} / {} | {} / {} | {} of {} | {} in {} s | {} | {:.0} | {:.0} |",
             self.members,
