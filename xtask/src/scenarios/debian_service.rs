@@ -3,7 +3,8 @@
 //! one bridge, get the `.deb` of `cargo xtask deb` and are driven as an administrator
 //! would: `apt-get install`, the key recipe, `/etc/default/omdiscd`, `systemctl enable
 //! --now`, `showmap`, `journalctl`, `systemctl reload` with a new key, `systemctl stop`,
-//! `systemd-analyze security`, `apt-get purge`.
+//! `systemd-analyze security`, the packaged `/etc/default/omdiscd` (no `-i`) on both,
+//! `apt-get purge`.
 //!
 //! Nothing reaches the host's network: each container sees `lo` and its veth only (checked).
 
@@ -18,13 +19,14 @@ use crate::ensure::{self, Tool};
 use crate::project::Project;
 use crate::report::duration;
 use crate::testbed::{
-    sweep_stale_cgroups, wait_until, Bridge, Container, DebianRoot, Membership, Netns, RootSource,
+    ip, sweep_stale_cgroups, wait_until, Bridge, Container, DebianRoot, Membership, Netns,
+    RootSource,
 };
 
 /// Boots two containers with the package and drives the service.
 pub(super) const DEBIAN_SERVICE: Scenario = Scenario {
     name: "debian-service",
-    about: "the .deb in two systemd containers: install, start, ready, showmap, journal, reload with a new key, stop (LEAVE), security, purge",
+    about: "the .deb in two systemd containers: install, start, ready, showmap, journal, reload with a new key, stop (LEAVE), security, the packaged defaults (no -i), purge",
     // A first run debootstraps the root and may install cargo-deb; cached runs take ~40 s.
     timeout: Duration::from_secs(900),
     needs_daemon: false,
@@ -102,6 +104,11 @@ const GET_METRICS: &str = "bash -c 'exec 3<>/dev/tcp/127.0.0.1/9477 && printf \"
 const LEAVE_BOUND: Duration = Duration::from_secs(1);
 /// Both maps list both nodes within this time after the second start.
 const JOIN_BOUND: Duration = Duration::from_secs(3);
+/// The same with the packaged defaults (announcements every second, not every 0.5 s).
+const DEFAULT_JOIN_BOUND: Duration = Duration::from_secs(5);
+/// The options line of the packaged `/etc/default/omdiscd`: no `-i`, so the service serves
+/// on the interface of the route to the group.
+const PACKAGED_ARGS: &str = "OMDISCD_ARGS=\"\"";
 /// The watchdog period set on node 2 (a runtime drop-in): it must never fire.
 const WATCHDOG_SEC: u64 = 3;
 /// Highest `systemd-analyze security` exposure accepted ("OK" is below 5; ours is ~1).
@@ -216,6 +223,9 @@ fn boot_nodes(
         let label = format!("n{}", i + 1);
         let netns = Netns::new(&label)?;
         bridge.attach(&netns, IFNAME, address, None)?;
+        // As on an installed host: a default route (onto the test's bridge, which leads
+        // nowhere), the route to the group a node without -i serves by.
+        ip(&["-n", netns.name(), "route", "add", "default", "dev", IFNAME])?;
         let log = ctx.dir.join(format!("{label}-console.log"));
         let container = Container::boot(root, &netns, &label, &[(deb_dir, PACKAGE_DIR)], &log)?;
         nodes.push(Node {
@@ -550,6 +560,14 @@ fn drive(ctx: &Ctx, nodes: &[Node], package: &Package) -> Result<String, String>
         Duration::ZERO,
     );
 
+    // The packaged defaults (no -i): both serve by the route and list both.
+    let started = Instant::now();
+    let default_joined = packaged_defaults(nodes, &file)?;
+    step(
+        &format!("packaged /etc/default/omdiscd ({PACKAGED_ARGS}, no -i) on both: both maps list both {} after the second start; node 2 stopped again", duration(default_joined)),
+        started.elapsed(),
+    );
+
     // Purge: node 2 stopped, node 1 still running; nothing of the package is left.
     let started = Instant::now();
     for (node, before) in nodes.iter().zip(&before) {
@@ -578,12 +596,49 @@ fn drive(ctx: &Ctx, nodes: &[Node], package: &Package) -> Result<String, String>
     );
 
     Ok(format!(
-        "ready in {} and {}; maps complete {}; LEAVE seen {} after systemctl stop; exposure {exposure}",
+        "ready in {} and {}; maps complete {}; LEAVE seen {} after systemctl stop; exposure {exposure}; packaged defaults: maps complete {}",
         duration(ready[0]),
         duration(ready[1]),
         duration(joined),
-        duration(left)
+        duration(left),
+        duration(default_joined)
     ))
+}
+
+/// Puts the package's own `/etc/default/omdiscd` (from the `.deb` `file`) back on both
+/// nodes, restarts node 1 and starts node 2 (stopped before), waits for both maps to list
+/// both and stops node 2 again; how long the maps took after the second start.
+fn packaged_defaults(nodes: &[Node], file: &str) -> Result<Duration, String> {
+    let ids: Vec<u16> = nodes.iter().map(|n| n.id).collect();
+    for node in nodes {
+        let c = &node.container;
+        c.sh(&format!(
+            "dpkg-deb --fsys-tarfile {PACKAGE_DIR}/{file} | tar -xO --wildcards '*etc/default/omdiscd' > /etc/default/omdiscd"
+        ))?;
+        let defaults = c.sh("cat /etc/default/omdiscd")?;
+        let args: Vec<&str> = defaults
+            .lines()
+            .filter(|l| l.starts_with("OMDISCD_ARGS="))
+            .collect();
+        if args != [PACKAGED_ARGS] {
+            return Err(format!(
+                "{}: the packaged /etc/default/omdiscd sets {args:?}, not {PACKAGED_ARGS}",
+                c.name()
+            ));
+        }
+    }
+    let mut last_start = Instant::now();
+    for node in nodes {
+        last_start = Instant::now();
+        node.container.sh("systemctl restart omdiscd")?;
+    }
+    let joined = wait_for_maps(nodes, &ids, DEFAULT_JOIN_BOUND)
+        .map(|_| last_start.elapsed())
+        .map_err(|e| format!("with the packaged /etc/default/omdiscd: {e}"))?;
+    if let Some(two) = nodes.get(1) {
+        two.container.sh("systemctl stop omdiscd")?;
+    }
+    Ok(joined)
 }
 
 /// Runs a long command (apt-get) that must succeed.
