@@ -647,7 +647,9 @@ where
                 .same_id(id)
                 .iter()
                 .any(|e| e.state == NodeState::Local && e.shadowed);
-            core_log!(warn, "node id {} claimed by two hosts", id.get());
+            // Every frontend logs the Conflict event with both addresses: debug here, so
+            // that one conflict is one warning.
+            core_log!(debug, "node id {} claimed by two hosts", id.get());
             self.events.push(Event::Conflict {
                 id,
                 winner: c.winner,
