@@ -113,8 +113,8 @@ pub use detector::{DeadAfter, Detector, LossEstimate};
 pub use engine::{
     advertised_interval, AddressError, ArrayEngine, Destination, Engine, Phase, Received, RxError,
     SeedError, Stats, Transmit, DEFAULT_CAPACITY, DUPLICATE_CACHE_LEN, EVENT_QUEUE_LEN,
-    LEAVE_BACKOFF_MEMBERS, MAX_RUMORS, MAX_SEEDS, MAX_SUSPECTS, RELAY_QUEUE_LEN, SEED_RETRY_MAX,
-    SEED_RETRY_MIN, SEED_UNREACHABLE_AFTER, UNICAST_QUEUE_LEN,
+    LEAVE_BACKOFF_MEMBERS, MAX_RUMORS, MAX_SEEDS, MAX_SUSPECTS, PUSH_RESENDS, RELAY_QUEUE_LEN,
+    SEED_RETRY_MAX, SEED_RETRY_MIN, SEED_UNREACHABLE_AFTER, UNICAST_QUEUE_LEN,
 };
 pub use event::Event;
 pub use id::{NodeId, NodeIdError};

@@ -1,6 +1,7 @@
-//! Dissemination: news (a death, a departure, a member learned by unicast) passed to a few
-//! random members at once and piggybacked on the next probes, and what a received gossip
-//! entry does. No entry ever adds a node: an `Alive` entry only makes this node contact
+//! Dissemination: news (a death, a departure, a member learned by unicast) pushed to a few
+//! random members at once (reliably: see the `push` module) and piggybacked on the next
+//! probes, and what a received gossip entry does; contacts of members learned by gossip,
+//! sent again until they answer. No entry ever adds a node: an `Alive` entry only makes this node contact
 //! the address (a unicast JOIN announcement), and the node is added when its own signed
 //! announcement answers.
 
@@ -22,6 +23,20 @@ pub const MAX_RUMORS: usize = 16;
 const RECENT_CONTACTS: usize = 32;
 /// How long an address contacted is not contacted again.
 const CONTACT_HOLDOFF: Duration = Duration::from_secs(1);
+/// Resends of a contact that is not answered.
+const CONTACT_RESENDS: u8 = 5;
+
+/// An address contacted recently.
+#[derive(Clone, Copy, Debug)]
+struct Contact {
+    addr: SocketAddr,
+    /// When it was first contacted (it is not contacted anew within [`CONTACT_HOLDOFF`]).
+    first: Instant,
+    /// When it was last contacted.
+    last: Instant,
+    /// Resends left while it does not answer.
+    left: u8,
+}
 
 /// How far news goes at once (it is piggybacked in every case).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,9 +62,7 @@ struct Rumor {
 #[derive(Clone, Debug, Default)]
 pub(super) struct Rumors {
     rumors: heapless::Vec<Rumor, { super::swim::slots(MAX_RUMORS) }>,
-    /// (A `Deque` needs one slot at least.)
-    contacts:
-        heapless::Deque<(SocketAddr, Instant), { 1 + super::swim::slots(RECENT_CONTACTS - 1) }>,
+    contacts: heapless::Vec<Contact, { super::swim::slots(RECENT_CONTACTS) }>,
 }
 
 impl<S, const RELAY_QUEUE: usize, const DUPLICATES: usize> Engine<S, RELAY_QUEUE, DUPLICATES>
@@ -63,21 +76,29 @@ where
         }
         if how == Spread::Flood && self.config.multicast {
             self.send_group_gossip(news);
+            let copies = super::push::group_copies(self.swim.miss, self.live);
+            self.repeat_to_group(news, copies);
         }
-        let fanout = if how == Spread::Piggyback {
-            0
-        } else {
-            self.config.gossip_fanout
+        // A death or a departure goes to about ln n more members, so that (nearly) every
+        // member has it at once; a newcomer to `gossip_fanout` (each member it reaches
+        // contacts it, and passes it on when it answers: the news is everywhere within a
+        // few hops, and its piggybacked copies reach the last few).
+        let fanout = match how {
+            Spread::Piggyback => 0,
+            _ if news.state == MemberState::Alive => self.config.gossip_fanout,
+            _ => super::push::fanout(self.config.gossip_fanout, self.live),
         };
+        let mut chosen: heapless::Vec<crate::id::NodeId, { super::push::MAX_FANOUT as usize }> =
+            heapless::Vec::new();
         for _ in 0..fanout {
             let pick = if how == Spread::Flood {
-                self.random_target(|t| t.id != news.node)
+                self.random_target(|t| t.id != news.node && !chosen.contains(&t.id))
             } else {
-                self.random_unicast_target(news.node)
+                self.random_unicast_target(news.node, &chosen)
             };
             let Some(to) = pick else { break };
-            self.stats.gossip_sent = self.stats.gossip_sent.wrapping_add(1);
-            self.send_to(to.addr, to.iface, Unicast::Gossip { news: Some(news) });
+            let _ = chosen.push(to.id);
+            self.push(news, to.addr, to.iface);
         }
         // Piggybacked about log2(members) + 2 times.
         let members = self.live.max(2) as u32;
@@ -97,9 +118,10 @@ where
             }
         }
         let _ = rumors.push(rumor);
+        rumors.sort_unstable_by_key(|r| core::cmp::Reverse(r.left));
     }
 
-    fn send_group_gossip(&mut self, news: Gossip) {
+    pub(super) fn send_group_gossip(&mut self, news: Gossip) {
         let serving = self.serving();
         for index in 0..crate::addr::MAX_IFACES {
             let Some(iface) = IfaceId::new(index) else {
@@ -110,19 +132,26 @@ where
                 self.queue_direct(
                     super::transmit::Destination::Group,
                     iface,
-                    Unicast::Gossip { news: Some(news) },
+                    Unicast::Gossip {
+                        news: Some(news),
+                        nonce: 0,
+                    },
                 );
             }
         }
     }
 
-    fn random_unicast_target(&mut self, not: crate::id::NodeId) -> Option<Target> {
+    fn random_unicast_target(
+        &mut self,
+        not: crate::id::NodeId,
+        chosen: &[crate::id::NodeId],
+    ) -> Option<Target> {
         let port = self.config.port;
         let len = self.table.len();
         for _ in 0..8 {
             let index = self.rng.below(len as u64) as usize;
             let entry = self.table.get(index)?;
-            if entry.is_unicast() && entry.id() != not {
+            if entry.is_unicast() && entry.id() != not && !chosen.contains(&entry.id()) {
                 if let Some(t) = Target::of(entry, port) {
                     return Some(t);
                 }
@@ -168,6 +197,10 @@ where
             }
         }
         self.rumors.rumors.retain(|r| r.left > 0);
+        // The least-sent first next time (fresh news is not held up behind old news).
+        self.rumors
+            .rumors
+            .sort_unstable_by_key(|r| core::cmp::Reverse(r.left));
         if !entries.is_full() {
             if let Some(t) =
                 self.random_target(|t| t.iface == iface && about.is_none_or(|a| a.id != t.id))
@@ -202,30 +235,82 @@ where
     }
 
     /// Contacts `addr` with a unicast JOIN announcement (its answer adds it), unless it was
-    /// contacted within the last second.
+    /// contacted within the last second; sent again (on the probe ticks, at most
+    /// [`CONTACT_RESENDS`] times) until `addr` answers.
     pub(super) fn contact(&mut self, addr: SocketAddr) {
         if !cfg!(feature = "probes") {
             return;
         }
         let now = self.now;
         let recent = &mut self.rumors.contacts;
-        while recent
-            .front()
-            .is_some_and(|(_, at)| now.saturating_since(*at) >= CONTACT_HOLDOFF)
-        {
-            recent.pop_front();
-        }
-        if recent.iter().any(|(a, _)| *a == addr) {
+        recent.retain(|c| c.left > 0 || now.saturating_since(c.first) < CONTACT_HOLDOFF);
+        if recent.iter().any(|c| c.addr == addr) {
             return;
         }
         if recent.is_full() {
-            recent.pop_front();
+            // The oldest makes room.
+            if let Some(i) = recent
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, c)| c.first)
+                .map(|(i, _)| i)
+            {
+                recent.swap_remove(i);
+            }
         }
-        let _ = recent.push_back((addr, now));
+        let _ = recent.push(Contact {
+            addr,
+            first: now,
+            last: now,
+            left: CONTACT_RESENDS,
+        });
+        self.send_contact(addr);
+    }
+
+    fn send_contact(&mut self, addr: SocketAddr) {
         let Some(iface) = super::relay::take_lowest_iface(&mut self.serving()) else {
             return;
         };
         self.send_to(addr, iface, Unicast::Announce { join: true });
+    }
+
+    /// Whether a contact waits for its answer.
+    pub(super) fn contacts_pending(&self) -> bool {
+        self.rumors.contacts.iter().any(|c| c.left > 0)
+    }
+
+    /// A datagram from `src` was accepted: a contact of it is answered.
+    pub(super) fn contact_answered(&mut self, src: SocketAddr) {
+        for c in self.rumors.contacts.iter_mut() {
+            if c.addr.ip() == src.ip() {
+                c.left = 0;
+            }
+        }
+    }
+
+    /// Contacts again the addresses that have not answered for
+    /// [`RESEND_AFTER`](super::push::RESEND_AFTER).
+    pub(super) fn resend_contacts(&mut self) {
+        let now = self.now;
+        let room = self
+            .unicast_queue
+            .capacity()
+            .saturating_sub(self.unicast_queue.len());
+        let mut due: heapless::Vec<SocketAddr, { super::swim::slots(RECENT_CONTACTS) }> =
+            heapless::Vec::new();
+        for c in self.rumors.contacts.iter_mut() {
+            if due.len() < room
+                && c.left > 0
+                && now.saturating_since(c.last) >= super::push::RESEND_AFTER
+            {
+                c.left -= 1;
+                c.last = now;
+                let _ = due.push(c.addr);
+            }
+        }
+        for addr in due {
+            self.send_contact(addr);
+        }
     }
 
     /// What the gossip `entries` of a datagram from a member (`trusted`) or from a node this

@@ -18,6 +18,7 @@
 mod gossip;
 mod leave;
 mod local;
+mod push;
 mod receive;
 mod relay;
 mod schedule;
@@ -31,6 +32,7 @@ mod unicast;
 
 pub use gossip::MAX_RUMORS;
 pub use local::AddressError;
+pub use push::PUSH_RESENDS;
 pub use receive::{Received, RxError};
 pub use seeds::{SeedError, MAX_SEEDS, SEED_RETRY_MAX, SEED_RETRY_MIN, SEED_UNREACHABLE_AFTER};
 pub use stats::Stats;
@@ -169,6 +171,8 @@ pub struct Engine<
     swim: swim::Swim,
     /// News being passed on, and addresses contacted recently.
     rumors: gossip::Rumors,
+    /// News pushed and waiting for ACKs, and news to send to the group again.
+    pushes: push::Pushes,
     stats: Stats,
 }
 
@@ -268,6 +272,7 @@ where
             unicast_queue: UnicastQueue::new(),
             swim: swim::Swim::default(),
             rumors: gossip::Rumors::default(),
+            pushes: push::Pushes::default(),
             stats: Stats::default(),
             config,
         })

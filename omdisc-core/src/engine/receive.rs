@@ -94,8 +94,19 @@ where
         self.now = self.now.max(now);
         self.stats.rx_datagrams = self.stats.rx_datagrams.wrapping_add(1);
         let result = self.receive(iface, src, datagram);
-        if matches!(result, Ok(Received::Updated | Received::Duplicate)) && !self.seeds.is_empty() {
-            self.seed_heard(src);
+        if matches!(result, Ok(Received::Updated | Received::Duplicate)) {
+            if !self.seeds.is_empty() {
+                self.seed_heard(src);
+            }
+            // A contact is answered by the announcement that adds (or refreshes) its node,
+            // not by any datagram: a PING from an unknown node is what made it contacted.
+            if cfg!(feature = "probes")
+                && self.contacts_pending()
+                && crate::wire::Packet::new_checked(datagram)
+                    .is_ok_and(|p| p.kind() == MessageKind::Announce)
+            {
+                self.contact_answered(src);
+            }
         }
         let counter = match &result {
             Ok(Received::Updated) => &mut self.stats.rx_accepted,
@@ -348,6 +359,14 @@ where
                     self.ping_req_received(from, iface, payload.nonce, target);
                 }
             }
+            // A reliable push: acknowledge it.
+            MessageKind::Gossip if payload.nonce != 0 => self.send_to(
+                from,
+                iface,
+                super::unicast::Unicast::Ack {
+                    nonce: payload.nonce,
+                },
+            ),
             _ => {}
         }
         self.receive_gossip(&payload.entries, trusted, packet.unicast());

@@ -113,10 +113,11 @@ pub(super) struct Swim {
     probes: heapless::Vec<Probe, { slots(1 + MAX_SUSPECTS) }>,
     pub(super) suspects: heapless::Vec<Suspicion, { slots(MAX_SUSPECTS) }>,
     forwards: heapless::Vec<Forward, { slots(MAX_FORWARDS) }>,
-    /// Where the round-robin walk of the table is.
+    /// Where the current lap of the round-robin walk started, and how far it got.
     cursor: usize,
+    step: usize,
     /// Estimated rate at which a live member's first PING goes unanswered, × 2^16.
-    miss: u64,
+    pub(super) miss: u64,
 }
 
 impl Default for Swim {
@@ -126,6 +127,7 @@ impl Default for Swim {
             suspects: heapless::Vec::new(),
             forwards: heapless::Vec::new(),
             cursor: 0,
+            step: usize::MAX,
             miss: INITIAL_MISS,
         }
     }
@@ -222,7 +224,9 @@ where
                 self.start_probe(target);
             }
         }
-        if !self.swim.probes.is_empty() {
+        self.resend_news();
+        // The probe timeout also paces the resends of news.
+        if !self.swim.probes.is_empty() || self.resends_pending() {
             self.timers
                 .set(Timer::ProbeTimeout, now + self.config.probe_timeout);
         }
@@ -233,6 +237,7 @@ where
     /// The direct PINGs of this interval went unanswered: PING again and ask others.
     pub(super) fn probe_timeout_timer(&mut self) {
         self.timers.stop(Timer::ProbeTimeout);
+        self.resend_news();
         let pending: heapless::Vec<(Target, u32), { slots(1 + MAX_SUSPECTS) }> = self
             .swim
             .probes
@@ -291,8 +296,10 @@ where
         }
     }
 
-    /// The next member to probe: the walk goes through the table from a random place, one
-    /// member an interval, so every member is probed once in every `members` intervals.
+    /// The next member to probe: the walk goes through the whole table once a lap, from a
+    /// random place and around, one member an interval, so every member is probed once in
+    /// every `members` intervals by every prober (a lap that stopped at the table's end
+    /// would leave the first entries unprobed for many laps).
     fn next_probe_target(&mut self) -> Option<Target> {
         let port = self.config.port;
         let len = self.table.len();
@@ -300,12 +307,13 @@ where
             return None;
         }
         for _ in 0..len {
-            if self.swim.cursor >= len {
-                self.swim.cursor = self.rng.below(len as u64) as usize % len.max(1);
+            if self.swim.step >= len {
                 // A new lap starts somewhere else, so probers do not move in step.
+                self.swim.step = 0;
+                self.swim.cursor = self.rng.below(len as u64) as usize;
             }
-            let index = self.swim.cursor;
-            self.swim.cursor += 1;
+            let index = (self.swim.cursor + self.swim.step) % len;
+            self.swim.step += 1;
             if let Some(target) = self
                 .table
                 .get(index)
@@ -318,8 +326,8 @@ where
         None
     }
 
-    /// A random member that can be probed and passes `accept` (a few tries; `None` if none
-    /// is found).
+    /// A random member that can be probed and passes `accept`: a few random tries, then the
+    /// first from a random place on (`None` if no member passes).
     pub(super) fn random_target(&mut self, accept: impl Fn(&Target) -> bool) -> Option<Target> {
         let port = self.config.port;
         let len = self.table.len();
@@ -333,21 +341,30 @@ where
                 return Some(t);
             }
         }
-        None
+        // Few pass (a small table, or most chosen already): look at every entry once.
+        let start = self.rng.below(len as u64) as usize;
+        (0..len).find_map(|i| {
+            self.table
+                .get((start + i) % len)
+                .and_then(|e| Target::of(e, port))
+                .filter(|t| accept(t))
+        })
     }
 
     /// Neither the PINGs nor the PING-REQs were answered this interval.
     fn probe_failed(&mut self, target: Target) {
         // Only the incarnation probed: a restarted node is another member.
-        let current = self.table.entries().iter().any(|e| {
-            e.id() == target.id
-                && e.incarnation == target.incarnation
-                && e.state == NodeState::Alive
-        });
-        if !current {
+        let current = self
+            .table
+            .same_id(target.id)
+            .iter()
+            .filter(|e| e.incarnation == target.incarnation && e.state == NodeState::Alive)
+            .map(|e| e.sequence)
+            .max();
+        let Some(sequence) = current else {
             self.swim.clear(target.id);
             return;
-        }
+        };
         let rounds = self.swim.suspicion_rounds(self.config.indirect_probes);
         if let Some(s) = self
             .swim
@@ -356,6 +373,9 @@ where
             .find(|s| s.target.id == target.id)
         {
             s.rounds_left = s.rounds_left.saturating_sub(1);
+            // Its death names the newest round this node knows of it (a receiver that
+            // knows a newer one probes it itself).
+            s.target.sequence = s.target.sequence.max(sequence);
             if s.rounds_left == 0 {
                 let target = s.target;
                 self.swim.clear(target.id);
@@ -375,8 +395,9 @@ where
     }
 
     /// Another member declared `news`'s member dead at an older round than this node knows:
-    /// suspect it (probe it every interval; remove it after the suspicion rounds) unless it
-    /// is suspected already or no slot is free.
+    /// suspect it (probe it at once and every interval; remove it after the fewest
+    /// suspicion rounds, as another member's probes found it silent already: Lifeguard's
+    /// independent suspicions) unless it is suspected already or no slot is free.
     pub(super) fn suspect(&mut self, news: &Gossip) {
         if !cfg!(feature = "probes") {
             return;
@@ -389,17 +410,25 @@ where
             .filter(|e| e.incarnation == news.incarnation)
             .find_map(|e| Target::of(e, port));
         let Some(target) = target else { return };
-        if self.swim.suspicion(target.id).is_some() {
+        if let Some(s) = self
+            .swim
+            .suspects
+            .iter_mut()
+            .find(|s| s.target.id == target.id)
+        {
+            s.rounds_left = s.rounds_left.min(MIN_SUSPICION_ROUNDS);
             return;
         }
-        let rounds = self.swim.suspicion_rounds(self.config.indirect_probes);
         let suspicion = Suspicion {
             target,
-            rounds_left: rounds,
+            rounds_left: MIN_SUSPICION_ROUNDS,
         };
         if self.swim.suspects.push(suspicion).is_ok() {
             self.stats.suspicions = self.stats.suspicions.wrapping_add(1);
             self.events.push(Event::Suspected(target.id));
+            if self.probing() && !self.swim.probes.iter().any(|p| p.target.id == target.id) {
+                self.start_probe(target);
+            }
         }
     }
 
@@ -442,7 +471,7 @@ where
             );
             return true;
         }
-        false
+        self.push_acked(nonce)
     }
 
     /// A PING-REQ from `requester`: ping `target` on its behalf.

@@ -55,6 +55,8 @@ pub(super) enum Unicast {
     Gossip {
         /// The news.
         news: Option<Gossip>,
+        /// Non-zero: the receiver ACKs it with this number (a reliable push).
+        nonce: u32,
     },
     /// This node's LEAVE, to a member reached by unicast only.
     Leave,
@@ -156,12 +158,18 @@ where
                     payload.target = Some(target);
                     self.piggyback(job.iface, None, &mut payload.entries);
                 }
-                Unicast::Gossip { news } => {
+                Unicast::Gossip { news, nonce } => {
+                    payload.nonce = nonce;
                     let mut entries = GossipList::new();
                     if let Some(news) = news {
                         let _ = entries.push(news);
                     }
-                    self.piggyback(job.iface, None, &mut entries);
+                    // A push (and its resends) carries its news alone: what is piggybacked
+                    // is counted down per datagram, and a burst of pushes would spend it
+                    // before the probes carry it to random members.
+                    if nonce == 0 {
+                        self.piggyback(job.iface, None, &mut entries);
+                    }
                     payload.entries = entries;
                 }
             }
