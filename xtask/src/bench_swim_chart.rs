@@ -37,13 +37,18 @@ pub struct SwimRow {
     pub undetected: u64,
 }
 
-/// Parses the record's `key=value` lines (`#` lines are comments).
+/// Parses the record's `key=value` lines (`#` lines are comments; a case whose cluster
+/// did not converge is left out).
 pub fn parse(text: &str) -> Result<Vec<SwimRow>, String> {
     let mut rows = Vec::new();
     for line in text
         .lines()
         .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
     {
+        if line.contains("converged=false") {
+            // A cluster that never converged has no crash figures.
+            continue;
+        }
         let field = |name: &str| {
             line.split_whitespace()
                 .find_map(|f| f.strip_prefix(name)?.strip_prefix('='))
