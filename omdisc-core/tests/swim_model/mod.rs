@@ -3,34 +3,34 @@
 //! is 16 GB). It keeps, per member, only what decides when that member drops a crashed
 //! one, and follows the engine (`omdisc-core/src/engine/swim.rs`, `gossip.rs`):
 //!
-//! * **the walk**: each member probes one member per 500 ms interval (its own phase after
-//!   its start), going through its id-sorted table from index 0 to the end, then from a
-//!   new random place each time it runs off the end (`next_probe_target`). The members
-//!   start 2 ms apart, as in the figures test, and know each member started before a
-//!   tick; once the table is whole, a walk moves one index an interval, so a member the
-//!   walks have passed waits up to a lap (`members` intervals) for the next prober;
+//! * **the walk**: each member probes one member per 500 ms interval (its own phase),
+//!   going once round its whole table per lap from a random place (`next_probe_target`):
+//!   at the crash a prober is at a uniform point of its lap, and the victim at a uniform
+//!   place in it;
 //! * **suspicion**: the first member whose probe of the victim fails at the tick `T`
 //!   suspects it at `T + 500` and declares it dead at `T + 500 × (rounds + 1)`, the rounds
 //!   from swim.rs's estimate of the first-PING miss rate, which starts at 10 % and
-//!   follows the loss (2 at 0 %, 9 at 25 % once settled);
+//!   follows the loss (2 at 0 %, 8–9 at 25 % once settled);
 //! * **the notice**: a member that declares it, or takes a notice that came by unicast,
-//!   floods it: to the group (with multicast; each member misses it with the loss), to 3
-//!   random members by unicast, and piggybacked on its next `log2(members) + 2` datagrams
-//!   (a PING at each tick, an ACK at a random time of each interval, to random members);
-//!   one that takes it from the group only piggybacks it;
+//!   floods it: to the group (with multicast; each member misses each copy with the loss)
+//!   and again on its next probe ticks and timeouts as often as its miss estimate asks
+//!   (`p^copies · n < 0.1`, at most 8), pushed to `3 + ⌈0.7 log2 n⌉` random members (at
+//!   most 16), each push sent again 150 ms on, on a tick or timeout, until it is ACKed (at
+//!   most 3 times), and piggybacked on its next `log2 n + 2` datagrams (a PING at each
+//!   tick, an ACK at a random time of each interval, to random members); one that takes it
+//!   from the group only piggybacks it (push.rs, gossip.rs);
 //! * **stale notices**: with multicast every announcement is a new round; a member that
 //!   heard a newer round of the victim than the notice names (the declarer missed the
-//!   last announcements) does not take it but suspects the victim itself, and drops it
-//!   `rounds` intervals after its next tick;
+//!   last announcements) does not take it but probes the victim at once and drops it after
+//!   the fewest rounds: one interval after its next tick;
 //! * **expiry**: with multicast, a member that nothing reached drops the victim when its
 //!   announcements are `k` advertised intervals late, `k` from the loss as detector.rs
 //!   takes it (5 at 0 %, 15 at 25 %), counted from the last one it heard.
 //!
 //! Every datagram takes 1–2 ms and is lost with the link's loss. Left out: PING-REQ
 //! helpers (the victim is dead: they change nothing), the suspect slots (one victim),
-//! tombstones of earlier crashes in the tables, the join and traffic, and the newcomer's
-//! own expiry (with multicast at 200–1 000 members the engines' *first* map to drop a
-//! crash is often the late joiner's, seconds before the rest). `model_agrees_with_the_engines`
+//! tombstones of earlier crashes in the tables, the join and traffic, the queue limits of
+//! the pushes, and the newcomer's own expiry. `model_agrees_with_the_engines`
 //! (swim_figures.rs) checks it against the engines.
 
 #![allow(dead_code)]
@@ -43,8 +43,12 @@ use omdisc_core::{Config, NodeId};
 
 /// Probe interval of the defaults, ms.
 pub const INTERVAL: u64 = 500;
-/// Fan-out of a flooded notice.
+/// Fan-out of a flooded notice before the cluster's share (`gossip_fanout`), and its cap.
 const FANOUT: usize = 3;
+const MAX_FANOUT: usize = 16;
+/// Resends of an unacknowledged push, and how long it waits first.
+const PUSH_RESENDS: u32 = 3;
+const RESEND_AFTER: u64 = 150;
 /// Time between two members' starts, ms (as the figures test).
 pub const START_GAP: u64 = 2;
 /// Latest a crash is followed, ms (as the figures test).
@@ -61,12 +65,28 @@ pub fn suspicion_rounds(p: f64) -> u32 {
 /// outcome (about two a second); an answered probe missed its first PING with
 /// `(f − q) / (1 − q)`, `f = 1 − (1 − p)²`.
 pub fn rounds_after(p: f64, warm: u64) -> u32 {
+    suspicion_rounds_for_miss(miss_after(p, warm))
+}
+
+/// swim.rs's estimate of the first-PING miss rate `warm` ms after a member started.
+fn miss_after(p: f64, warm: u64) -> f64 {
     let f = 1.0 - (1.0 - p) * (1.0 - p);
     let q = f * f * (1.0 - (1.0 - f) * (1.0 - f)).powi(3);
     let target = (f - q) / (1.0 - q);
     let samples = (warm / INTERVAL).min(10_000) as i32;
-    let estimate = target - (target - 0.1) * (31.0f64 / 32.0).powi(samples);
-    suspicion_rounds_for_miss(estimate)
+    target - (target - 0.1) * (31.0f64 / 32.0).powi(samples)
+}
+
+/// Copies of a death sent to the group at the miss estimate `f` (push.rs): enough that
+/// `p^copies · members < 0.1`, `p = 1 − √(1 − f)`, 1 to 8.
+fn group_copies(f: f64, members: usize) -> u32 {
+    let p = 1.0 - (1.0 - f).sqrt();
+    let (mut missed, mut copies) = (members as f64, 0);
+    while missed > 0.1 && copies < 8 {
+        missed *= p;
+        copies += 1;
+    }
+    copies.max(1)
 }
 
 /// Suspicion rounds for an estimated first-PING miss rate `f` (swim.rs).
@@ -142,76 +162,31 @@ impl Model {
         1 + self.rng.below(2)
     }
 
-    /// Member `j`'s walk after `ticks` probes from cursor `cursor`: each tick takes the
-    /// next entry (its own is skipped without a tick); at the end of the table the walk
-    /// starts again at a random index.
-    fn advance(&mut self, j: usize, mut cursor: usize, mut ticks: u64) -> usize {
-        let len = self.members;
-        loop {
-            if cursor >= len {
-                cursor = self.rng.below(len as u64) as usize;
-            }
-            let left = (len - cursor - usize::from(j >= cursor)) as u64;
-            if ticks < left {
-                let mut c = cursor + ticks as usize;
-                if (cursor..=c).contains(&j) {
-                    c += 1;
-                }
-                return c;
-            }
-            ticks -= left;
-            cursor = len;
-        }
+    /// When member `j` first probes the victim after the crash (ms; its ticks at `phase +
+    /// k × INTERVAL`): its walk is at a uniform point of a lap of the other members, the
+    /// victim at a uniform place in it, and the next lap starts at a random place.
+    fn first_probe(&mut self, phase: u64) -> Option<u64> {
+        let lap = (self.members - 1) as u64;
+        let at_step = self.rng.below(lap);
+        let victim_step = self.rng.below(lap);
+        let ticks = if victim_step >= at_step {
+            victim_step - at_step
+        } else {
+            lap - at_step + self.rng.below(lap)
+        };
+        let at = phase + ticks * INTERVAL;
+        (at < HORIZON).then_some(at)
     }
 
-    /// When member `j` first probes index `victim` after the crash (ms). The members
-    /// started 2 ms apart in index order, the first `warm` ms before the crash, each with
-    /// its walk at index 0 and its ticks at `phase + k × INTERVAL` after its start, and
-    /// knew every member started before a tick (so while the table grows, the walk keeps
-    /// running off its end and restarting at random); `None` beyond the horizon.
-    fn first_probe(&mut self, j: usize, victim: usize, phase: u64, warm: u64) -> Option<u64> {
-        let len = self.members;
-        // Times relative to the first member's start.
-        let start = j as u64 * START_GAP;
-        let crash = warm.max(start);
-        let mut tick = start + phase;
-        let mut cursor = 0usize;
-        // While the table grows: tick by tick.
-        while tick < crash {
-            let known = ((tick / START_GAP) as usize + 1).min(len);
-            if known == len {
-                break;
-            }
-            if cursor >= known {
-                cursor = self.rng.below(known as u64) as usize;
-            }
-            if cursor == j {
-                cursor += 1;
-            }
-            cursor += 1;
-            tick += INTERVAL;
-        }
-        // Then the whole table.
-        let before = if tick < crash {
-            (crash - tick).div_ceil(INTERVAL)
-        } else {
-            0
-        };
-        let mut cursor = self.advance(j, cursor, before);
-        let mut tick = tick + before * INTERVAL - crash;
-        while tick < HORIZON {
-            if cursor >= len {
-                cursor = self.rng.below(len as u64) as usize;
-            }
-            if cursor <= victim {
-                let steps = (victim - cursor - usize::from((cursor..victim).contains(&j))) as u64;
-                let at = tick + steps * INTERVAL;
-                return (at < HORIZON).then_some(at);
-            }
-            tick += (len - cursor - usize::from(j >= cursor)) as u64 * INTERVAL;
-            cursor = len;
-        }
-        None
+    /// The next of member `j`'s resend calls (its probe ticks and their timeouts, 200 ms
+    /// on) at or after `t`.
+    fn next_resend(phase: u64, t: u64) -> u64 {
+        let k = t.saturating_sub(phase) / INTERVAL;
+        (k.saturating_sub(1)..k + 2)
+            .flat_map(|k| [phase + k * INTERVAL, phase + k * INTERVAL + 200])
+            .filter(|x| *x >= t)
+            .min()
+            .unwrap_or(t)
     }
 
     /// One crash of the member at table index `victim`: for every other member, when it
@@ -236,7 +211,7 @@ impl Model {
         // When the victim's last announcement went out, in the expiry window.
         let last_sent = self.uniform();
         for j in (0..n).filter(|j| *j != victim) {
-            if let Some(t) = self.first_probe(j, victim, phase[j], warm) {
+            if let Some(t) = self.first_probe(phase[j]) {
                 events.push(Reverse((t + interval * (rounds + 1), j, Via::Own, lag[j])));
             }
             if self.multicast {
@@ -252,6 +227,9 @@ impl Model {
         let mut suspecting = vec![false; n];
         let live = n - 1;
         let piggybacks = (usize::BITS - live.max(2).leading_zeros()) as usize + 2;
+        let bits = usize::BITS - live.max(1).leading_zeros();
+        let fanout = (FANOUT + (bits as usize * 7).div_ceil(10)).min(MAX_FANOUT);
+        let copies = group_copies(miss_after(self.p, warm), live);
         while let Some(Reverse((t, j, via, notice_lag))) = events.pop() {
             if t >= HORIZON {
                 break;
@@ -260,12 +238,12 @@ impl Model {
                 continue;
             }
             if matches!(via, Via::Group | Via::Unicast) && lag[j] < notice_lag {
-                // It heard a newer round than the notice names: it probes the victim
-                // itself from its next tick.
+                // It heard a newer round than the notice names: it probes the victim at
+                // once and drops it after the fewest rounds.
                 if !suspecting[j] {
                     suspecting[j] = true;
                     let next_tick = t + (phase[j] + interval - t % interval) % interval;
-                    let at = next_tick.max(t + 1) + interval * rounds;
+                    let at = next_tick.max(t + 1) + interval;
                     events.push(Reverse((at, j, Via::Own, lag[j])));
                 }
                 continue;
@@ -276,19 +254,36 @@ impl Model {
             }
             let flood = matches!(via, Via::Own | Via::Unicast);
             if flood && self.multicast {
-                for k in (0..n).filter(|k| *k != j && *k != victim) {
-                    if dropped[k].is_none() && !self.lost() {
-                        let at = t + self.hop();
-                        events.push(Reverse((at, k, Via::Group, notice_lag)));
+                // The group copy, and the repeats its miss estimate asks for.
+                let mut at = t;
+                for copy in 0..copies {
+                    if copy > 0 {
+                        at = Self::next_resend(phase[j], at + 1);
+                    }
+                    for k in (0..n).filter(|k| *k != j && *k != victim) {
+                        if dropped[k].is_none() && !self.lost() {
+                            let when = at + self.hop();
+                            events.push(Reverse((when, k, Via::Group, notice_lag)));
+                        }
                     }
                 }
             }
             if flood {
-                for _ in 0..FANOUT {
+                // Pushes, each sent again until ACKed.
+                for _ in 0..fanout {
                     let k = self.random_other(j, victim);
-                    if !self.lost() {
-                        let at = t + self.hop();
-                        events.push(Reverse((at, k, Via::Unicast, notice_lag)));
+                    let mut at = t;
+                    for attempt in 0..=PUSH_RESENDS {
+                        if attempt > 0 {
+                            at = Self::next_resend(phase[j], at + RESEND_AFTER);
+                        }
+                        if self.lost() {
+                            continue;
+                        }
+                        events.push(Reverse((at + self.hop(), k, Via::Unicast, notice_lag)));
+                        if !self.lost() {
+                            break;
+                        }
                     }
                 }
             }
