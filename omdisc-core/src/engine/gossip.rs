@@ -76,8 +76,12 @@ where
         }
         if how == Spread::Flood && self.config.multicast {
             self.send_group_gossip(news);
-            let copies = super::push::group_copies(self.swim.miss, self.live);
-            self.repeat_to_group(news, copies);
+            // A death or departure is sent to the group again as the loss needs; a newcomer
+            // is not (every member that misses it learns it from the pushes and probes).
+            if news.state != MemberState::Alive {
+                let copies = super::push::group_copies(self.swim.miss, self.live);
+                self.repeat_to_group(news, copies);
+            }
         }
         // A death or a departure goes to about ln n more members, so that (nearly) every
         // member has it at once; a newcomer to `gossip_fanout` (each member it reaches
