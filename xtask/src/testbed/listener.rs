@@ -126,9 +126,20 @@ fn open_socket(ifname: &str, group: IpAddr, port: u16) -> Result<UdpSocket, Stri
     }
 }
 
+/// Whether `bytes` is a message of the probe protocol (PING, ACK, PING-REQ, GOSSIP: kinds
+/// 3-6 of version 1, `docs/protocol.md`). Members send GOSSIP to the group too (a death or
+/// LEAVE, a newcomer learned by unicast); it is an omdisc message, but not a round of
+/// announcements, which is what the listeners record.
+fn is_probe_protocol(bytes: &[u8]) -> bool {
+    bytes.len() >= HEADER_LEN
+        && bytes.get(..3) == Some(&b"OM\x01"[..])
+        && matches!(bytes.get(3), Some(3..=6))
+}
+
 /// Reads every listener for `duration` (bounded: it returns when the time is up) and
-/// returns what they heard, in order of arrival. Datagrams that are not omdisc messages
-/// are an error (nothing else uses the group in a test).
+/// returns the announcements and LEAVEs they heard, in order of arrival (messages of the
+/// probe protocol are passed over). Datagrams that are not omdisc messages are an error
+/// (nothing else uses the group in a test).
 pub fn listen(listeners: &[GroupListener], duration: Duration) -> Result<Vec<Heard>, String> {
     let deadline = Instant::now() + duration;
     let mut heard = Vec::new();
@@ -153,6 +164,9 @@ pub fn listen(listeners: &[GroupListener], duration: Duration) -> Result<Vec<Hea
                 match listener.socket.recv_from(&mut buffer) {
                     Ok((len, source)) => {
                         let bytes = &buffer[..len];
+                        if is_probe_protocol(bytes) {
+                            continue;
+                        }
                         let (key, hops, relayer) = decode_header(bytes).ok_or_else(|| {
                             format!(
                                 "{} heard a datagram from {source} that is not an omdisc message",
@@ -204,8 +218,12 @@ mod tests {
         let mut other_version = bytes.clone();
         other_version[2] = 2;
         assert!(decode_header(&other_version).is_none());
+        assert!(!is_probe_protocol(&bytes));
         let mut unknown_kind = bytes;
         unknown_kind[3] = 3;
         assert!(decode_header(&unknown_kind).is_none());
+        assert!(is_probe_protocol(&unknown_kind));
+        unknown_kind[3] = 7;
+        assert!(!is_probe_protocol(&unknown_kind));
     }
 }
