@@ -35,9 +35,10 @@ fn no_address_left_means_out_of_the_cluster_until_one_returns() {
         "not in its own map"
     );
     assert_eq!(sim.events_since(lost, since), vec![Event::LocalChanged]);
-    // ... and sends nothing more: the others expire it (3 × 615 ms after they last heard it).
+    // ... and sends nothing more: the others expire it (3 × 615 ms after they last heard it,
+    // and two suspicion rounds of 500 ms in which it answers no probe).
     let expired = sim
-        .run_until_cond(3 * 616 + 10, |s| s.nobody_knows(id.get()))
+        .run_until_cond(3 * 616 + 2 * 500 + 10, |s| s.nobody_knows(id.get()))
         .expect("expired everywhere");
     assert!(expired >= 2 * 615, "{expired} ms");
     assert_eq!(sim.unsendable, unsendable + 1);

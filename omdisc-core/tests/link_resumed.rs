@@ -25,8 +25,9 @@ fn a_link_back_up_announces_at_once_and_relearns_the_map() {
     let flapping = hosts[3];
     let id = sim.hosts[flapping].engine.node_id();
     let segment = sim.set_link_down(flapping, 0);
-    // Down for 3 s: everyone expires everyone across the dead link (3 × 615 ms).
-    sim.run_for(3_000);
+    // Down for 4.5 s: everyone expires everyone across the dead link (3 × 615 ms, then two
+    // suspicion rounds of 500 ms without an answer to the probes: 3.8 s).
+    sim.run_for(4_500);
     assert!(hosts[..3].iter().all(|h| !sim.knows(*h, id.get())));
     assert_eq!(sim.map_of(flapping), vec![id.get()]);
 

@@ -15,12 +15,14 @@ fn lossy(per_mille: u64) -> Link {
     Link::lossy(per_mille, 2)
 }
 
-/// The daemon's defaults; `fixed`: the old deadline that ignores loss.
+/// The daemon's defaults; `fixed`: the old daemon, with the deadline that ignores loss
+/// and without the probes that now check a member whose announcements stopped.
 fn defaults(fixed: bool) -> impl Fn(&mut Config) {
     move |c: &mut Config| {
         c.dead_after = DEFAULT_DEAD_AFTER;
         if fixed {
             c.max_dead_after = DEFAULT_DEAD_AFTER;
+            c.probe_interval = omdisc_core::Duration::ZERO;
         }
     }
 }

@@ -222,3 +222,37 @@ fn a_replayed_death_notice_does_not_remove_a_live_member() {
     let _ = Instant::ZERO;
     let _ = Duration::ZERO;
 }
+
+#[test]
+fn a_crash_at_the_end_of_the_table_is_probed_after_the_cluster_grew() {
+    // Nodes started one after another begin their probe walks while their tables hold the
+    // first few nodes; the walks must still reach the last node of the table soon after
+    // the cluster formed. Walks that kept the start their first lap took in a small table
+    // stayed in its low part for hundreds of intervals: at 500 members a crash of the last
+    // node went unprobed until its announcements expired (10 s), at 1 000 for 20 s.
+    let n = 500;
+    let mut sim = Sim::new(9, Link::lossy(0, 1));
+    sim.capacity = n + 8;
+    for i in 0..n {
+        sim.start_host(1, i, &[], |c| {
+            c.dead_after = omdisc_core::DEFAULT_DEAD_AFTER
+        });
+        sim.run_for(2);
+    }
+    sim.run_until_cond_every(30_000, 100, Sim::converged)
+        .expect("converges");
+    sim.run_for(3_000);
+    let confirmed = |sim: &Sim| -> u64 {
+        sim.hosts
+            .iter()
+            .map(|h| h.engine.stats().confirmed_dead)
+            .sum()
+    };
+    let before = confirmed(&sim);
+    let (first, last) = crash_detection(&mut sim, n - 1, 60_000);
+    assert!(
+        confirmed(&sim) > before,
+        "no prober found the crash: removed by expiry between {first} and {last} ms"
+    );
+    assert!(last <= 5_000, "removed between {first} and {last} ms");
+}

@@ -20,11 +20,16 @@ use crate::wire::{Gossip, GossipList, MemberState, MAX_GOSSIP_ENTRIES};
 /// Most pieces of news waiting to be piggybacked.
 pub const MAX_RUMORS: usize = 16;
 /// Addresses contacted recently (not contacted again within [`CONTACT_HOLDOFF`]).
-const RECENT_CONTACTS: usize = 32;
+const RECENT_CONTACTS: usize = 64;
 /// How long an address contacted is not contacted again.
 const CONTACT_HOLDOFF: Duration = Duration::from_secs(1);
 /// Resends of a contact that is not answered.
 const CONTACT_RESENDS: u8 = 5;
+/// How many JOINs a probe interval are answered with the whole map rather than one digest.
+pub(super) const FULL_DIGESTS_PER_INTERVAL: u8 = 2;
+/// Most datagrams of one such answer (`MAX_GOSSIP_ENTRIES` members each: 48 members; a
+/// larger map is sent from a random place, and the rest comes with the gossip).
+pub(super) const FULL_DIGEST_PARTS: usize = 8;
 
 /// An address contacted recently.
 #[derive(Clone, Copy, Debug)]
@@ -63,6 +68,8 @@ struct Rumor {
 pub(super) struct Rumors {
     rumors: heapless::Vec<Rumor, { super::swim::slots(MAX_RUMORS) }>,
     contacts: heapless::Vec<Contact, { super::swim::slots(RECENT_CONTACTS) }>,
+    /// JOINs answered with the whole map in this probe interval.
+    pub(super) full_digests: u8,
 }
 
 impl<S, const RELAY_QUEUE: usize, const DUPLICATES: usize> Engine<S, RELAY_QUEUE, DUPLICATES>
@@ -214,15 +221,33 @@ where
         }
     }
 
-    /// A member digest: up to [`MAX_GOSSIP_ENTRIES`] random members (for a node that just
-    /// contacted this one).
+    /// A member digest for a node that just contacted this one: part `part` of a full one
+    /// (the members at table positions `start + part × MAX_GOSSIP_ENTRIES` on, that many
+    /// positions), or, `None`, up to [`MAX_GOSSIP_ENTRIES`] random members.
     pub(super) fn digest(
         &mut self,
         iface: IfaceId,
         not: Option<crate::id::NodeId>,
+        part: Option<(u32, u8)>,
         entries: &mut GossipList,
     ) {
         if !cfg!(feature = "probes") {
+            return;
+        }
+        if let Some((start, part)) = part {
+            let len = self.table.len();
+            let port = self.config.port;
+            let first = start as usize + usize::from(part) * MAX_GOSSIP_ENTRIES;
+            for i in first..first + MAX_GOSSIP_ENTRIES {
+                let target = self
+                    .table
+                    .get(i % len.max(1))
+                    .and_then(|e| super::swim::Target::of(e, port))
+                    .filter(|t| t.iface == iface && Some(t.id) != not);
+                if let Some(t) = target {
+                    let _ = entries.push(t.gossip(MemberState::Alive));
+                }
+            }
             return;
         }
         for _ in 0..MAX_GOSSIP_ENTRIES * 2 {
@@ -252,11 +277,11 @@ where
             return;
         }
         if recent.is_full() {
-            // The oldest makes room.
+            // The oldest makes room, one that was answered if there is one.
             if let Some(i) = recent
                 .iter()
                 .enumerate()
-                .min_by_key(|(_, c)| c.first)
+                .min_by_key(|(_, c)| (c.left > 0, c.first))
                 .map(|(i, _)| i)
             {
                 recent.swap_remove(i);

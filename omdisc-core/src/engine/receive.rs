@@ -297,11 +297,41 @@ where
             iface,
             super::unicast::Unicast::Announce { join: false },
         );
-        if cfg!(feature = "probes") {
+        if !cfg!(feature = "probes") {
+            return;
+        }
+        // The first JOINs of a probe interval get the whole map (up to
+        // `FULL_DIGEST_PARTS` datagrams, from a random place in the table), so a node that
+        // joins through this one needs no lap of piggybacked gossip to learn the members;
+        // the rest (the members that a newcomer contacts answer it all at once) one part.
+        let full = self.rumors.full_digests < super::gossip::FULL_DIGESTS_PER_INTERVAL;
+        let len = self.table.len();
+        let parts = if full {
+            self.rumors.full_digests += 1;
+            len.div_ceil(crate::wire::MAX_GOSSIP_ENTRIES)
+                .clamp(1, super::gossip::FULL_DIGEST_PARTS)
+        } else {
+            0
+        };
+        let start = self.rng.below(len.max(1) as u64) as u32;
+        for part in 0..parts as u8 {
             self.send_to(
                 from,
                 iface,
-                super::unicast::Unicast::Digest { to: msg.origin },
+                super::unicast::Unicast::Digest {
+                    to: msg.origin,
+                    part: Some((start, part)),
+                },
+            );
+        }
+        if parts == 0 {
+            self.send_to(
+                from,
+                iface,
+                super::unicast::Unicast::Digest {
+                    to: msg.origin,
+                    part: None,
+                },
             );
         }
     }
@@ -333,8 +363,13 @@ where
                 if packet.sequence() > entry.sequence {
                     entry.sequence = packet.sequence();
                 }
+                // Heard: its expiry starts again (an expiry only suspects a member the
+                // probes reach, and a suspect that answers is not suspected again at once).
+                entry.last_seen = entry.last_seen.max(self.now);
+                let expiry = entry.expires_at(&self.detector);
                 let id = entry.id();
                 self.swim.clear(id);
+                self.sweep_by(expiry);
             }
         }
         if !trusted {

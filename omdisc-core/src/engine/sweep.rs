@@ -1,5 +1,6 @@
 //! Expiry: removing nodes that stopped announcing, and forgetting old tombstones.
 
+use super::swim::Target;
 use super::timer::Timer;
 use super::Engine;
 use crate::event::Event;
@@ -11,21 +12,30 @@ where
     S: TableStorage,
 {
     /// Expires every live node silent for `k` of its advertised intervals (`k` from
-    /// `dead_after` up to `max_dead_after`, as the loss measured from it requires), purges
+    /// `dead_after` up to `max_dead_after`, as the loss measured from it requires) — or,
+    /// where the probe protocol runs and can reach it, suspects it and leaves the verdict to
+    /// the probes (a live member whose announcements were lost answers them) — purges
     /// tombstones older than the tombstone lifetime, and schedules the next sweep. O(n).
     pub(super) fn sweep(&mut self, now: Instant) {
         let detector = self.detector;
+        let port = self.config.port;
         let mut index = 0;
         while index < self.table.len() {
-            let expired = self.table.get_mut(index).and_then(|e| {
-                if e.state == NodeState::Alive && now >= e.expires_at(&detector) {
+            let due = self
+                .table
+                .get(index)
+                .filter(|e| e.state == NodeState::Alive && now >= e.expires_at(&detector))
+                .map(|e| (e.id(), Target::of(e, port)));
+            let expired = match due {
+                // The probe protocol decides whether a silent member it can reach is dead.
+                Some((id, target)) if self.probes_decide(id, target) => None,
+                Some(_) => self.table.get_mut(index).map(|e| {
                     let was_member = e.is_member();
                     e.depart(now);
-                    Some((e.id(), was_member))
-                } else {
-                    None
-                }
-            });
+                    (e.id(), was_member)
+                }),
+                None => None,
+            };
             if let Some((id, was_member)) = expired {
                 self.stats.expired = self.stats.expired.wrapping_add(1);
                 self.live = self.live.saturating_sub(1);
@@ -46,11 +56,13 @@ where
         );
         self.table.purge_departed_before(cutoff);
 
+        // Suspects are the probes' to remove.
+        let swim = &self.swim;
         let next_expiry = self
             .table
             .entries()
             .iter()
-            .filter(|e| e.state == NodeState::Alive)
+            .filter(|e| e.state == NodeState::Alive && swim.suspicion(e.id()).is_none())
             .map(|e| e.expires_at(&detector))
             .min();
         let next_purge = self

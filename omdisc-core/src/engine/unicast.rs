@@ -31,6 +31,9 @@ pub(super) enum Unicast {
     Digest {
         /// The node it goes to (left out of the digest).
         to: crate::id::NodeId,
+        /// Of a full digest: where in the table it starts, and which part this is; `None`:
+        /// random members.
+        part: Option<(u32, u8)>,
     },
     /// A probe.
     Ping {
@@ -144,7 +147,9 @@ where
             let mut payload = Payload::EMPTY;
             match job.what {
                 Unicast::Announce { .. } | Unicast::Leave => {}
-                Unicast::Digest { to } => self.digest(job.iface, Some(to), &mut payload.entries),
+                Unicast::Digest { to, part } => {
+                    self.digest(job.iface, Some(to), part, &mut payload.entries)
+                }
                 Unicast::Ping { nonce, about } => {
                     payload.nonce = nonce;
                     self.piggyback(job.iface, about, &mut payload.entries);

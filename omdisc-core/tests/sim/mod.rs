@@ -94,6 +94,9 @@ pub struct Sim {
     pub recorded: Option<Vec<(SegmentId, IpAddr, Vec<u8>)>>,
     /// Segments whose switches drop multicast (unicast still passes).
     pub no_multicast: BTreeSet<SegmentId>,
+    /// Segments no router joins to the others: unicast between one of them and another
+    /// segment is lost (by default the network routes unicast between all segments).
+    pub no_router: BTreeSet<SegmentId>,
     /// Where unicast to an address goes: (host, interface).
     routes: HashMap<IpAddr, (HostId, usize)>,
     /// Unicast datagrams sent, and their bytes.
@@ -131,6 +134,7 @@ impl Sim {
             capacity: 256,
             recorded: None,
             no_multicast: BTreeSet::new(),
+            no_router: BTreeSet::new(),
             routes: HashMap::new(),
             unicast_sent: 0,
             unicast_bytes: 0,
@@ -319,7 +323,7 @@ impl Sim {
             counter.0 += 1;
             counter.1 += tx.len as u64 + 28;
             if let Destination::Peer(to) = tx.to {
-                self.unicast(src, to, bytes);
+                self.unicast(segment, src, to, bytes);
                 continue;
             }
             if self.no_multicast.contains(&segment) {
@@ -361,15 +365,22 @@ impl Sim {
         }
     }
 
-    /// Routes a unicast datagram to the host that has `to`'s address (any segment: the
-    /// network routes unicast), with the link's loss and delay.
-    fn unicast(&mut self, src: IpAddr, to: SocketAddr, bytes: &[u8]) {
+    /// Routes a unicast datagram sent on `segment` to the host that has `to`'s address (on
+    /// any segment, unless a segment without a router is in between), with the link's
+    /// loss and delay.
+    fn unicast(&mut self, segment: SegmentId, src: IpAddr, to: SocketAddr, bytes: &[u8]) {
         self.unicast_sent += 1;
         self.unicast_bytes += bytes.len() as u64 + 28;
         let Some(&(host, iface)) = self.routes.get(&to.ip()) else {
             self.unroutable += 1;
             return;
         };
+        let dest = self.hosts[host].segments[iface];
+        if dest != segment && (self.no_router.contains(&segment) || self.no_router.contains(&dest))
+        {
+            self.unroutable += 1;
+            return;
+        }
         if let Some(recorded) = &mut self.recorded {
             recorded.push((self.hosts[host].segments[iface], src, bytes.to_vec()));
         }
