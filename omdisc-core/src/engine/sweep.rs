@@ -56,14 +56,23 @@ where
         );
         self.table.purge_departed_before(cutoff);
 
-        // Suspects are the probes' to remove.
+        // Suspects are the probes' to remove: past its expiry, a suspect is looked at again
+        // a probe interval on (expired then if the probes stopped, by an address lost).
         let swim = &self.swim;
+        let recheck = now + self.config.probe_interval;
         let next_expiry = self
             .table
             .entries()
             .iter()
-            .filter(|e| e.state == NodeState::Alive && swim.suspicion(e.id()).is_none())
-            .map(|e| e.expires_at(&detector))
+            .filter(|e| e.state == NodeState::Alive)
+            .map(|e| {
+                let at = e.expires_at(&detector);
+                if swim.suspicion(e.id()).is_some() {
+                    at.max(recheck)
+                } else {
+                    at
+                }
+            })
             .min();
         let next_purge = self
             .table

@@ -392,15 +392,28 @@ where
             }
             return;
         }
+        if self.begin_suspicion(target, rounds, false) {
+            core_log!(debug, "node {} suspected", target.id.get());
+        }
+    }
+
+    /// Suspects `target` for `rounds` rounds, and with `probe_now` probes it at once (not
+    /// waiting for the next interval); `false` if every suspicion slot is taken.
+    fn begin_suspicion(&mut self, target: Target, rounds: u8, probe_now: bool) -> bool {
         let suspicion = Suspicion {
             target,
             rounds_left: rounds,
         };
-        if self.swim.suspects.push(suspicion).is_ok() {
-            self.stats.suspicions = self.stats.suspicions.wrapping_add(1);
-            self.events.push(Event::Suspected(target.id));
-            core_log!(debug, "node {} suspected", target.id.get());
+        if self.swim.suspects.push(suspicion).is_err() {
+            return false;
         }
+        self.stats.suspicions = self.stats.suspicions.wrapping_add(1);
+        self.events.push(Event::Suspected(target.id));
+        if probe_now && self.probing() && !self.swim.probes.iter().any(|p| p.target.id == target.id)
+        {
+            self.start_probe(target);
+        }
+        true
     }
 
     /// Another member declared `news`'s member dead at an older round than this node knows:
@@ -428,17 +441,7 @@ where
             s.rounds_left = s.rounds_left.min(MIN_SUSPICION_ROUNDS);
             return;
         }
-        let suspicion = Suspicion {
-            target,
-            rounds_left: MIN_SUSPICION_ROUNDS,
-        };
-        if self.swim.suspects.push(suspicion).is_ok() {
-            self.stats.suspicions = self.stats.suspicions.wrapping_add(1);
-            self.events.push(Event::Suspected(target.id));
-            if self.probing() && !self.swim.probes.iter().any(|p| p.target.id == target.id) {
-                self.start_probe(target);
-            }
-        }
+        self.begin_suspicion(target, MIN_SUSPICION_ROUNDS, true);
     }
 
     /// Member `id` stayed silent past its expiry: if the probe protocol runs and can reach
@@ -459,19 +462,10 @@ where
         if self.swim.suspicion(id).is_some() {
             return true;
         }
-        let suspicion = Suspicion {
-            target,
-            rounds_left: MIN_SUSPICION_ROUNDS,
-        };
-        if self.swim.suspects.push(suspicion).is_err() {
+        if !self.begin_suspicion(target, MIN_SUSPICION_ROUNDS, true) {
             return false;
         }
-        self.stats.suspicions = self.stats.suspicions.wrapping_add(1);
-        self.events.push(Event::Suspected(id));
         core_log!(debug, "node {} silent past its expiry: suspected", id.get());
-        if !self.swim.probes.iter().any(|p| p.target.id == id) {
-            self.start_probe(target);
-        }
         true
     }
 

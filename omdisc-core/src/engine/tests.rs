@@ -910,3 +910,54 @@ fn a_message_overlapping_two_contenders_of_an_id_moves_the_address_not_duplicate
     assert_eq!(same[0].addrs(), &moved.addrs[..]);
     assert_eq!(e.group_size(), 2);
 }
+
+#[test]
+fn a_suspect_still_expires_after_this_node_lost_its_address_and_stopped_probing() {
+    // Probes on, slow: node 2 stops announcing and is suspected at its expiry (the probes
+    // decide); then this node loses its address and stops probing. The suspect must still
+    // have a deadline (the fuzzer found a suspect left without one: a running engine with
+    // nothing due) and expire.
+    let mut config = Config::new(NodeId::new(1).unwrap(), 7);
+    config.probe_interval = Duration::from_secs(30);
+    let ifaces = [InterfaceSpec::with_address(ip(1))];
+    let mut e: ArrayEngine<4> = Engine::new(config, &ifaces, [NodeEntry::VACANT; 4], 1).unwrap();
+    let mut buf = [0u8; MAX_DATAGRAM_LEN];
+    let mut now = Instant::from_millis(0);
+    e.start(now);
+    e.handle_datagram(
+        now,
+        IfaceId::FIRST,
+        core::net::SocketAddr::new(ip(2), 7477),
+        &bytes(&announce_from(2)),
+    )
+    .unwrap();
+    let node2 = NodeId::new(2).unwrap();
+    let mut suspected = false;
+    let mut address_lost = None;
+    for _ in 0..1_000 {
+        while e.poll_transmit(now, &mut buf).is_some() {}
+        while let Some(event) = e.poll_event() {
+            suspected |= event == Event::Suspected(node2);
+        }
+        if suspected && address_lost.is_none() {
+            e.set_addresses(now, IfaceId::FIRST, &[]).unwrap();
+            address_lost = Some(now);
+            while e.poll_transmit(now, &mut buf).is_some() {}
+        }
+        assert_eq!(crate::testing::check_engine(&e), Ok(()), "at {now:?}");
+        if e.table().member(node2).is_none() {
+            break;
+        }
+        let next = e.poll_timeout().expect("a deadline while node 2 is kept");
+        now = now.max(next);
+        e.handle_timeout(now);
+    }
+    let lost = address_lost.expect("node 2 was never suspected");
+    assert!(e.table().member(node2).is_none(), "node 2 never expired");
+    // Looked at again a probe interval on, not left to the next sweep for other reasons
+    // (the tombstone of this node's own entry: 600 s).
+    assert!(
+        now <= lost + Duration::from_secs(31),
+        "expired {now:?}, address lost {lost:?}"
+    );
+}
