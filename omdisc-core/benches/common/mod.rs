@@ -16,10 +16,9 @@ pub use counting_allocator::{allocations, allocations_during, CountingAllocator}
 use std::net::{IpAddr, Ipv4Addr};
 
 use omdisc_core::map::MapNode;
-use omdisc_core::AddrList;
 use omdisc_core::{
     ClusterKey, Config, Duration, Engine, IfaceId, Instant, InterfaceSpec, Keyring, Message,
-    MessageKind, NodeAddr, NodeEntry, NodeId, MAX_DATAGRAM_LEN,
+    NodeEntry, NodeId, MAX_DATAGRAM_LEN,
 };
 
 /// Members of the benchmarked cluster: this node and 999 peers.
@@ -59,23 +58,13 @@ pub fn peer_ip(k: usize) -> IpAddr {
 
 /// Announcement number `sequence` of peer `k`.
 pub fn announcement(k: usize, sequence: u32) -> Message {
-    let mut addrs = AddrList::new();
-    addrs
-        .push(NodeAddr::primary(peer_ip(k), IfaceId::FIRST))
-        .expect("one address fits");
-    Message {
-        kind: MessageKind::Announce,
-        join: false,
-        unicast: false,
-        gateway: false,
-        hops: 0,
-        relayer: None,
-        origin: NodeId::new(peer_id(k)).expect("non-zero id"),
-        incarnation: PEER_INCARNATION,
+    omdisc_core::testing::plain_announcement(
+        NodeId::new(peer_id(k)).expect("non-zero id"),
+        peer_ip(k),
+        PEER_INCARNATION,
         sequence,
-        interval: Duration::from_millis(4_800),
-        addrs,
-    }
+        Duration::from_millis(4_800),
+    )
 }
 
 /// Peer `k`'s announcement number `sequence`, encoded (signed with `keys` if given).

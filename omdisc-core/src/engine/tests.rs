@@ -24,23 +24,13 @@ fn engine() -> ArrayEngine<4> {
 }
 
 fn announce_from(d: u8) -> Message {
-    let mut addrs = AddrList::new();
-    addrs
-        .push(NodeAddr::primary(ip(d), IfaceId::FIRST))
-        .unwrap();
-    Message {
-        kind: MessageKind::Announce,
-        join: false,
-        unicast: false,
-        gateway: false,
-        hops: 0,
-        relayer: None,
-        origin: NodeId::new(u16::from(d)).unwrap(),
-        incarnation: 1,
-        sequence: 1,
-        interval: Duration::from_secs(1),
-        addrs,
-    }
+    crate::testing::plain_announcement(
+        NodeId::new(u16::from(d)).unwrap(),
+        ip(d),
+        1,
+        1,
+        Duration::from_secs(1),
+    )
 }
 
 fn bytes(msg: &Message) -> heapless::Vec<u8, MAX_DATAGRAM_LEN> {

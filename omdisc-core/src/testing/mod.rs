@@ -6,11 +6,14 @@
 //!   property tests both run it after every step.
 //! * [`Rng`]: the engine's PRNG, for reproducible random test data.
 //! * [`deterministic_interval`], [`advertised_interval`]: the bandwidth model's formulas.
+//! * [`plain_announcement`]: a plain node's announcement, for tests and test programs.
 
+mod announcement;
 mod invariants;
 #[cfg(feature = "test-vectors")]
 pub mod vectors;
 
 pub use crate::engine::{advertised_interval, deterministic_interval};
 pub use crate::rng::Rng;
+pub use announcement::plain_announcement;
 pub use invariants::{check_engine, Violation};

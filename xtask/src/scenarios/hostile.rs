@@ -7,11 +7,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use omdisc_core::testing::Rng;
 use omdisc_core::wire::{MAC_LEN, TRAILER_LEN};
-use omdisc_core::AddrList;
-use omdisc_core::{
-    ClusterKey, Duration, IfaceId, Keyring, Message, MessageKind, NodeAddr, NodeId,
-    MAX_DATAGRAM_LEN,
-};
+use omdisc_core::{ClusterKey, Duration, Keyring, Message, NodeId, MAX_DATAGRAM_LEN};
 
 /// Byte offsets of the fixed header (docs/protocol.md).
 const VERSION: usize = 2;
@@ -199,22 +195,14 @@ impl Hostile {
 
 /// An announcement of node `id` at `ip` with `(incarnation, sequence)`.
 pub(super) fn announcement(id: u16, ip: Ipv4Addr, (incarnation, sequence): (u64, u32)) -> Message {
-    let mut addrs = AddrList::new();
-    let _ = addrs.push(NodeAddr::primary(IpAddr::V4(ip), IfaceId::FIRST));
-    Message {
-        kind: MessageKind::Announce,
-        join: false,
-        unicast: false,
-        gateway: false,
-        hops: 0,
-        relayer: None,
+    omdisc_core::testing::plain_announcement(
         // Ids of the cast are never 0; 1 stands in should one be.
-        origin: NodeId::new(id).unwrap_or(NodeId::MIN),
+        NodeId::new(id).unwrap_or(NodeId::MIN),
+        IpAddr::V4(ip),
         incarnation,
         sequence,
-        interval: Duration::from_millis(500),
-        addrs,
-    }
+        Duration::from_millis(500),
+    )
 }
 
 /// `message` as a datagram, signed with `keys` if any.
