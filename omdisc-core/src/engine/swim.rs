@@ -141,12 +141,7 @@ impl Swim {
     /// `k` indirect probes (each four legs), an interval's probe of a live member fails with
     /// `q = f² · (1 − (1 − f)²)^k`; the rounds make `q^(rounds + 1)` at most 10⁻¹².
     pub(super) fn suspicion_rounds(&self, k: u8) -> u8 {
-        let f = self.miss.min(SCALE) as f64 / SCALE as f64;
-        let ok = (1.0 - f) * (1.0 - f);
-        let mut q = f * f;
-        for _ in 0..k {
-            q *= 1.0 - ok;
-        }
+        let q = self.probe_failure(k);
         let mut p = q;
         let mut rounds = 0u8;
         while p > 1e-12 && rounds < MAX_SUSPICION_ROUNDS {
@@ -154,6 +149,39 @@ impl Swim {
             rounds += 1;
         }
         rounds.max(MIN_SUSPICION_ROUNDS)
+    }
+
+    /// Suspicion rounds when the evidence reaches every member at once (another member's
+    /// death notice, or announcements that stopped for all): with `members` receivers each
+    /// probing, the rounds make the expected number of them that remove a live member,
+    /// `members · q^(rounds + 1)`, at most 10⁻³, so one false removal is not followed by
+    /// another flooded notice; at most [`Swim::suspicion_rounds`]. At 25 % loss 4 rounds
+    /// for 100 or 1 000 members where a failed probe of this node's own needs 9.
+    pub(super) fn shared_suspicion_rounds(&self, k: u8, members: usize) -> u8 {
+        let q = self.probe_failure(k);
+        let limit = 1e-3 / members.max(1) as f64;
+        let mut p = q;
+        let mut rounds = 0u8;
+        while p > limit && rounds < MAX_SUSPICION_ROUNDS {
+            p *= q;
+            rounds += 1;
+        }
+        rounds
+            .max(MIN_SUSPICION_ROUNDS)
+            .min(self.suspicion_rounds(k))
+    }
+
+    /// How likely an interval's probe of a live member fails, from the measured miss rate
+    /// `f` of a first PING: `f² · (1 − (1 − f)²)^k` (the retry and `k` four-leg indirect
+    /// probes).
+    fn probe_failure(&self, k: u8) -> f64 {
+        let f = self.miss.min(SCALE) as f64 / SCALE as f64;
+        let ok = (1.0 - f) * (1.0 - f);
+        let mut q = f * f;
+        for _ in 0..k {
+            q *= 1.0 - ok;
+        }
+        q
     }
 
     fn record_first_ping(&mut self, answered: bool) {
@@ -417,13 +445,14 @@ where
     }
 
     /// Another member declared `news`'s member dead at an older round than this node knows:
-    /// suspect it (probe it at once and every interval; remove it after as many silent
-    /// rounds as this node's own failed probe would need) unless it is suspected already or
-    /// no slot is free. Not the fewest rounds, as Lifeguard's independent suspicions would
-    /// allow: a notice reaches every member, and with a thousand receivers each suspecting
-    /// after the fewest rounds (a false removal 2.5·10⁻⁴ each at 25 % loss) one of them
-    /// removed the live member a quarter of the time, flooding a death of its own (1 000
-    /// members at 25 % loss: 39 280 removals of live members in 30 s).
+    /// suspect it (probe it at once and every interval; remove it after the
+    /// [`Swim::shared_suspicion_rounds`]) unless it is suspected already or no slot is free.
+    /// Fewer rounds than a failed probe of this node's own needs, as in Lifeguard (another
+    /// member's probes found it silent), but not the fewest: a notice reaches every member,
+    /// and with a thousand receivers each suspecting for the fewest rounds (a false removal
+    /// 2.5·10⁻⁴ each at 25 % loss) one of them removed the live member a quarter of the
+    /// time, flooding a death of its own (1 000 members at 25 % loss: 39 280 removals of
+    /// live members in 30 s).
     pub(super) fn suspect(&mut self, news: &Gossip) {
         if !cfg!(feature = "probes") {
             return;
@@ -439,14 +468,17 @@ where
         if self.swim.suspicion(target.id).is_some() {
             return;
         }
-        let rounds = self.swim.suspicion_rounds(self.config.indirect_probes);
+        let rounds = self
+            .swim
+            .shared_suspicion_rounds(self.config.indirect_probes, self.live);
         self.begin_suspicion(target, rounds, true);
     }
 
     /// Member `id` stayed silent past its expiry: if the probe protocol runs and can reach
     /// it (`target`), suspect it and probe it at once, and return `true`: the probes decide,
-    /// it is removed only if it answers neither PINGs nor PING-REQs through the suspicion
-    /// rounds of a failed probe (loss-aware: 2 on a clean network). `false`: expire it now
+    /// it is removed only if it answers neither PINGs nor PING-REQs through the
+    /// [`Swim::shared_suspicion_rounds`] (its announcements stopped for every member at
+    /// once; 2 on a clean network). `false`: expire it now
     /// (no probes, a member behind a gateway, or every suspicion slot taken).
     pub(super) fn probes_decide(&mut self, id: NodeId, target: Option<Target>) -> bool {
         if !self.probing() {
@@ -458,7 +490,9 @@ where
         if self.swim.suspicion(id).is_some() {
             return true;
         }
-        let rounds = self.swim.suspicion_rounds(self.config.indirect_probes);
+        let rounds = self
+            .swim
+            .shared_suspicion_rounds(self.config.indirect_probes, self.live);
         if !self.begin_suspicion(target, rounds, true) {
             return false;
         }
@@ -531,5 +565,45 @@ where
             self.stats.indirect_probes_relayed = self.stats.indirect_probes_relayed.wrapping_add(1);
             self.send_to(target, iface, Unicast::Ping { nonce, about: None });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The probe state with a first-PING miss rate of `miss` (0..=1).
+    fn missing(miss: f64) -> Swim {
+        Swim {
+            miss: (miss * SCALE as f64) as u64,
+            ..Swim::default()
+        }
+    }
+
+    #[test]
+    fn rounds_follow_the_loss_and_shared_evidence_needs_fewer_but_not_the_fewest() {
+        // A clean network: the fewest rounds either way.
+        let clean = missing(0.0);
+        assert_eq!(clean.suspicion_rounds(3), MIN_SUSPICION_ROUNDS);
+        assert_eq!(
+            clean.shared_suspicion_rounds(3, 1_000),
+            MIN_SUSPICION_ROUNDS
+        );
+        // 25 % loss a leg: a first PING is missed at 1 − 0.75² = 43.75 %.
+        let lossy = missing(0.4375);
+        assert_eq!(lossy.suspicion_rounds(3), 9);
+        assert_eq!(lossy.shared_suspicion_rounds(3, 10), 3);
+        assert_eq!(lossy.shared_suspicion_rounds(3, 100), 4);
+        assert_eq!(lossy.shared_suspicion_rounds(3, 1_000), 4);
+        // members · q^(rounds + 1) ≤ 10⁻³, with q the failure of an interval's probe.
+        let q = lossy.probe_failure(3);
+        for members in [10, 100, 1_000, 10_000, 65_535] {
+            let rounds = lossy.shared_suspicion_rounds(3, members);
+            assert!(members as f64 * q.powi(i32::from(rounds) + 1) <= 1e-3);
+            assert!(rounds <= lossy.suspicion_rounds(3));
+        }
+        // Every PING missed: never more than the most rounds.
+        assert_eq!(missing(1.0).suspicion_rounds(3), MAX_SUSPICION_ROUNDS);
+        assert!(missing(1.0).shared_suspicion_rounds(3, 65_535) <= MAX_SUSPICION_ROUNDS);
     }
 }
