@@ -281,14 +281,7 @@ where
             })
             .collect();
         for (target, nonce) in pending {
-            self.send_to(
-                target.addr,
-                target.iface,
-                Unicast::Ping {
-                    nonce,
-                    about: Some(target),
-                },
-            );
+            self.ping(target, nonce);
             for _ in 0..self.config.indirect_probes {
                 let Some(helper) = self.random_target(|t| t.id != target.id) else {
                     break;
@@ -317,15 +310,20 @@ where
         };
         if self.swim.probes.push(probe).is_ok() {
             self.stats.probes_sent = self.stats.probes_sent.wrapping_add(1);
-            self.send_to(
-                target.addr,
-                target.iface,
-                Unicast::Ping {
-                    nonce,
-                    about: Some(target),
-                },
-            );
+            self.ping(target, nonce);
         }
+    }
+
+    /// PINGs member `target` with `nonce` (telling it, if it is suspected, that it is).
+    fn ping(&mut self, target: Target, nonce: u32) {
+        self.send_to(
+            target.addr,
+            target.iface,
+            Unicast::Ping {
+                nonce,
+                about: Some(target),
+            },
+        );
     }
 
     /// The next member to probe: the walk goes through the whole table once a lap, from a

@@ -188,34 +188,29 @@ impl Figures {
                 self.per_mille / 10,
             );
         }
-        if self.source == "model" {
-            // The model gives the crash columns only.
-            return format!(
-                "| {} | {} | {} % | {} / {} | {} / {} | {} of {} |",
-                self.members,
-                if self.multicast { "yes" } else { "no" },
-                self.per_mille / 10,
-                found(first_median),
-                found(first_max),
-                found(all_median),
-                found(all_max),
-                self.undetected,
-                self.crashes,
-            );
-        }
-        format!(
-            "| {} | {} | {} % | {} | {} | {} / {} | {} / {} | {} of {} | {} in {} s | {} | {:.0} | {:.0} |",
+        let case = format!(
+            "| {} | {} | {} % |",
             self.members,
             if self.multicast { "yes" } else { "no" },
             self.per_mille / 10,
-            s(self.join_everywhere_ms),
-            s(self.join_complete_ms),
+        );
+        let crashes = format!(
+            " {} / {} | {} / {} | {} of {} |",
             found(first_median),
             found(first_max),
             found(all_median),
             found(all_max),
             self.undetected,
             self.crashes,
+        );
+        if self.source == "model" {
+            // The model gives the crash columns only.
+            return format!("{case}{crashes}");
+        }
+        format!(
+            "{case} {} | {} |{crashes} {} in {} s | {} | {:.0} | {:.0} |",
+            s(self.join_everywhere_ms),
+            s(self.join_complete_ms),
             self.false_removals,
             self.steady_s,
             self.live_removed,
