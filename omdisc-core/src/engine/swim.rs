@@ -418,14 +418,17 @@ where
             }
             return;
         }
-        if self.begin_suspicion(target, rounds, false) {
+        if self.begin_suspicion(target, rounds) {
             core_log!(debug, "node {} suspected", target.id.get());
         }
     }
 
-    /// Suspects `target` for `rounds` rounds, and with `probe_now` probes it at once (not
-    /// waiting for the next interval); `false` if every suspicion slot is taken.
-    fn begin_suspicion(&mut self, target: Target, rounds: u8, probe_now: bool) -> bool {
+    /// Suspects `target` for `rounds` rounds; `false` if every suspicion slot is taken. Its
+    /// probes start with the next interval, each with its PING again and its PING-REQs: a
+    /// probe sent at once would be judged at the next interval's start, maybe before its
+    /// probe timeout, on one PING alone (missed 44 % of the time at 25 % loss: two nodes
+    /// of ten removed a live member in a 40 s namespace run at 25 % loss).
+    fn begin_suspicion(&mut self, target: Target, rounds: u8) -> bool {
         let suspicion = Suspicion {
             target,
             rounds_left: rounds,
@@ -435,15 +438,11 @@ where
         }
         self.stats.suspicions = self.stats.suspicions.wrapping_add(1);
         self.events.push(Event::Suspected(target.id));
-        if probe_now && self.probing() && !self.swim.probes.iter().any(|p| p.target.id == target.id)
-        {
-            self.start_probe(target);
-        }
         true
     }
 
     /// Another member declared `news`'s member dead at an older round than this node knows:
-    /// suspect it (probe it at once and every interval; remove it after the
+    /// suspect it (probe it every interval from the next; remove it after the
     /// [`Swim::shared_suspicion_rounds`]) unless it is suspected already or no slot is free.
     /// Fewer rounds than a failed probe of this node's own needs, as in Lifeguard (another
     /// member's probes found it silent), but not the fewest: a notice reaches every member,
@@ -469,11 +468,11 @@ where
         let rounds = self
             .swim
             .shared_suspicion_rounds(self.config.indirect_probes, self.live);
-        self.begin_suspicion(target, rounds, true);
+        self.begin_suspicion(target, rounds);
     }
 
     /// Member `id` stayed silent past its expiry: if the probe protocol runs and can reach
-    /// it (`target`), suspect it and probe it at once, and return `true`: the probes decide,
+    /// it (`target`), suspect it (probed from the next interval), and return `true`: the probes decide,
     /// it is removed only if it answers neither PINGs nor PING-REQs through the
     /// [`Swim::shared_suspicion_rounds`] (its announcements stopped for every member at
     /// once; 2 on a clean network). `false`: expire it now
@@ -491,7 +490,7 @@ where
         let rounds = self
             .swim
             .shared_suspicion_rounds(self.config.indirect_probes, self.live);
-        if !self.begin_suspicion(target, rounds, true) {
+        if !self.begin_suspicion(target, rounds) {
             return false;
         }
         core_log!(debug, "node {} silent past its expiry: suspected", id.get());
