@@ -306,31 +306,24 @@ where
         // the rest (the members that a newcomer contacts answer it all at once) one part.
         let full = self.rumors.full_digests < super::gossip::FULL_DIGESTS_PER_INTERVAL;
         let len = self.table.len();
-        let parts = if full {
-            self.rumors.full_digests += 1;
-            len.div_ceil(crate::wire::MAX_GOSSIP_ENTRIES)
-                .clamp(1, super::gossip::FULL_DIGEST_PARTS)
-        } else {
-            0
-        };
         let start = self.rng.below(len.max(1) as u64) as u32;
-        for part in 0..parts as u8 {
+        let parts: heapless::Vec<Option<(u32, u8)>, { super::gossip::FULL_DIGEST_PARTS }> = if full
+        {
+            self.rumors.full_digests += 1;
+            let count = len
+                .div_ceil(crate::wire::MAX_GOSSIP_ENTRIES)
+                .clamp(1, super::gossip::FULL_DIGEST_PARTS);
+            (0..count as u8).map(|part| Some((start, part))).collect()
+        } else {
+            core::iter::once(None).collect()
+        };
+        for part in parts {
             self.send_to(
                 from,
                 iface,
                 super::unicast::Unicast::Digest {
                     to: msg.origin,
-                    part: Some((start, part)),
-                },
-            );
-        }
-        if parts == 0 {
-            self.send_to(
-                from,
-                iface,
-                super::unicast::Unicast::Digest {
-                    to: msg.origin,
-                    part: None,
+                    part,
                 },
             );
         }

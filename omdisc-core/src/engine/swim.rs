@@ -141,14 +141,7 @@ impl Swim {
     /// `k` indirect probes (each four legs), an interval's probe of a live member fails with
     /// `q = f² · (1 − (1 − f)²)^k`; the rounds make `q^(rounds + 1)` at most 10⁻¹².
     pub(super) fn suspicion_rounds(&self, k: u8) -> u8 {
-        let q = self.probe_failure(k);
-        let mut p = q;
-        let mut rounds = 0u8;
-        while p > 1e-12 && rounds < MAX_SUSPICION_ROUNDS {
-            p *= q;
-            rounds += 1;
-        }
-        rounds.max(MIN_SUSPICION_ROUNDS)
+        self.rounds_until(k, 1e-12)
     }
 
     /// Suspicion rounds when the evidence reaches every member at once (another member's
@@ -158,17 +151,21 @@ impl Swim {
     /// another flooded notice; at most [`Swim::suspicion_rounds`]. At 25 % loss 4 rounds
     /// for 100 or 1 000 members where a failed probe of this node's own needs 9.
     pub(super) fn shared_suspicion_rounds(&self, k: u8, members: usize) -> u8 {
+        self.rounds_until(k, 1e-3 / members.max(1) as f64)
+            .min(self.suspicion_rounds(k))
+    }
+
+    /// The fewest rounds (from [`MIN_SUSPICION_ROUNDS`] to [`MAX_SUSPICION_ROUNDS`]) that
+    /// make `q^(rounds + 1)` at most `limit`, `q` the [`Swim::probe_failure`].
+    fn rounds_until(&self, k: u8, limit: f64) -> u8 {
         let q = self.probe_failure(k);
-        let limit = 1e-3 / members.max(1) as f64;
         let mut p = q;
         let mut rounds = 0u8;
         while p > limit && rounds < MAX_SUSPICION_ROUNDS {
             p *= q;
             rounds += 1;
         }
-        rounds
-            .max(MIN_SUSPICION_ROUNDS)
-            .min(self.suspicion_rounds(k))
+        rounds.max(MIN_SUSPICION_ROUNDS)
     }
 
     /// How likely an interval's probe of a live member fails, from the measured miss rate

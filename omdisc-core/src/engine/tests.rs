@@ -33,6 +33,23 @@ fn announce_from(d: u8) -> Message {
     )
 }
 
+/// An engine of node 1 at 10.0.0.1 with `config`, started at 0 ms, that has just heard
+/// node 2's announcement.
+fn started_hearing_node_2(config: Config) -> ArrayEngine<4> {
+    let ifaces = [InterfaceSpec::with_address(ip(1))];
+    let mut e: ArrayEngine<4> = Engine::new(config, &ifaces, [NodeEntry::VACANT; 4], 1).unwrap();
+    let now = Instant::from_millis(0);
+    e.start(now);
+    e.handle_datagram(
+        now,
+        IfaceId::FIRST,
+        core::net::SocketAddr::new(ip(2), 7477),
+        &bytes(&announce_from(2)),
+    )
+    .unwrap();
+    e
+}
+
 fn bytes(msg: &Message) -> heapless::Vec<u8, MAX_DATAGRAM_LEN> {
     let mut buf = [0u8; MAX_DATAGRAM_LEN];
     let n = msg.emit(&mut buf, None).unwrap();
@@ -208,18 +225,9 @@ fn refusals_change_nothing() {
 fn after_handle_timeout_the_next_deadline_lies_ahead() {
     let mut config = Config::new(NodeId::new(1).unwrap(), 7);
     config.tombstone_lifetime = Duration::from_secs(1);
-    let ifaces = [InterfaceSpec::with_address(ip(1))];
-    let mut e: ArrayEngine<4> = Engine::new(config, &ifaces, [NodeEntry::VACANT; 4], 1).unwrap();
+    let mut e = started_hearing_node_2(config);
     let mut buf = [0u8; MAX_DATAGRAM_LEN];
     let mut now = Instant::from_millis(0);
-    e.start(now);
-    e.handle_datagram(
-        now,
-        IfaceId::FIRST,
-        core::net::SocketAddr::new(ip(2), 7477),
-        &bytes(&announce_from(2)),
-    )
-    .unwrap();
     for _ in 0..100 {
         while e.poll_transmit(now, &mut buf).is_some() {}
         while e.poll_event().is_some() {}
@@ -909,18 +917,9 @@ fn a_suspect_still_expires_after_this_node_lost_its_address_and_stopped_probing(
     // nothing due) and expire.
     let mut config = Config::new(NodeId::new(1).unwrap(), 7);
     config.probe_interval = Duration::from_secs(30);
-    let ifaces = [InterfaceSpec::with_address(ip(1))];
-    let mut e: ArrayEngine<4> = Engine::new(config, &ifaces, [NodeEntry::VACANT; 4], 1).unwrap();
+    let mut e = started_hearing_node_2(config);
     let mut buf = [0u8; MAX_DATAGRAM_LEN];
     let mut now = Instant::from_millis(0);
-    e.start(now);
-    e.handle_datagram(
-        now,
-        IfaceId::FIRST,
-        core::net::SocketAddr::new(ip(2), 7477),
-        &bytes(&announce_from(2)),
-    )
-    .unwrap();
     let node2 = NodeId::new(2).unwrap();
     let mut suspected = false;
     let mut address_lost = None;
