@@ -256,3 +256,22 @@ fn a_crash_at_the_end_of_the_table_is_probed_after_the_cluster_grew() {
     );
     assert!(last <= 5_000, "removed between {first} and {last} ms");
 }
+
+/// A converged cluster's counts agree, and a crash makes them differ for less than the
+/// quiet time a sync waits for (the crash leaves every map within it): neither costs a
+/// sync.
+#[test]
+fn neither_a_converged_cluster_nor_a_crash_asks_for_a_sync() {
+    let n = 100;
+    let mut sim = Sim::new(13, Link::lossy(0, 1));
+    sim.capacity = n + 8;
+    seed_chain(&mut sim, n);
+    sim.run_until_cond_every(20_000, 100, Sim::converged)
+        .expect("converges");
+    sim.run_for(30_000);
+    sim.kill(n / 2);
+    sim.run_for(60_000);
+    assert!(sim.converged());
+    let asked: u64 = sim.hosts.iter().map(|h| h.engine.stats().syncs_asked).sum();
+    assert_eq!(asked, 0);
+}

@@ -98,6 +98,8 @@ prop_compose! {
         unicast in any::<bool>(),
         nonce in any::<u32>(),
         target in any_socket(),
+        members in any::<u16>(),
+        sync in any::<bool>(),
         entries in proptest::collection::vec(any_gossip(), 0..=MAX_GOSSIP_ENTRIES),
     ) -> (Message, Payload) {
         let mut msg = base;
@@ -111,6 +113,8 @@ prop_compose! {
         let payload = Payload {
             nonce,
             target: (kind == MessageKind::PingReq).then_some(target),
+            members,
+            sync,
             entries: entries.into_iter().collect::<GossipList>(),
         };
         (msg, payload)

@@ -228,7 +228,7 @@ where
         &mut self,
         iface: IfaceId,
         not: Option<crate::id::NodeId>,
-        part: Option<(u32, u8)>,
+        part: Option<(u32, u16)>,
         entries: &mut GossipList,
     ) {
         if !cfg!(feature = "probes") {
@@ -321,10 +321,7 @@ where
     /// [`RESEND_AFTER`](super::push::RESEND_AFTER).
     pub(super) fn resend_contacts(&mut self) {
         let now = self.now;
-        let room = self
-            .unicast_queue
-            .capacity()
-            .saturating_sub(self.unicast_queue.len());
+        let room = self.room_for_resends();
         let mut due: heapless::Vec<SocketAddr, { super::swim::slots(RECENT_CONTACTS) }> =
             heapless::Vec::new();
         for c in self.rumors.contacts.iter_mut() {

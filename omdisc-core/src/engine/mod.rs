@@ -26,6 +26,7 @@ mod seeds;
 mod stats;
 mod sweep;
 mod swim;
+mod sync;
 mod timer;
 mod transmit;
 mod unicast;
@@ -173,6 +174,8 @@ pub struct Engine<
     rumors: gossip::Rumors,
     /// News pushed and waiting for ACKs, and news to send to the group again.
     pushes: push::Pushes,
+    /// Member counts compared, and a whole map being sent.
+    sync: sync::Sync,
     stats: Stats,
 }
 
@@ -273,6 +276,7 @@ where
             swim: swim::Swim::default(),
             rumors: gossip::Rumors::default(),
             pushes: push::Pushes::default(),
+            sync: sync::Sync::default(),
             stats: Stats::default(),
             config,
         })

@@ -143,12 +143,7 @@ where
             return;
         }
         let now = self.now;
-        // No more than the direct queue has room for (the rest waits for the next tick).
-        let room = self
-            .unicast_queue
-            .capacity()
-            .saturating_sub(self.unicast_queue.len())
-            / 2;
+        let room = self.room_for_resends();
         let mut due: heapless::Vec<Push, { slots(MAX_PUSHES) }> = heapless::Vec::new();
         self.pushes.pending.retain_mut(|p| {
             if now.saturating_since(p.at) < RESEND_AFTER {

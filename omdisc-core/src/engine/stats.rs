@@ -71,6 +71,12 @@ pub struct Stats {
     pub rx_not_member: u64,
     /// Acknowledgements that match no probe of this node (late, or forged and replayed).
     pub rx_unexpected_ack: u64,
+    /// Whole maps asked of a member that said it holds more members (syncs).
+    pub syncs_asked: u64,
+    /// Whole maps sent to members that asked for one.
+    pub syncs_served: u64,
+    /// Member digest datagrams sent in those syncs.
+    pub sync_parts_sent: u64,
     /// This node stopped without sending LEAVE because its back-off in a mass shutdown
     /// would have taken longer than the configured maximum.
     pub left_silently: bool,

@@ -230,6 +230,7 @@ where
             return;
         }
         self.rumors.full_digests = 0;
+        self.sync_timer(now);
         let probes = core::mem::take(&mut self.swim.probes);
         for probe in &probes {
             if probe.acked {
@@ -266,7 +267,6 @@ where
     /// The direct PINGs of this interval went unanswered: PING again and ask others.
     pub(super) fn probe_timeout_timer(&mut self) {
         self.timers.stop(Timer::ProbeTimeout);
-        self.resend_news();
         let pending: heapless::Vec<(Target, u32), { slots(1 + MAX_SUSPECTS) }> = self
             .swim
             .probes
@@ -294,6 +294,8 @@ where
                 );
             }
         }
+        // Resends after the probes: they take only part of the queue's room.
+        self.resend_news();
     }
 
     fn start_probe(&mut self, target: Target) {

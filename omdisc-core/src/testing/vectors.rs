@@ -16,6 +16,8 @@
 //! addr primary|alias IFACE IP  (repeated)
 //! nonce N                      the payload of ping, ack, pingreq and gossip:
 //! target IP PORT               (pingreq)
+//! members N                    the sender's member count (0 if absent)
+//! sync                         the sender asks for the receiver's whole map
 //! entry alive|suspect|dead|left NODE INCARNATION SEQUENCE IP PORT  (repeated)
 //! end
 //! ```
@@ -208,6 +210,8 @@ fn parse_block<'a>(
             "interval" => f.interval = rest.parse().map_err(|_| err("bad interval"))?,
             "nonce" => f.payload.nonce = rest.parse().map_err(|_| err("bad nonce"))?,
             "target" => f.payload.target = Some(socket(rest).ok_or(err("target needs IP PORT"))?),
+            "members" => f.payload.members = rest.parse().map_err(|_| err("bad members"))?,
+            "sync" => f.payload.sync = true,
             "entry" => {
                 let mut parts = rest.split_whitespace();
                 let state = match parts.next() {

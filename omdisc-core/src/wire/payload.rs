@@ -1,17 +1,20 @@
 //! [`Payload`]: what the unicast kinds (PING, ACK, PING-REQ, GOSSIP) carry after the
-//! sender's addresses — a probe number, a target (PING-REQ only) and up to
-//! [`MAX_GOSSIP_ENTRIES`] gossip entries about other members.
+//! sender's addresses — a probe number, a target (PING-REQ only), the sender's member
+//! count, a request for its whole map, and up to [`MAX_GOSSIP_ENTRIES`] gossip entries
+//! about other members.
 //!
 //! ```text
-//!  0        4        5       6
-//! +--------+--------+-------+------------------------+----------------------------+
-//! | nonce  | target | count | [port, address entry]  | count × gossip entry       |
-//! +--------+--------+-------+------------------------+----------------------------+
+//!  0        4       5       6         8
+//! +--------+-------+-------+---------+------------------------+------------------------+
+//! | nonce  | flags | count | members | [port, address entry]  | count × gossip entry   |
+//! +--------+-------+-------+---------+------------------------+------------------------+
 //! gossip entry: state(1) node(2) incarnation(8) sequence(4) port(2) address entry(6|18)
 //! ```
 //!
-//! `target` is 1 exactly for PING-REQ (the port and address of the member to probe follow)
-//! and 0 otherwise. An address entry is the one of the header's address list (tag,
+//! `flags` bit 0 (target) is set exactly for PING-REQ (the port and address of the member
+//! to probe follow); bit 1 (sync) asks the receiver for its whole map; the other bits are
+//! reserved, 0. `members` is how many members the sender's map holds (itself included;
+//! 65 535 at most). An address entry is the one of the header's address list (tag,
 //! interface, 4 or 16 bytes); its interface and role are written as 0 and ignored.
 
 use core::net::SocketAddr;
@@ -23,8 +26,12 @@ use crate::id::NodeId;
 /// Most gossip entries one datagram carries.
 pub const MAX_GOSSIP_ENTRIES: usize = 6;
 
-/// Length of the payload's fixed part: nonce, target flag, entry count.
-const FIXED_LEN: usize = 6;
+/// Length of the payload's fixed part: nonce, flags, entry count, member count.
+const FIXED_LEN: usize = 8;
+/// Payload flag: a PING-REQ's target follows.
+const FLAG_TARGET: u8 = 0x01;
+/// Payload flag: the sender asks for the receiver's whole map.
+const FLAG_SYNC: u8 = 0x02;
 /// Length of a gossip entry before its address: state, node, incarnation, sequence, port.
 const ENTRY_FIXED_LEN: usize = 1 + 2 + 8 + 4 + 2;
 /// Longest target: port and an IPv6 entry.
@@ -100,15 +107,22 @@ pub struct Payload {
     pub nonce: u32,
     /// The member a PING-REQ asks the receiver to probe (`None` for the other kinds).
     pub target: Option<SocketAddr>,
+    /// How many members the sender's map holds, itself included (0: not said).
+    pub members: u16,
+    /// The sender asks for the receiver's whole map (a sync: it holds fewer members than
+    /// the receiver said it does).
+    pub sync: bool,
     /// Gossip about other members.
     pub entries: GossipList,
 }
 
 impl Payload {
-    /// An empty payload: nonce 0, no target, no entries.
+    /// An empty payload: nonce 0, no target, no member count, no sync, no entries.
     pub const EMPTY: Payload = Payload {
         nonce: 0,
         target: None,
+        members: 0,
+        sync: false,
         entries: heapless::Vec::new(),
     };
 
@@ -128,14 +142,13 @@ impl Payload {
     pub(crate) fn write(&self, out: &mut [u8]) -> Option<usize> {
         let (fixed, mut rest) = out.split_first_chunk_mut::<FIXED_LEN>()?;
         let [n0, n1, n2, n3] = self.nonce.to_be_bytes();
-        *fixed = [
-            n0,
-            n1,
-            n2,
-            n3,
-            u8::from(self.target.is_some()),
-            self.entries.len() as u8,
-        ];
+        let [m0, m1] = self.members.to_be_bytes();
+        let flags = if self.target.is_some() {
+            FLAG_TARGET
+        } else {
+            0
+        } | if self.sync { FLAG_SYNC } else { 0 };
+        *fixed = [n0, n1, n2, n3, flags, self.entries.len() as u8, m0, m1];
         let mut written = FIXED_LEN;
         if let Some(target) = self.target {
             let n = write_socket(&target, rest)?;
@@ -175,17 +188,19 @@ impl Payload {
     }
 
     /// Decodes the payload at the start of `buf` for a message of `kind`; returns it and
-    /// its length. Every field is checked: the target flag against the kind, the entry
-    /// count, each state, node id, port and address.
+    /// its length. Every field is checked: the target flag against the kind, the reserved
+    /// flags, the entry count, each state, node id, port and address.
     pub(crate) fn decode(kind: MessageKind, buf: &[u8]) -> Result<(Payload, usize), WireError> {
         let (fixed, mut rest) = buf
             .split_first_chunk::<FIXED_LEN>()
             .ok_or(WireError::Truncated)?;
-        let [n0, n1, n2, n3, has_target, count] = *fixed;
-        let wants_target = kind == MessageKind::PingReq;
-        match (has_target, wants_target) {
-            (0, false) | (1, true) => {}
-            _ => return Err(WireError::BadTarget),
+        let [n0, n1, n2, n3, flags, count, m0, m1] = *fixed;
+        let has_target = flags & FLAG_TARGET != 0;
+        if has_target != (kind == MessageKind::PingReq) {
+            return Err(WireError::BadTarget);
+        }
+        if flags & !(FLAG_TARGET | FLAG_SYNC) != 0 {
+            return Err(WireError::ReservedNonZero);
         }
         if usize::from(count) > MAX_GOSSIP_ENTRIES {
             return Err(WireError::TooManyEntries(count));
@@ -193,10 +208,12 @@ impl Payload {
         let mut payload = Payload {
             nonce: u32::from_be_bytes([n0, n1, n2, n3]),
             target: None,
+            members: u16::from_be_bytes([m0, m1]),
+            sync: flags & FLAG_SYNC != 0,
             entries: GossipList::new(),
         };
         let mut len = FIXED_LEN;
-        if has_target == 1 {
+        if has_target {
             let (target, n) = read_socket(rest)?;
             payload.target = Some(target);
             rest = rest.get(n..).ok_or(WireError::Truncated)?;
@@ -283,6 +300,8 @@ mod tests {
                 IpAddr::V4(Ipv4Addr::new(10, 0, 0, 9)),
                 7477,
             )),
+            members: 300,
+            sync: false,
             entries: GossipList::new(),
         };
         p.entries
@@ -302,19 +321,19 @@ mod tests {
         let mut buf = [0u8; MAX_PAYLOAD_LEN];
         let n = p.write(&mut buf).unwrap();
         assert_eq!(n, p.buffer_len());
-        assert_eq!(&buf[..6], &[0xde, 0xad, 0xbe, 0xef, 1, 2]);
+        assert_eq!(&buf[..8], &[0xde, 0xad, 0xbe, 0xef, 1, 2, 0x01, 0x2c]);
         assert_eq!(Payload::decode(MessageKind::PingReq, &buf[..n]), Ok((p, n)));
     }
 
     #[test]
     fn a_target_is_required_exactly_for_ping_req() {
-        let buf = [0, 0, 0, 1, 0, 0];
+        let buf = [0, 0, 0, 1, 0, 0, 0, 0];
         assert_eq!(
             Payload::decode(MessageKind::PingReq, &buf),
             Err(WireError::BadTarget)
         );
         assert!(Payload::decode(MessageKind::Ping, &buf).is_ok());
-        let with = [0, 0, 0, 1, 1, 0, 0x1d, 0x35, 4, 0, 10, 0, 0, 9];
+        let with = [0, 0, 0, 1, 1, 0, 0, 0, 0x1d, 0x35, 4, 0, 10, 0, 0, 9];
         assert_eq!(
             Payload::decode(MessageKind::Ack, &with),
             Err(WireError::BadTarget)
@@ -324,33 +343,54 @@ mod tests {
 
     #[test]
     fn bad_entries_are_refused() {
-        let too_many = [0, 0, 0, 0, 0, MAX_GOSSIP_ENTRIES as u8 + 1];
+        let too_many = [0, 0, 0, 0, 0, MAX_GOSSIP_ENTRIES as u8 + 1, 0, 0];
         assert_eq!(
             Payload::decode(MessageKind::Gossip, &too_many),
             Err(WireError::TooManyEntries(7))
         );
-        let mut entry = [0u8; 6 + ENTRY_FIXED_LEN + 6];
+        let mut entry = [0u8; FIXED_LEN + ENTRY_FIXED_LEN + 6];
         entry[5] = 1;
-        entry[6..6 + ENTRY_FIXED_LEN]
+        entry[FIXED_LEN..FIXED_LEN + ENTRY_FIXED_LEN]
             .copy_from_slice(&[4, 0, 9, 0, 0, 0, 0, 0, 0, 0, 7, 0, 0, 0, 9, 0x1d, 0x35]);
-        entry[6 + ENTRY_FIXED_LEN..].copy_from_slice(&[4, 0, 10, 0, 0, 9]);
-        entry[6] = 5;
+        entry[FIXED_LEN + ENTRY_FIXED_LEN..].copy_from_slice(&[4, 0, 10, 0, 0, 9]);
+        entry[FIXED_LEN] = 5;
         assert_eq!(
             Payload::decode(MessageKind::Gossip, &entry),
             Err(WireError::UnknownMemberState(5))
         );
-        entry[6] = 3;
-        entry[6 + 15] = 0;
-        entry[6 + 16] = 0;
+        entry[FIXED_LEN] = 3;
+        entry[FIXED_LEN + 15] = 0;
+        entry[FIXED_LEN + 16] = 0;
         assert_eq!(
             Payload::decode(MessageKind::Gossip, &entry),
             Err(WireError::BadPort)
         );
-        entry[6 + 16] = 1;
+        entry[FIXED_LEN + 16] = 1;
         assert!(Payload::decode(MessageKind::Gossip, &entry).is_ok());
         assert_eq!(
             Payload::decode(MessageKind::Gossip, &entry[..entry.len() - 1]),
             Err(WireError::Truncated)
         );
+    }
+
+    #[test]
+    fn the_sync_flag_and_member_count_round_trip_and_reserved_flags_are_refused() {
+        let p = Payload {
+            nonce: 1,
+            members: 65_535,
+            sync: true,
+            ..Payload::EMPTY
+        };
+        let mut buf = [0u8; MAX_PAYLOAD_LEN];
+        let n = p.write(&mut buf).unwrap();
+        assert_eq!(&buf[..n], &[0, 0, 0, 1, FLAG_SYNC, 0, 0xff, 0xff]);
+        assert_eq!(Payload::decode(MessageKind::Gossip, &buf[..n]), Ok((p, n)));
+        for reserved in [0x04u8, 0x80] {
+            let bad = [0, 0, 0, 1, reserved, 0, 0, 0];
+            assert_eq!(
+                Payload::decode(MessageKind::Ping, &bad),
+                Err(WireError::ReservedNonZero)
+            );
+        }
     }
 }

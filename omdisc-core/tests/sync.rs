@@ -1,0 +1,174 @@
+//! Anti-entropy (issue 15): a node whose member count has been quiet for ten seconds and
+//! that hears a member say it holds more asks it for its whole map (a GOSSIP with the sync
+//! flag), at most once per back-off; the member streams its map in parts, a bounded number
+//! a probe interval, two syncs at a time, and only to a member.
+
+mod one_node;
+
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+
+use omdisc_core::{Destination, IfaceId, Instant, MessageKind, Payload};
+use one_node::{bytes, drain, from, message, node_with_members, run, TestEngine};
+
+/// Runs `e` until `until`, every member answering its PINGs (so none is suspected); returns
+/// what it sent that was not a PING.
+fn run_answering(e: &mut TestEngine, until: Instant) -> Vec<(Instant, Destination, Payload)> {
+    let mut sent = Vec::new();
+    run(e, until, |e, at, out| {
+        for (to, kind, payload) in out {
+            let Destination::Peer(peer) = to else {
+                continue;
+            };
+            if kind == MessageKind::Ping {
+                let IpAddr::V4(v4) = peer.ip() else { continue };
+                let ack = message(v4.octets()[3], MessageKind::Ack, 1);
+                let answer = Payload {
+                    nonce: payload.nonce,
+                    ..Payload::EMPTY
+                };
+                let _ = e.handle_datagram(at, IfaceId::FIRST, peer, &bytes(&ack, &answer));
+            } else {
+                sent.push((at, to, payload));
+            }
+        }
+    });
+    sent
+}
+
+/// Member `d` PINGs `e` at `at`, saying it holds `members` members (and, with `sync`,
+/// asking for `e`'s whole map); returns what `e` sends at once.
+fn ping_from(
+    e: &mut TestEngine,
+    at: Instant,
+    d: u8,
+    members: u16,
+    sync: bool,
+) -> Vec<(Destination, MessageKind, Payload)> {
+    let ping = message(d, MessageKind::Ping, 1);
+    let payload = Payload {
+        nonce: 77,
+        members,
+        sync,
+        ..Payload::EMPTY
+    };
+    e.handle_datagram(at, IfaceId::FIRST, from(d), &bytes(&ping, &payload))
+        .unwrap();
+    drain(e, at)
+}
+
+fn sync_requests(sent: &[(Destination, MessageKind, Payload)]) -> usize {
+    sent.iter()
+        .filter(|(_, kind, p)| *kind == MessageKind::Gossip && p.sync)
+        .count()
+}
+
+#[test]
+fn every_direct_datagram_says_how_many_members_its_sender_holds() {
+    let mut e = node_with_members(5);
+    run_answering(&mut e, Instant::from_secs(2));
+    let sent = ping_from(&mut e, Instant::from_secs(2), 3, 5, false);
+    let ack = sent
+        .iter()
+        .find(|(_, kind, _)| *kind == MessageKind::Ack)
+        .expect("the PING is answered");
+    assert_eq!(ack.2.members, 5);
+}
+
+#[test]
+fn a_member_that_holds_more_is_asked_for_a_sync_once_the_count_is_quiet_and_then_with_back_off() {
+    let mut e = node_with_members(5);
+    // Not while the count has been the same for less than ten seconds.
+    run_answering(&mut e, Instant::from_secs(5));
+    assert_eq!(
+        sync_requests(&ping_from(&mut e, Instant::from_secs(5), 3, 9, false)),
+        0
+    );
+    // Never of a member that holds as many or fewer.
+    run_answering(&mut e, Instant::from_secs(12));
+    for members in [0, 3, 5] {
+        assert_eq!(
+            sync_requests(&ping_from(
+                &mut e,
+                Instant::from_secs(12),
+                3,
+                members,
+                false
+            )),
+            0
+        );
+    }
+    // Of one that holds more: asked, to that member.
+    let sent = ping_from(&mut e, Instant::from_secs(12), 3, 9, false);
+    assert_eq!(sync_requests(&sent), 1, "{sent:?}");
+    assert!(sent
+        .iter()
+        .any(|(to, _, p)| p.sync && *to == Destination::Peer(from(3))));
+    // The sync added nothing (no member answered a contact): the next waits ten seconds,
+    // the one after twenty.
+    let mut asked = vec![12];
+    for s in 13..=60 {
+        run_answering(&mut e, Instant::from_secs(s));
+        if sync_requests(&ping_from(&mut e, Instant::from_secs(s), 4, 9, false)) > 0 {
+            asked.push(s);
+        }
+    }
+    assert_eq!(asked, [12, 22, 42]);
+    assert_eq!(e.stats().syncs_asked, 3);
+}
+
+#[test]
+fn a_sync_streams_the_whole_map_a_bounded_number_of_parts_an_interval() {
+    let last = 100;
+    let mut e = node_with_members(last);
+    run_answering(&mut e, Instant::from_secs(1));
+    let at = Instant::from_secs(1);
+    ping_from(&mut e, at, 2, 50, true);
+    // A second request is served at the same time, a third while both are being sent is
+    // not.
+    ping_from(&mut e, at, 3, 50, true);
+    ping_from(&mut e, at, 4, 50, true);
+    let sent = run_answering(&mut e, Instant::from_secs(4));
+    let parts: Vec<&(Instant, Destination, Payload)> = sent
+        .iter()
+        .filter(|(_, to, p)| *to == Destination::Peer(from(2)) && p.nonce == 0 && !p.sync)
+        .collect();
+    assert!(sent
+        .iter()
+        .all(|(_, to, p)| *to != Destination::Peer(from(4)) || p.entries.len() < 6));
+    // 100 members, six a datagram: 17 parts, at most 8 a probe interval.
+    assert_eq!(parts.len(), 17);
+    let mut per_interval = std::collections::BTreeMap::<u64, usize>::new();
+    for (at, _, _) in &parts {
+        *per_interval.entry(at.total_millis()).or_default() += 1;
+    }
+    assert!(per_interval.values().all(|&n| n <= 8), "{per_interval:?}");
+    let named: BTreeSet<u16> = parts
+        .iter()
+        .flat_map(|(_, _, p)| p.entries.iter().map(|g| g.node.get()))
+        .collect();
+    let want: BTreeSet<u16> = (3..=u16::from(last)).collect();
+    assert!(
+        want.is_subset(&named),
+        "missing {:?}",
+        want.difference(&named)
+    );
+    assert!(!named.contains(&2), "the asker is left out of its own sync");
+    assert_eq!(e.stats().syncs_served, 2);
+    assert_eq!(e.stats().sync_parts_sent, 2 * 17);
+}
+
+#[test]
+fn a_node_that_is_not_a_member_gets_no_sync() {
+    let mut e = node_with_members(20);
+    run_answering(&mut e, Instant::from_secs(1));
+    // Node 99 is unknown: it is contacted (its own announcement would add it), not served.
+    ping_from(&mut e, Instant::from_secs(1), 99, 50, true);
+    let sent = run_answering(&mut e, Instant::from_secs(4));
+    assert!(
+        sent.iter()
+            .all(|(_, to, p)| *to != Destination::Peer(from(99)) || p.entries.is_empty()),
+        "{sent:?}"
+    );
+    assert_eq!(e.stats().syncs_served, 0);
+}
