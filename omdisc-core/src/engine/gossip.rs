@@ -20,7 +20,7 @@ use crate::wire::{Gossip, GossipList, MemberState, MAX_GOSSIP_ENTRIES};
 /// Most pieces of news waiting to be piggybacked.
 pub const MAX_RUMORS: usize = 16;
 /// Addresses contacted recently (not contacted again within [`CONTACT_HOLDOFF`]).
-const RECENT_CONTACTS: usize = 64;
+const RECENT_CONTACTS: usize = 256;
 /// How long an address contacted is not contacted again.
 const CONTACT_HOLDOFF: Duration = Duration::from_secs(1);
 /// Resends of a contact that is not answered.

@@ -14,8 +14,8 @@
 //! members that each missed the other's join (every contact lost), which learn each other
 //! otherwise only from the one random member a PING or ACK carries (1 in `n`). A count that
 //! is smaller because this node removed a crash first does not ask: the crash leaves every
-//! map within the quiet time. A sync that adds nothing doubles the wait before the next
-//! (up to [`SYNC_BACKOFF_MAX`]), so a member that others hold and this node cannot reach
+//! map within the quiet time. After [`SYNC_TRIES`] syncs that added nothing each doubles
+//! the wait before the next (up to [`SYNC_BACKOFF_MAX`]), so a member that others hold and this node cannot reach
 //! costs a sync every few minutes, not every interval.
 
 use core::net::SocketAddr;
@@ -31,6 +31,8 @@ use crate::wire::MAX_GOSSIP_ENTRIES;
 /// How long this node's member count must have stayed the same before it asks for a sync
 /// (longer than the 10 s in which a crash leaves every map).
 pub(super) const SYNC_QUIET: Duration = Duration::from_secs(10);
+/// Syncs that add nothing asked for at the quiet time's pace before the waits double.
+pub(super) const SYNC_TRIES: u8 = 3;
 /// Longest wait between syncs that add nothing.
 pub(super) const SYNC_BACKOFF_MAX: Duration = Duration::from_secs(320);
 /// Digest datagrams ([`MAX_GOSSIP_ENTRIES`] members each) a sync sends a probe interval:
@@ -62,8 +64,8 @@ pub(super) struct Sync {
     changed_at: Instant,
     /// No sync is asked for before this.
     next_ask: Instant,
-    /// How long to wait after the next sync asked for.
-    backoff: Duration,
+    /// Syncs asked for since the count last grew.
+    fruitless: u8,
     streams: heapless::Vec<Stream, SYNC_STREAMS>,
 }
 
@@ -73,7 +75,7 @@ impl Default for Sync {
             members: 0,
             changed_at: Instant::from_millis(0),
             next_ask: Instant::from_millis(0),
-            backoff: SYNC_QUIET,
+            fruitless: 0,
             streams: heapless::Vec::new(),
         }
     }
@@ -96,7 +98,7 @@ where
             }
             if grew {
                 // Worth asking again as soon as allowed.
-                self.sync.backoff = SYNC_QUIET;
+                self.sync.fruitless = 0;
             }
             self.sync.members = members;
         }
@@ -155,9 +157,31 @@ where
             && now >= self.sync.next_ask
         {
             self.stats.syncs_asked = self.stats.syncs_asked.wrapping_add(1);
-            self.sync.next_ask = now + self.sync.backoff;
-            self.sync.backoff = self.sync.backoff.saturating_mul(2).min(SYNC_BACKOFF_MAX);
+            self.sync.next_ask = now + sync_wait(self.sync.fruitless);
+            self.sync.fruitless = self.sync.fruitless.saturating_add(1);
             self.send_to(from, iface, Unicast::SyncRequest);
         }
+    }
+}
+
+/// The wait after a sync asked for when `fruitless` syncs before it added nothing: the
+/// quiet time for the first [`SYNC_TRIES`] (a sync is lost, or not served, half the time at
+/// 25 % loss), then doubling up to [`SYNC_BACKOFF_MAX`].
+fn sync_wait(fruitless: u8) -> Duration {
+    let doublings = fruitless.saturating_sub(SYNC_TRIES - 1).min(16);
+    SYNC_QUIET
+        .saturating_mul(1 << doublings)
+        .min(SYNC_BACKOFF_MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_wait_between_fruitless_syncs_doubles_after_the_first_tries_and_is_capped() {
+        let waits: [u64; 8] = core::array::from_fn(|i| sync_wait(i as u8).total_millis() / 1000);
+        assert_eq!(waits, [10, 10, 10, 20, 40, 80, 160, 320]);
+        assert_eq!(sync_wait(u8::MAX), SYNC_BACKOFF_MAX);
     }
 }
