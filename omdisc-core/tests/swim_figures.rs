@@ -45,7 +45,23 @@ fn cluster(n: usize, multicast: bool, per_mille: u64, seed: u64) -> Option<Sim> 
         // Started 2 ms apart, so that a thousand nodes are not one burst.
         sim.run_for(2);
     }
-    sim.run_until_cond_every(120_000, 100, Sim::converged)?;
+    if sim
+        .run_until_cond_every(120_000, 100, Sim::converged)
+        .is_none()
+    {
+        // How far it got: the maps that hold every member, and the most a map lacks.
+        let running = sim.running_ids().len();
+        let sizes: Vec<usize> = (0..n).map(|h| sim.map_of(h).len()).collect();
+        let complete = sizes.iter().filter(|&&s| s == running).count();
+        let most_lacking = running - sizes.iter().copied().min().unwrap_or(0);
+        eprintln!(
+            "swim-unconverged members={n} multicast={} loss_pct={} complete_maps={complete} \
+             most_lacking={most_lacking} after_s=120",
+            if multicast { "yes" } else { "no" },
+            per_mille / 10
+        );
+        return None;
+    }
     Some(sim)
 }
 
