@@ -175,7 +175,7 @@ pub struct Engine<
     /// News pushed and waiting for ACKs, and news to send to the group again.
     pushes: push::Pushes,
     /// Member counts compared, and a whole map being sent.
-    sync: sync::Sync,
+    sync: sync::SyncState,
     stats: Stats,
 }
 
@@ -276,7 +276,7 @@ where
             swim: swim::Swim::default(),
             rumors: gossip::Rumors::default(),
             pushes: push::Pushes::default(),
-            sync: sync::Sync::default(),
+            sync: sync::SyncState::default(),
             stats: Stats::default(),
             config,
         })

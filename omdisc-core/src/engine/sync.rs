@@ -57,7 +57,7 @@ struct Stream {
 
 /// Anti-entropy state.
 #[derive(Clone, Debug)]
-pub(super) struct Sync {
+pub(super) struct SyncState {
     /// This node's member count at the last probe interval (0 until the first).
     pub(super) members: u16,
     /// When that count last changed.
@@ -69,9 +69,9 @@ pub(super) struct Sync {
     streams: heapless::Vec<Stream, SYNC_STREAMS>,
 }
 
-impl Default for Sync {
+impl Default for SyncState {
     fn default() -> Self {
-        Sync {
+        SyncState {
             members: 0,
             changed_at: Instant::from_millis(0),
             next_ask: Instant::from_millis(0),
