@@ -8,7 +8,9 @@ mod one_node;
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 
-use omdisc_core::{Destination, IfaceId, Instant, MessageKind, Payload};
+use omdisc_core::{
+    Destination, Gossip, IfaceId, Instant, MemberState, MessageKind, NodeId, Payload,
+};
 use one_node::{bytes, drain, from, message, node_with_members, run, TestEngine};
 
 /// Runs `e` until `until`, every member answering its PINGs (so none is suspected); returns
@@ -104,17 +106,65 @@ fn a_member_that_holds_more_is_asked_for_a_sync_once_the_count_is_quiet_and_then
     assert!(sent
         .iter()
         .any(|(to, _, p)| p.sync && *to == Destination::Peer(from(3))));
-    // The syncs add nothing (no member answers a contact): three waits of ten seconds,
-    // then twenty.
-    let mut asked = vec![12];
+    // No member serves: each ask is made again of the next member that says it holds more
+    // within two probe intervals, three times in a row; then at the quiet time's pace,
+    // three times, then with doubling waits.
+    assert_eq!(asks_after_12_s(&mut e, false), [14, 16, 18, 28, 38, 48, 68]);
+    assert_eq!(e.stats().syncs_asked, 8);
+}
+
+#[test]
+fn a_served_sync_that_adds_nothing_is_asked_again_at_the_quiet_times_pace_then_less_often() {
+    let mut e = node_with_members(5);
+    run_answering(&mut e, Instant::from_secs(12));
+    assert_eq!(
+        sync_requests(&ping_from(&mut e, Instant::from_secs(12), 3, 9, false)),
+        1
+    );
+    digest_from(&mut e, Instant::from_secs(12), 3);
+    // Served each time, adding nothing (no member answers a contact): three waits of ten
+    // seconds, then twenty.
+    assert_eq!(asks_after_12_s(&mut e, true), [22, 32, 42, 62]);
+}
+
+/// Member `d` sends `e` a member digest (naming member 2), as a sync does.
+fn digest_from(e: &mut TestEngine, at: Instant, d: u8) {
+    let gossip = message(d, MessageKind::Gossip, 1);
+    let mut payload = Payload {
+        members: 9,
+        ..Payload::EMPTY
+    };
+    payload
+        .entries
+        .push(Gossip {
+            state: MemberState::Alive,
+            node: NodeId::new(2).unwrap(),
+            incarnation: 1,
+            sequence: 1,
+            addr: from(2),
+        })
+        .unwrap();
+    e.handle_datagram(at, IfaceId::FIRST, from(d), &bytes(&gossip, &payload))
+        .unwrap();
+    drain(e, at);
+}
+
+/// From 13 s to 70 s, a member that says it holds 9 members PINGs `e` every second; the
+/// seconds at which `e` asked for a sync (of that member; with `serve`, it answers with a
+/// digest).
+fn asks_after_12_s(e: &mut TestEngine, serve: bool) -> Vec<u64> {
+    let mut asked = Vec::new();
     for s in 13..=70 {
-        run_answering(&mut e, Instant::from_secs(s));
-        if sync_requests(&ping_from(&mut e, Instant::from_secs(s), 4, 9, false)) > 0 {
+        let at = Instant::from_secs(s);
+        run_answering(e, at);
+        if sync_requests(&ping_from(e, at, 4, 9, false)) > 0 {
             asked.push(s);
+            if serve {
+                digest_from(e, at, 4);
+            }
         }
     }
-    assert_eq!(asked, [12, 22, 32, 42, 62]);
-    assert_eq!(e.stats().syncs_asked, 5);
+    asked
 }
 
 #[test]

@@ -363,7 +363,11 @@ where
                 let id = entry.id();
                 self.swim.clear(id);
                 self.sweep_by(expiry);
-                self.sync_heard(id, from, iface, payload.members, payload.sync);
+                let digest = packet.kind() == MessageKind::Gossip
+                    && payload.nonce == 0
+                    && !payload.sync
+                    && !payload.entries.is_empty();
+                self.sync_heard(id, from, iface, payload.members, payload.sync, digest);
             }
         }
         if !trusted {

@@ -5,7 +5,9 @@
 //! count has stayed the same for [`SYNC_QUIET`] and that hears a member say it holds more
 //! asks that member for its whole map (a GOSSIP with the sync flag); the member streams it
 //! as member digests, [`SYNC_PARTS_PER_INTERVAL`] datagrams a probe interval, at most
-//! [`SYNC_STREAMS`] syncs at a time. While members a sync brought come in, the next sync
+//! [`SYNC_STREAMS`] syncs at a time; a sync whose first digest does not come within
+//! [`SYNC_ANSWER_INTERVALS`] probe intervals was not served and is asked of the next member
+//! that holds more. While members a sync brought come in, the next sync
 //! may follow as soon as its wait ends (the quiet time does not start again). The asker contacts the members it did not know, and their own announcements add
 //! them: a sync adds nothing by itself (see "Which messages may add a node" in
 //! `docs/protocol.md`).
@@ -38,6 +40,9 @@ pub(super) const SYNC_BACKOFF_MAX: Duration = Duration::from_secs(320);
 /// Digest datagrams ([`MAX_GOSSIP_ENTRIES`] members each) a sync sends a probe interval:
 /// 1 000 members take 167 datagrams in 21 intervals, 10.5 s at the default 500 ms.
 pub(super) const SYNC_PARTS_PER_INTERVAL: u16 = 8;
+/// Probe intervals a sync asked for has to start (its first digest to come); after them it
+/// counts as not served, and the next member that says it holds more is asked.
+pub(super) const SYNC_ANSWER_INTERVALS: u64 = 2;
 /// Syncs sent at once; a request while as many are being sent is not served.
 pub(super) const SYNC_STREAMS: usize = 2;
 
@@ -66,6 +71,10 @@ pub(super) struct SyncState {
     next_ask: Instant,
     /// Syncs asked for since the count last grew.
     fruitless: u8,
+    /// The member asked last, and when, until its first digest comes.
+    asked: Option<(SocketAddr, Instant)>,
+    /// Syncs in a row that were not served (asked again at once, [`SYNC_TRIES`] times).
+    unserved: u8,
     streams: heapless::Vec<Stream, SYNC_STREAMS>,
 }
 
@@ -76,6 +85,8 @@ impl Default for SyncState {
             changed_at: Instant::from_millis(0),
             next_ask: Instant::from_millis(0),
             fruitless: 0,
+            asked: None,
+            unserved: 0,
             streams: heapless::Vec::new(),
         }
     }
@@ -102,6 +113,23 @@ where
             }
             self.sync.members = members;
         }
+        let answer_due = self
+            .config
+            .probe_interval
+            .saturating_mul(SYNC_ANSWER_INTERVALS);
+        if let Some((_, at)) = self.sync.asked {
+            if now.saturating_since(at) >= answer_due {
+                // Not served (the member was sending two syncs, or the request was lost):
+                // that was no try; ask the next member that says it holds more — a few
+                // times in a row, then at the usual pace (members that never serve).
+                self.sync.asked = None;
+                if self.sync.unserved < SYNC_TRIES {
+                    self.sync.unserved += 1;
+                    self.sync.fruitless = self.sync.fruitless.saturating_sub(1);
+                    self.sync.next_ask = now;
+                }
+            }
+        }
         let streams = core::mem::take(&mut self.sync.streams);
         for mut stream in streams {
             let end = stream
@@ -127,7 +155,8 @@ where
     }
 
     /// A member (trusted: heard directly, current incarnation) said it holds `members`
-    /// members and, with `sync`, asked for this node's whole map.
+    /// members and, with `sync`, asked for this node's whole map; `digest`: it sent member
+    /// digests (a sync this node asked for is being served).
     pub(super) fn sync_heard(
         &mut self,
         node: NodeId,
@@ -135,7 +164,12 @@ where
         iface: IfaceId,
         members: u16,
         sync: bool,
+        digest: bool,
     ) {
+        if digest && self.sync.asked.is_some_and(|(addr, _)| addr == from) {
+            self.sync.asked = None;
+            self.sync.unserved = 0;
+        }
         if sync && !self.sync.streams.is_full() && !self.sync.streams.iter().any(|s| s.to == from) {
             let len = self.table.len();
             let stream = Stream {
@@ -159,6 +193,7 @@ where
             self.stats.syncs_asked = self.stats.syncs_asked.wrapping_add(1);
             self.sync.next_ask = now + sync_wait(self.sync.fruitless);
             self.sync.fruitless = self.sync.fruitless.saturating_add(1);
+            self.sync.asked = Some((from, now));
             self.send_to(from, iface, Unicast::SyncRequest);
         }
     }
