@@ -5,20 +5,20 @@
 //! count has stayed the same for [`SYNC_QUIET`] and that hears a member say it holds more
 //! asks that member for its whole map (a GOSSIP with the sync flag); the member streams it
 //! as member digests, [`SYNC_PARTS_PER_INTERVAL`] datagrams a probe interval, at most
-//! [`SYNC_STREAMS`] syncs at a time; a sync whose first digest does not come within
+//! [`SYNC_STREAMS`] syncs at a time. A sync whose first digest does not come within
 //! [`SYNC_ANSWER_INTERVALS`] probe intervals was not served and is asked of the next member
-//! that holds more. While members a sync brought come in, the next sync
-//! may follow as soon as its wait ends (the quiet time does not start again). The asker contacts the members it did not know, and their own announcements add
-//! them: a sync adds nothing by itself (see "Which messages may add a node" in
-//! `docs/protocol.md`).
+//! that holds more. While members a sync brought come in, the next sync may follow as soon
+//! as its wait ends (the quiet time does not start again). The asker contacts the members
+//! it did not know, and their own announcements add them: a sync adds nothing by itself
+//! (see "Which messages may add a node" in `docs/protocol.md`).
 //!
 //! This repairs what the joins' contacts and the piggybacked digests leave: pairs of
 //! members that each missed the other's join (every contact lost), which learn each other
 //! otherwise only from the one random member a PING or ACK carries (1 in `n`). A count that
 //! is smaller because this node removed a crash first does not ask: the crash leaves every
 //! map within the quiet time. After [`SYNC_TRIES`] syncs that added nothing each doubles
-//! the wait before the next (up to [`SYNC_BACKOFF_MAX`]), so a member that others hold and this node cannot reach
-//! costs a sync every few minutes, not every interval.
+//! the wait before the next (up to [`SYNC_BACKOFF_MAX`]), so a member that others hold and
+//! this node cannot reach costs a sync every few minutes, not every interval.
 
 use core::net::SocketAddr;
 
