@@ -122,5 +122,5 @@ pub use table::{Collision, NodeEntry, NodeState, NodeTable, TableStorage};
 pub use time::{Duration, Instant};
 pub use wire::{
     ClusterKey, EmitError, Gossip, KeyError, Keyring, MemberState, Message, MessageKind, Packet,
-    Payload, Verified, WireError, MAX_DATAGRAM_LEN,
+    Payload, SyncSummary, Verified, WireError, MAX_DATAGRAM_LEN,
 };

@@ -10,7 +10,7 @@ use omdisc_core::wire::{GossipList, MAX_GOSSIP_ENTRIES};
 use omdisc_core::wire::{FLAG_AUTH, HEADER_LEN, TRAILER_LEN};
 use omdisc_core::{
     ClusterKey, Duration, Gossip, IfaceId, Keyring, MemberState, Message, MessageKind, NodeAddr,
-    NodeId, Packet, Payload, WireError, MAX_ADDRS, MAX_DATAGRAM_LEN,
+    NodeId, Packet, Payload, SyncSummary, WireError, MAX_ADDRS, MAX_DATAGRAM_LEN,
 };
 use proptest::prelude::*;
 
@@ -99,7 +99,7 @@ prop_compose! {
         nonce in any::<u32>(),
         target in any_socket(),
         members in any::<u16>(),
-        sync in any::<bool>(),
+        sync in proptest::option::of((any::<u32>(), any::<[u8; 64]>())),
         entries in proptest::collection::vec(any_gossip(), 0..=MAX_GOSSIP_ENTRIES),
     ) -> (Message, Payload) {
         let mut msg = base;
@@ -110,12 +110,17 @@ prop_compose! {
         let mut addrs = msg.addrs.clone();
         addrs[0].role = omdisc_core::AddrRole::Primary;
         msg.addrs = addrs;
+        // A sync request carries a summary of the sender's map and no gossip entries.
+        let sync = sync.map(|(salt, sums)| SyncSummary { salt, sums });
         let payload = Payload {
             nonce,
             target: (kind == MessageKind::PingReq).then_some(target),
             members,
             sync,
-            entries: entries.into_iter().collect::<GossipList>(),
+            entries: entries
+                .into_iter()
+                .filter(|_| sync.is_none())
+                .collect::<GossipList>(),
         };
         (msg, payload)
     }

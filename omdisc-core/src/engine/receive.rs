@@ -365,9 +365,10 @@ where
                 self.sweep_by(expiry);
                 let digest = packet.kind() == MessageKind::Gossip
                     && payload.nonce == 0
-                    && !payload.sync
+                    && payload.sync.is_none()
                     && !payload.entries.is_empty();
-                self.sync_heard(id, from, iface, payload.members, payload.sync, digest);
+                let sync = payload.sync.as_ref();
+                self.sync_heard(id, from, iface, payload.members, sync, digest);
             }
         }
         if !trusted {

@@ -39,8 +39,24 @@ pub(super) enum Unicast {
         /// random members.
         part: Option<(u32, u16)>,
     },
-    /// A request for the receiver's whole map (a GOSSIP with the sync flag).
-    SyncRequest,
+    /// A request for the members this node lacks (a GOSSIP with the sync flag and a summary
+    /// of this node's map under `salt`, made when it is sent).
+    SyncRequest {
+        /// The summary's salt.
+        salt: u32,
+    },
+    /// A part of a sync this node serves: the members of the buckets in `mask` (under
+    /// `salt`) from table position `from` on, as many as one datagram takes.
+    SyncPart {
+        /// The node it goes to (left out).
+        to: crate::id::NodeId,
+        /// The asker's salt.
+        salt: u32,
+        /// The buckets whose sums differ, a bit each.
+        mask: u32,
+        /// Where in the table the part starts.
+        from: u32,
+    },
     /// A probe.
     Ping {
         /// The probe number.
@@ -154,9 +170,10 @@ where
                 Unicast::Ping { .. } => (MessageKind::Ping, false),
                 Unicast::Ack { .. } => (MessageKind::Ack, false),
                 Unicast::PingReq { .. } => (MessageKind::PingReq, false),
-                Unicast::Gossip { .. } | Unicast::Digest { .. } | Unicast::SyncRequest => {
-                    (MessageKind::Gossip, false)
-                }
+                Unicast::Gossip { .. }
+                | Unicast::Digest { .. }
+                | Unicast::SyncRequest { .. }
+                | Unicast::SyncPart { .. } => (MessageKind::Gossip, false),
             };
             // The current round's number: a direct copy is not a new round, so receivers
             // of the group count no gap.
@@ -168,9 +185,15 @@ where
             }
             match job.what {
                 Unicast::Announce { .. } | Unicast::Leave => {}
-                Unicast::SyncRequest => {
-                    payload.sync = true;
-                    self.piggyback(job.iface, None, &mut payload.entries);
+                Unicast::SyncRequest { salt } => payload.sync = Some(self.sync_summary(salt)),
+                Unicast::SyncPart {
+                    to,
+                    salt,
+                    mask,
+                    from,
+                } => {
+                    let entries = &mut payload.entries;
+                    self.sync_part(job.iface, to, salt, mask, from, |t| entries.push(t).is_ok());
                 }
                 Unicast::Digest { to, part } => {
                     self.digest(job.iface, Some(to), part, &mut payload.entries)

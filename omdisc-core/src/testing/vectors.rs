@@ -17,7 +17,7 @@
 //! nonce N                      the payload of ping, ack, pingreq and gossip:
 //! target IP PORT               (pingreq)
 //! members N                    the sender's member count (0 if absent)
-//! sync                         the sender asks for the receiver's whole map
+//! sync SALT [BUCKET=SUM ...]   a sync request: the summary's salt and its non-zero sums
 //! entry alive|suspect|dead|left NODE INCARNATION SEQUENCE IP PORT  (repeated)
 //! end
 //! ```
@@ -211,7 +211,21 @@ fn parse_block<'a>(
             "nonce" => f.payload.nonce = rest.parse().map_err(|_| err("bad nonce"))?,
             "target" => f.payload.target = Some(socket(rest).ok_or(err("target needs IP PORT"))?),
             "members" => f.payload.members = rest.parse().map_err(|_| err("bad members"))?,
-            "sync" => f.payload.sync = true,
+            "sync" => {
+                let bad = err("sync needs SALT and BUCKET=SUM pairs");
+                let mut parts = rest.split_whitespace();
+                let salt = parts.next().and_then(|n| n.parse().ok()).ok_or(bad)?;
+                let mut summary = crate::wire::SyncSummary::new(salt);
+                for pair in parts {
+                    let (bucket, sum) = pair.split_once('=').ok_or(bad)?;
+                    let bucket: usize = bucket.parse().map_err(|_| bad)?;
+                    if bucket >= crate::wire::SYNC_BUCKETS {
+                        return Err(bad);
+                    }
+                    summary.set_sum(bucket, sum.parse().map_err(|_| bad)?);
+                }
+                f.payload.sync = Some(summary);
+            }
             "entry" => {
                 let mut parts = rest.split_whitespace();
                 let state = match parts.next() {

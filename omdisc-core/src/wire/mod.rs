@@ -35,7 +35,9 @@ pub use auth::{
 pub use error::{EmitError, WireError};
 pub use message::Message;
 pub use packet::{Packet, Verified};
-pub use payload::{Gossip, GossipList, MemberState, Payload, MAX_GOSSIP_ENTRIES};
+pub use payload::{
+    Gossip, GossipList, MemberState, Payload, SyncSummary, MAX_GOSSIP_ENTRIES, SYNC_BUCKETS,
+};
 
 pub(crate) use address::{
     decode as decode_address, encode as encode_address, encoded_len as address_len,

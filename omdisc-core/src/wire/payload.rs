@@ -1,21 +1,22 @@
 //! [`Payload`]: what the unicast kinds (PING, ACK, PING-REQ, GOSSIP) carry after the
 //! sender's addresses — a probe number, a target (PING-REQ only), the sender's member
-//! count, a request for its whole map, and up to [`MAX_GOSSIP_ENTRIES`] gossip entries
-//! about other members.
+//! count, a sync request (a summary of the sender's map), and up to [`MAX_GOSSIP_ENTRIES`]
+//! gossip entries about other members.
 //!
 //! ```text
 //!  0        4       5       6         8
-//! +--------+-------+-------+---------+------------------------+------------------------+
-//! | nonce  | flags | count | members | [port, address entry]  | count × gossip entry   |
-//! +--------+-------+-------+---------+------------------------+------------------------+
+//! +--------+-------+-------+---------+-----------------------+------------------+---------------------+
+//! | nonce  | flags | count | members | [port, address entry] | [salt, 32 × sum] | count × gossip entry|
+//! +--------+-------+-------+---------+-----------------------+------------------+---------------------+
 //! gossip entry: state(1) node(2) incarnation(8) sequence(4) port(2) address entry(6|18)
 //! ```
 //!
 //! `flags` bit 0 (target) is set exactly for PING-REQ (the port and address of the member
-//! to probe follow); bit 1 (sync) asks the receiver for its whole map; the other bits are
-//! reserved, 0. `members` is how many members the sender's map holds (itself included;
-//! 65 535 at most). An address entry is the one of the header's address list (tag,
-//! interface, 4 or 16 bytes); its interface and role are written as 0 and ignored.
+//! to probe follow); bit 1 (sync) asks the receiver for the members this node lacks: a
+//! [`SyncSummary`] follows (68 bytes), and the payload carries no gossip entries; the other
+//! bits are reserved, 0. `members` is how many members the sender's map holds (itself
+//! included; 65 535 at most). An address entry is the one of the header's address list
+//! (tag, interface, 4 or 16 bytes); its interface and role are written as 0 and ignored.
 
 use core::net::SocketAddr;
 
@@ -30,8 +31,12 @@ pub const MAX_GOSSIP_ENTRIES: usize = 6;
 const FIXED_LEN: usize = 8;
 /// Payload flag: a PING-REQ's target follows.
 const FLAG_TARGET: u8 = 0x01;
-/// Payload flag: the sender asks for the receiver's whole map.
+/// Payload flag: a sync summary follows (the sender asks for the members it lacks).
 const FLAG_SYNC: u8 = 0x02;
+/// Buckets of a [`SyncSummary`].
+pub const SYNC_BUCKETS: usize = 32;
+/// Length of an encoded [`SyncSummary`]: the salt and one 16-bit sum a bucket.
+const SUMMARY_LEN: usize = 4 + 2 * SYNC_BUCKETS;
 /// Length of a gossip entry before its address: state, node, incarnation, sequence, port.
 const ENTRY_FIXED_LEN: usize = 1 + 2 + 8 + 4 + 2;
 /// Longest target: port and an IPv6 entry.
@@ -96,6 +101,84 @@ pub struct Gossip {
     pub addr: SocketAddr,
 }
 
+/// A summary of a map, sent with a sync request: the members are spread over
+/// [`SYNC_BUCKETS`] buckets by a hash salted with `salt`, and each bucket's sum adds up a
+/// 16-bit check of each member in it (its id and incarnation). The receiver builds the same
+/// summary of its own map with the same salt and sends the members of the buckets whose
+/// sums differ: a map that lacks two members of 1 000 gets about 60 members back, not 1 000.
+/// A fresh salt with every request makes a collision (two different buckets with one sum)
+/// last one request only.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct SyncSummary {
+    /// The hash's salt.
+    pub salt: u32,
+    /// Each bucket's sum (wrapping) of its members' checks, big-endian, as on the wire
+    /// ([`SyncSummary::sum`] reads one).
+    pub sums: [u8; 2 * SYNC_BUCKETS],
+}
+
+impl Default for SyncSummary {
+    fn default() -> Self {
+        SyncSummary::new(0)
+    }
+}
+
+impl SyncSummary {
+    /// An empty summary (no members) with `salt`.
+    pub const fn new(salt: u32) -> SyncSummary {
+        SyncSummary {
+            salt,
+            sums: [0; 2 * SYNC_BUCKETS],
+        }
+    }
+
+    /// The bucket of member `node` at `incarnation` under `salt`, and its check.
+    pub fn place(salt: u32, node: NodeId, incarnation: u64) -> (usize, u16) {
+        let x = mix(salt ^ u32::from(node.get()));
+        let x = mix(mix(x ^ incarnation as u32) ^ (incarnation >> 32) as u32);
+        (x as usize % SYNC_BUCKETS, (x >> 16) as u16)
+    }
+
+    /// Bucket `bucket`'s sum (0 past the last bucket).
+    pub fn sum(&self, bucket: usize) -> u16 {
+        self.sums
+            .get(bucket.saturating_mul(2)..)
+            .and_then(|s| s.first_chunk::<2>())
+            .map_or(0, |b| u16::from_be_bytes(*b))
+    }
+
+    /// Sets bucket `bucket`'s sum (nothing past the last bucket).
+    pub fn set_sum(&mut self, bucket: usize, sum: u16) {
+        let slot = self.sums.get_mut(bucket.saturating_mul(2)..);
+        if let Some(b) = slot.and_then(|s| s.first_chunk_mut::<2>()) {
+            *b = sum.to_be_bytes();
+        }
+    }
+
+    /// Adds member `node` at `incarnation`.
+    pub fn add(&mut self, node: NodeId, incarnation: u64) {
+        let (bucket, check) = Self::place(self.salt, node, incarnation);
+        self.set_sum(bucket, self.sum(bucket).wrapping_add(check));
+    }
+
+    /// The buckets whose sums differ from `other`'s, a bit each (bit `i`: bucket `i`).
+    pub fn differing(&self, other: &SyncSummary) -> u32 {
+        (0..SYNC_BUCKETS)
+            .filter(|b| self.sum(*b) != other.sum(*b))
+            .fold(0, |mask, b| mask | 1 << b)
+    }
+}
+
+/// A 32-bit mixing function (MurmurHash3's finalizer): every input bit moves every output bit.
+const fn mix(mut x: u32) -> u32 {
+    x ^= x >> 16;
+    x = x.wrapping_mul(0x85eb_ca6b);
+    x ^= x >> 13;
+    x = x.wrapping_mul(0xc2b2_ae35);
+    x ^ (x >> 16)
+}
+
 /// The gossip entries of one datagram.
 pub type GossipList = heapless::Vec<Gossip, MAX_GOSSIP_ENTRIES, u8>;
 
@@ -109,9 +192,10 @@ pub struct Payload {
     pub target: Option<SocketAddr>,
     /// How many members the sender's map holds, itself included (0: not said).
     pub members: u16,
-    /// The sender asks for the receiver's whole map (a sync: it holds fewer members than
-    /// the receiver said it does).
-    pub sync: bool,
+    /// A sync request: the sender holds fewer members than the receiver said it does, and
+    /// asks for those of the buckets where this summary of its map differs (no gossip
+    /// entries come with it).
+    pub sync: Option<SyncSummary>,
     /// Gossip about other members.
     pub entries: GossipList,
 }
@@ -122,7 +206,7 @@ impl Payload {
         nonce: 0,
         target: None,
         members: 0,
-        sync: false,
+        sync: None,
         entries: heapless::Vec::new(),
     };
 
@@ -134,12 +218,16 @@ impl Payload {
             .iter()
             .map(|e| ENTRY_FIXED_LEN + socket_entry_len(&e.addr))
             .sum();
-        FIXED_LEN + target + entries
+        let summary = if self.sync.is_some() { SUMMARY_LEN } else { 0 };
+        FIXED_LEN + target + summary + entries
     }
 
     /// Writes the payload at the start of `out`; `None` (after a partial write the caller
-    /// discards) if `out` is too short.
+    /// discards) if `out` is too short, or if a sync request carries gossip entries.
     pub(crate) fn write(&self, out: &mut [u8]) -> Option<usize> {
+        if self.sync.is_some() && !self.entries.is_empty() {
+            return None;
+        }
         let (fixed, mut rest) = out.split_first_chunk_mut::<FIXED_LEN>()?;
         let [n0, n1, n2, n3] = self.nonce.to_be_bytes();
         let [m0, m1] = self.members.to_be_bytes();
@@ -147,13 +235,21 @@ impl Payload {
             FLAG_TARGET
         } else {
             0
-        } | if self.sync { FLAG_SYNC } else { 0 };
+        } | if self.sync.is_some() { FLAG_SYNC } else { 0 };
         *fixed = [n0, n1, n2, n3, flags, self.entries.len() as u8, m0, m1];
         let mut written = FIXED_LEN;
         if let Some(target) = self.target {
             let n = write_socket(&target, rest)?;
             rest = rest.get_mut(n..)?;
             written += n;
+        }
+        if let Some(summary) = &self.sync {
+            let (head, tail) = rest.split_first_chunk_mut::<4>()?;
+            *head = summary.salt.to_be_bytes();
+            let (sums, tail) = tail.split_first_chunk_mut::<{ 2 * SYNC_BUCKETS }>()?;
+            *sums = summary.sums;
+            rest = tail;
+            written += SUMMARY_LEN;
         }
         for entry in &self.entries {
             let (head, tail) = rest.split_first_chunk_mut::<ENTRY_FIXED_LEN>()?;
@@ -189,7 +285,7 @@ impl Payload {
 
     /// Decodes the payload at the start of `buf` for a message of `kind`; returns it and
     /// its length. Every field is checked: the target flag against the kind, the reserved
-    /// flags, the entry count, each state, node id, port and address.
+    /// flags, the entry count (0 with a sync summary), each state, node id, port and address.
     pub(crate) fn decode(kind: MessageKind, buf: &[u8]) -> Result<(Payload, usize), WireError> {
         let (fixed, mut rest) = buf
             .split_first_chunk::<FIXED_LEN>()
@@ -202,14 +298,15 @@ impl Payload {
         if flags & !(FLAG_TARGET | FLAG_SYNC) != 0 {
             return Err(WireError::ReservedNonZero);
         }
-        if usize::from(count) > MAX_GOSSIP_ENTRIES {
+        let sync = flags & FLAG_SYNC != 0;
+        if usize::from(count) > MAX_GOSSIP_ENTRIES || sync && count > 0 {
             return Err(WireError::TooManyEntries(count));
         }
         let mut payload = Payload {
             nonce: u32::from_be_bytes([n0, n1, n2, n3]),
             target: None,
             members: u16::from_be_bytes([m0, m1]),
-            sync: flags & FLAG_SYNC != 0,
+            sync: None,
             entries: GossipList::new(),
         };
         let mut len = FIXED_LEN;
@@ -218,6 +315,18 @@ impl Payload {
             payload.target = Some(target);
             rest = rest.get(n..).ok_or(WireError::Truncated)?;
             len += n;
+        }
+        if sync {
+            let (salt, tail) = rest.split_first_chunk::<4>().ok_or(WireError::Truncated)?;
+            let (sums, tail) = tail
+                .split_first_chunk::<{ 2 * SYNC_BUCKETS }>()
+                .ok_or(WireError::Truncated)?;
+            payload.sync = Some(SyncSummary {
+                salt: u32::from_be_bytes(*salt),
+                sums: *sums,
+            });
+            rest = tail;
+            len += SUMMARY_LEN;
         }
         for _ in 0..count {
             let (head, tail) = rest
@@ -301,7 +410,7 @@ mod tests {
                 7477,
             )),
             members: 300,
-            sync: false,
+            sync: None,
             entries: GossipList::new(),
         };
         p.entries
@@ -323,6 +432,38 @@ mod tests {
         assert_eq!(n, p.buffer_len());
         assert_eq!(&buf[..8], &[0xde, 0xad, 0xbe, 0xef, 1, 2, 0x01, 0x2c]);
         assert_eq!(Payload::decode(MessageKind::PingReq, &buf[..n]), Ok((p, n)));
+    }
+
+    #[test]
+    fn summaries_of_the_same_members_agree_and_differ_in_the_buckets_of_what_differs() {
+        let id = |n| NodeId::new(n).unwrap();
+        let mut full = SyncSummary::new(99);
+        let mut lacking = SyncSummary::new(99);
+        for n in 1..=1000 {
+            full.add(id(n), 1_700_000_000_000 + u64::from(n));
+            if n != 500 && n != 7 {
+                lacking.add(id(n), 1_700_000_000_000 + u64::from(n));
+            }
+        }
+        let expected = [500u16, 7]
+            .iter()
+            .map(|n| SyncSummary::place(99, id(*n), 1_700_000_000_000 + u64::from(*n)).0)
+            .fold(0u32, |m, b| m | 1 << b);
+        assert_eq!(full.differing(&lacking), expected);
+        assert_eq!(full.differing(&full), 0);
+        // Another incarnation is another check; members spread over every bucket.
+        assert_ne!(
+            SyncSummary::place(99, id(5), 1),
+            SyncSummary::place(99, id(5), 2)
+        );
+        assert!((0..SYNC_BUCKETS).all(|b| full.sum(b) != 0));
+        // Another salt, other buckets.
+        let buckets = |salt| {
+            (1..=64)
+                .map(|n| SyncSummary::place(salt, id(n), 1).0)
+                .collect::<heapless::Vec<usize, 64>>()
+        };
+        assert_ne!(buckets(1), buckets(2));
     }
 
     #[test]
@@ -374,17 +515,55 @@ mod tests {
     }
 
     #[test]
-    fn the_sync_flag_and_member_count_round_trip_and_reserved_flags_are_refused() {
+    fn a_sync_summary_and_member_count_round_trip_and_reserved_flags_are_refused() {
+        let mut summary = SyncSummary::new(0x0102_0304);
+        summary.set_sum(0, 0xabcd);
+        summary.set_sum(SYNC_BUCKETS - 1, 7);
+        assert_eq!(
+            (summary.sum(0), summary.sum(1), summary.sum(31)),
+            (0xabcd, 0, 7)
+        );
         let p = Payload {
             nonce: 1,
             members: 65_535,
-            sync: true,
+            sync: Some(summary),
             ..Payload::EMPTY
         };
         let mut buf = [0u8; MAX_PAYLOAD_LEN];
         let n = p.write(&mut buf).unwrap();
-        assert_eq!(&buf[..n], &[0, 0, 0, 1, FLAG_SYNC, 0, 0xff, 0xff]);
-        assert_eq!(Payload::decode(MessageKind::Gossip, &buf[..n]), Ok((p, n)));
+        assert_eq!(n, p.buffer_len());
+        assert_eq!(n, FIXED_LEN + SUMMARY_LEN);
+        assert_eq!(
+            &buf[..14],
+            &[0, 0, 0, 1, FLAG_SYNC, 0, 0xff, 0xff, 1, 2, 3, 4, 0xab, 0xcd]
+        );
+        assert_eq!(&buf[n - 2..n], &[0, 7]);
+        assert_eq!(
+            Payload::decode(MessageKind::Gossip, &buf[..n]),
+            Ok((p.clone(), n))
+        );
+        assert_eq!(
+            Payload::decode(MessageKind::Gossip, &buf[..n - 1]),
+            Err(WireError::Truncated)
+        );
+        // A sync request carries no gossip entries: none is written, one is refused.
+        let mut with_entry = p.clone();
+        with_entry
+            .entries
+            .push(gossip(
+                MemberState::Alive,
+                4,
+                IpAddr::V4(Ipv4Addr::LOCALHOST),
+            ))
+            .unwrap();
+        assert_eq!(with_entry.write(&mut buf), None);
+        let mut counted = [0u8; FIXED_LEN + SUMMARY_LEN];
+        counted[4] = FLAG_SYNC;
+        counted[5] = 1;
+        assert_eq!(
+            Payload::decode(MessageKind::Gossip, &counted),
+            Err(WireError::TooManyEntries(1))
+        );
         for reserved in [0x04u8, 0x80] {
             let bad = [0, 0, 0, 1, reserved, 0, 0, 0];
             assert_eq!(

@@ -193,7 +193,7 @@ fn max_datagram_len_fits_the_longest_ping_req() {
         nonce: 1,
         target: Some(core::net::SocketAddr::new(v6(100), 7477)),
         members: u16::MAX,
-        sync: true,
+        sync: None,
         entries: crate::wire::GossipList::new(),
     };
     for n in 0..crate::wire::MAX_GOSSIP_ENTRIES as u16 {
