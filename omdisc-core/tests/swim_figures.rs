@@ -45,10 +45,14 @@ fn cluster(n: usize, multicast: bool, per_mille: u64, seed: u64) -> Option<Sim> 
         // Started 2 ms apart, so that a thousand nodes are not one burst.
         sim.run_for(2);
     }
-    if sim
-        .run_until_cond_every(120_000, 100, Sim::converged)
-        .is_none()
-    {
+    if let Some(ms) = sim.run_until_cond_every(120_000, 100, Sim::converged) {
+        // How long the cluster took to form: every map complete, from the last start.
+        eprintln!(
+            "swim-converged members={n} multicast={} loss_pct={} after_ms={ms}",
+            if multicast { "yes" } else { "no" },
+            per_mille / 10,
+        );
+    } else {
         // How far it got: the maps that hold every member, and the most a map lacks.
         let running = sim.running_ids().len();
         let sizes: Vec<usize> = (0..n).map(|h| sim.map_of(h).len()).collect();

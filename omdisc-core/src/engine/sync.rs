@@ -11,9 +11,9 @@
 //! most [`SYNC_STREAMS`] syncs at a time. A sync whose first digest does not come within
 //! [`SYNC_ANSWER_INTERVALS`] probe intervals was not served and is asked of the next member
 //! that holds more. The next sync may follow [`SYNC_RETRY`] later: members that come within
-//! the quiet time of a sync are its fruit and do not start the quiet time again. The asker contacts the members
-//! it did not know, and their own announcements add them: a sync adds nothing by itself
-//! (see "Which messages may add a node" in `docs/protocol.md`).
+//! the quiet time of a sync are its fruit and do not start the quiet time again. The asker
+//! contacts the members it did not know, and their own announcements add them: a sync adds
+//! nothing by itself (see "Which messages may add a node" in `docs/protocol.md`).
 //!
 //! This repairs what the joins' contacts and the piggybacked digests leave: pairs of
 //! members that each missed the other's join (every contact lost), which learn each other
