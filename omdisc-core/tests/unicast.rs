@@ -275,3 +275,52 @@ fn neither_a_converged_cluster_nor_a_crash_asks_for_a_sync() {
     let asked: u64 = sim.hosts.iter().map(|h| h.engine.stats().syncs_asked).sum();
     assert_eq!(asked, 0);
 }
+
+/// Two members that missed each other's join (unicast between them lost while the cluster
+/// formed) find each other by a sync once they can reach each other: each holds one member
+/// fewer than the others say they hold, and after the quiet time asks one of them. Without
+/// syncs they would wait for a digest entry naming the other, one in 300 per PING or ACK (a
+/// minute or more).
+#[test]
+fn members_that_missed_each_others_join_find_each_other_by_a_sync() {
+    let n = 300;
+    let mut sim = Sim::new(17, Link::lossy(0, 1));
+    sim.capacity = n + 8;
+    let (a, b) = (n / 3, 2 * n / 3);
+    sim.block_pair(addr(1, a), addr(1, b), true);
+    seed_chain(&mut sim, n);
+    sim.run_for(8_000);
+    let id = |sim: &Sim, h: usize| sim.hosts[h].engine.node_id().get();
+    let (id_a, id_b) = (id(&sim, a), id(&sim, b));
+    assert!(!sim.knows(a, id_b) && !sim.knows(b, id_a));
+    for h in (0..n).filter(|h| *h != a && *h != b) {
+        assert_eq!(sim.map_of(h).len(), n, "host {h}");
+    }
+    let asked = |sim: &Sim| {
+        [a, b]
+            .iter()
+            .map(|h| sim.hosts[*h].engine.stats().syncs_asked)
+            .sum::<u64>()
+    };
+    assert_eq!(asked(&sim), 0, "not before the count was quiet for 10 s");
+    sim.block_pair(addr(1, a), addr(1, b), false);
+    let took = sim
+        .run_until_cond_every(30_000, 100, Sim::converged)
+        .expect("they find each other");
+    // The quiet time ends about 10 s after the cluster formed; the sync takes a moment.
+    assert!(took <= 6_000, "found each other after {took} ms");
+    assert!(asked(&sim) >= 1);
+    let served: u64 = sim
+        .hosts
+        .iter()
+        .map(|h| h.engine.stats().syncs_served)
+        .sum();
+    let parts: u64 = sim
+        .hosts
+        .iter()
+        .map(|h| h.engine.stats().sync_parts_sent)
+        .sum();
+    assert!(served >= 1);
+    // Only the buckets of the member each lacks: about 300 / 32 members, two datagrams.
+    assert!(parts <= 4 * served, "{parts} parts for {served} syncs");
+}

@@ -106,6 +106,9 @@ pub struct Sim {
     pub sent_by_host: Vec<(u64, u64)>,
     /// Unicast datagrams to an address no host has (lost).
     pub unroutable: u64,
+    /// Pairs of addresses that cannot reach each other by unicast (a firewall between two
+    /// hosts), each pair in both orders.
+    pub blocked: BTreeSet<(IpAddr, IpAddr)>,
 }
 
 /// An IPv4 address on segment `seg` for host number `n`: 10.seg.(n/250).(n%250+1).
@@ -140,6 +143,18 @@ impl Sim {
             unicast_bytes: 0,
             sent_by_host: Vec::new(),
             unroutable: 0,
+            blocked: BTreeSet::new(),
+        }
+    }
+
+    /// Unicast between `a` and `b` is lost (`block`) or passes again.
+    pub fn block_pair(&mut self, a: IpAddr, b: IpAddr, block: bool) {
+        for pair in [(a, b), (b, a)] {
+            if block {
+                self.blocked.insert(pair);
+            } else {
+                self.blocked.remove(&pair);
+            }
         }
     }
 
@@ -384,7 +399,7 @@ impl Sim {
         if let Some(recorded) = &mut self.recorded {
             recorded.push((self.hosts[host].segments[iface], src, bytes.to_vec()));
         }
-        if self.hosts[host].segments[iface] == LINK_DOWN {
+        if self.hosts[host].segments[iface] == LINK_DOWN || self.blocked.contains(&(src, to.ip())) {
             return;
         }
         if self.link.loss_per_mille > 0 && self.rng.below(1000) < self.link.loss_per_mille {
