@@ -451,6 +451,13 @@ mod tests {
             .fold(0u32, |m, b| m | 1 << b);
         assert_eq!(full.differing(&lacking), expected);
         assert_eq!(full.differing(&full), 0);
+        // The hash is the wire's (docs/protocol.md; these values from a Python rendering of
+        // the formula there).
+        assert_eq!(
+            SyncSummary::place(0x0102_0304, id(2780), 1_700_000_000_000),
+            (0, 20082)
+        );
+        assert_eq!(SyncSummary::place(0, id(1), 1), (17, 61732));
         // Another incarnation is another check; members spread over every bucket.
         assert_ne!(
             SyncSummary::place(99, id(5), 1),
