@@ -24,7 +24,7 @@
 //! | `omdisc_refutations_total` | counter | suspicions of this node that it refuted |
 //! | `omdisc_confirmed_dead_total` | counter | members removed because a suspicion was confirmed (also `event="expire"`) |
 //! | `omdisc_gossip_sent_total` | counter | gossip sent: member digests and failure notices |
-//! | `omdisc_syncs_total{direction}` | counter | whole maps asked of a member that holds more (`asked`) and sent to a member that asked (`served`) |
+//! | `omdisc_syncs_total{direction}` | counter | syncs (the members a summary of this map lacks) asked of a member that holds more (`asked`) and served to a member that asked (`served`) |
 //! | `omdisc_send_failures_total` | counter | sends that failed |
 //! | `omdisc_relay_dropped_total` | counter | messages not relayed because the relay queue was full |
 //! | `omdisc_announce_interval_seconds` | gauge | this node's mean announce interval now (grows with the cluster under the budget) |
@@ -384,7 +384,7 @@ impl Snapshot {
             out,
             "omdisc_syncs_total",
             "counter",
-            "Whole maps asked of a member that holds more (asked) and sent to one that asked (served).",
+            "Syncs asked of a member that holds more (asked) and served to one that asked (served).",
         );
         for (direction, value) in [("asked", s.syncs_asked), ("served", s.syncs_served)] {
             let _ = writeln!(

@@ -228,7 +228,7 @@ where
         &mut self,
         iface: IfaceId,
         not: Option<crate::id::NodeId>,
-        part: Option<(u32, u16)>,
+        part: Option<(u32, u8)>,
         entries: &mut GossipList,
     ) {
         if !cfg!(feature = "probes") {

@@ -174,7 +174,7 @@ pub struct Engine<
     rumors: gossip::Rumors,
     /// News pushed and waiting for ACKs, and news to send to the group again.
     pushes: push::Pushes,
-    /// Member counts compared, and a whole map being sent.
+    /// Member counts compared, and the syncs being sent.
     sync: sync::SyncState,
     stats: Stats,
 }

@@ -307,13 +307,13 @@ where
         let full = self.rumors.full_digests < super::gossip::FULL_DIGESTS_PER_INTERVAL;
         let len = self.table.len();
         let start = self.rng.below(len.max(1) as u64) as u32;
-        let parts: heapless::Vec<Option<(u32, u16)>, { super::gossip::FULL_DIGEST_PARTS }> = if full
+        let parts: heapless::Vec<Option<(u32, u8)>, { super::gossip::FULL_DIGEST_PARTS }> = if full
         {
             self.rumors.full_digests += 1;
             let count = len
                 .div_ceil(crate::wire::MAX_GOSSIP_ENTRIES)
                 .clamp(1, super::gossip::FULL_DIGEST_PARTS);
-            (0..count as u16).map(|part| Some((start, part))).collect()
+            (0..count as u8).map(|part| Some((start, part))).collect()
         } else {
             core::iter::once(None).collect()
         };

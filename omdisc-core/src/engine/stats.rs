@@ -71,9 +71,11 @@ pub struct Stats {
     pub rx_not_member: u64,
     /// Acknowledgements that match no probe of this node (late, or forged and replayed).
     pub rx_unexpected_ack: u64,
-    /// Whole maps asked of a member that said it holds more members (syncs).
+    /// Syncs (the members a summary of this node's map lacks) asked of a member that said
+    /// it holds more members.
     pub syncs_asked: u64,
-    /// Whole maps sent to members that asked for one.
+    /// Syncs served: members that asked for one and whose summary differed from this
+    /// node's map.
     pub syncs_served: u64,
     /// Member digest datagrams sent in those syncs.
     pub sync_parts_sent: u64,

@@ -37,7 +37,7 @@ pub(super) enum Unicast {
         to: crate::id::NodeId,
         /// Of a full digest: where in the table it starts, and which part this is; `None`:
         /// random members.
-        part: Option<(u32, u16)>,
+        part: Option<(u32, u8)>,
     },
     /// A request for the members this node lacks (a GOSSIP with the sync flag and a summary
     /// of this node's map under `salt`, made when it is sent).
