@@ -8,7 +8,7 @@
 //! sent=31 send-failed=0 map-writes=5 expired=0 left=1 relayed=0 relay-dropped=0
 //! replays-answered=0 sent-unicast=4 seed-contacts=1 probes=12 probe-acks=12
 //! probe-requests=0 suspicions=0 refutations=0 refused-not-member=0
-//! refused-unexpected-ack=0
+//! refused-unexpected-ack=0 wake-pauses=0
 //! ```
 //!
 //! (one line in the log). Every field is `name=count`; the names are stable.
@@ -34,7 +34,7 @@ use crate::daemon::DaemonCounters;
 use crate::map_sink::replace_file;
 
 /// Every counter as `(name, value)`, in the order of the line.
-pub fn counters(stats: &Stats, daemon: &DaemonCounters) -> [(&'static str, u64); 31] {
+pub fn counters(stats: &Stats, daemon: &DaemonCounters) -> [(&'static str, u64); 32] {
     [
         ("received", daemon.datagrams_received),
         ("recvmmsg", daemon.receive_calls),
@@ -67,6 +67,7 @@ pub fn counters(stats: &Stats, daemon: &DaemonCounters) -> [(&'static str, u64);
         ("refutations", stats.refutations),
         ("refused-not-member", stats.rx_not_member),
         ("refused-unexpected-ack", stats.rx_unexpected_ack),
+        ("wake-pauses", daemon.wake_pauses),
     ]
 }
 

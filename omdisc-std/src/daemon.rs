@@ -4,7 +4,8 @@
 //! One thread, one `poll` over the signal fd, the rtnetlink socket, the multicast
 //! sockets and the fds of the hook and the metrics endpoint ([`crate::integrations`]),
 //! with the next deadline as timeout: an idle daemon sleeps until its
-//! next announcement. Network changes are read as they come and acted on once per turn
+//! next announcement; under a stream of datagrams it paces its wakes
+//! ([`crate::wake_pacer`]) so that each takes in full batches. Network changes are read as they come and acted on once per turn
 //! ([`NETWORK_SETTLE_MS`] after the first of them), however many the kernel reported: the legs are
 //! compared with the kernel's view, sockets joined or closed, and the engine told.
 
@@ -40,6 +41,7 @@ use crate::signals::{SignalHandler, SignalReceiver};
 use crate::socket::{Datagram, LegSocket, ReceiveBatch, SocketPlan};
 use crate::startup::{DaemonEngine, Prepared};
 use crate::values::MAX_INTERFACES;
+use crate::wake_pacer::{self, WakePacer};
 
 /// Datagrams fetched per `recvmmsg` call.
 pub const RECEIVE_BATCH: usize = 32;
@@ -76,6 +78,8 @@ pub struct DaemonCounters {
     pub receive_calls: u64,
     /// Datagrams those calls returned.
     pub datagrams_received: u64,
+    /// Waits that slept out a wake pause first (a stream of datagrams, [`WakePacer`]).
+    pub wake_pauses: u64,
 }
 
 /// Logs a refused datagram at debug level, within the rate limit of [`RefusalLog`].
@@ -139,6 +143,8 @@ pub struct Daemon {
     integrations: Integrations,
     /// Events of the current batch, handed to the integrations.
     event_batch: Vec<Event>,
+    /// At most one wake per pause under a stream of datagrams.
+    pacer: WakePacer,
 }
 
 impl std::fmt::Debug for Daemon {
@@ -211,6 +217,7 @@ impl Daemon {
             service: ServiceNotifier::new(notifier, clock.now_millis()),
             integrations: prepared.integrations,
             event_batch: Vec::new(),
+            pacer: WakePacer::new(wake_pacer::configured_pause()),
         }
     }
 
@@ -275,8 +282,16 @@ impl Daemon {
                 .service(now.total_millis(), self.engine.engine(), &self.counters);
             self.service.poll_watchdog(now.total_millis());
 
-            let timeout = self.wait_timeout(now);
+            let mut timeout = self.wait_timeout(now);
+            if let Some(pause) = self.pacer.take_pause(std::time::Instant::now()) {
+                // A stream of datagrams: let it gather in the socket buffer (the timers
+                // are never late by more than the pause).
+                std::thread::sleep(pause);
+                self.counters.wake_pauses += 1;
+                timeout = timeout.map(|ms| ms.saturating_sub(pause.as_millis() as u64));
+            }
             let ready = self.wait(timeout)?;
+            let woke = std::time::Instant::now();
             if ready.signals {
                 if let Some(signal) = self.handle_signals()? {
                     self.stop();
@@ -287,11 +302,15 @@ impl Daemon {
             if ready.network && self.watcher.receive(&mut self.network)? {
                 self.schedule_network_check(now.total_millis());
             }
+            let (mut received, mut drained) = (0, true);
             for (index, ready) in ready.sockets.into_iter().enumerate() {
                 if ready {
-                    self.receive_from(index, now);
+                    let (got, emptied) = self.receive_from(index, now);
+                    received += got;
+                    drained &= emptied;
                 }
             }
+            self.pacer.on_wake(woke, received, drained);
             self.warn_about_refusals(now);
         }
         Ok(None)
@@ -547,15 +566,18 @@ impl Daemon {
     }
 
     /// Drains up to [`BATCHES_PER_WAKE`] batches from socket `index` into the engine.
-    fn receive_from(&mut self, index: usize, now: Instant) {
+    /// Returns the datagrams taken in, and whether the socket was left empty (a batch came
+    /// back short, or the receive failed) rather than at the batch limit.
+    fn receive_from(&mut self, index: usize, now: Instant) -> (usize, bool) {
         let Some(iface) = IfaceId::new(index) else {
-            return;
+            return (0, true);
         };
+        let mut taken = 0;
         for _ in 0..BATCHES_PER_WAKE {
             let (Some(Some(socket)), Some(engine)) =
                 (self.sockets.get(index), self.engine.engine_mut())
             else {
-                return;
+                return (taken, true);
             };
             let counters = &mut self.counters;
             let refusals = &mut self.refusals;
@@ -584,8 +606,10 @@ impl Daemon {
                 self.flush_transmits(now);
             }
             match result {
-                Ok(received) if received < self.batch.batch_size() => return,
-                Ok(_) => {}
+                Ok(received) if received < self.batch.batch_size() => {
+                    return (taken + received, true)
+                }
+                Ok(received) => taken += received,
                 Err(error) => {
                     let name = self
                         .sockets
@@ -593,10 +617,11 @@ impl Daemon {
                         .and_then(Option::as_ref)
                         .map_or("?", |s| s.interface_name());
                     log::debug!("receive on {name} failed: {error}");
-                    return;
+                    return (taken, true);
                 }
             }
         }
+        (taken, false)
     }
 
     /// Sends everything the engine has queued.

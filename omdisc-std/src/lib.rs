@@ -21,6 +21,7 @@
 //! | [`failure_log`] | warning once about a failure that repeats |
 //! | [`startup`] | checking and opening everything before detaching |
 //! | [`daemon`] | the main loop that drives the engine |
+//! | [`wake_pacer`] | at most one wake per millisecond under a stream of datagrams |
 //! | [`engine_slot`] | the engine, made when the first leg serves, told the legs' addresses and links as they change |
 //! | [`growing_table`] | the node table's memory, grown as nodes come up to `--max-nodes` |
 //! | [`leg_log`] | rate-limited log lines about the legs (waiting, joined, down, gone) |
@@ -74,6 +75,7 @@ pub mod socket;
 pub mod startup;
 pub mod values;
 pub mod version;
+pub mod wake_pacer;
 
 #[cfg(test)]
 mod test_dir;

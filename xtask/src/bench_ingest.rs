@@ -70,10 +70,18 @@ enum Receiver {
     RecvFrom,
     /// `omdiscd --max-nodes 1100`: a table sized for the benchmark's cluster.
     OmdiscdSmallTable,
+    /// `omdiscd` with wake pacing off (`OMDISC_WAKE_PAUSE_US=0`): a wake per readiness.
+    OmdiscdUnpaced,
 }
 
 impl Receiver {
-    const ALL: [Receiver; 3] = [Receiver::Omdiscd, Receiver::Recvmmsg, Receiver::RecvFrom];
+    /// The receivers of every round; the first three make the summary's figures.
+    const ALL: [Receiver; 4] = [
+        Receiver::Omdiscd,
+        Receiver::Recvmmsg,
+        Receiver::RecvFrom,
+        Receiver::OmdiscdUnpaced,
+    ];
 
     fn name(self) -> &'static str {
         match self {
@@ -81,7 +89,15 @@ impl Receiver {
             Receiver::Recvmmsg => "baseline: recvmmsg drain",
             Receiver::RecvFrom => "baseline: recv_from loop",
             Receiver::OmdiscdSmallTable => "omdiscd --max-nodes 1100",
+            Receiver::OmdiscdUnpaced => "omdiscd, wake pacing off",
         }
+    }
+
+    fn is_daemon(self) -> bool {
+        matches!(
+            self,
+            Receiver::Omdiscd | Receiver::OmdiscdSmallTable | Receiver::OmdiscdUnpaced
+        )
     }
 }
 
@@ -100,6 +116,8 @@ struct Measurement {
     dropped_per_s: f64,
     /// Daemon only: peak RSS before the traffic and at the end (KiB), members at the end.
     memory: Option<(u64, u64, usize)>,
+    /// Daemon only: datagrams per `recvmmsg` call, and wake pauses per second, in the window.
+    batching: Option<(f64, f64)>,
 }
 
 /// The built programs.
@@ -216,16 +234,36 @@ fn udp_counters(ns: &str) -> Result<(u64, u64), String> {
     Ok((get("InDatagrams")?, get("RcvbufErrors")?))
 }
 
+/// The daemon's counters the benchmark reads.
+#[derive(Debug, Clone, Copy)]
+struct DaemonSnapshot {
+    received: u64,
+    accepted: u64,
+    receive_calls: u64,
+    wake_pauses: u64,
+}
+
 /// Makes the daemon write its counters (SIGUSR1, then SIGUSR1 again to turn debug output
-/// back off); returns `(received, accepted)` with the moment the first signal was sent.
-fn snapshot(daemon: &mut Process, counters_file: &Path) -> Result<(Instant, (u64, u64)), String> {
+/// back off); returns them with the moment the first signal was sent.
+fn snapshot(
+    daemon: &mut Process,
+    counters_file: &Path,
+) -> Result<(Instant, DaemonSnapshot), String> {
     let at = Instant::now();
     let counters = Counters::fresh(counters_file, Duration::from_secs(3), || {
         daemon.signal(Signal::SIGUSR1)
     })
     .map_err(|why| format!("omdiscd: {why}"))?;
     daemon.signal(Signal::SIGUSR1)?;
-    Ok((at, (counters.get("received")?, counters.get("new")?)))
+    Ok((
+        at,
+        DaemonSnapshot {
+            received: counters.get("received")?,
+            accepted: counters.get("new")?,
+            receive_calls: counters.get("recvmmsg")?,
+            wake_pauses: counters.get("wake-pauses")?,
+        },
+    ))
 }
 
 /// `perf record -F 1999 -g` of `pid` for `seconds`, into `DIR/TAG-perf.data`.
@@ -301,7 +339,7 @@ fn measure(
     let key = key_file.display().to_string();
     let counters_file = dir.join(format!("{tag}-counters.json"));
     let receiver_args: Vec<String> = match receiver {
-        Receiver::Omdiscd | Receiver::OmdiscdSmallTable => {
+        Receiver::Omdiscd | Receiver::OmdiscdSmallTable | Receiver::OmdiscdUnpaced => {
             let mut args: Vec<String> = vec![
                 "-n".into(),
                 "-i".into(),
@@ -334,15 +372,19 @@ fn measure(
             options.window.to_string(),
         ],
     };
-    let daemon = matches!(receiver, Receiver::Omdiscd | Receiver::OmdiscdSmallTable);
+    let daemon = receiver.is_daemon();
     let program = if daemon {
         &programs.omdiscd
     } else {
         &programs.drain
     };
     let (in_before, drops_before) = udp_counters(r)?;
+    let mut command = pinned(1, r, program, &receiver_args);
+    if receiver == Receiver::OmdiscdUnpaced {
+        command.env("OMDISC_WAKE_PAUSE_US", "0");
+    }
     let mut receiving = Process::spawn(
-        pinned(1, r, program, &receiver_args),
+        command,
         &format!("{tag} receiver"),
         &dir.join(format!("{tag}-receiver.log")),
     )?;
@@ -397,17 +439,21 @@ fn measure(
         } else {
             None
         };
-        let (t0, (received0, accepted0)) = snapshot(&mut receiving, &counters_file)?;
+        let (t0, before) = snapshot(&mut receiving, &counters_file)?;
         sleep_until(t0 + Duration::from_secs_f64(options.window));
-        let (t1, (received1, accepted1)) = snapshot(&mut receiving, &counters_file)?;
+        let (t1, after) = snapshot(&mut receiving, &counters_file)?;
         if let Some((perf, perf_data)) = &mut perf {
             perf.wait_exit(Duration::from_secs(30));
             print_profile(perf_data, "omdiscd")?;
         }
-        let taken = received1.saturating_sub(received0);
-        measurement.taken_per_s = taken as f64 / (t1 - t0).as_secs_f64();
+        let taken = after.received.saturating_sub(before.received);
+        let seconds = (t1 - t0).as_secs_f64();
+        measurement.taken_per_s = taken as f64 / seconds;
         measurement.accepted_share =
-            Some(accepted1.saturating_sub(accepted0) as f64 / taken.max(1) as f64);
+            Some(after.accepted.saturating_sub(before.accepted) as f64 / taken.max(1) as f64);
+        let calls = after.receive_calls.saturating_sub(before.receive_calls);
+        let pauses = after.wake_pauses.saturating_sub(before.wake_pauses);
+        measurement.batching = Some((taken as f64 / calls.max(1) as f64, pauses as f64 / seconds));
     }
     if let Some((mut perf, perf_data)) = drain_perf {
         perf.wait_exit(Duration::from_secs(30));
@@ -428,7 +474,7 @@ fn measure(
     }
     measurement.sent_per_s = rate_after(&sender_output, "s: ").unwrap_or(0.0);
     match receiver {
-        Receiver::Omdiscd | Receiver::OmdiscdSmallTable => {
+        Receiver::Omdiscd | Receiver::OmdiscdSmallTable | Receiver::OmdiscdUnpaced => {
             let peak = proc_stats::peak_rss_kib(receiving.pid())?;
             let members = Command::new(&programs.showmap)
                 .args(["--map-dir", &map_dir.display().to_string(), "--json"])
@@ -494,6 +540,11 @@ pub fn run(project: &Project, options: &IngestOptions) -> Result<String, String>
                     .map(|a| format!(", {:.1} % accepted as new", a * 100.0))
                     .unwrap_or_default()
             );
+            if let Some((per_call, pauses)) = m.batching {
+                println!(
+                    "           omdiscd took {per_call:.1} datagrams per recvmmsg call, paused {pauses:.0} wakes/s"
+                );
+            }
             if let Some((idle, peak, members)) = m.memory {
                 println!(
                     "           omdiscd peak RSS {:.1} MiB before the traffic, {:.1} MiB with {members} members",
@@ -565,11 +616,12 @@ pub fn run(project: &Project, options: &IngestOptions) -> Result<String, String>
         })
         .unwrap_or_default();
     Ok(format!(
-        "omdiscd {daemon:.0}/s = {:.1} % of recvmmsg ({mmsg:.0}/s), recv_from {from:.0}/s = {:.1} %; per CPU-second {:.1} % and {:.1} %{memory}",
+        "omdiscd {daemon:.0}/s = {:.1} % of recvmmsg ({mmsg:.0}/s), recv_from {from:.0}/s = {:.1} %; per CPU-second {:.1} % and {:.1} % (omdiscd with wake pacing off {:.1} %){memory}",
         100.0 * daemon / mmsg.max(1.0),
         100.0 * from / mmsg.max(1.0),
         100.0 * capacity(0) / capacity(1).max(1.0),
-        100.0 * capacity(2) / capacity(1).max(1.0)
+        100.0 * capacity(2) / capacity(1).max(1.0),
+        100.0 * capacity(3) / capacity(1).max(1.0)
     ))
 }
 
