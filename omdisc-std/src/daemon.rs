@@ -13,8 +13,7 @@ use std::io;
 use std::os::fd::AsFd;
 use std::path::PathBuf;
 
-use nix::errno::Errno;
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::poll::PollTimeout;
 use nix::sys::signal::Signal;
 use omdisc_core::{Destination, Event, IfaceId, Instant, RxError, MAX_DATAGRAM_LEN};
 
@@ -25,7 +24,7 @@ use crate::counter_report::{counter_line, CountersFile, SnapshotReason};
 use crate::engine_slot::EngineSlot;
 use crate::event_log;
 use crate::failure_log::FailureLog;
-use crate::integrations::{Integrations, MAX_POLL_INTEREST};
+use crate::integrations::Integrations;
 use crate::interfaces;
 use crate::key_file;
 use crate::leg_log::LegLog;
@@ -41,6 +40,7 @@ use crate::signals::{SignalHandler, SignalReceiver};
 use crate::socket::{Datagram, LegSocket, ReceiveBatch, SocketPlan};
 use crate::startup::{DaemonEngine, Prepared};
 use crate::values::MAX_INTERFACES;
+use crate::wait_set::{Ready, Source, WaitSet};
 use crate::wake_pacer::{self, WakePacer};
 
 /// Datagrams fetched per `recvmmsg` call.
@@ -145,6 +145,8 @@ pub struct Daemon {
     event_batch: Vec<Event>,
     /// At most one wake per pause under a stream of datagrams.
     pacer: WakePacer,
+    /// The long-lived fds the main loop waits on.
+    wait_set: WaitSet,
 }
 
 impl std::fmt::Debug for Daemon {
@@ -158,23 +160,15 @@ impl std::fmt::Debug for Daemon {
     }
 }
 
-/// Most fds one wait polls: the signal fd, the rtnetlink socket, a socket per leg, and
-/// the integrations' fds.
-const MAX_POLL_FDS: usize = 2 + MAX_INTERFACES + MAX_POLL_INTEREST;
-
-/// What ended a wait: which fds are readable.
-struct Readiness {
-    signals: bool,
-    network: bool,
-    /// Socket `i` (of [`Daemon::sockets`]) is readable.
-    sockets: [bool; MAX_INTERFACES],
-}
-
 impl Daemon {
     /// A daemon over what [`crate::startup::prepare`] opened, reporting to systemd through
     /// `notifier`. The pid file stays with the caller, who removes it after [`Daemon::run`]
-    /// returns.
-    pub fn new(prepared: Prepared, signals: SignalReceiver, notifier: Notifier) -> Daemon {
+    /// returns. Fails only if the epoll set cannot be made (no fd left).
+    pub fn new(
+        prepared: Prepared,
+        signals: SignalReceiver,
+        notifier: Notifier,
+    ) -> io::Result<Daemon> {
         let clock = Clock::start();
         let config: &DaemonConfig = &prepared.config;
         // `-i` takes at most MAX_INTERFACES names: the poll set is sized for that.
@@ -182,7 +176,10 @@ impl Daemon {
             .active_interface_count()
             .min(prepared.legs.len())
             .min(MAX_INTERFACES);
-        Daemon {
+        let wait_set = WaitSet::new()?;
+        wait_set.watch(signals.as_fd(), Source::Signals)?;
+        wait_set.watch(prepared.watcher.as_fd(), Source::Network)?;
+        Ok(Daemon {
             engine: prepared.engine,
             sockets: (0..active).map(|_| None).collect(),
             send_failures: (0..active).map(|_| FailureLog::default()).collect(),
@@ -218,7 +215,8 @@ impl Daemon {
             integrations: prepared.integrations,
             event_batch: Vec::new(),
             pacer: WakePacer::new(wake_pacer::configured_pause()),
-        }
+            wait_set,
+        })
     }
 
     /// The engine, once one runs (for tests and statistics).
@@ -364,9 +362,18 @@ impl Daemon {
         let Some(socket) = self.sockets.get_mut(slot) else {
             return; // an alias leg (-m): announced, no socket
         };
-        *socket = None;
+        if let Some(closing) = socket.take() {
+            self.wait_set.forget(closing.as_fd());
+        }
         if let Some(interface) = interface {
-            match LegSocket::open(interface, plan) {
+            let opened = LegSocket::open(interface, plan).map_err(|e| e.to_string());
+            let watched = opened.and_then(|opened| {
+                self.wait_set
+                    .watch(opened.as_fd(), Source::Socket(slot))
+                    .map(|()| opened)
+                    .map_err(|e| format!("cannot wait on the socket of {}: {e}", interface.name))
+            });
+            match watched {
                 Ok(opened) => *socket = Some(opened),
                 Err(error) => log::error!(
                     "{error}; trying again at the next change of {}",
@@ -487,50 +494,17 @@ impl Daemon {
         .map(|t| t.saturating_sub(now.total_millis()))
     }
 
-    /// Sleeps until a signal, a network change, a datagram or the timeout.
-    fn wait(&self, timeout_ms: Option<u64>) -> io::Result<Readiness> {
-        let readable = PollFlags::POLLIN;
-        // The poll set lives on the stack; MAX_POLL_FDS has room for every fd pushed here
-        // (at most MAX_INTERFACES legs, see `Daemon::new`), so no push fails.
-        let mut fds: heapless::Vec<PollFd<'_>, MAX_POLL_FDS> = heapless::Vec::new();
-        push_fd(&mut fds, PollFd::new(self.signals.as_fd(), readable));
-        push_fd(&mut fds, PollFd::new(self.watcher.as_fd(), readable));
-        let mut socket_fds = [None; MAX_INTERFACES];
-        for (at, socket) in socket_fds.iter_mut().zip(&self.sockets) {
-            if let Some(socket) = socket {
-                *at = push_fd(&mut fds, PollFd::new(socket.as_fd(), readable));
-            }
-        }
-        // The hook's pipes and the metrics clients: `Integrations::service` looks at them
-        // after every wake.
-        for (fd, flags) in self.integrations.poll_interest() {
-            push_fd(&mut fds, PollFd::new(fd, flags));
-        }
+    /// Sleeps until a signal, a network change, a datagram, an fd of the integrations or
+    /// the timeout.
+    fn wait(&self, timeout_ms: Option<u64>) -> io::Result<Ready> {
         let timeout = match timeout_ms {
             None => PollTimeout::NONE,
             Some(ms) => PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX),
         };
-        let mut ready = Readiness {
-            signals: false,
-            network: false,
-            sockets: [false; MAX_INTERFACES],
-        };
-        match poll(&mut fds, timeout) {
-            Ok(_) => {}
-            Err(Errno::EINTR) => return Ok(ready),
-            Err(errno) => return Err(errno.into()),
-        }
-        let is_ready = |fd: Option<&PollFd<'_>>| {
-            fd.and_then(PollFd::revents).is_some_and(|r| {
-                r.intersects(PollFlags::POLLIN | PollFlags::POLLERR | PollFlags::POLLHUP)
-            })
-        };
-        ready.signals = is_ready(fds.first());
-        ready.network = is_ready(fds.get(1));
-        for (ready, at) in ready.sockets.iter_mut().zip(socket_fds) {
-            *ready = at.is_some_and(|at| is_ready(fds.get(at)));
-        }
-        Ok(ready)
+        // The hook's pipes and the metrics clients: `Integrations::service` looks at them
+        // after every wake.
+        self.wait_set
+            .wait(self.integrations.poll_interest(), timeout)
     }
 
     fn reload_key(&mut self) {
@@ -697,11 +671,6 @@ impl Daemon {
 }
 
 /// Adds `fd` to a poll set; where it is, unless the set was full.
-fn push_fd<'a>(fds: &mut heapless::Vec<PollFd<'a>, MAX_POLL_FDS>, fd: PollFd<'a>) -> Option<usize> {
-    let at = fds.len();
-    fds.push(fd).ok().map(|()| at)
-}
-
 /// Sends everything `engine` has queued, each datagram on its interface's socket (dropped
 /// if that leg has none now): to the group, or by unicast to one peer. A leg whose group
 /// sends fail is warned about once (and again when it works); a unicast send that fails is

@@ -21,6 +21,7 @@
 //! | [`failure_log`] | warning once about a failure that repeats |
 //! | [`startup`] | checking and opening everything before detaching |
 //! | [`daemon`] | the main loop that drives the engine |
+//! | [`wait_set`] | the main loop's wait: an epoll set of the long-lived fds, `poll` for the hook's and the metrics clients' |
 //! | [`wake_pacer`] | at most one wake per millisecond under a stream of datagrams |
 //! | [`engine_slot`] | the engine, made when the first leg serves, told the legs' addresses and links as they change |
 //! | [`growing_table`] | the node table's memory, grown as nodes come up to `--max-nodes` |
@@ -75,6 +76,7 @@ pub mod socket;
 pub mod startup;
 pub mod values;
 pub mod version;
+pub mod wait_set;
 pub mod wake_pacer;
 
 #[cfg(test)]

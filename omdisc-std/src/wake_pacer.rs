@@ -5,9 +5,9 @@
 //! finds. At a few datagrams a second every datagram gets its own wake, and that is the
 //! cheapest there is. Under a flood (a large cluster's announcements, a sync, an attack)
 //! the datagrams come faster than a wake takes, each wake finds a handful, and the wakes
-//! cost more than the datagrams. So when two wakes that took in datagrams come closer
-//! together than twice the pause, and the last one emptied the sockets, the daemon sleeps
-//! before it polls again: until about [`TARGET_PER_WAKE`] datagrams are waiting at the
+//! cost more than the datagrams. So when [`STREAK`] wakes in a row took in datagrams at
+//! least [`MIN_GATHER`] a pause's worth, each less than two pauses after the one before,
+//! and the last one emptied the sockets, the daemon sleeps before it polls again: until about [`TARGET_PER_WAKE`] datagrams are waiting at the
 //! rate the last wake saw, and never past [`WAKE_PAUSE`] after that wake began. The
 //! datagrams wait in the socket buffer and are taken in full batches. Aiming at a count,
 //! not a time, keeps what waits far below what the smallest buffer holds: the daemon asks
@@ -31,6 +31,12 @@ pub const WAKE_PAUSE: Duration = Duration::from_millis(1);
 pub const TARGET_PER_WAKE: u32 = 64;
 /// A shorter pause is not taken (the sleep would cost what it saves).
 pub const MIN_PAUSE: Duration = Duration::from_micros(50);
+/// A stream is paced when a whole pause would gather at least this many datagrams at the
+/// rate of the last wake: below, a pause would only replace one wake by another.
+pub const MIN_GATHER: u32 = 4;
+/// Wakes in a row that must look like a stream before the first pause: two datagrams
+/// that happen to come close together (an ACK after an announcement) are not a stream.
+pub const STREAK: u32 = 2;
 
 /// The environment variable that overrides [`WAKE_PAUSE`] (microseconds; 0 = off).
 pub const WAKE_PAUSE_ENV: &str = "OMDISC_WAKE_PAUSE_US";
@@ -52,6 +58,8 @@ pub struct WakePacer {
     pause: Duration,
     /// When the last wake that took in datagrams began.
     last_wake: Option<Instant>,
+    /// Wakes in a row that looked like a stream.
+    streak: u32,
     /// The next poll waits until this moment.
     pause_until: Option<Instant>,
     /// Pauses taken so far.
@@ -64,6 +72,7 @@ impl WakePacer {
         WakePacer {
             pause,
             last_wake: None,
+            streak: 0,
             pause_until: None,
             pauses: 0,
         }
@@ -78,15 +87,21 @@ impl WakePacer {
             self.pause_until = None;
             return;
         }
+        let count = u32::try_from(received).unwrap_or(u32::MAX);
+        // Close to the last wake, and fast enough that a pause gathers MIN_GATHER.
         let gap = self
             .last_wake
             .map(|last| at.saturating_duration_since(last))
-            .filter(|&gap| gap < self.pause * 2);
+            .filter(|&gap| gap < self.pause * 2 && self.pause * count >= gap * MIN_GATHER);
         self.last_wake = Some(at);
+        self.streak = if gap.is_some() {
+            self.streak.saturating_add(1)
+        } else {
+            0
+        };
         self.pause_until = match gap {
-            Some(gap) if drained => {
+            Some(gap) if drained && self.streak >= STREAK => {
                 // The time TARGET_PER_WAKE datagrams take at the rate the wake saw.
-                let count = u32::try_from(received).unwrap_or(u32::MAX);
                 let fill = (gap * TARGET_PER_WAKE) / count;
                 Some(at + fill.min(self.pause))
             }
@@ -118,100 +133,141 @@ mod tests {
 
     const PAUSE: Duration = WAKE_PAUSE;
 
+    fn us(n: u64) -> Duration {
+        Duration::from_micros(n)
+    }
+
+    /// Wakes at `start`, `start + gap`, … each with `count` datagrams, all drained; the
+    /// pause after each.
+    fn stream(
+        pacer: &mut WakePacer,
+        start: Instant,
+        gap: Duration,
+        counts: &[usize],
+    ) -> Vec<Option<Duration>> {
+        let mut at = start;
+        counts
+            .iter()
+            .map(|&count| {
+                pacer.on_wake(at, count, true);
+                let pause = pacer.take_pause(at);
+                at += gap;
+                pause
+            })
+            .collect()
+    }
+
     #[test]
     fn a_quiet_daemon_never_pauses() {
         let mut pacer = WakePacer::new(PAUSE);
-        let t0 = Instant::now();
         // One datagram every 10 ms: each wake is far from the one before.
-        for k in 0..100u32 {
-            let at = t0 + Duration::from_millis(10) * k;
-            pacer.on_wake(at, 1, true);
-            assert_eq!(pacer.take_pause(at), None, "wake {k}");
-        }
+        let pauses = stream(
+            &mut pacer,
+            Instant::now(),
+            Duration::from_millis(10),
+            &[1; 100],
+        );
+        assert!(pauses.iter().all(Option::is_none));
         assert_eq!(pacer.pauses(), 0);
     }
 
     #[test]
-    fn wakes_closer_than_two_pauses_wait_out_the_pause() {
+    fn a_trickle_too_slow_to_gather_is_not_paced() {
+        let mut pacer = WakePacer::new(PAUSE);
+        // One datagram a millisecond: a pause would gather one, not MIN_GATHER.
+        let pauses = stream(
+            &mut pacer,
+            Instant::now(),
+            Duration::from_millis(1),
+            &[1; 100],
+        );
+        assert!(pauses.iter().all(Option::is_none));
+    }
+
+    #[test]
+    fn two_datagrams_close_together_are_not_a_stream() {
+        let mut pacer = WakePacer::new(PAUSE);
+        let t0 = Instant::now();
+        // An announcement, then an ACK 100 µs later, then quiet.
+        assert_eq!(stream(&mut pacer, t0, us(100), &[1, 1]), [None, None]);
+        pacer.on_wake(t0 + Duration::from_millis(50), 1, true);
+        assert_eq!(pacer.take_pause(t0 + Duration::from_millis(50)), None);
+        assert_eq!(pacer.pauses(), 0);
+    }
+
+    #[test]
+    fn a_stream_is_paced_from_its_second_close_wake() {
         let mut pacer = WakePacer::new(PAUSE);
         let t0 = Instant::now();
         pacer.on_wake(t0, 3, true);
+        pacer.on_wake(t0 + us(40), 4, true);
         assert_eq!(
-            pacer.take_pause(t0),
+            pacer.take_pause(t0 + us(40)),
             None,
-            "the first wake has nothing to compare"
+            "one close wake is not a streak"
         );
-        // 4 datagrams in 40 µs: 64 take 640 µs.
-        let t1 = t0 + Duration::from_micros(40);
-        pacer.on_wake(t1, 4, true);
-        let after_work = t1 + Duration::from_micros(100);
-        assert_eq!(
-            pacer.take_pause(after_work),
-            Some(Duration::from_micros(540)),
-            "sleeps until 64 datagrams wait, counted from the start of the wake"
-        );
-        // A slow stream waits one pause at most: 2 datagrams in 1.5 ms.
-        let t2 = t1 + Duration::from_micros(1500);
-        pacer.on_wake(t2, 2, true);
-        assert_eq!(pacer.take_pause(t2), Some(PAUSE));
+        // 4 datagrams in 40 µs: 64 take 640 µs, counted from the start of the wake.
+        let t2 = t0 + us(80);
+        pacer.on_wake(t2, 4, true);
+        assert_eq!(pacer.take_pause(t2 + us(100)), Some(us(540)));
+        // The paced stream stays paced, and never waits more than one pause: 8 datagrams
+        // in 1.5 ms would take 12 ms to reach 64.
+        let t3 = t2 + us(1500);
+        pacer.on_wake(t3, 8, true);
+        assert_eq!(pacer.take_pause(t3), Some(PAUSE));
         assert_eq!(pacer.pauses(), 2);
     }
 
     #[test]
     fn a_flood_is_paced_to_the_target_count_not_to_the_whole_pause() {
         let mut pacer = WakePacer::new(PAUSE);
-        let t0 = Instant::now();
-        pacer.on_wake(t0, 64, true);
         // 256 datagrams in 640 µs (400 000 a second): 64 take 160 µs.
-        let t1 = t0 + Duration::from_micros(640);
-        pacer.on_wake(t1, 256, true);
-        assert_eq!(pacer.take_pause(t1), Some(Duration::from_micros(160)));
+        let pauses = stream(&mut pacer, Instant::now(), us(640), &[64, 256, 256]);
+        assert_eq!(pauses, [None, None, Some(us(160))]);
         // 64 in 20 µs: the 20 µs pause is not worth a sleep.
-        let t2 = t1 + Duration::from_micros(20);
-        pacer.on_wake(t2, 64, true);
-        assert_eq!(pacer.take_pause(t2), None);
+        let t = Instant::now() + Duration::from_secs(1);
+        let mut pacer = WakePacer::new(PAUSE);
+        assert_eq!(
+            stream(&mut pacer, t, us(20), &[64, 64, 64]),
+            [None, None, None]
+        );
     }
 
     #[test]
     fn a_wake_that_left_datagrams_behind_is_not_paced() {
         let mut pacer = WakePacer::new(PAUSE);
         let t0 = Instant::now();
-        pacer.on_wake(t0, 32, true);
-        let t1 = t0 + Duration::from_micros(10);
-        pacer.on_wake(t1, 256, false);
-        assert_eq!(pacer.take_pause(t1), None);
+        stream(&mut pacer, t0, us(10), &[32, 32]);
+        pacer.on_wake(t0 + us(20), 256, false);
+        assert_eq!(pacer.take_pause(t0 + us(20)), None);
     }
 
     #[test]
     fn a_wake_without_datagrams_cancels_the_pause() {
         let mut pacer = WakePacer::new(PAUSE);
         let t0 = Instant::now();
-        pacer.on_wake(t0, 2, true);
-        pacer.on_wake(t0 + Duration::from_micros(10), 2, true);
-        pacer.on_wake(t0 + Duration::from_micros(20), 0, true);
-        assert_eq!(pacer.take_pause(t0 + Duration::from_micros(20)), None);
+        stream(&mut pacer, t0, us(10), &[2, 2, 2]);
+        pacer.on_wake(t0 + us(30), 0, true);
+        assert_eq!(pacer.take_pause(t0 + us(30)), None);
     }
 
     #[test]
     fn the_environment_sets_the_pause_and_zero_turns_pacing_off() {
         assert_eq!(pause_from(None), WAKE_PAUSE);
         assert_eq!(pause_from(Some("junk")), WAKE_PAUSE);
-        assert_eq!(pause_from(Some("250")), Duration::from_micros(250));
+        assert_eq!(pause_from(Some("250")), us(250));
         let mut pacer = WakePacer::new(pause_from(Some("0")));
-        let t0 = Instant::now();
-        pacer.on_wake(t0, 5, true);
-        pacer.on_wake(t0, 5, true);
-        assert_eq!(pacer.take_pause(t0), None);
+        let pauses = stream(&mut pacer, Instant::now(), Duration::ZERO, &[5; 10]);
+        assert!(pauses.iter().all(Option::is_none));
     }
 
     #[test]
     fn a_pause_already_over_is_not_taken() {
         let mut pacer = WakePacer::new(PAUSE);
         let t0 = Instant::now();
-        pacer.on_wake(t0, 2, true);
-        let t1 = t0 + Duration::from_micros(10);
-        pacer.on_wake(t1, 2, true);
-        assert_eq!(pacer.take_pause(t1 + PAUSE * 3), None);
+        stream(&mut pacer, t0, us(10), &[2, 2]);
+        pacer.on_wake(t0 + us(20), 2, true);
+        assert_eq!(pacer.take_pause(t0 + us(20) + PAUSE * 3), None);
         assert_eq!(pacer.pauses(), 0);
     }
 }

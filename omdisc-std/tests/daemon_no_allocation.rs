@@ -142,7 +142,7 @@ fn steady_state_loop_turns_never_allocate() {
     signals::block_handled_signals().unwrap();
     let prepared = startup::prepare(config).expect("daemon startup on lo");
     let signals = SignalReceiver::open().unwrap();
-    let mut daemon = Daemon::new(prepared, signals, Notifier::disabled());
+    let mut daemon = Daemon::new(prepared, signals, Notifier::disabled()).unwrap();
     daemon.start();
 
     let keys = Keyring::new(ClusterKey::from_hex(KEY_HEX).unwrap());

@@ -45,7 +45,13 @@ const GMOND_PORT: u16 = 8649;
 struct Figures {
     join: Duration,
     drop: Duration,
+    /// CPU seconds per daemon over the window (exact: scheduler runtime of all threads).
     cpu_per_daemon: f64,
+    /// The same from `/proc/PID/stat`'s clock ticks (sampled: each tick charges a whole
+    /// 10 ms to whoever runs at that moment).
+    cpu_ticks_per_daemon: f64,
+    /// Voluntary context switches (sleeps and wakes) per daemon per second of the window.
+    wakes_per_second: f64,
     peak_rss_kib: u64,
 }
 
@@ -100,15 +106,20 @@ fn measure(daemons: &mut dyn Daemons) -> Result<Figures, String> {
 
     let all: Vec<usize> = (0..HOSTS).collect();
     let pids: Vec<i32> = all.iter().filter_map(|&i| daemons.pid(i)).collect();
-    let cpu_before: f64 = pids
-        .iter()
-        .map(|&p| proc_stats::cpu_seconds(p))
-        .sum::<Result<f64, String>>()?;
+    // (runtime, ticks, wakes) of all daemons together.
+    let sample = || -> Result<(f64, f64, u64), String> {
+        let mut total = (0.0, 0.0, 0);
+        for &p in &pids {
+            total.0 += proc_stats::cpu_runtime(p)?.as_secs_f64();
+            total.1 += proc_stats::cpu_seconds(p)?;
+            total.2 += proc_stats::wakeups(p)?;
+        }
+        Ok(total)
+    };
+    let before = sample()?;
     std::thread::sleep(WINDOW);
-    let cpu_after: f64 = pids
-        .iter()
-        .map(|&p| proc_stats::cpu_seconds(p))
-        .sum::<Result<f64, String>>()?;
+    let after = sample()?;
+    let daemons_measured = pids.len().max(1) as f64;
     let peak_rss_kib = pids
         .iter()
         .map(|&p| proc_stats::peak_rss_kib(p))
@@ -127,7 +138,11 @@ fn measure(daemons: &mut dyn Daemons) -> Result<Figures, String> {
     Ok(Figures {
         join,
         drop,
-        cpu_per_daemon: (cpu_after - cpu_before) / pids.len().max(1) as f64,
+        cpu_per_daemon: (after.0 - before.0) / daemons_measured,
+        cpu_ticks_per_daemon: (after.1 - before.1) / daemons_measured,
+        wakes_per_second: after.2.saturating_sub(before.2) as f64
+            / daemons_measured
+            / WINDOW.as_secs_f64(),
         peak_rss_kib,
     })
 }
@@ -392,16 +407,24 @@ pub fn run(project: &Project) -> Result<String, String> {
         dir.display()
     );
     println!(
-        "  {:<10} {:>16} {:>20} {:>22} {:>14}",
-        "daemon", "join seen by all", "SIGKILL dropped by all", "CPU s/daemon/30 s", "peak RSS"
+        "  {:<10} {:>16} {:>20} {:>22} {:>14} {:>14} {:>16}",
+        "daemon",
+        "join seen by all",
+        "SIGKILL dropped by all",
+        "CPU s/daemon/30 s",
+        "peak RSS",
+        "wakes/s",
+        "CPU by ticks"
     );
     for (name, f) in [("omdiscd", &omdiscd), ("gmond", &gmond)] {
         println!(
-            "  {name:<10} {:>15.2}s {:>19.2}s {:>22.3} {:>10.1} MiB",
+            "  {name:<10} {:>15.2}s {:>19.2}s {:>22.4} {:>10.1} MiB {:>14.1} {:>16.3}",
             f.join.as_secs_f64(),
             f.drop.as_secs_f64(),
             f.cpu_per_daemon,
-            f.peak_rss_kib as f64 / 1024.0
+            f.peak_rss_kib as f64 / 1024.0,
+            f.wakes_per_second,
+            f.cpu_ticks_per_daemon
         );
     }
     // omdiscd / gmond per column (below 1: omdiscd uses less time, CPU or memory).
@@ -428,7 +451,7 @@ pub fn run(project: &Project) -> Result<String, String> {
         .collect();
     println!("  omdiscd / gmond: {}", ratios.join(", "));
     Ok(format!(
-        "omdiscd/gmond {}; join {:.2} s vs gmond {:.2} s; SIGKILL dropped {:.2} s vs {:.2} s; CPU {:.3} vs {:.3} s per daemon per {} s; peak RSS {:.1} vs {:.1} MiB",
+        "omdiscd/gmond {}; join {:.2} s vs gmond {:.2} s; SIGKILL dropped {:.2} s vs {:.2} s; CPU {:.4} vs {:.4} s per daemon per {} s; peak RSS {:.1} vs {:.1} MiB; wakes {:.1} vs {:.1} a second",
         ratios.join(", "),
         omdiscd.join.as_secs_f64(),
         gmond.join.as_secs_f64(),
@@ -438,7 +461,9 @@ pub fn run(project: &Project) -> Result<String, String> {
         gmond.cpu_per_daemon,
         WINDOW.as_secs(),
         omdiscd.peak_rss_kib as f64 / 1024.0,
-        gmond.peak_rss_kib as f64 / 1024.0
+        gmond.peak_rss_kib as f64 / 1024.0,
+        omdiscd.wakes_per_second,
+        gmond.wakes_per_second
     ))
 }
 

@@ -61,6 +61,58 @@ pub fn status_value(pid: i32, name: &str) -> Result<u64, String> {
         .ok_or(format!("no {name} in {path}"))
 }
 
+/// The ids of `pid`'s threads (`/proc/PID/task`).
+fn threads(pid: i32) -> Result<Vec<i32>, String> {
+    let path = format!("/proc/{pid}/task");
+    let entries = std::fs::read_dir(&path).map_err(|e| format!("cannot read {path}: {e}"))?;
+    Ok(entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect())
+}
+
+/// Time all of `pid`'s threads spent on a CPU so far, to the nanosecond (the first field
+/// of `/proc/PID/task/TID/schedstat`; `/proc/PID/stat` counts whole clock ticks).
+pub fn cpu_runtime(pid: i32) -> Result<Duration, String> {
+    let mut total = 0u64;
+    for tid in threads(pid)? {
+        let path = format!("/proc/{pid}/task/{tid}/schedstat");
+        // A thread that ended since the listing is not counted.
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        let ns: u64 = text
+            .split_whitespace()
+            .next()
+            .and_then(|v| v.parse().ok())
+            .ok_or(format!("unexpected {path}"))?;
+        total = total.saturating_add(ns);
+    }
+    Ok(Duration::from_nanos(total))
+}
+
+/// Voluntary context switches of all of `pid`'s threads so far: how often they slept
+/// and woke.
+pub fn wakeups(pid: i32) -> Result<u64, String> {
+    let mut total = 0u64;
+    for tid in threads(pid)? {
+        let path = format!("/proc/{pid}/task/{tid}/status");
+        let Ok(status) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        let count = status
+            .lines()
+            .find_map(|line| {
+                line.strip_prefix("voluntary_ctxt_switches:")?
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+            })
+            .ok_or(format!("no voluntary_ctxt_switches in {path}"))?;
+        total = total.saturating_add(count);
+    }
+    Ok(total)
+}
+
 /// Peak resident set size of `pid` (`VmHWM`), in KiB.
 pub fn peak_rss_kib(pid: i32) -> Result<u64, String> {
     status_value(pid, "VmHWM")
@@ -80,6 +132,8 @@ mod tests {
         );
         assert!(peak_rss_kib(pid).unwrap() > 0);
         assert!(status_value(pid, "voluntary_ctxt_switches").is_ok());
+        assert!(cpu_runtime(pid).unwrap() > Duration::ZERO);
+        assert!(wakeups(pid).is_ok());
         assert!(status_value(pid, "NoSuchField").is_err());
     }
 }

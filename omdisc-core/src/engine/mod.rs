@@ -369,6 +369,12 @@ where
         if self.has_pending_transmit() {
             return Some(self.now);
         }
+        if self.probe_timeout_idle() {
+            // Every probe of the interval was answered and nothing waits for a resend: the
+            // timeout has nothing to do, and an idle node does not wake for it (it is
+            // retired when its moment has passed, see `handle_datagram`).
+            return self.timers.next_except(Timer::ProbeTimeout);
+        }
         self.timers.next()
     }
 

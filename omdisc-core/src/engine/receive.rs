@@ -92,6 +92,7 @@ where
         datagram: &[u8],
     ) -> Result<Received, RxError> {
         self.now = self.now.max(now);
+        self.retire_idle_probe_timeout(self.now);
         self.stats.rx_datagrams = self.stats.rx_datagrams.wrapping_add(1);
         let result = self.receive(iface, src, datagram);
         if matches!(result, Ok(Received::Updated | Received::Duplicate)) {

@@ -264,6 +264,23 @@ where
             .set(Timer::Probe, now + self.config.probe_interval);
     }
 
+    /// Whether the probe timeout, if it fired now, would do nothing: every probe of the
+    /// interval was answered and no news waits for a resend.
+    pub(super) fn probe_timeout_idle(&self) -> bool {
+        cfg!(feature = "probes")
+            && self.timers.get(Timer::ProbeTimeout).is_some()
+            && self.swim.probes.iter().all(|p| p.acked)
+            && !self.resends_pending()
+    }
+
+    /// Stops a probe timeout that is due at `now` and would do nothing, as firing it
+    /// would have: `poll_timeout` leaves such a timeout out, so nothing woke for it.
+    pub(super) fn retire_idle_probe_timeout(&mut self, now: Instant) {
+        if self.timers.is_due(Timer::ProbeTimeout, now) && self.probe_timeout_idle() {
+            self.timers.stop(Timer::ProbeTimeout);
+        }
+    }
+
     /// The direct PINGs of this interval went unanswered: PING again and ask others.
     pub(super) fn probe_timeout_timer(&mut self) {
         self.timers.stop(Timer::ProbeTimeout);

@@ -82,6 +82,13 @@ impl TimerTable {
     pub(crate) fn next(&self) -> Option<Instant> {
         self.0.iter().flatten().min().copied()
     }
+
+    /// The earliest deadline of the running timers other than `skipped`.
+    pub(crate) fn next_except(&self, skipped: Timer) -> Option<Instant> {
+        let mut table = *self;
+        table.stop(skipped);
+        table.next()
+    }
 }
 
 #[cfg(test)]
@@ -95,6 +102,14 @@ mod tests {
         timers.set(Timer::Sweep, Instant::from_millis(30));
         timers.set(Timer::Announce, Instant::from_millis(20));
         assert_eq!(timers.next(), Some(Instant::from_millis(20)));
+        assert_eq!(
+            timers.next_except(Timer::Announce),
+            Some(Instant::from_millis(30))
+        );
+        assert_eq!(
+            timers.next_except(Timer::Seed),
+            Some(Instant::from_millis(20))
+        );
         timers.stop(Timer::Announce);
         assert_eq!(timers.next(), Some(Instant::from_millis(30)));
         timers.set_no_later(Timer::Sweep, Instant::from_millis(40));

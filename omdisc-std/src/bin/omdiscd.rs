@@ -44,12 +44,23 @@ fn main() {
             startup_failed(detached.take(), &error.to_string());
         }
     }
+    log_startup(&prepared);
+    let mut daemon = match Daemon::new(prepared, signals, notifier) {
+        Ok(daemon) => daemon,
+        Err(error) => {
+            if let Some(pid_file) = pid_file {
+                let _ = pid_file.remove();
+            }
+            startup_failed(
+                detached.take(),
+                &format!("cannot make the epoll set the main loop waits on: {error}"),
+            )
+        }
+    };
     if let Some(detached) = detached {
         detached.ready();
     }
-    log_startup(&prepared);
 
-    let mut daemon = Daemon::new(prepared, signals, notifier);
     let result = daemon.run();
     if let Some(pid_file) = pid_file {
         if let Err(error) = pid_file.remove() {
