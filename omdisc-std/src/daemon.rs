@@ -471,14 +471,15 @@ impl Daemon {
         }
     }
 
-    /// Milliseconds until the engine's deadline, the map retry, a due warning about
-    /// refused datagrams, the watchdog or a look at the network, whichever is first.
+    /// Milliseconds until the engine's deadline (with [`wake_pacer::TIMER_SLACK`]), the map
+    /// retry, a due warning about refused datagrams, the watchdog or a look at the network,
+    /// whichever is first.
     fn wait_timeout(&self, now: Instant) -> Option<u64> {
         let engine = self
             .engine
             .engine()
             .and_then(|e| e.poll_timeout())
-            .map(|t| t.total_millis());
+            .map(|t| wake_pacer::with_slack(t.total_millis(), now.total_millis()));
         [
             engine,
             self.map.retry_at_ms(),

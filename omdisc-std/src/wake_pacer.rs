@@ -20,6 +20,13 @@
 //! below any of the protocol's timeouts (the shortest, a probe's, is 100s of ms). A quiet
 //! daemon never pauses.
 //!
+//! The same reasoning gives the engine's timers a slack: a deadline in the future may be
+//! met up to [`TIMER_SLACK`] late ([`with_slack`]), so that a datagram arriving in that
+//! time, which wakes the daemon anyway, also runs the timer; a quiet daemon saves a wake
+//! for about every other timer (announcements, probe ticks) in a cluster of a dozen
+//! members. Nothing in the protocol is that sharp: announcements are randomised by ±50 %,
+//! a probe waits 200 ms for its answer, expiry takes seconds.
+//!
 //! The environment variable `OMDISC_WAKE_PAUSE_US` sets another pause in microseconds (0
 //! turns pacing off); it is there for the ingest benchmark's comparison, not for tuning.
 
@@ -37,6 +44,20 @@ pub const MIN_GATHER: u32 = 4;
 /// Wakes in a row that must look like a stream before the first pause: two datagrams
 /// that happen to come close together (an ACK after an announcement) are not a stream.
 pub const STREAK: u32 = 2;
+
+/// How late an engine deadline may be met, to share a wake with a datagram.
+pub const TIMER_SLACK: Duration = Duration::from_millis(50);
+
+/// The moment to wake for an engine deadline at `deadline_ms` (daemon milliseconds), at
+/// `now_ms`: [`TIMER_SLACK`] after a future deadline; a due one (the engine has datagrams
+/// to send, or a timer already passed) at once.
+pub fn with_slack(deadline_ms: u64, now_ms: u64) -> u64 {
+    if deadline_ms > now_ms {
+        deadline_ms.saturating_add(TIMER_SLACK.as_millis() as u64)
+    } else {
+        deadline_ms
+    }
+}
 
 /// The environment variable that overrides [`WAKE_PAUSE`] (microseconds; 0 = off).
 pub const WAKE_PAUSE_ENV: &str = "OMDISC_WAKE_PAUSE_US";
@@ -155,6 +176,14 @@ mod tests {
                 pause
             })
             .collect()
+    }
+
+    #[test]
+    fn future_deadlines_get_the_slack_due_ones_do_not() {
+        assert_eq!(with_slack(1_000, 900), 1_050);
+        assert_eq!(with_slack(1_000, 1_000), 1_000);
+        assert_eq!(with_slack(900, 1_000), 900);
+        assert_eq!(with_slack(u64::MAX, 0), u64::MAX);
     }
 
     #[test]
