@@ -41,7 +41,7 @@ use crate::socket::{Datagram, LegSocket, ReceiveBatch, SocketPlan};
 use crate::startup::{DaemonEngine, Prepared};
 use crate::values::MAX_INTERFACES;
 use crate::wait_set::{Ready, Source, WaitSet};
-use crate::wake_pacer::{self, WakePacer};
+use crate::wake_pacer::{self, TimerSlack, WakePacer};
 
 /// Datagrams fetched per `recvmmsg` call.
 pub const RECEIVE_BATCH: usize = 32;
@@ -147,6 +147,8 @@ pub struct Daemon {
     pacer: WakePacer,
     /// The long-lived fds the main loop waits on.
     wait_set: WaitSet,
+    /// The slack of the engine's next deadline.
+    timer_slack: TimerSlack,
 }
 
 impl std::fmt::Debug for Daemon {
@@ -216,6 +218,7 @@ impl Daemon {
             event_batch: Vec::new(),
             pacer: WakePacer::new(wake_pacer::configured_pause()),
             wait_set,
+            timer_slack: TimerSlack::default(),
         })
     }
 
@@ -471,15 +474,15 @@ impl Daemon {
         }
     }
 
-    /// Milliseconds until the engine's deadline (with [`wake_pacer::TIMER_SLACK`]), the map
+    /// Milliseconds until the engine's deadline (with its slack, [`TimerSlack`]), the map
     /// retry, a due warning about refused datagrams, the watchdog or a look at the network,
     /// whichever is first.
-    fn wait_timeout(&self, now: Instant) -> Option<u64> {
-        let engine = self
-            .engine
-            .engine()
-            .and_then(|e| e.poll_timeout())
-            .map(|t| wake_pacer::with_slack(t.total_millis(), now.total_millis()));
+    fn wait_timeout(&mut self, now: Instant) -> Option<u64> {
+        let deadline = self.engine.engine().and_then(|e| e.poll_timeout());
+        let engine = deadline.map(|t| {
+            self.timer_slack
+                .wake_at(t.total_millis(), now.total_millis())
+        });
         [
             engine,
             self.map.retry_at_ms(),

@@ -21,11 +21,14 @@
 //! daemon never pauses.
 //!
 //! The same reasoning gives the engine's timers a slack: a deadline in the future may be
-//! met up to [`TIMER_SLACK`] late ([`with_slack`]), so that a datagram arriving in that
-//! time, which wakes the daemon anyway, also runs the timer; a quiet daemon saves a wake
-//! for about every other timer (announcements, probe ticks) in a cluster of a dozen
-//! members. Nothing in the protocol is that sharp: announcements are randomised by ±50 %,
-//! a probe waits 200 ms for its answer, expiry takes seconds.
+//! met late by a tenth of the time the daemon has known it, [`TIMER_SLACK`] at most
+//! ([`TimerSlack`]), so
+//! that a datagram arriving in that time, which wakes the daemon anyway, also runs the
+//! timer; a quiet daemon saves a wake for about every other timer (announcements, probe
+//! ticks) in a cluster of a dozen members. A tenth keeps the timers in proportion:
+//! announcements are randomised by ±50 % anyway, a probe's 200 ms wait for its answer
+//! grows by 20 ms at most, and a failure detected in 2 s by a chain of timers is detected
+//! at most a tenth later.
 //!
 //! The environment variable `OMDISC_WAKE_PAUSE_US` sets another pause in microseconds (0
 //! turns pacing off); it is there for the ingest benchmark's comparison, not for tuning.
@@ -45,17 +48,36 @@ pub const MIN_GATHER: u32 = 4;
 /// that happen to come close together (an ACK after an announcement) are not a stream.
 pub const STREAK: u32 = 2;
 
-/// How late an engine deadline may be met, to share a wake with a datagram.
+/// How late an engine deadline may be met at most, to share a wake with a datagram.
 pub const TIMER_SLACK: Duration = Duration::from_millis(50);
 
-/// The moment to wake for an engine deadline at `deadline_ms` (daemon milliseconds), at
-/// `now_ms`: [`TIMER_SLACK`] after a future deadline; a due one (the engine has datagrams
-/// to send, or a timer already passed) at once.
-pub fn with_slack(deadline_ms: u64, now_ms: u64) -> u64 {
-    if deadline_ms > now_ms {
-        deadline_ms.saturating_add(TIMER_SLACK.as_millis() as u64)
-    } else {
-        deadline_ms
+/// The slack of the engine's next deadline: a tenth of the time since the daemon first saw
+/// that deadline (about the timer's whole period: a probe tick's 500 ms, a probe's 200 ms
+/// wait), [`TIMER_SLACK`] at most. Measured from the first sight, not from now, so that
+/// the slack does not shrink turn by turn as the deadline nears.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TimerSlack {
+    /// The deadline last seen and when it was first seen (daemon milliseconds).
+    seen: Option<(u64, u64)>,
+}
+
+impl TimerSlack {
+    /// The moment to wake for an engine deadline at `deadline_ms`, at `now_ms`; a due one
+    /// (the engine has datagrams to send, or a timer passed) at once.
+    pub fn wake_at(&mut self, deadline_ms: u64, now_ms: u64) -> u64 {
+        let first_seen = match self.seen {
+            Some((deadline, first)) if deadline == deadline_ms => first,
+            _ => {
+                self.seen = Some((deadline_ms, now_ms));
+                now_ms
+            }
+        };
+        if deadline_ms <= now_ms {
+            return deadline_ms;
+        }
+        let period = deadline_ms.saturating_sub(first_seen);
+        let slack = (period / 10).min(TIMER_SLACK.as_millis() as u64);
+        deadline_ms.saturating_add(slack)
     }
 }
 
@@ -179,11 +201,20 @@ mod tests {
     }
 
     #[test]
-    fn future_deadlines_get_the_slack_due_ones_do_not() {
-        assert_eq!(with_slack(1_000, 900), 1_050);
-        assert_eq!(with_slack(1_000, 1_000), 1_000);
-        assert_eq!(with_slack(900, 1_000), 900);
-        assert_eq!(with_slack(u64::MAX, 0), u64::MAX);
+    fn a_deadline_gets_a_tenth_of_its_period_as_slack_a_due_one_none() {
+        let mut slack = TimerSlack::default();
+        // First seen a second ahead: the whole 50 ms, and still 50 ms as it nears.
+        assert_eq!(slack.wake_at(1_900, 900), 1_950);
+        assert_eq!(slack.wake_at(1_900, 1_850), 1_950);
+        // A new deadline 200 ms ahead: 20 ms, also when seen again later.
+        assert_eq!(slack.wake_at(2_100, 1_900), 2_120);
+        assert_eq!(slack.wake_at(2_100, 2_090), 2_120);
+        // Due or passed: at once.
+        assert_eq!(slack.wake_at(2_100, 2_100), 2_100);
+        assert_eq!(slack.wake_at(2_000, 2_100), 2_000);
+        // First seen 5 ms ahead: no slack.
+        assert_eq!(slack.wake_at(3_005, 3_000), 3_005);
+        assert_eq!(slack.wake_at(u64::MAX, 0), u64::MAX);
     }
 
     #[test]

@@ -223,6 +223,15 @@ where
 
     /// A probe interval ended: judge its probes, then start the next ones.
     pub(super) fn probe_timer(&mut self, now: Instant) {
+        // The next interval ends one interval after this one was due, not after it was
+        // run: a frontend that runs timers a little late (to share a wake) does not
+        // stretch the intervals, nor a chain of them (a suspicion).
+        let due = self.timers.get(Timer::Probe).unwrap_or(now);
+        let next = if now.saturating_since(due) < self.config.probe_interval {
+            due + self.config.probe_interval
+        } else {
+            now + self.config.probe_interval
+        };
         self.timers.stop(Timer::ProbeTimeout);
         if !self.probing() {
             self.timers.stop(Timer::Probe);
@@ -260,8 +269,7 @@ where
             self.timers
                 .set(Timer::ProbeTimeout, now + self.config.probe_timeout);
         }
-        self.timers
-            .set(Timer::Probe, now + self.config.probe_interval);
+        self.timers.set(Timer::Probe, next);
     }
 
     /// Whether the probe timeout, if it fired now, would do nothing: every probe of the

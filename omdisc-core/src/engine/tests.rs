@@ -950,3 +950,26 @@ fn a_suspect_still_expires_after_this_node_lost_its_address_and_stopped_probing(
         "expired {now:?}, address lost {lost:?}"
     );
 }
+
+/// A frontend may run timers a little late to share a wake (omdiscd does, by a tenth of a
+/// timer's period): a probe tick run late must not push the next one back, or a chain of
+/// ticks (a suspicion) would be late by the sum of the delays.
+#[test]
+fn a_probe_tick_run_late_does_not_push_the_next_one_back() {
+    let mut config = Config::new(NodeId::new(1).unwrap(), 7);
+    config.probe_interval = Duration::from_millis(500);
+    let mut e = started_hearing_node_2(config);
+    let interval = Duration::from_millis(500);
+    let mut due = e.timers.get(Timer::Probe).expect("probing runs");
+    for _ in 0..5 {
+        e.handle_timeout(due + Duration::from_millis(45));
+        let next = e.timers.get(Timer::Probe).expect("probing runs");
+        assert_eq!(next, due + interval, "one interval after the tick was due");
+        due = next;
+    }
+    // Run more than an interval late (a suspended machine): the next tick is an interval
+    // after the run, not a burst of catch-up ticks.
+    let late = due + Duration::from_millis(1_700);
+    e.handle_timeout(late);
+    assert_eq!(e.timers.get(Timer::Probe), Some(late + interval));
+}
