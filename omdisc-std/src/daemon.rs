@@ -1,11 +1,13 @@
 //! The daemon's main loop: drives the engine from the sockets, the clock and the signals,
 //! and rewrites the map when the membership changes.
 //!
-//! One thread, one `poll` over the signal fd, the rtnetlink socket, the multicast
-//! sockets and the fds of the hook and the metrics endpoint ([`crate::integrations`]),
-//! with the next deadline as timeout: an idle daemon sleeps until its
-//! next announcement; under a stream of datagrams it paces its wakes
-//! ([`crate::wake_pacer`]) so that each takes in full batches. Network changes are read as they come and acted on once per turn
+//! One thread, one wait ([`crate::wait_set`]: an epoll set of the signal fd, the
+//! rtnetlink socket and the multicast sockets, polled together with the fds of the hook
+//! and the metrics endpoint, [`crate::integrations`], while there are any), with the next
+//! deadline as timeout: an idle daemon sleeps until its next announcement, and a timer
+//! shares a wake with a datagram when it can; under a stream of datagrams the daemon
+//! paces its wakes so that each takes in full batches ([`crate::wake_pacer`]).
+//! Network changes are read as they come and acted on once per turn
 //! ([`NETWORK_SETTLE_MS`] after the first of them), however many the kernel reported: the legs are
 //! compared with the kernel's view, sockets joined or closed, and the engine told.
 
@@ -173,7 +175,7 @@ impl Daemon {
     ) -> io::Result<Daemon> {
         let clock = Clock::start();
         let config: &DaemonConfig = &prepared.config;
-        // `-i` takes at most MAX_INTERFACES names: the poll set is sized for that.
+        // `-i` takes at most MAX_INTERFACES names: the wait set's event array is sized for that.
         let active = config
             .active_interface_count()
             .min(prepared.legs.len())

@@ -137,6 +137,14 @@ impl Default for Swim {
 }
 
 impl Swim {
+    /// The nonce of the first probe out, if any (for tests).
+    #[cfg(test)]
+    pub(super) fn probe_nonce(&self) -> Option<u32> {
+        self.probes.first().map(|p| p.nonce)
+    }
+}
+
+impl Swim {
     /// Suspicion rounds for the measured miss rate `f` of a first PING: with the retry and
     /// `k` indirect probes (each four legs), an interval's probe of a live member fails with
     /// `q = f² · (1 − (1 − f)²)^k`; the rounds make `q^(rounds + 1)` at most 10⁻¹².

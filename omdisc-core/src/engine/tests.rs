@@ -973,3 +973,39 @@ fn a_probe_tick_run_late_does_not_push_the_next_one_back() {
     e.handle_timeout(late);
     assert_eq!(e.timers.get(Timer::Probe), Some(late + interval));
 }
+
+/// An answered probe leaves its interval's timeout nothing to do: the node does not wake
+/// for it, and the timeout is stopped once its moment has passed, as firing it would have.
+#[test]
+fn an_answered_probe_does_not_wake_the_node_for_its_timeout() {
+    let mut config = Config::new(NodeId::new(1).unwrap(), 7);
+    config.probe_interval = Duration::from_millis(500);
+    let mut e = started_hearing_node_2(config);
+    // Run until a probe is out (the first tick comes within one interval).
+    let mut buf = [0u8; MAX_DATAGRAM_LEN];
+    while e.swim.probe_nonce().is_none() {
+        let now = e.poll_timeout().expect("a deadline");
+        e.handle_timeout(now);
+        while e.poll_transmit(now, &mut buf).is_some() {}
+    }
+    let timeout = e.timers.get(Timer::ProbeTimeout).expect("the probe waits");
+    assert!(
+        e.poll_timeout().is_some_and(|t| t <= timeout),
+        "an unanswered probe's timeout is a deadline"
+    );
+    let nonce = e.swim.probe_nonce().expect("a probe");
+    assert!(e.ack_received(nonce));
+    let next = e.poll_timeout().expect("the next tick");
+    assert_ne!(next, timeout, "answered: the timeout is left out");
+    assert_eq!(Some(next), e.timers.next_except(Timer::ProbeTimeout));
+    // A datagram after the timeout's moment retires it.
+    let after = timeout + Duration::from_millis(1);
+    assert!(after < next);
+    let _ = e.handle_datagram(
+        after,
+        IfaceId::FIRST,
+        core::net::SocketAddr::new(ip(2), 7477),
+        &bytes(&announce_from(2)),
+    );
+    assert_eq!(e.timers.get(Timer::ProbeTimeout), None);
+}
