@@ -480,10 +480,13 @@ impl Daemon {
     /// retry, a due warning about refused datagrams, the watchdog or a look at the network,
     /// whichever is first.
     fn wait_timeout(&mut self, now: Instant) -> Option<u64> {
-        let deadline = self.engine.engine().and_then(|e| e.poll_timeout());
-        let engine = deadline.map(|t| {
+        let deadline = self
+            .engine
+            .engine()
+            .and_then(|e| Some((e.poll_timeout()?, e.poll_timeout_is_periodic())));
+        let engine = deadline.map(|(t, periodic)| {
             self.timer_slack
-                .wake_at(t.total_millis(), now.total_millis())
+                .wake_at(t.total_millis(), now.total_millis(), periodic)
         });
         [
             engine,

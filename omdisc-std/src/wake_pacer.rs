@@ -20,15 +20,14 @@
 //! below any of the protocol's timeouts (the shortest, a probe's, is 100s of ms). A quiet
 //! daemon never pauses.
 //!
-//! The same reasoning gives the engine's timers a slack: a deadline in the future may be
-//! met late by a tenth of the time the daemon has known it, [`TIMER_SLACK`] at most
-//! ([`TimerSlack`]), so
+//! The same reasoning gives the engine's periodic timers a slack
+//! ([`omdisc_core::Engine::poll_timeout_is_periodic`]: the next announcement, a probe tick
+//! while nobody is suspected): such a deadline may be met late by a tenth of the time the
+//! daemon has known it, [`TIMER_SLACK`] at most ([`TimerSlack`]), so
 //! that a datagram arriving in that time, which wakes the daemon anyway, also runs the
 //! timer; a quiet daemon saves a wake for about every other timer (announcements, probe
-//! ticks) in a cluster of a dozen members. A tenth keeps the timers in proportion:
-//! announcements are randomised by ±50 % anyway, a probe's 200 ms wait for its answer
-//! grows by 20 ms at most, and a failure detected in 2 s by a chain of timers is detected
-//! at most a tenth later.
+//! ticks) in a cluster of a dozen members. The deadlines that detect a failure (expiry, a
+//! probe's wait for its answer, the ticks of a suspicion) stay exact.
 //!
 //! The environment variable `OMDISC_WAKE_PAUSE_US` sets another pause in microseconds (0
 //! turns pacing off); it is there for the ingest benchmark's comparison, not for tuning.
@@ -62,9 +61,10 @@ pub struct TimerSlack {
 }
 
 impl TimerSlack {
-    /// The moment to wake for an engine deadline at `deadline_ms`, at `now_ms`; a due one
-    /// (the engine has datagrams to send, or a timer passed) at once.
-    pub fn wake_at(&mut self, deadline_ms: u64, now_ms: u64) -> u64 {
+    /// The moment to wake for an engine deadline at `deadline_ms`, at `now_ms`: with slack
+    /// if the deadline is `periodic`; a due one (the engine has datagrams to send, or a
+    /// timer passed) at once.
+    pub fn wake_at(&mut self, deadline_ms: u64, now_ms: u64, periodic: bool) -> u64 {
         let first_seen = match self.seen {
             Some((deadline, first)) if deadline == deadline_ms => first,
             _ => {
@@ -72,7 +72,7 @@ impl TimerSlack {
                 now_ms
             }
         };
-        if deadline_ms <= now_ms {
+        if deadline_ms <= now_ms || !periodic {
             return deadline_ms;
         }
         let period = deadline_ms.saturating_sub(first_seen);
@@ -204,17 +204,19 @@ mod tests {
     fn a_deadline_gets_a_tenth_of_its_period_as_slack_a_due_one_none() {
         let mut slack = TimerSlack::default();
         // First seen a second ahead: the whole 50 ms, and still 50 ms as it nears.
-        assert_eq!(slack.wake_at(1_900, 900), 1_950);
-        assert_eq!(slack.wake_at(1_900, 1_850), 1_950);
+        assert_eq!(slack.wake_at(1_900, 900, true), 1_950);
+        assert_eq!(slack.wake_at(1_900, 1_850, true), 1_950);
         // A new deadline 200 ms ahead: 20 ms, also when seen again later.
-        assert_eq!(slack.wake_at(2_100, 1_900), 2_120);
-        assert_eq!(slack.wake_at(2_100, 2_090), 2_120);
+        assert_eq!(slack.wake_at(2_100, 1_900, true), 2_120);
+        assert_eq!(slack.wake_at(2_100, 2_090, true), 2_120);
         // Due or passed: at once.
-        assert_eq!(slack.wake_at(2_100, 2_100), 2_100);
-        assert_eq!(slack.wake_at(2_000, 2_100), 2_000);
+        assert_eq!(slack.wake_at(2_100, 2_100, true), 2_100);
+        assert_eq!(slack.wake_at(2_000, 2_100, true), 2_000);
         // First seen 5 ms ahead: no slack.
-        assert_eq!(slack.wake_at(3_005, 3_000), 3_005);
-        assert_eq!(slack.wake_at(u64::MAX, 0), u64::MAX);
+        assert_eq!(slack.wake_at(3_005, 3_000, true), 3_005);
+        assert_eq!(slack.wake_at(u64::MAX, 0, true), u64::MAX);
+        // Not periodic (expiry, a probe's timeout): exact.
+        assert_eq!(slack.wake_at(5_000, 4_000, false), 5_000);
     }
 
     #[test]

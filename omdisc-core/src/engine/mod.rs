@@ -378,6 +378,43 @@ where
         self.timers.next()
     }
 
+    /// Whether the deadline [`poll_timeout`](Self::poll_timeout) returns may be met a little
+    /// late without changing anything the protocol promises: it belongs only to the
+    /// periodic timers (the next announcement, which is randomised anyway, or a probe tick
+    /// while no member is suspected). A frontend that wants to share wakes (omdiscd gives
+    /// such a deadline a tenth of its period, 50 ms at most) keeps every other deadline
+    /// exact: expiry, a probe's wait for its answer, a suspicion, answers to joins, LEAVE.
+    #[must_use]
+    pub fn poll_timeout_is_periodic(&self) -> bool {
+        let Some(next) = self.poll_timeout() else {
+            return false;
+        };
+        if next <= self.now {
+            return false;
+        }
+        let at = |timer: Timer| self.timers.get(timer) == Some(next);
+        let strict = [
+            Timer::Reply,
+            Timer::Sweep,
+            Timer::Leave,
+            Timer::Seed,
+            Timer::ProbeTimeout,
+        ];
+        if strict
+            .into_iter()
+            .any(|timer| at(timer) && !self.is_idle_timeout(timer))
+        {
+            return false;
+        }
+        at(Timer::Announce) || (at(Timer::Probe) && self.swim.suspects.is_empty())
+    }
+
+    /// Whether `timer` is the probe timeout that `poll_timeout` leaves out (it has nothing
+    /// to do).
+    fn is_idle_timeout(&self, timer: Timer) -> bool {
+        timer == Timer::ProbeTimeout && self.probe_timeout_idle()
+    }
+
     /// Runs the timers due at `now`: periodic announcements, answers to joining nodes,
     /// expiry of silent nodes. Harmless to call early or often.
     pub fn handle_timeout(&mut self, now: Instant) {

@@ -1009,3 +1009,31 @@ fn an_answered_probe_does_not_wake_the_node_for_its_timeout() {
     );
     assert_eq!(e.timers.get(Timer::ProbeTimeout), None);
 }
+
+/// Only the periodic timers may be met late (a frontend's timer slack): the next
+/// announcement or a probe tick, never expiry, and nothing while datagrams wait.
+#[test]
+fn only_periodic_deadlines_may_be_met_late() {
+    let mut config = Config::new(NodeId::new(1).unwrap(), 7);
+    config.probe_interval = Duration::from_millis(500);
+    let mut e = started_hearing_node_2(config);
+    let mut buf = [0u8; MAX_DATAGRAM_LEN];
+    let now = Instant::from_millis(0);
+    assert!(!e.poll_timeout_is_periodic(), "datagrams wait: at once");
+    while e.poll_transmit(now, &mut buf).is_some() {}
+    let next = e.poll_timeout().expect("a deadline");
+    let periodic = [Timer::Announce, Timer::Probe]
+        .into_iter()
+        .any(|t| e.timers.get(t) == Some(next));
+    assert_eq!(e.poll_timeout_is_periodic(), periodic);
+    // An expiry before it is exact.
+    e.timers.set(
+        Timer::Sweep,
+        Instant::from_millis(next.total_millis().saturating_sub(1).max(1)),
+    );
+    assert!(!e.poll_timeout_is_periodic());
+    // An announcement first is periodic.
+    e.timers.stop(Timer::Sweep);
+    e.timers.set(Timer::Announce, Instant::from_millis(1));
+    assert!(e.poll_timeout_is_periodic());
+}
