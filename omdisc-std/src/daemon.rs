@@ -80,7 +80,8 @@ pub struct DaemonCounters {
     pub receive_calls: u64,
     /// Datagrams those calls returned.
     pub datagrams_received: u64,
-    /// Waits that slept out a wake pause first (a stream of datagrams, [`WakePacer`]).
+    /// Waits that slept out a wake pause first (a stream of datagrams, counted by the
+    /// [`WakePacer`]).
     pub wake_pauses: u64,
 }
 
@@ -290,7 +291,7 @@ impl Daemon {
                 // A stream of datagrams: let it gather in the socket buffer (the timers
                 // are never late by more than the pause).
                 std::thread::sleep(pause);
-                self.counters.wake_pauses += 1;
+                self.counters.wake_pauses = self.pacer.pauses();
                 timeout = timeout.map(|ms| ms.saturating_sub(pause.as_millis() as u64));
             }
             let ready = self.wait(timeout)?;

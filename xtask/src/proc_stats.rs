@@ -52,65 +52,54 @@ pub fn cpu_seconds(pid: i32) -> Result<f64, String> {
 pub fn status_value(pid: i32, name: &str) -> Result<u64, String> {
     let path = format!("/proc/{pid}/status");
     let status = std::fs::read_to_string(&path).map_err(|e| format!("cannot read {path}: {e}"))?;
-    status
-        .lines()
-        .find_map(|line| {
-            let value = line.strip_prefix(name)?.strip_prefix(':')?;
-            value.trim().trim_end_matches("kB").trim().parse().ok()
-        })
-        .ok_or(format!("no {name} in {path}"))
+    status_field(&status, name).ok_or(format!("no {name} in {path}"))
 }
 
-/// The ids of `pid`'s threads (`/proc/PID/task`).
-fn threads(pid: i32) -> Result<Vec<i32>, String> {
+/// The number after `NAME:` in the text of a `status` file (a `kB` unit dropped).
+fn status_field(status: &str, name: &str) -> Option<u64> {
+    status.lines().find_map(|line| {
+        let value = line.strip_prefix(name)?.strip_prefix(':')?;
+        value.trim().trim_end_matches("kB").trim().parse().ok()
+    })
+}
+
+/// The sum over `pid`'s threads of a number read from `/proc/PID/task/TID/FILE` by
+/// `read` (`None`: the file is not as expected). A thread that ended since the listing is
+/// not counted.
+fn sum_over_threads(
+    pid: i32,
+    file: &str,
+    read: impl Fn(&str) -> Option<u64>,
+) -> Result<u64, String> {
     let path = format!("/proc/{pid}/task");
     let entries = std::fs::read_dir(&path).map_err(|e| format!("cannot read {path}: {e}"))?;
-    Ok(entries
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-        .collect())
+    let mut total = 0u64;
+    for tid in entries.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok()) {
+        let path = format!("/proc/{pid}/task/{tid}/{file}");
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        let value = read(&text).ok_or(format!("unexpected {path}"))?;
+        total = total.saturating_add(value);
+    }
+    Ok(total)
 }
 
 /// Time all of `pid`'s threads spent on a CPU so far, to the nanosecond (the first field
 /// of `/proc/PID/task/TID/schedstat`; `/proc/PID/stat` counts whole clock ticks).
 pub fn cpu_runtime(pid: i32) -> Result<Duration, String> {
-    let mut total = 0u64;
-    for tid in threads(pid)? {
-        let path = format!("/proc/{pid}/task/{tid}/schedstat");
-        // A thread that ended since the listing is not counted.
-        let Ok(text) = std::fs::read_to_string(&path) else {
-            continue;
-        };
-        let ns: u64 = text
-            .split_whitespace()
-            .next()
-            .and_then(|v| v.parse().ok())
-            .ok_or(format!("unexpected {path}"))?;
-        total = total.saturating_add(ns);
-    }
-    Ok(Duration::from_nanos(total))
+    let ns = sum_over_threads(pid, "schedstat", |text| {
+        text.split_whitespace().next()?.parse().ok()
+    })?;
+    Ok(Duration::from_nanos(ns))
 }
 
 /// Voluntary context switches of all of `pid`'s threads so far: how often they slept
 /// and woke.
 pub fn wakeups(pid: i32) -> Result<u64, String> {
-    let mut total = 0u64;
-    for tid in threads(pid)? {
-        let path = format!("/proc/{pid}/task/{tid}/status");
-        let Ok(status) = std::fs::read_to_string(&path) else {
-            continue;
-        };
-        let count = status
-            .lines()
-            .find_map(|line| {
-                line.strip_prefix("voluntary_ctxt_switches:")?
-                    .trim()
-                    .parse::<u64>()
-                    .ok()
-            })
-            .ok_or(format!("no voluntary_ctxt_switches in {path}"))?;
-        total = total.saturating_add(count);
-    }
-    Ok(total)
+    sum_over_threads(pid, "status", |text| {
+        status_field(text, "voluntary_ctxt_switches")
+    })
 }
 
 /// Peak resident set size of `pid` (`VmHWM`), in KiB.
